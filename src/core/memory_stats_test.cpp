@@ -1,0 +1,28 @@
+#include "core/memory_stats.h"
+
+#include <gtest/gtest.h>
+
+namespace swapmoe {
+
+TEST(MemoryStats, ParsesByteSizes) {
+  uint64_t b = 0;
+  ASSERT_TRUE(parse_byte_size("512M", &b));
+  EXPECT_EQ(b, 512ull << 20);
+  ASSERT_TRUE(parse_byte_size("3.5G", &b));
+  EXPECT_EQ(b, 3584ull << 20);
+  ASSERT_TRUE(parse_byte_size("100", &b));
+  EXPECT_EQ(b, 100u);
+  ASSERT_TRUE(parse_byte_size("2GiB", &b));
+  EXPECT_EQ(b, 2ull << 30);
+  EXPECT_FALSE(parse_byte_size("", &b));
+  EXPECT_FALSE(parse_byte_size("lots", &b));
+  EXPECT_FALSE(parse_byte_size("5X", &b));
+  EXPECT_FALSE(parse_byte_size("-5M", &b));
+}
+
+TEST(MemoryStats, PeakRssIsAtLeastCurrent) {
+  EXPECT_GT(current_rss_bytes(), 0u);
+  EXPECT_GE(peak_rss_bytes(), current_rss_bytes());
+}
+
+}  // namespace swapmoe
