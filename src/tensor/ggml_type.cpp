@@ -1,0 +1,60 @@
+// The traits table: one row per type. Kernels register their function pointers here.
+#include "tensor/ggml_type.h"
+
+#include <array>
+
+namespace swapmoe {
+
+namespace {
+
+std::array<TypeTraits, static_cast<size_t>(GgmlType::COUNT)> make_table() {
+  std::array<TypeTraits, static_cast<size_t>(GgmlType::COUNT)> t{};
+  auto row = [&](GgmlType type, const char* name, int64_t block, size_t bytes) {
+    TypeTraits& r = t[static_cast<size_t>(type)];
+    r.name = name;
+    r.block_size = block;
+    r.type_size = bytes;
+  };
+  row(GgmlType::F32, "f32", 1, 4);
+  row(GgmlType::F16, "f16", 1, 2);
+  row(GgmlType::Q4_0, "q4_0", 32, 18);
+  row(GgmlType::Q4_1, "q4_1", 32, 20);
+  row(GgmlType::Q5_0, "q5_0", 32, 22);
+  row(GgmlType::Q5_1, "q5_1", 32, 24);
+  row(GgmlType::Q8_0, "q8_0", 32, 34);
+  row(GgmlType::Q8_1, "q8_1", 32, 36);
+  row(GgmlType::Q2_K, "q2_K", 256, 84);
+  row(GgmlType::Q3_K, "q3_K", 256, 110);
+  row(GgmlType::Q4_K, "q4_K", 256, 144);
+  row(GgmlType::Q5_K, "q5_K", 256, 176);
+  row(GgmlType::Q6_K, "q6_K", 256, 210);
+  row(GgmlType::Q8_K, "q8_K", 256, 292);
+  row(GgmlType::I8, "i8", 1, 1);
+  row(GgmlType::I16, "i16", 1, 2);
+  row(GgmlType::I32, "i32", 1, 4);
+  row(GgmlType::I64, "i64", 1, 8);
+  row(GgmlType::F64, "f64", 1, 8);
+  row(GgmlType::BF16, "bf16", 1, 2);
+  return t;
+}
+
+const TypeTraits kUnknown{};
+
+}  // namespace
+
+const TypeTraits& type_traits(GgmlType type) {
+  static const auto table = make_table();
+  auto i = static_cast<size_t>(type);
+  return i < table.size() ? table[i] : kUnknown;
+}
+
+bool type_is_known(uint32_t raw) {
+  return raw < static_cast<uint32_t>(GgmlType::COUNT) && type_traits(static_cast<GgmlType>(raw)).name != nullptr;
+}
+
+const char* type_name(GgmlType type) {
+  const char* n = type_traits(type).name;
+  return n ? n : "unknown";
+}
+
+}  // namespace swapmoe
