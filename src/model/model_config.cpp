@@ -1,0 +1,57 @@
+#include "model/model_config.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "io/gguf.h"
+
+namespace swapmoe {
+
+ModelConfig ModelConfig::from_gguf(const GgufFile& f) {
+  ModelConfig c;
+  c.arch = f.get_string("general.architecture");
+  c.name = f.get_string("general.name", "");
+  const std::string p = c.arch + ".";
+  auto u = [&](const char* key) { return static_cast<int64_t>(f.get_u64(p + key)); };
+  auto u_or = [&](const char* key, int64_t fallback) {
+    return static_cast<int64_t>(f.get_u64(p + key, static_cast<uint64_t>(fallback)));
+  };
+  c.n_embd = u("embedding_length");
+  c.n_layer = u("block_count");
+  c.n_head = u("attention.head_count");
+  c.n_head_kv = u_or("attention.head_count_kv", c.n_head);
+  c.n_ff = u("feed_forward_length");
+  c.n_ctx_train = u_or("context_length", 2048);
+  c.n_expert = u_or("expert_count", 0);
+  c.n_expert_used = u_or("expert_used_count", 0);
+  c.rope_freq_base = static_cast<float>(f.get_f64(p + "rope.freq_base", 10000.0));
+  c.rms_eps = static_cast<float>(f.get_f64(p + "attention.layer_norm_rms_epsilon", 1e-5));
+  const double scale_linear = f.get_f64(p + "rope.scale_linear", 1.0);
+  c.rope_freq_scale = static_cast<float>(1.0 / (scale_linear > 0 ? scale_linear : 1.0));
+
+  const std::string where = "model config";
+  const std::string hint = "the file's metadata is inconsistent; re-export the model";
+  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_ff <= 0)
+    fail(where, fmt::format("{}: embedding_length, block_count, head_count and feed_forward_length must be positive", f.path()), hint);
+  if (c.n_layer > 4096 || c.n_embd > (1 << 20) || c.n_head > 4096)
+    fail(where, fmt::format("{}: implausible sizes (n_layer={}, n_embd={}, n_head={})", f.path(), c.n_layer, c.n_embd, c.n_head), hint);
+  if (c.n_embd % c.n_head != 0 && !f.find(p + "attention.key_length"))
+    fail(where, fmt::format("{}: embedding_length {} is not a multiple of head_count {}", f.path(), c.n_embd, c.n_head), hint);
+  if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0)
+    fail(where, fmt::format("{}: head_count {} is not a multiple of head_count_kv {}", f.path(), c.n_head, c.n_head_kv), hint);
+  // Heads may be wider than n_embd / n_head (Qwen3-style); key_length says so when present.
+  c.head_dim = u_or("attention.key_length", c.n_embd / c.n_head);
+  if (c.head_dim <= 0 || c.head_dim > 4096 || u_or("attention.value_length", c.head_dim) != c.head_dim)
+    fail(where, fmt::format("{}: attention.key_length {} must be positive and equal value_length", f.path(), c.head_dim), hint);
+  c.n_rot = u_or("rope.dimension_count", c.head_dim);
+  if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0)
+    fail(where, fmt::format("{}: rope.dimension_count {} must be even and at most the head size {}", f.path(), c.n_rot, c.head_dim), hint);
+  if (c.n_expert < 0 || c.n_expert > 4096 || c.n_expert_used < 0 || c.n_expert_used > c.n_expert ||
+      (c.n_expert > 0 && c.n_expert_used == 0))
+    fail(where, fmt::format("{}: expert_used_count {} must be between 1 and expert_count {}", f.path(), c.n_expert_used, c.n_expert), hint);
+  if (!(c.rms_eps > 0) || !(c.rope_freq_base > 0))
+    fail(where, fmt::format("{}: rms epsilon and rope.freq_base must be positive", f.path()), hint);
+  return c;
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,61 @@
+#include "model/ops.h"
+
+#include <cmath>
+#include <limits>
+
+namespace swapmoe {
+
+float rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float mean = static_cast<float>(sum / n);
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  double out_sq = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = x[i] * scale * weight[i];
+    out_sq += static_cast<double>(out[i]) * out[i];
+  }
+  return static_cast<float>(std::sqrt(out_sq));
+}
+
+void rope_cache(int64_t pos, int64_t n_rot, float freq_base, float freq_scale, float* cos_sin) {
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(pos);
+  for (int64_t i = 0; i < n_rot; i += 2) {
+    const float t = freq_scale * theta;
+    cos_sin[i] = std::cos(t);
+    cos_sin[i + 1] = std::sin(t);
+    theta *= theta_scale;
+  }
+}
+
+void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin) {
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < n_rot; i += 2) {
+      const float c = cos_sin[i], s = cos_sin[i + 1];
+      const float x0 = v[i], x1 = v[i + 1];
+      v[i] = x0 * c - x1 * s;
+      v[i + 1] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = x[i] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(x[i] - max);
+    x[i] = e;
+    sum += e;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = silu(gate[i]) * up[i];
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,29 @@
+// Element-wise and row-wise operations of the forward pass (norms, RoPE, softmax, SwiGLU),
+// written to follow llama.cpp's arithmetic so that results can be compared with it.
+#pragma once
+
+#include <cstdint>
+
+namespace swapmoe {
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]; the mean is accumulated in double.
+// Returns the L2 norm of the normalised output (SwapMoE's importance score uses ||x||).
+float rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+
+// Precomputed cos/sin for RoPE in llama.cpp's "normal" mode (adjacent pairs rotate together).
+// theta for pair i at position p is p * base^(-2i/n_rot), advanced by repeated multiplication
+// as ggml does, so the angles agree with llama.cpp's to the last bit.
+void rope_cache(int64_t pos, int64_t n_rot, float freq_base, float freq_scale, float* cos_sin /* n_rot */);
+
+// Rotates the first n_rot values of each of n_heads vectors of head_dim in place.
+void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin);
+
+// In-place softmax over n values (max-subtracted, sum in double).
+void softmax(float* x, int64_t n);
+
+// out[i] = silu(gate[i]) * up[i]
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+
+inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
+
+}  // namespace swapmoe

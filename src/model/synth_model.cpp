@@ -1,0 +1,246 @@
+#include "model/synth_model.h"
+
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "io/gguf.h"
+
+namespace swapmoe {
+
+namespace {
+
+// splitmix64: a fast, well-mixed generator; one independent stream per (tensor, chunk).
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Approximately normal (sum of 4 uniforms, variance-corrected): cheap and smooth enough.
+  float normal() {
+    uint64_t r = next();
+    float sum = 0;
+    for (int i = 0; i < 4; ++i) sum += static_cast<float>((r >> (16 * i)) & 0xFFFF) * (1.0f / 65536.0f);
+    return (sum - 2.0f) * 1.7320508f;
+  }
+};
+
+uint64_t hash_name(const std::string& s, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+// Fills `n_rows` rows of `n_cols` values of `type` with N(0, scale_of_row(row)^2) values,
+// quantised with the type's reference quantiser, rows split over n_threads.
+template <typename ScaleFn>
+void fill_rows(uint8_t* dst, GgmlType type, int64_t n_rows, int64_t n_cols, uint64_t seed, int n_threads,
+               ScaleFn scale_of_row) {
+  const TypeTraits& t = type_traits(type);
+  const size_t rb = row_size(type, n_cols);
+  auto work = [&](int ith) {
+    std::vector<float> row(n_cols);
+    for (int64_t r = ith; r < n_rows; r += n_threads) {
+      Rng rng{seed ^ (static_cast<uint64_t>(r) * 0xD1B54A32D192ED03ull)};
+      const float s = scale_of_row(r);
+      for (int64_t i = 0; i < n_cols; ++i) row[i] = rng.normal() * s;
+      t.from_float(row.data(), dst + r * rb, n_cols);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 1; i < n_threads; ++i) threads.emplace_back(work, i);
+  work(0);
+  for (auto& th : threads) th.join();
+}
+
+std::vector<std::string> synth_vocab(int64_t n_vocab, std::vector<float>* scores, std::vector<int32_t>* types) {
+  std::vector<std::string> tokens;
+  tokens.reserve(n_vocab);
+  auto add = [&](std::string s, float score, int32_t type) {
+    tokens.push_back(std::move(s));
+    scores->push_back(score);
+    types->push_back(type);
+  };
+  add("<unk>", 0, 2);
+  add("<s>", 0, 3);
+  add("</s>", 0, 3);
+  for (int b = 0; b < 256; ++b) add(fmt::format("<0x{:02X}>", b), 0, 6);
+  // Single characters and the space marker, so ordinary text tokenizes without byte fallback.
+  const std::string space = "\xE2\x96\x81";
+  add(space, -1, 1);
+  for (char ch = 33; ch < 127 && static_cast<int64_t>(tokens.size()) < n_vocab; ++ch) add(std::string(1, ch), -2, 1);
+  for (char ch = 'a'; ch <= 'z' && static_cast<int64_t>(tokens.size()) < n_vocab; ++ch)
+    add(space + std::string(1, ch), -3, 1);
+  while (static_cast<int64_t>(tokens.size()) < n_vocab)
+    add(fmt::format("[{}]", tokens.size()), -1000.0f - static_cast<float>(tokens.size()), 1);
+  return tokens;
+}
+
+}  // namespace
+
+std::vector<std::string> synth_preset_names() {
+  return {"tiny", "tiny-dense", "olmoe-1b-7b", "mixtral-8x7b", "qwen3-30b-a3b"};
+}
+
+SynthSpec synth_preset(const std::string& name) {
+  SynthSpec s;
+  s.name = name;
+  if (name == "tiny") return s;
+  if (name == "tiny-dense") {
+    s.n_expert = 0;
+    s.n_expert_used = 0;
+    return s;
+  }
+  if (name == "olmoe-1b-7b") {  // OLMoE-1B-7B: 16 layers, 64 experts, top-8
+    s.n_vocab = 50304, s.n_embd = 2048, s.n_layer = 16, s.n_head = 16, s.n_head_kv = 16, s.n_ff = 1024;
+    s.n_expert = 64, s.n_expert_used = 8, s.n_ctx_train = 4096;
+    return s;
+  }
+  if (name == "mixtral-8x7b") {  // Mixtral-8x7B: 32 layers, 8 experts, top-2
+    s.n_vocab = 32000, s.n_embd = 4096, s.n_layer = 32, s.n_head = 32, s.n_head_kv = 8, s.n_ff = 14336;
+    s.n_expert = 8, s.n_expert_used = 2, s.n_ctx_train = 32768, s.rope_freq_base = 1e6f;
+    return s;
+  }
+  if (name == "qwen3-30b-a3b") {  // Qwen3-30B-A3B in the llama layout: 48 layers, 128 experts, top-8
+    s.n_vocab = 151936, s.n_embd = 2048, s.n_layer = 48, s.n_head = 32, s.n_head_kv = 4, s.head_dim = 128;
+    s.n_ff = 768, s.n_expert = 128, s.n_expert_used = 8, s.n_ctx_train = 40960, s.rope_freq_base = 1e6f;
+    s.rms_eps = 1e-6f;
+    return s;
+  }
+  std::string names;
+  for (auto& n : synth_preset_names()) names += (names.empty() ? "" : ", ") + n;
+  fail("synth", fmt::format("unknown preset '{}'", name), "choose one of: " + names);
+}
+
+uint64_t synth_tensor_bytes(const SynthSpec& s) {
+  const int64_t hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
+  const int64_t q_dim = s.n_head * hd, kv_dim = s.n_head_kv * hd;
+  auto rs = [&](int64_t n) { return row_size(s.type, n); };
+  uint64_t per_layer = 2 * s.n_embd * 4 + rs(s.n_embd) * (q_dim + 2 * kv_dim) + rs(q_dim) * s.n_embd;
+  if (s.n_expert > 0)
+    per_layer += s.n_embd * s.n_expert * 4 /* f32 router */ + s.n_expert * (2 * rs(s.n_embd) * s.n_ff + rs(s.n_ff) * s.n_embd);
+  else
+    per_layer += 2 * rs(s.n_embd) * s.n_ff + rs(s.n_ff) * s.n_embd;
+  uint64_t total = per_layer * s.n_layer + rs(s.n_embd) * s.n_vocab * (s.tied_output ? 1 : 2) + s.n_embd * 4;
+  return total;
+}
+
+void write_synth_model(const SynthSpec& s, const std::string& path, int n_threads) {
+  if (n_threads < 1) n_threads = 1;
+  const TypeTraits& traits = type_traits(s.type);
+  if (!traits.supported || !traits.from_float)
+    fail("synth", fmt::format("type {} cannot be written", type_name(s.type)),
+         "use f32, f16, bf16, q8_0, q4_0, q4_K, q5_K or q6_K");
+  const int64_t hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
+  const int64_t q_dim = s.n_head * hd, kv_dim = s.n_head_kv * hd;
+  for (int64_t n : {s.n_embd, q_dim, s.n_ff})
+    if (n % traits.block_size != 0)
+      fail("synth", fmt::format("dimension {} is not a multiple of {}'s block size {}", n, traits.name, traits.block_size),
+           "pick another type or dimensions");
+
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::string("llama"));
+  w.set("general.name", GgufValue::string("swapmoe-synth-" + s.name));
+  w.set("general.alignment", GgufValue::u32(32));
+  w.set("llama.context_length", GgufValue::u32(static_cast<uint32_t>(s.n_ctx_train)));
+  w.set("llama.embedding_length", GgufValue::u32(static_cast<uint32_t>(s.n_embd)));
+  w.set("llama.block_count", GgufValue::u32(static_cast<uint32_t>(s.n_layer)));
+  w.set("llama.feed_forward_length", GgufValue::u32(static_cast<uint32_t>(s.n_ff)));
+  w.set("llama.attention.head_count", GgufValue::u32(static_cast<uint32_t>(s.n_head)));
+  w.set("llama.attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(s.n_head_kv)));
+  if (s.head_dim) {
+    w.set("llama.attention.key_length", GgufValue::u32(static_cast<uint32_t>(hd)));
+    w.set("llama.attention.value_length", GgufValue::u32(static_cast<uint32_t>(hd)));
+  }
+  w.set("llama.rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(hd)));
+  w.set("llama.rope.freq_base", GgufValue::f32(s.rope_freq_base));
+  w.set("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(s.rms_eps));
+  w.set("llama.vocab_size", GgufValue::u32(static_cast<uint32_t>(s.n_vocab)));
+  if (s.n_expert > 0) {
+    w.set("llama.expert_count", GgufValue::u32(static_cast<uint32_t>(s.n_expert)));
+    w.set("llama.expert_used_count", GgufValue::u32(static_cast<uint32_t>(s.n_expert_used)));
+  }
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  std::vector<std::string> tokens = synth_vocab(s.n_vocab, &scores, &types);
+  w.set("tokenizer.ggml.model", GgufValue::string("llama"));
+  w.set("tokenizer.ggml.tokens", GgufValue::string_array(tokens));
+  w.set("tokenizer.ggml.scores", GgufValue::f32_array(scores));
+  w.set("tokenizer.ggml.token_type", GgufValue::i32_array(types));
+  w.set("tokenizer.ggml.bos_token_id", GgufValue::u32(1));
+  w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(2));
+  w.set("tokenizer.ggml.unknown_token_id", GgufValue::u32(0));
+  w.set("tokenizer.ggml.add_bos_token", GgufValue::boolean(true));
+  w.set("tokenizer.ggml.add_eos_token", GgufValue::boolean(false));
+
+  const GgmlType type = s.type;
+  auto matrix = [&](const std::string& name, int64_t n_in, int64_t n_out, float gain) {
+    const uint64_t seed = hash_name(name, s.seed);
+    const float scale = gain / std::sqrt(static_cast<float>(n_in));
+    w.add_tensor(name, type, {n_in, n_out}, [=](uint8_t* dst, size_t) {
+      fill_rows(dst, type, n_out, n_in, seed, n_threads, [=](int64_t) { return scale; });
+    });
+  };
+  auto norm = [&](const std::string& name, int64_t n) {
+    const uint64_t seed = hash_name(name, s.seed);
+    w.add_tensor(name, GgmlType::F32, {n}, [=](uint8_t* dst, size_t) {
+      Rng rng{seed};
+      float* v = reinterpret_cast<float*>(dst);
+      for (int64_t i = 0; i < n; ++i) v[i] = 1.0f + 0.1f * rng.normal();
+    });
+  };
+  // Experts get different magnitudes (0.5x to 1.5x), as trained experts do, so that pruning by
+  // magnitude and importance scores have something to see.
+  auto experts = [&](const std::string& name, int64_t n_in, int64_t n_out) {
+    const uint64_t seed = hash_name(name, s.seed);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(n_in));
+    const int64_t n_expert = s.n_expert;
+    w.add_tensor(name, type, {n_in, n_out, n_expert}, [=](uint8_t* dst, size_t) {
+      fill_rows(dst, type, n_out * n_expert, n_in, seed, n_threads, [=](int64_t row) {
+        const int64_t e = row / n_out;
+        return scale * (0.5f + static_cast<float>((e * 7919) % n_expert) / static_cast<float>(n_expert));
+      });
+    });
+  };
+
+  // The embedding table is read row by row; a gain of 1 keeps activations O(1).
+  matrix("token_embd.weight", s.n_embd, s.n_vocab, std::sqrt(static_cast<float>(s.n_embd)) * 0.5f);
+  for (int64_t i = 0; i < s.n_layer; ++i) {
+    auto n = [i](const char* suffix) { return fmt::format("blk.{}.{}", i, suffix); };
+    norm(n("attn_norm.weight"), s.n_embd);
+    matrix(n("attn_q.weight"), s.n_embd, q_dim, 1.0f);
+    matrix(n("attn_k.weight"), s.n_embd, kv_dim, 1.0f);
+    matrix(n("attn_v.weight"), s.n_embd, kv_dim, 1.0f);
+    matrix(n("attn_output.weight"), q_dim, s.n_embd, 1.0f);
+    norm(n("ffn_norm.weight"), s.n_embd);
+    if (s.n_expert > 0) {
+      // The router stays f32, as converters keep it.
+      const std::string rname = n("ffn_gate_inp.weight");
+      const uint64_t seed = hash_name(rname, s.seed);
+      const int64_t n_embd = s.n_embd, n_expert = s.n_expert;
+      w.add_tensor(rname, GgmlType::F32, {n_embd, n_expert}, [=](uint8_t* dst, size_t) {
+        fill_rows(dst, GgmlType::F32, n_expert, n_embd, seed, 1,
+                  [=](int64_t) { return 2.0f / std::sqrt(static_cast<float>(n_embd)); });
+      });
+      experts(n("ffn_gate_exps.weight"), s.n_embd, s.n_ff);
+      experts(n("ffn_up_exps.weight"), s.n_embd, s.n_ff);
+      experts(n("ffn_down_exps.weight"), s.n_ff, s.n_embd);
+    } else {
+      matrix(n("ffn_gate.weight"), s.n_embd, s.n_ff, 1.0f);
+      matrix(n("ffn_up.weight"), s.n_embd, s.n_ff, 1.0f);
+      matrix(n("ffn_down.weight"), s.n_ff, s.n_embd, 1.0f);
+    }
+  }
+  norm("output_norm.weight", s.n_embd);
+  // A strong head makes the next-token distribution peaked, so greedy decoding is well defined.
+  if (!s.tied_output) matrix("output.weight", s.n_embd, s.n_vocab, 4.0f);
+  w.write(path);
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,70 @@
+// swapmoe perplexity: llama.cpp-comparable perplexity of a model on a text file.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "core/memory_stats.h"
+#include "runtime/perplexity.h"
+
+namespace swapmoe::cli {
+
+namespace {
+
+struct PerplexityOptions {
+  ModelOptions model;
+  std::string file;
+  int64_t max_chunks = -1;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("perplexity", fmt::format("cannot open text file '{}'", path), "check the path given with -f");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void run(const PerplexityOptions& o) {
+  const std::string text = read_text(o.file);
+  Engine engine(engine_options(o.model));
+  std::cerr << fmt::format("perplexity: {} bytes of text, context {}, {} threads\n", text.size(), o.model.ctx,
+                           engine.pool().size());
+  PerplexityResult r = perplexity(engine, text, o.model.ctx, [](int64_t c, int64_t n, double ppl) {
+    std::cerr << fmt::format("\r[{}/{}] ppl {:.4f}", c + 1, n, ppl) << std::flush;
+  }, o.max_chunks);
+  std::cerr << "\n";
+  const uint64_t peak = peak_rss_bytes();
+  const double tps = r.seconds > 0 ? static_cast<double>(r.n_chunks * o.model.ctx) / r.seconds : 0;
+  std::cout << fmt::format("ppl = {:.4f} over {} chunks of {} tokens ({} tokens in the text, {} scored)\n", r.ppl,
+                           r.n_chunks, o.model.ctx, r.n_tokens, r.n_scored);
+  std::cerr << fmt::format("{:.2f} s, {:.1f} tokens/s, peak RSS {}\n", r.seconds, tps, format_bytes(peak));
+  if (o.model.json) {
+    print_json_line({{"model", engine.options().model_path},
+                     {"ppl", r.ppl},
+                     {"nll", r.nll},
+                     {"n_tokens", r.n_tokens},
+                     {"n_chunks", r.n_chunks},
+                     {"n_scored", r.n_scored},
+                     {"ctx", o.model.ctx},
+                     {"seconds", r.seconds},
+                     {"tokens_per_s", tps},
+                     {"peak_rss_bytes", peak}});
+  }
+}
+
+}  // namespace
+
+void register_perplexity(CLI::App& app) {
+  auto o = std::make_shared<PerplexityOptions>();
+  CLI::App* cmd = app.add_subcommand("perplexity", "perplexity of the model on a text file (llama.cpp's method)");
+  add_model_options(cmd, o->model, 512);
+  cmd->add_option("-f,--file", o->file, "text file")->required();
+  cmd->add_option("--chunks", o->max_chunks, "evaluate at most this many chunks (default: all)");
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace swapmoe::cli

@@ -1,0 +1,71 @@
+// swapmoe synth: write a GGUF model with random weights in a real model's shape.
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "core/memory_stats.h"
+#include "core/timer.h"
+#include "model/synth_model.h"
+
+namespace swapmoe::cli {
+
+namespace {
+
+struct SynthOptions {
+  std::string preset = "tiny";
+  std::string type = "f32";
+  std::string output;
+  int threads = 0;
+  uint64_t seed = 1;
+  int64_t n_layer = 0, n_expert = 0, n_vocab = 0;
+};
+
+GgmlType parse_type(const std::string& name) {
+  for (uint32_t id = 0; id < static_cast<uint32_t>(GgmlType::COUNT); ++id) {
+    if (!type_is_known(id)) continue;
+    const auto t = static_cast<GgmlType>(id);
+    if (name == type_name(t) && type_traits(t).supported) return t;
+  }
+  fail("synth", fmt::format("unknown or unsupported type '{}'", name), "use f32, f16, bf16, q8_0, q4_0, q4_K, q5_K or q6_K");
+}
+
+void run(const SynthOptions& o) {
+  SynthSpec spec = synth_preset(o.preset);
+  spec.type = parse_type(o.type);
+  spec.seed = o.seed;
+  if (o.n_layer > 0) spec.n_layer = o.n_layer;
+  if (o.n_expert > 0) spec.n_expert = o.n_expert, spec.n_expert_used = std::min(spec.n_expert_used, o.n_expert);
+  if (o.n_vocab > 0) spec.n_vocab = o.n_vocab;
+  const int threads = o.threads > 0 ? o.threads : default_thread_count();
+  const uint64_t bytes = synth_tensor_bytes(spec);
+  std::cerr << fmt::format("synth: preset {} ({} layers, {} experts, top-{}), {} -> {} ({} of tensors)\n", o.preset,
+                           spec.n_layer, spec.n_expert, spec.n_expert_used, o.type, o.output, format_bytes(bytes));
+  Timer t;
+  write_synth_model(spec, o.output, threads);
+  const double s = t.seconds();
+  std::cerr << fmt::format("wrote {} in {:.1f} s ({:.0f} MiB/s)\n", o.output, s,
+                           static_cast<double>(std::filesystem::file_size(o.output)) / (1 << 20) / s);
+}
+
+}  // namespace
+
+void register_synth(CLI::App& app) {
+  auto o = std::make_shared<SynthOptions>();
+  CLI::App* cmd = app.add_subcommand("synth", "write a GGUF model with random weights in a real model's shape");
+  std::string presets;
+  for (auto& n : synth_preset_names()) presets += (presets.empty() ? "" : ", ") + n;
+  cmd->add_option("--preset", o->preset, "shape: " + presets)->capture_default_str();
+  cmd->add_option("--type", o->type, "tensor type: f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K")->capture_default_str();
+  cmd->add_option("-o,--output", o->output, "output file")->required();
+  cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  cmd->add_option("--layers", o->n_layer, "override the number of layers");
+  cmd->add_option("--experts", o->n_expert, "override the number of experts per layer");
+  cmd->add_option("--vocab", o->n_vocab, "override the vocabulary size");
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace swapmoe::cli
