@@ -28,6 +28,7 @@ struct GgufValue;
 struct GgufArray {
   GgufType elem_type = GgufType::UINT8;
   std::vector<GgufValue> values;
+  bool operator==(const GgufArray&) const = default;
 };
 
 // One metadata value. Integers are stored widened (signed in i64, unsigned in u64),
@@ -35,6 +36,9 @@ struct GgufArray {
 struct GgufValue {
   GgufType type = GgufType::UINT8;
   std::variant<uint64_t, int64_t, double, bool, std::string, GgufArray> value;
+
+  // Same on-disk type and same value (arrays compared element by element).
+  bool operator==(const GgufValue&) const = default;
 
   // Checked accessors: throw swapmoe::Error (mentioning the expected and actual types) on misuse.
   uint64_t as_u64() const;  // any integer type, non-negative
@@ -44,10 +48,16 @@ struct GgufValue {
   const std::string& as_string() const;
   const GgufArray& as_array() const;
 
+  static GgufValue u8(uint8_t v);
+  static GgufValue i8(int8_t v);
+  static GgufValue u16(uint16_t v);
+  static GgufValue i16(int16_t v);
   static GgufValue u32(uint32_t v);
   static GgufValue i32(int32_t v);
   static GgufValue u64(uint64_t v);
+  static GgufValue i64(int64_t v);
   static GgufValue f32(float v);
+  static GgufValue f64(double v);
   static GgufValue boolean(bool v);
   static GgufValue string(std::string v);
   static GgufValue array(GgufType elem_type, std::vector<GgufValue> values);
