@@ -1,0 +1,157 @@
+// Sampler: the penalty -> top-k -> top-p -> min-p -> temperature -> draw chain.
+#include "sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "core/error.h"
+
+namespace swapmoe {
+
+namespace {
+
+constexpr const char* k_where = "sampler";
+
+// Decreasing logit; ties by increasing id so that results never depend on sort internals.
+constexpr auto more_likely = [](const auto& a, const auto& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+};
+
+// Fills p for candidates [0, n), which must be sorted (so element 0 holds the maximum).
+template <typename C>
+void softmax_sorted(C* c, size_t n) {
+  const float max = c[0].logit;
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    c[i].p = std::exp(c[i].logit - max);
+    sum += c[i].p;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (size_t i = 0; i < n; ++i) c[i].p *= inv;
+}
+
+}  // namespace
+
+Sampler::Sampler(const SamplerParams& params, int32_t n_vocab)
+    : params_(params), n_vocab_(n_vocab), rng_(params.seed) {
+  if (n_vocab <= 0) fail(k_where, "n_vocab = " + std::to_string(n_vocab), "the vocabulary must not be empty");
+  if (std::isnan(params.temperature) || std::isnan(params.top_p) || std::isnan(params.min_p)) {
+    fail(k_where, "temperature, top_p and min_p must be numbers");
+  }
+  if (!(params.repeat_penalty > 0.0f) || !std::isfinite(params.repeat_penalty)) {
+    fail(k_where, "repeat_penalty = " + std::to_string(params.repeat_penalty),
+         "use a positive value; 1 turns the penalty off");
+  }
+  if (params.repeat_last_n < 0) {
+    fail(k_where, "repeat_last_n = " + std::to_string(params.repeat_last_n), "use 0 to turn the penalty off");
+  }
+  candidates_.resize(n_vocab);
+  history_.resize(params.repeat_last_n);
+  history_count_.assign(n_vocab, 0);
+}
+
+void Sampler::accept(int32_t token) {
+  if (token < 0 || token >= n_vocab_) {
+    fail(k_where, "accepted token " + std::to_string(token) + " is outside the vocabulary of " +
+                      std::to_string(n_vocab_));
+  }
+  if (history_.empty()) return;
+  if (history_size_ == history_.size()) {
+    --history_count_[history_[history_next_]];  // the oldest token leaves the window
+  } else {
+    ++history_size_;
+  }
+  history_[history_next_] = token;
+  ++history_count_[token];
+  history_next_ = (history_next_ + 1) % history_.size();
+}
+
+void Sampler::reset() {
+  rng_.seed(params_.seed);
+  std::fill(history_count_.begin(), history_count_.end(), 0u);
+  history_next_ = 0;
+  history_size_ = 0;
+}
+
+int32_t Sampler::sample(std::span<const float> logits) {
+  if (logits.size() != static_cast<size_t>(n_vocab_)) {
+    fail(k_where, "got " + std::to_string(logits.size()) + " logits for a vocabulary of " + std::to_string(n_vocab_),
+         "pass the logits of the last position only");
+  }
+
+  // 1. Repetition penalty, while copying into the working buffer.
+  const bool penalize = params_.repeat_penalty != 1.0f && history_size_ > 0;
+  for (int32_t id = 0; id < n_vocab_; ++id) {
+    float logit = logits[id];
+    // -infinity is a legitimate mask; NaN or +infinity means the forward pass went wrong.
+    if (std::isnan(logit) || logit == std::numeric_limits<float>::infinity()) {
+      fail(k_where, "logit of token " + std::to_string(id) + " is " + std::to_string(logit),
+           "the forward pass produced a non-finite value");
+    }
+    if (penalize && history_count_[id] > 0) logit = repeat_penalized(logit, params_.repeat_penalty);
+    candidates_[id] = {id, logit, 0.0f};
+  }
+
+  // 2. Greedy.
+  const auto best = std::min_element(candidates_.begin(), candidates_.end(), more_likely);
+  if (best->logit == -std::numeric_limits<float>::infinity()) {
+    fail(k_where, "every logit is -infinity", "nothing can be sampled; check logit masks");
+  }
+  if (params_.temperature <= 0.0f) return best->id;
+
+  return draw(truncate(candidates_.size()));
+}
+
+size_t Sampler::truncate(size_t n) {
+  Candidate* c = candidates_.data();
+
+  // 3. Top-k, leaving the survivors sorted (top-p and min-p need the order anyway).
+  const size_t k = params_.top_k > 0 ? std::min(n, static_cast<size_t>(params_.top_k)) : n;
+  if (k < n) {
+    std::nth_element(c, c + k, c + n, more_likely);
+    n = k;
+  }
+  std::sort(c, c + n, more_likely);
+
+  // 4. Top-p at temperature 1; the token that crosses p is kept.
+  if (params_.top_p < 1.0f) {
+    softmax_sorted(c, n);
+    float cumulative = 0.0f;
+    for (size_t i = 0; i < n; ++i) {
+      cumulative += c[i].p;
+      if (cumulative >= params_.top_p) {
+        n = i + 1;
+        break;
+      }
+    }
+  }
+
+  // 5. Min-p: p_i >= min_p * p_max  <=>  logit_i >= logit_max + log(min_p).
+  if (params_.min_p > 0.0f) {
+    const float min_logit = c[0].logit + std::log(params_.min_p);
+    size_t keep = 1;
+    while (keep < n && c[keep].logit >= min_logit) ++keep;
+    n = keep;
+  }
+  return n;
+}
+
+int32_t Sampler::draw(size_t n) {
+  Candidate* c = candidates_.data();
+  // 6. Temperature (dividing keeps the order, so the buffer stays sorted).
+  for (size_t i = 0; i < n; ++i) c[i].logit /= params_.temperature;
+  softmax_sorted(c, n);
+
+  // 7. Inverse-CDF draw; the last survivor absorbs rounding so the loop always returns.
+  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+  double cumulative = 0.0;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    cumulative += c[i].p;
+    if (u < cumulative) return c[i].id;
+  }
+  return c[n - 1].id;
+}
+
+}  // namespace swapmoe

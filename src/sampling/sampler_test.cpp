@@ -1,0 +1,208 @@
+// Tests of Sampler: greedy, reproducibility, the distribution it draws from, truncations and
+// the repetition penalty.
+#include "sampling/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "core/error.h"
+
+namespace swapmoe {
+namespace {
+
+SamplerParams plain(float temperature = 1.0f) {
+  SamplerParams p;
+  p.temperature = temperature;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  return p;
+}
+
+std::vector<double> softmax(const std::vector<float>& logits, float temperature = 1.0f) {
+  double max = -INFINITY, sum = 0;
+  for (float l : logits) max = std::max<double>(max, l / temperature);
+  std::vector<double> p;
+  for (float l : logits) sum += p.emplace_back(std::exp(l / temperature - max));
+  for (double& x : p) x /= sum;
+  return p;
+}
+
+std::vector<double> frequencies(Sampler& s, const std::vector<float>& logits, int draws) {
+  std::vector<double> f(logits.size(), 0.0);
+  for (int i = 0; i < draws; ++i) f[s.sample(logits)] += 1.0 / draws;
+  return f;
+}
+
+std::vector<float> random_logits(int n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.0f, 3.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(gen);
+  return v;
+}
+
+TEST(Sampler, GreedyPicksArgmax) {
+  Sampler s(plain(0.0f), 5);
+  EXPECT_EQ(s.sample(std::vector<float>{0.1f, 2.0f, -1.0f, 1.9f, 0.0f}), 1);
+  EXPECT_EQ(s.sample(std::vector<float>{3.0f, 1.0f, 3.0f, 0.0f, 0.0f}), 0);  // ties: lowest id
+  const float ninf = -std::numeric_limits<float>::infinity();
+  EXPECT_EQ(s.sample(std::vector<float>{ninf, ninf, -5.0f, ninf, ninf}), 2);
+}
+
+TEST(Sampler, TopKOneEqualsGreedy) {
+  SamplerParams p;  // defaults, temperature 0.8
+  p.top_k = 1;
+  Sampler top1(p, 1000);
+  Sampler greedy(plain(0.0f), 1000);
+  for (uint32_t i = 0; i < 50; ++i) {
+    const auto logits = random_logits(1000, i);
+    EXPECT_EQ(top1.sample(logits), greedy.sample(logits));
+  }
+}
+
+TEST(Sampler, SeedGivesReproducibleDraws) {
+  const std::vector<float> logits(300, 0.0f);  // uniform: two seeds rarely agree by chance
+  SamplerParams p = plain(1.0f);
+  p.seed = 1234;
+  Sampler a(p, 300), b(p, 300);
+  std::vector<int32_t> draws_a, draws_b;
+  for (int i = 0; i < 200; ++i) {
+    draws_a.push_back(a.sample(logits));
+    draws_b.push_back(b.sample(logits));
+  }
+  EXPECT_EQ(draws_a, draws_b);
+
+  a.reset();  // back to the start of the sequence
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(a.sample(logits), draws_b[i]);
+
+  p.seed = 1235;
+  Sampler c(p, 300);
+  int same = 0;
+  for (int i = 0; i < 200; ++i) same += c.sample(logits) == draws_b[i];
+  EXPECT_LT(same, 20);
+}
+
+TEST(Sampler, FrequenciesMatchSoftmax) {
+  const std::vector<float> logits = {1.0f, 2.0f, 0.5f, -1.0f, 0.0f};
+  const int draws = 200000;  // standard error <= 0.0012 per frequency
+  for (float temperature : {1.0f, 0.5f, 2.0f}) {
+    Sampler s(plain(temperature), 5);
+    const auto f = frequencies(s, logits, draws);
+    const auto p = softmax(logits, temperature);
+    for (size_t i = 0; i < p.size(); ++i) {
+      EXPECT_NEAR(f[i], p[i], 0.006) << "token " << i << " at temperature " << temperature;
+    }
+  }
+}
+
+TEST(Sampler, TopKRenormalises) {
+  const std::vector<float> logits = {1.0f, 2.0f, 0.5f, -1.0f, 0.0f};
+  SamplerParams p = plain(1.0f);
+  p.top_k = 2;  // tokens 1 and 0 survive
+  Sampler s(p, 5);
+  const auto f = frequencies(s, logits, 100000);
+  const double p1 = 1.0 / (1.0 + std::exp(-1.0));
+  EXPECT_NEAR(f[1], p1, 0.006);
+  EXPECT_NEAR(f[0], 1.0 - p1, 0.006);
+  EXPECT_EQ(f[2] + f[3] + f[4], 0.0);
+}
+
+TEST(Sampler, TopPKeepsTheSmallestSufficientPrefix) {
+  // Probabilities 0.5, 0.3, 0.15, 0.05.
+  const std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.15f), std::log(0.05f)};
+  SamplerParams p = plain(1.0f);
+  p.top_p = 0.75f;  // 0.5 < 0.75 <= 0.8: the first two
+  Sampler s(p, 4);
+  auto f = frequencies(s, logits, 50000);
+  EXPECT_EQ(f[2] + f[3], 0.0);
+  EXPECT_NEAR(f[0], 0.5 / 0.8, 0.01);
+
+  p.top_p = 0.9f;  // 0.8 < 0.9 <= 0.95: three survive
+  Sampler s3(p, 4);
+  f = frequencies(s3, logits, 50000);
+  EXPECT_EQ(f[3], 0.0);
+  EXPECT_GT(f[2], 0.1);
+}
+
+TEST(Sampler, MinPDropsUnlikelyTokens) {
+  const std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.15f), std::log(0.05f)};
+  SamplerParams p = plain(1.0f);
+  p.min_p = 0.2f;  // threshold 0.1: 0.05 goes, 0.15 stays
+  Sampler s(p, 4);
+  const auto f = frequencies(s, logits, 50000);
+  EXPECT_EQ(f[3], 0.0);
+  EXPECT_NEAR(f[2], 0.15 / 0.95, 0.01);
+}
+
+TEST(Sampler, TruncationUsesTemperatureOneProbabilities) {
+  // At temperature 5 token 3 would be fairly likely, but top-p decides before temperature.
+  const std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.15f), std::log(0.05f)};
+  SamplerParams p = plain(5.0f);
+  p.top_p = 0.75f;
+  Sampler s(p, 4);
+  const auto f = frequencies(s, logits, 20000);
+  EXPECT_EQ(f[2] + f[3], 0.0);
+}
+
+TEST(Sampler, RepeatPenaltyMath) {
+  EXPECT_FLOAT_EQ(repeat_penalized(2.0f, 2.0f), 1.0f);    // positive: divided
+  EXPECT_FLOAT_EQ(repeat_penalized(-2.0f, 2.0f), -4.0f);  // negative: multiplied
+  EXPECT_FLOAT_EQ(repeat_penalized(0.0f, 2.0f), 0.0f);
+}
+
+TEST(Sampler, RepeatPenaltyAppliesToRecentTokens) {
+  SamplerParams p = plain(0.0f);
+  p.repeat_penalty = 2.0f;
+  p.repeat_last_n = 2;
+  Sampler s(p, 3);
+  const std::vector<float> positive = {2.0f, 1.5f, 0.0f};
+  EXPECT_EQ(s.sample(positive), 0);
+  s.accept(0);
+  EXPECT_EQ(s.sample(positive), 1);  // 2 / 2 = 1 < 1.5
+  s.accept(0);  // twice in the window, still divided once: 2.5 / 2 = 1.25 > 1.2 (not 0.625)
+  EXPECT_EQ(s.sample(std::vector<float>{2.5f, 1.2f, 0.0f}), 0);
+}
+
+TEST(Sampler, RepeatPenaltyOnNegativeLogitsAndWindow) {
+  SamplerParams p = plain(0.0f);
+  p.repeat_penalty = 2.0f;
+  p.repeat_last_n = 2;
+  Sampler s(p, 3);
+  const std::vector<float> negative = {-1.0f, -1.5f, -9.0f};
+  s.accept(0);
+  EXPECT_EQ(s.sample(negative), 1);  // -1 * 2 = -2 < -1.5
+  s.accept(2);
+  s.accept(2);                       // token 0 has left the two-token window
+  EXPECT_EQ(s.sample(negative), 0);
+}
+
+TEST(Sampler, PenaltyOffByDefault) {
+  Sampler s(plain(0.0f), 2);
+  s.accept(0);
+  EXPECT_EQ(s.sample(std::vector<float>{2.0f, 1.5f}), 0);
+}
+
+TEST(Sampler, Errors) {
+  EXPECT_THROW(Sampler(plain(), 0), Error);
+  SamplerParams bad = plain();
+  bad.repeat_penalty = 0.0f;
+  EXPECT_THROW(Sampler(bad, 4), Error);
+  bad = plain();
+  bad.repeat_last_n = -1;
+  EXPECT_THROW(Sampler(bad, 4), Error);
+
+  Sampler s(plain(), 3);
+  EXPECT_THROW(s.sample(std::vector<float>{1.0f, 2.0f}), Error);
+  EXPECT_THROW(s.sample(std::vector<float>{1.0f, NAN, 0.0f}), Error);
+  const float ninf = -std::numeric_limits<float>::infinity();
+  EXPECT_THROW(s.sample(std::vector<float>{ninf, ninf, ninf}), Error);
+  EXPECT_THROW(s.accept(3), Error);
+  EXPECT_THROW(s.accept(-1), Error);
+}
+
+}  // namespace
+}  // namespace swapmoe

@@ -1,0 +1,113 @@
+// llama.cpp's tokenizer test vectors for the llama SPM vocabulary, read from shared/data/vocab:
+// every string must encode to exactly the reference ids (no BOS) and decode back to itself.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "io/gguf.h"
+#include "tokenizer/streaming_detokenizer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace swapmoe {
+namespace {
+
+const std::string k_vocab_path = std::string(SWAPMOE_SHARED_DATA_DIR) + "/vocab/ggml-vocab-llama-spm.gguf";
+
+struct Vector {
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Same format rules as llama.cpp's test-tokenizer-0: inputs separated by
+// "\n__ggml_vocab_test__\n", one output line of space-separated ids per input.
+std::vector<Vector> read_vectors(const std::string& base) {
+  const std::string inp = read_all(base + ".inp");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> texts;
+  for (size_t pos = 0; pos < inp.size();) {
+    const size_t next = inp.find(sep, pos);
+    if (next == std::string::npos) {
+      texts.push_back(inp.substr(pos));
+      break;
+    }
+    texts.push_back(inp.substr(pos, next - pos));
+    pos = next + sep.size();
+  }
+  std::ifstream out(base + ".out");
+  std::vector<Vector> vectors;
+  std::string line;
+  for (size_t i = 0; std::getline(out, line); ++i) {
+    Vector v;
+    v.text = i < texts.size() ? texts[i] : "";
+    std::istringstream ids(line);
+    for (int32_t id; ids >> id;) v.ids.push_back(id);
+    vectors.push_back(std::move(v));
+  }
+  EXPECT_EQ(vectors.size(), texts.size()) << "input and output files disagree on the number of tests";
+  return vectors;
+}
+
+class LlamaSpmVectors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(k_vocab_path)) {
+      GTEST_SKIP() << "shared test data not found at " << k_vocab_path << " (needs ../shared/data beside the checkout)";
+    }
+  }
+};
+
+TEST_F(LlamaSpmVectors, MetadataIsRead) {
+  const Tokenizer tok = Tokenizer::from_gguf(GgufFile::open(k_vocab_path));
+  EXPECT_EQ(tok.n_vocab(), 32000);
+  EXPECT_EQ(tok.bos_id(), 1);
+  EXPECT_EQ(tok.eos_id(), 2);
+  EXPECT_TRUE(tok.add_bos());
+  EXPECT_TRUE(tok.vocab().config().add_space_prefix);
+  EXPECT_TRUE(tok.is_eog(2));
+  EXPECT_EQ(tok.vocab().token(13).type, TokenType::BYTE);  // <0x0A>
+  EXPECT_EQ(tok.token_to_piece(13), "\n");
+  EXPECT_EQ(tok.token_to_piece(1), "");
+  EXPECT_EQ(tok.encode("Hello world", true), (std::vector<int32_t>{1, 15043, 3186}));
+}
+
+TEST_F(LlamaSpmVectors, EveryVectorEncodesExactly) {
+  const Tokenizer tok = Tokenizer::from_gguf(GgufFile::open(k_vocab_path));
+  const auto vectors = read_vectors(k_vocab_path);
+  ASSERT_FALSE(vectors.empty());
+  int passed = 0;
+  for (const auto& v : vectors) {
+    const auto ids = tok.encode(v.text, false);
+    EXPECT_EQ(ids, v.ids) << "text: '" << v.text << "'";
+    passed += ids == v.ids;
+  }
+  std::printf("llama-spm vectors: %d of %zu pass\n", passed, vectors.size());
+}
+
+TEST_F(LlamaSpmVectors, EveryVectorDecodesBack) {
+  const Tokenizer tok = Tokenizer::from_gguf(GgufFile::open(k_vocab_path));
+  for (const auto& v : read_vectors(k_vocab_path)) {
+    EXPECT_EQ(tok.decode(v.ids), v.text);
+    // With BOS in front, the text keeps the space encode added (llama.cpp's rule).
+    std::vector<int32_t> with_bos = {tok.bos_id()};
+    with_bos.insert(with_bos.end(), v.ids.begin(), v.ids.end());
+    EXPECT_EQ(tok.decode(with_bos), v.text.empty() ? "" : " " + v.text);
+
+    StreamingDetokenizer stream(tok, StreamStart::BEGINNING);
+    std::string streamed;
+    for (int32_t id : v.ids) streamed += stream.push(id);
+    streamed += stream.flush();
+    EXPECT_EQ(streamed, v.text);
+  }
+}
+
+}  // namespace
+}  // namespace swapmoe
