@@ -18,6 +18,10 @@ inline constexpr int kMaxDims = 4;
 // file from recursing the parser off the stack.
 inline constexpr int kMaxArrayDepth = 8;
 
+// Each parsed value costs ~48 bytes in memory against 1 byte on disk, so a crafted file full of
+// uint8 arrays could demand 48x its size. Real vocabularies hold about a million values.
+inline constexpr uint64_t kMaxMetadataValues = uint64_t{1} << 24;
+
 // Smallest encodings, used to reject counts that the remaining bytes cannot possibly hold.
 inline constexpr uint64_t kMinKvBytes = 8 + 4 + 1;              // key length, type, 1-byte value
 inline constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // name len, n_dims, ne[0], type, offset

@@ -93,6 +93,14 @@ TEST_F(GgufMalformed, ArraysNestedTooDeep) {
   expect_rejected(r, "nests arrays");
 }
 
+TEST_F(GgufMalformed, TooManyMetadataValues) {
+  // Small on disk, ~48x larger once parsed: refused before it is built.
+  const uint64_t n = (1ull << 24) + 1;
+  RawGguf r = RawGguf().header(0, 1);
+  r.str("blob").u32(kTypeArray).u32(0).u64(n).zeros(n);
+  expect_rejected(r, "limit 16777216");
+}
+
 TEST_F(GgufMalformed, BoolByteOutOfRange) {
   RawGguf r = RawGguf().header(0, 1);
   r.str("flag").u32(7).u8(2);

@@ -34,7 +34,7 @@ std::string hex32(uint32_t v) {
 
 class ValueParser {
  public:
-  ValueParser(FileCursor& in, const std::string& key) : in_(in), key_(key) {}
+  ValueParser(FileCursor& in, const std::string& key, uint64_t& n_values) : in_(in), key_(key), n_values_(n_values) {}
 
   GgufValue value(GgufType type, int depth) {
     switch (type) {
@@ -94,6 +94,11 @@ class ValueParser {
       fail("gguf", in_.path() + ": key '" + key_ + "' is an array of " + std::to_string(count) + " " + gguf_type_name(elem) +
                        " values, but only " + std::to_string(in_.remaining()) + " bytes remain",
            "the array length is corrupt or the file is truncated");
+    n_values_ += count;
+    if (n_values_ > kMaxMetadataValues)
+      fail("gguf", in_.path() + ": key '" + key_ + "' brings the metadata to " + std::to_string(n_values_) +
+                       " array values (limit " + std::to_string(kMaxMetadataValues) + ")",
+           "no real model needs this many; the file is corrupt or hostile");
     GgufArray arr;
     arr.elem_type = elem;
     arr.values.reserve(static_cast<size_t>(count));
@@ -106,6 +111,7 @@ class ValueParser {
 
   FileCursor& in_;
   const std::string& key_;
+  uint64_t& n_values_;  // array elements parsed so far, across all keys
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -135,9 +141,10 @@ void read_header(FileCursor& in, GgufState& f, uint64_t& n_tensors, uint64_t& n_
 }
 
 void read_metadata(FileCursor& in, GgufState& f, uint64_t n_kv) {
+  uint64_t n_values = 0;
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = in.string("metadata key");
-    ValueParser p(in, key);
+    ValueParser p(in, key, n_values);
     GgufType type = p.type_tag("value type");
     GgufValue v = p.value(type, 0);
     f.metadata.emplace_back(std::move(key), std::move(v));
