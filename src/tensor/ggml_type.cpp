@@ -3,11 +3,15 @@
 
 #include <array>
 
+#include "tensor/quantize.h"
+
 namespace swapmoe {
 
 namespace {
 
-std::array<TypeTraits, static_cast<size_t>(GgmlType::COUNT)> make_table() {
+using Table = std::array<TypeTraits, static_cast<size_t>(GgmlType::COUNT)>;
+
+Table make_table() {
   std::array<TypeTraits, static_cast<size_t>(GgmlType::COUNT)> t{};
   auto row = [&](GgmlType type, const char* name, int64_t block, size_t bytes) {
     TypeTraits& r = t[static_cast<size_t>(type)];
@@ -35,17 +39,48 @@ std::array<TypeTraits, static_cast<size_t>(GgmlType::COUNT)> make_table() {
   row(GgmlType::I64, "i64", 1, 8);
   row(GgmlType::F64, "f64", 1, 8);
   row(GgmlType::BF16, "bf16", 1, 2);
+
+  // Conversions. vec_dot/vec_dot_ref are filled in by swapmoe_kernels (register_vec_dot), which
+  // sits above this library; vec_dot_type is decided here because it is part of the data format.
+  auto conv = [&](GgmlType type, ToFloatFn to, FromFloatFn from, GgmlType dot_type, bool supported) {
+    TypeTraits& r = t[static_cast<size_t>(type)];
+    r.to_float = to;
+    r.from_float = from;
+    r.vec_dot_type = dot_type;
+    r.supported = supported;
+  };
+  conv(GgmlType::F32, dequantize_row_f32, quantize_row_f32_ref, GgmlType::F32, true);
+  conv(GgmlType::F16, dequantize_row_f16, quantize_row_f16_ref, GgmlType::F32, true);
+  conv(GgmlType::BF16, dequantize_row_bf16, quantize_row_bf16_ref, GgmlType::F32, true);
+  conv(GgmlType::Q4_0, dequantize_row_q4_0, quantize_row_q4_0_ref, GgmlType::Q8_0, true);
+  conv(GgmlType::Q8_0, dequantize_row_q8_0, quantize_row_q8_0_ref, GgmlType::Q8_0, true);
+  conv(GgmlType::Q4_K, dequantize_row_q4_K, quantize_row_q4_K_ref, GgmlType::Q8_K, true);
+  conv(GgmlType::Q5_K, dequantize_row_q5_K, quantize_row_q5_K_ref, GgmlType::Q8_K, true);
+  conv(GgmlType::Q6_K, dequantize_row_q6_K, quantize_row_q6_K_ref, GgmlType::Q8_K, true);
+  // Q8_K only ever holds activations: convertible, but not a weight type we compute with.
+  conv(GgmlType::Q8_K, dequantize_row_q8_K, quantize_row_q8_K_ref, GgmlType::Q8_K, false);
   return t;
 }
 
 const TypeTraits kUnknown{};
 
+Table& table() {
+  static Table t = make_table();
+  return t;
+}
+
 }  // namespace
 
 const TypeTraits& type_traits(GgmlType type) {
-  static const auto table = make_table();
   auto i = static_cast<size_t>(type);
-  return i < table.size() ? table[i] : kUnknown;
+  return i < table().size() ? table()[i] : kUnknown;
+}
+
+void register_vec_dot(GgmlType type, VecDotFn fast, VecDotFn ref) {
+  auto i = static_cast<size_t>(type);
+  if (i >= table().size()) return;
+  table()[i].vec_dot = fast;
+  table()[i].vec_dot_ref = ref;
 }
 
 bool type_is_known(uint32_t raw) {

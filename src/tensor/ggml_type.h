@@ -55,6 +55,10 @@ const TypeTraits& type_traits(GgmlType type);
 bool type_is_known(uint32_t raw_type_id);
 const char* type_name(GgmlType type);  // "unknown" for unknown ids
 
+// Called by swapmoe_kernels during static initialisation (before main) to fill in the dot
+// products; not thread-safe, not for use after start-up.
+void register_vec_dot(GgmlType type, VecDotFn fast, VecDotFn ref);
+
 // Bytes of one row of n elements; n must be a multiple of the block size.
 inline size_t row_size(GgmlType type, int64_t n) {
   const TypeTraits& t = type_traits(type);

@@ -1,0 +1,173 @@
+// Matrix products: argument checks, work split across threads, and cache tiling around the
+// per-type vec_dot kernels.
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <string>
+
+#include "core/error.h"
+#include "kernels/quantize_act.h"
+#include "kernels/vec_dot.h"
+
+namespace swapmoe {
+
+namespace {
+
+// Tile sizes for prefill. A tile of kRowTile weight rows (~18 KiB for 2048-column Q4_0) is
+// reused for kTokTile tokens whose activations (~17 KiB as Q8_0) stay in L1/L2 meanwhile.
+constexpr int64_t kRowTile = 16;
+constexpr int64_t kTokTile = 8;
+
+// Rows per thread below which splitting tokens (not rows) across threads is better.
+constexpr int64_t kMinRowsPerThread = 16;
+
+struct Job {
+  const TensorView* w;
+  int64_t r0, r1;
+  const QuantizedActivations* x;
+  const int32_t* ids;
+  int64_t n_ids;
+  MatmulOutput out;
+};
+
+void check(const TensorView& w, const QuantizedActivations& x, int64_t r0, int64_t r1) {
+  const TypeTraits& tr = type_traits(w.type);
+  if (!tr.supported || !vec_dot_kernels(w.type).fast) {
+    fail("matmul", std::string("no dot product for weight type ") + type_name(w.type),
+         "supported: f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K");
+  }
+  if (w.ne[2] != 1 || w.ne[3] != 1) {
+    fail("matmul", "weight has more than 2 dimensions", "pass one matrix, e.g. w.slice2(expert)");
+  }
+  if (x.type() != tr.vec_dot_type) {
+    fail("matmul", std::string("activations are ") + type_name(x.type()) + ", weight " + type_name(w.type) +
+                       " needs " + type_name(tr.vec_dot_type),
+         "quantize() the activations with type_traits(w.type).vec_dot_type");
+  }
+  if (x.n_cols() != w.ne[0]) {
+    fail("matmul", "activation width " + std::to_string(x.n_cols()) + " != weight ne[0] " + std::to_string(w.ne[0]),
+         "check the weight's orientation: ne[0] is the input dimension");
+  }
+  if (r0 < 0 || r1 > w.ne[1] || r0 > r1) {
+    fail("matmul", "row range [" + std::to_string(r0) + ", " + std::to_string(r1) + ") outside the weight");
+  }
+}
+
+void run_job(const Job& job, ThreadPool& pool) {
+  const int64_t n_rows = job.r1 - job.r0;
+  if (n_rows == 0 || job.n_ids == 0) return;
+  const int nth = pool.size();
+  // Small products are not worth waking threads for.
+  const bool tiny = n_rows * job.n_ids * job.x->n_cols() < 16 * 1024;
+  if (nth == 1 || tiny) {
+    matmul_tile(*job.w, job.r0, job.r1, *job.x, job.ids, 0, job.n_ids, job.out);
+    return;
+  }
+  const bool split_rows = n_rows >= kMinRowsPerThread * nth || job.n_ids < nth;
+  // Captures one pointer so std::function stores it inline (no allocation per call).
+  const Job* j = &job;
+  pool.run([j, split_rows](int ith, int nth_) {
+    if (split_rows) {
+      auto [a, b] = split_range(static_cast<long>(j->r1 - j->r0), ith, nth_);
+      MatmulOutput o{j->out.y + a, j->out.stride};
+      matmul_tile(*j->w, j->r0 + a, j->r0 + b, *j->x, j->ids, 0, j->n_ids, o);
+    } else {
+      auto [a, b] = split_range(static_cast<long>(j->n_ids), ith, nth_);
+      matmul_tile(*j->w, j->r0, j->r1, *j->x, j->ids, a, b, j->out);
+    }
+  });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// QuantizedActivations
+
+void QuantizedActivations::quantize(GgmlType vec_dot_type, const float* x, int64_t n_tokens, int64_t n_cols,
+                                    ThreadPool* pool) {
+  const TypeTraits& tr = type_traits(vec_dot_type);
+  if (!tr.from_float || tr.block_size <= 0) {
+    fail("QuantizedActivations", std::string("cannot convert activations to ") + type_name(vec_dot_type));
+  }
+  if (n_cols % tr.block_size != 0) {
+    fail("QuantizedActivations",
+         "n_cols " + std::to_string(n_cols) + " is not a multiple of " + type_name(vec_dot_type) + "'s block size " +
+             std::to_string(tr.block_size),
+         "the weight's ne[0] must be a multiple of its block size too");
+  }
+  type_ = vec_dot_type;
+  n_tokens_ = n_tokens;
+  n_cols_ = n_cols;
+  // Rows padded to 64 bytes so each token's row starts on its own cache line.
+  row_bytes_ = (row_size(vec_dot_type, n_cols) + 63) / 64 * 64;
+  const size_t need = row_bytes_ * static_cast<size_t>(n_tokens);
+  if (need > buf_.size()) buf_.resize(need);
+
+  auto rows = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      quantize_act_row(vec_dot_type, x + t * n_cols, buf_.data() + static_cast<size_t>(t) * row_bytes_, n_cols);
+    }
+  };
+  if (pool && pool->size() > 1 && n_tokens > 1) {
+    auto* self = &rows;
+    pool->run([self, n_tokens](int ith, int nth) {
+      auto [a, b] = split_range(static_cast<long>(n_tokens), ith, nth);
+      (*self)(a, b);
+    });
+  } else {
+    rows(0, n_tokens);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul
+
+void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedActivations& x,
+                 const int32_t* token_ids, int64_t i0, int64_t i1, MatmulOutput out) {
+  const VecDotFn dot = vec_dot_kernels(w.type).fast;
+  const int64_t n = w.ne[0];
+  auto act = [&](int64_t i) { return x.row(token_ids ? token_ids[i] : i); };
+  if (i1 - i0 == 1) {  // decode: one pass over the rows
+    const void* a = act(i0);
+    float* y = out.y + i0 * out.stride;
+    for (int64_t r = r0; r < r1; ++r) dot(n, y + (r - r0), w.row(r), a);
+    return;
+  }
+  for (int64_t rt = r0; rt < r1; rt += kRowTile) {
+    const int64_t rt_end = std::min(r1, rt + kRowTile);
+    for (int64_t it = i0; it < i1; it += kTokTile) {
+      const int64_t it_end = std::min(i1, it + kTokTile);
+      for (int64_t r = rt; r < rt_end; ++r) {
+        const void* wr = w.row(r);
+        for (int64_t i = it; i < it_end; ++i) dot(n, out.y + i * out.stride + (r - r0), wr, act(i));
+      }
+    }
+  }
+}
+
+void matmul_rows(const TensorView& w, int64_t r0, int64_t r1, const QuantizedActivations& x,
+                 const int32_t* token_ids, int64_t n_ids, MatmulOutput out, ThreadPool& pool) {
+  check(w, x, r0, r1);
+  if (token_ids) {
+    for (int64_t i = 0; i < n_ids; ++i) {
+      if (token_ids[i] < 0 || token_ids[i] >= x.n_tokens()) {
+        fail("matmul", "token id " + std::to_string(token_ids[i]) + " outside the activations");
+      }
+    }
+  } else if (n_ids > x.n_tokens()) {
+    fail("matmul", "more output rows than activation tokens");
+  }
+  run_job(Job{&w, r0, r1, &x, token_ids, n_ids, out}, pool);
+}
+
+void matmul(const TensorView& w, const QuantizedActivations& x, float* y, ThreadPool& pool) {
+  matmul_rows(w, 0, w.ne[1], x, nullptr, x.n_tokens(), MatmulOutput{y, w.ne[1]}, pool);
+}
+
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  thread_local QuantizedActivations scratch;
+  scratch.quantize(type_traits(w.type).vec_dot_type, x, n_tokens, w.ne[0], &pool);
+  matmul(w, scratch, y, pool);
+}
+
+}  // namespace swapmoe

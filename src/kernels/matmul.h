@@ -1,0 +1,71 @@
+// Matrix products of a weight matrix (any supported GGML type) with a batch of activations:
+// the entry point the model code calls for every linear layer and expert.
+//
+//   y[t * y_stride + r] = dot(W row r, x[t])     t < n_tokens, r < n_rows
+//
+// Activations are converted once to W's vec_dot_type (QuantizedActivations) and can be reused
+// for every matrix with the same n_cols. Decode (1 token) splits rows across threads; prefill
+// tiles rows x tokens so a weight row is read from memory once per thread and reused from
+// cache for a tile of tokens. Nothing is allocated once buffers have reached their size.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/aligned_buffer.h"
+#include "core/thread_pool.h"
+#include "tensor/ggml_type.h"
+#include "tensor/tensor_view.h"
+
+namespace swapmoe {
+
+// A batch of activation rows in one vec_dot_type, e.g. Q8_0 for Q4_0/Q8_0 weights, Q8_K for
+// the K-quants, F32 for float weights. Owns its (grow-only) buffer.
+class QuantizedActivations {
+ public:
+  // x: (n_tokens, n_cols) row-major floats. n_cols must be a multiple of the type's block size.
+  // With a pool, tokens are split across its threads (call from outside any pool job).
+  void quantize(GgmlType vec_dot_type, const float* x, int64_t n_tokens, int64_t n_cols,
+                ThreadPool* pool = nullptr);
+
+  GgmlType type() const { return type_; }
+  int64_t n_tokens() const { return n_tokens_; }
+  int64_t n_cols() const { return n_cols_; }
+  size_t row_bytes() const { return row_bytes_; }
+  const void* row(int64_t t) const { return buf_.data() + static_cast<size_t>(t) * row_bytes_; }
+
+ private:
+  AlignedBuffer buf_;
+  GgmlType type_ = GgmlType::F32;
+  int64_t n_tokens_ = 0;
+  int64_t n_cols_ = 0;
+  size_t row_bytes_ = 0;
+};
+
+// Where results go: y[t * stride + r]; stride >= the number of rows computed.
+struct MatmulOutput {
+  float* y = nullptr;
+  int64_t stride = 0;
+};
+
+// y = W x for all rows and tokens; y has n_tokens rows of w.ne[1] floats.
+// W: ne[0] = n_cols = x.n_cols(), ne[1] = n_rows, ne[2] = ne[3] = 1 (take a slice2() of a
+// stacked expert tensor). x.type() must be type_traits(w.type).vec_dot_type.
+void matmul(const TensorView& w, const QuantizedActivations& x, float* y, ThreadPool& pool);
+
+// Convenience: quantises x (n_tokens rows of w.ne[0] floats) into a thread_local scratch first.
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Rows [r0, r1) of W for a subset of the tokens: output row i is token token_ids[i] (or token i
+// when token_ids is null), written to out.y[i * out.stride + (r - r0)], i < n_ids. Lets a MoE
+// layer quantise all tokens once and run each expert on just the tokens routed to it.
+void matmul_rows(const TensorView& w, int64_t r0, int64_t r1, const QuantizedActivations& x,
+                 const int32_t* token_ids, int64_t n_ids, MatmulOutput out, ThreadPool& pool);
+
+// The single-threaded core: the same as matmul_rows for the given rows and ids, on the calling
+// thread. For callers that split work themselves inside one pool job (e.g. several small
+// experts per thread). Does not validate arguments.
+void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedActivations& x,
+                 const int32_t* token_ids, int64_t i0, int64_t i1, MatmulOutput out);
+
+}  // namespace swapmoe

@@ -1,0 +1,97 @@
+// Every compiled-in dot product against its scalar reference, and the references against a
+// float64 dot of the dequantised rows.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "kernels/kernel_test_util.h"
+#include "kernels/vec_dot.h"
+
+namespace swapmoe {
+namespace {
+
+const GgmlType kWeightTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
+                                 GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+std::vector<int64_t> lengths(GgmlType w) {
+  const int64_t bs = type_traits(type_traits(w).vec_dot_type).block_size;
+  if (bs == 256) return {256, 512, 768, 2816, 4096};
+  if (bs == 32) return {32, 64, 96, 160, 2048, 4128};
+  return {1, 7, 8, 31, 32, 33, 100, 1024, 4099};  // float types: any length
+}
+
+TEST(VecDot, RegisteredInTraitsTable) {
+  for (GgmlType w : kWeightTypes) {
+    EXPECT_NE(type_traits(w).vec_dot, nullptr) << type_name(w);
+    EXPECT_NE(type_traits(w).vec_dot_ref, nullptr) << type_name(w);
+    EXPECT_EQ(type_traits(w).vec_dot, vec_dot_kernels(w).fast) << type_name(w);
+  }
+}
+
+TEST(VecDot, ReferenceMatchesDequantisedDot) {
+  for (GgmlType w : kWeightTypes) {
+    const GgmlType a = type_traits(w).vec_dot_type;
+    for (int64_t n : lengths(w)) {
+      SCOPED_TRACE(std::string(type_name(w)) + " n=" + std::to_string(n));
+      const auto qw = test::quantized_row(w, n, 11 + n, true);
+      const auto qa = test::quantized_row(a, n, 12 + n, false);
+      const auto truth = test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa, n));
+      float r = 0;
+      vec_dot_kernels(w).ref(n, &r, qw.data(), qa.data());
+      EXPECT_NEAR(r, truth.value, 1e-6 * truth.magnitude + 1e-30);
+    }
+  }
+}
+
+TEST(VecDot, SimdMatchesReference) {
+  for (GgmlType w : kWeightTypes) {
+    const GgmlType a = type_traits(w).vec_dot_type;
+    NamedVecDot variants[8];
+    const int nv = vec_dot_variants(w, variants, 8);
+    ASSERT_GE(nv, 1);
+    for (int64_t n : lengths(w)) {
+      for (uint64_t seed = 1; seed <= 3; ++seed) {
+        const auto qw = test::quantized_row(w, n, seed * 100 + n, true);
+        const auto qa = test::quantized_row(a, n, seed * 200 + n, false);
+        const auto truth = test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa, n));
+        float ref = 0;
+        vec_dot_kernels(w).ref(n, &ref, qw.data(), qa.data());
+        for (int v = 0; v < nv; ++v) {
+          float got = 0;
+          variants[v].fn(n, &got, qw.data(), qa.data());
+          // Float accumulation in a different order: a few ulps of the sum of |terms|.
+          EXPECT_NEAR(got, ref, 2e-6 * truth.magnitude + 1e-30)
+              << type_name(w) << " " << variants[v].isa << " n=" << n << " seed=" << seed;
+        }
+      }
+    }
+  }
+}
+
+// Extreme quants: all weights at the ends of their range, activations at +-127.
+TEST(VecDot, SaturationEdges) {
+  for (GgmlType w : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const GgmlType a = type_traits(w).vec_dot_type;
+    const int64_t n = 1024;
+    std::vector<float> xw(n), xa(n);
+    for (int64_t i = 0; i < n; ++i) {
+      xw[i] = (i % 3 == 0) ? -1.0f : 1.0f;
+      xa[i] = (i % 5 == 0) ? -1.0f : 1.0f;
+    }
+    std::vector<uint8_t> qw(row_size(w, n)), qa(row_size(a, n));
+    type_traits(w).from_float(xw.data(), qw.data(), n);
+    type_traits(a).from_float(xa.data(), qa.data(), n);
+    float ref = 0;
+    vec_dot_kernels(w).ref(n, &ref, qw.data(), qa.data());
+    NamedVecDot variants[8];
+    const int nv = vec_dot_variants(w, variants, 8);
+    for (int v = 0; v < nv; ++v) {
+      float got = 0;
+      variants[v].fn(n, &got, qw.data(), qa.data());
+      EXPECT_NEAR(got, ref, 1e-5 * n) << type_name(w) << " " << variants[v].isa;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace swapmoe
