@@ -107,35 +107,43 @@ int32_t Sampler::sample(std::span<const float> logits) {
 size_t Sampler::truncate(size_t n) {
   Candidate* c = candidates_.data();
 
-  // 3. Top-k, leaving the survivors sorted (top-p and min-p need the order anyway).
+  // 3. Top-k.
   const size_t k = params_.top_k > 0 ? std::min(n, static_cast<size_t>(params_.top_k)) : n;
   if (k < n) {
     std::nth_element(c, c + k, c + n, more_likely);
     n = k;
   }
-  std::sort(c, c + n, more_likely);
+  const float max_logit = std::max_element(c, c + n, [](const Candidate& a, const Candidate& b) {
+                            return a.logit < b.logit;
+                          })->logit;
 
-  // 4. Top-p at temperature 1; the token that crosses p is kept.
+  // 5, done early: min-p keeps p_i >= min_p * p_max, i.e. logit_i >= max + log(min_p). Its
+  // survivors are a prefix of the sorted order and top-p also cuts a prefix, so the result is
+  // the shorter prefix either way; filtering first spares sorting the whole vocabulary.
+  // The threshold never exceeds the maximum: the best token always survives.
+  size_t m = n;
+  if (params_.min_p > 0.0f) {
+    const float min_logit = std::min(max_logit, max_logit + std::log(params_.min_p));
+    m = static_cast<size_t>(std::partition(c, c + n, [&](const Candidate& x) { return x.logit >= min_logit; }) - c);
+  }
+  std::sort(c, c + m, more_likely);
+
+  // 4. Top-p on probabilities at temperature 1 over all top-k survivors (min-p's rejects
+  // included, as when it runs after top-p); the token that crosses p is kept.
   if (params_.top_p < 1.0f) {
-    softmax_sorted(c, n);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; ++i) sum += std::exp(c[i].logit - max_logit);
+    const float inv = static_cast<float>(1.0 / sum);
     float cumulative = 0.0f;
-    for (size_t i = 0; i < n; ++i) {
-      cumulative += c[i].p;
+    for (size_t i = 0; i < m; ++i) {
+      cumulative += std::exp(c[i].logit - max_logit) * inv;
       if (cumulative >= params_.top_p) {
-        n = i + 1;
+        m = i + 1;
         break;
       }
     }
   }
-
-  // 5. Min-p: p_i >= min_p * p_max  <=>  logit_i >= logit_max + log(min_p).
-  if (params_.min_p > 0.0f) {
-    const float min_logit = c[0].logit + std::log(params_.min_p);
-    size_t keep = 1;
-    while (keep < n && c[keep].logit >= min_logit) ++keep;
-    n = keep;
-  }
-  return n;
+  return m;
 }
 
 int32_t Sampler::draw(size_t n) {

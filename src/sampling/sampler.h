@@ -34,6 +34,8 @@ inline float repeat_penalized(float logit, float penalty) {
 //   7. draw: u = (next mt19937_64 output >> 11) * 2^-53, a double in [0, 1); the token is the
 //      first, in order of decreasing probability (ties: lower id first), whose cumulative
 //      probability exceeds u. One engine output per non-greedy call.
+// (min-p is evaluated before sorting, which gives the same tokens as running it after top-p
+// but sorts only its survivors; sampler_test checks this against the plain chain.)
 // sample() never allocates: it works in a buffer sized n_vocab at construction.
 class Sampler {
  public:

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include "core/error.h"
 
@@ -146,6 +147,80 @@ TEST(Sampler, TruncationUsesTemperatureOneProbabilities) {
   Sampler s(p, 4);
   const auto f = frequencies(s, logits, 20000);
   EXPECT_EQ(f[2] + f[3], 0.0);
+}
+
+// The chain written plainly: full sort, then each step in turn, and the documented draw.
+// Sampler filters min-p before sorting; it must still pick exactly the same tokens.
+int32_t reference_sample(const std::vector<float>& logits, const SamplerParams& p, const std::vector<bool>& seen,
+                         std::mt19937_64& rng) {
+  struct C {
+    int32_t id;
+    float logit;
+  };
+  std::vector<C> c;
+  for (int32_t i = 0; i < static_cast<int32_t>(logits.size()); ++i) {
+    c.push_back({i, seen[i] ? repeat_penalized(logits[i], p.repeat_penalty) : logits[i]});
+  }
+  std::sort(c.begin(), c.end(), [](const C& a, const C& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); });
+  if (p.temperature <= 0) return c[0].id;
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < c.size()) c.resize(p.top_k);
+  const float max = c[0].logit;
+  if (p.top_p < 1.0f) {
+    double sum = 0;
+    for (const C& x : c) sum += std::exp(x.logit - max);
+    const float inv = static_cast<float>(1.0 / sum);
+    float cumulative = 0;
+    for (size_t i = 0; i < c.size(); ++i) {
+      cumulative += std::exp(c[i].logit - max) * inv;
+      if (cumulative >= p.top_p) {
+        c.resize(i + 1);
+        break;
+      }
+    }
+  }
+  if (p.min_p > 0.0f) {
+    size_t keep = 1;
+    while (keep < c.size() && c[keep].logit >= max + std::log(p.min_p)) ++keep;
+    c.resize(keep);
+  }
+  std::vector<float> prob;
+  double sum = 0;
+  for (const C& x : c) sum += prob.emplace_back(std::exp(x.logit / p.temperature - max / p.temperature));
+  const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+  double cumulative = 0;
+  for (size_t i = 0; i + 1 < c.size(); ++i) {
+    cumulative += prob[i] * static_cast<float>(1.0 / sum);
+    if (u < cumulative) return c[i].id;
+  }
+  return c.back().id;
+}
+
+TEST(Sampler, MatchesThePlainReferenceChain) {
+  const int n_vocab = 2000;
+  for (const auto& [top_k, top_p, min_p] : std::vector<std::tuple<int, float, float>>{
+           {40, 0.95f, 0.05f}, {0, 0.9f, 0.0f}, {0, 1.0f, 0.1f}, {0, 0.8f, 0.02f}, {500, 0.99f, 0.01f}, {0, 1.0f, 0.0f}}) {
+    SamplerParams p;
+    p.temperature = 0.7f;
+    p.top_k = top_k;
+    p.top_p = top_p;
+    p.min_p = min_p;
+    p.repeat_penalty = 1.3f;
+    p.repeat_last_n = 8;
+    p.seed = 99;
+    Sampler s(p, n_vocab);
+    std::mt19937_64 rng(p.seed);
+    std::vector<int32_t> recent;
+    for (uint32_t step = 0; step < 200; ++step) {
+      const auto logits = random_logits(n_vocab, step);
+      std::vector<bool> seen(n_vocab, false);
+      for (size_t i = recent.size() > 8 ? recent.size() - 8 : 0; i < recent.size(); ++i) seen[recent[i]] = true;
+      const int32_t expected = reference_sample(logits, p, seen, rng);
+      const int32_t got = s.sample(logits);
+      ASSERT_EQ(got, expected) << "top_k " << top_k << " top_p " << top_p << " min_p " << min_p << " step " << step;
+      s.accept(got);
+      recent.push_back(got);
+    }
+  }
 }
 
 TEST(Sampler, RepeatPenaltyMath) {
