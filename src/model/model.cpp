@@ -1,8 +1,11 @@
 #include "model/model.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "io/direct_reader.h"
 #include "model/arch.h"
 
 namespace swapmoe {
@@ -53,7 +56,7 @@ TensorView TensorBinder::require_f32(const std::string& name, int64_t n) const {
 
 std::vector<std::string> supported_architectures() { return {"llama"}; }
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
+std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) {
   GgufFile file = GgufFile::open(path);
   ModelConfig config = ModelConfig::from_gguf(file);
   // n_vocab from the embedding matrix: vocab metadata may be absent in weight-only files.
@@ -73,7 +76,62 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     fail("model loader", fmt::format("{}: architecture '{}' is not supported", path, model->config().arch),
          "supported architectures: " + names);
   }
+  if (dense == DenseWeights::OWNED) model->copy_dense_weights();
   return model;
+}
+
+int64_t Model::n_moe_layers() const {
+  int64_t n = 0;
+  for (const auto& l : layers) n += l.is_moe;
+  return n;
+}
+
+void Model::copy_dense_weights() {
+  // Every tensor that is not a stacked expert tensor, packed at 64-byte aligned offsets.
+  std::vector<const GgufTensorInfo*> expert_infos;
+  for (const auto& l : layers)
+    if (l.is_moe) expert_infos.insert(expert_infos.end(), l.exps_info, l.exps_info + 3);
+  auto is_expert = [&](const GgufTensorInfo& t) {
+    return std::find(expert_infos.begin(), expert_infos.end(), &t) != expert_infos.end();
+  };
+  uint64_t total = 0;
+  for (const auto& t : file_.tensors())
+    if (!is_expert(t)) total += (t.n_bytes + 63) / 64 * 64;
+  owned_.resize(total, DirectFileReader::kAlignment);
+  DirectFileReader reader(file_.path());
+  const uint8_t* map_base = nullptr;  // the map is created by tensor_view() but never read
+  struct Moved {
+    uint64_t file_offset, n_bytes;
+    uint8_t* dst;
+  };
+  std::vector<Moved> moved;
+  uint64_t at = 0;
+  for (const auto& t : file_.tensors()) {
+    if (is_expert(t)) continue;
+    reader.read(t.file_offset, t.n_bytes, owned_.data() + at);
+    moved.push_back({t.file_offset, t.n_bytes, owned_.data() + at});
+    at += (t.n_bytes + 63) / 64 * 64;
+  }
+  map_base = file_.mapped_data();
+  auto rebase = [&](TensorView& v) {
+    if (!v.data) return;
+    const uint64_t off = static_cast<uint64_t>(static_cast<const uint8_t*>(v.data) - map_base);
+    for (const Moved& m : moved)
+      if (off >= m.file_offset && off < m.file_offset + m.n_bytes) {
+        v.data = m.dst + (off - m.file_offset);
+        return;
+      }
+    v.data = nullptr;
+  };
+  rebase(tok_embd);
+  rebase(output_norm);
+  rebase(output);
+  for (auto& l : layers) {
+    for (TensorView* v : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.router, &l.ffn_gate, &l.ffn_up,
+                          &l.ffn_down})
+      rebase(*v);
+    l.gate_exps.data = l.up_exps.data = l.down_exps.data = nullptr;
+  }
 }
 
 uint64_t Model::total_bytes() const {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned_buffer.h"
 #include "io/gguf.h"
 #include "model/model_config.h"
 #include "tensor/tensor_view.h"
@@ -58,10 +59,19 @@ struct LayerWeights {
   uint64_t expert_bytes() const;  // gate + up + down of one expert
 };
 
+// Where the dense (non-expert) weights live.
+enum class DenseWeights {
+  MAPPED,  // views into the file map: no copy, pages shared with the page cache (full model)
+  OWNED,   // read once into process memory around the page cache, file map never touched:
+           // under a memory budget every resident byte is then the engine's own and counted
+};
+
 class Model {
  public:
-  // Opens and validates the file; throws swapmoe::Error naming the problem.
-  static std::unique_ptr<Model> load(const std::string& path);
+  // Opens and validates the file; throws swapmoe::Error naming the problem. With OWNED dense
+  // weights the stacked expert views keep their shapes but have no data: experts must then be
+  // read by file range (expert_ranges) into memory the caller owns.
+  static std::unique_ptr<Model> load(const std::string& path, DenseWeights dense = DenseWeights::MAPPED);
 
   const ModelConfig& config() const { return config_; }
   const GgufFile& file() const { return file_; }
@@ -74,12 +84,17 @@ class Model {
   uint64_t total_bytes() const;   // every tensor
   uint64_t expert_bytes() const;  // all routed experts of all layers
   uint64_t dense_bytes() const { return total_bytes() - expert_bytes(); }
+  uint64_t owned_bytes() const { return owned_.size(); }  // dense weights held in memory (OWNED)
+  int64_t n_moe_layers() const;
 
   Model(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
 
  private:
+  void copy_dense_weights();
+
   GgufFile file_;
   ModelConfig config_;
+  AlignedBuffer owned_;
 };
 
 }  // namespace swapmoe

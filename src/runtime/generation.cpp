@@ -46,6 +46,7 @@ GenerationResult generate(Engine& engine, const std::string& prompt, int n_predi
 
   Timer timer;
   tf.forward(r.prompt_tokens, 0, logits.data(), false);
+  engine.finish_prefill();
   r.prompt_seconds = timer.seconds();
 
   StreamingDetokenizer detok(tok, StreamStart::CONTINUATION);

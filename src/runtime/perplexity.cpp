@@ -1,5 +1,6 @@
 #include "runtime/perplexity.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -28,23 +29,30 @@ PerplexityResult perplexity(Engine& engine, const std::string& text, int64_t n_c
 
   const int64_t n_vocab = engine.model().config().n_vocab;
   const int64_t first = n_ctx / 2;
-  std::vector<float> logits(static_cast<size_t>(n_ctx) * n_vocab);
+  // Logits are scored piece by piece so that only one micro-batch of them is ever held.
+  const int64_t piece = std::max<int64_t>(1, engine.options().n_ubatch);
+  std::vector<float> logits(static_cast<size_t>(piece) * n_vocab);
   std::vector<int32_t> chunk(n_ctx);
   double nll_sum = 0;
   Timer timer;
   for (int64_t c = 0; c < r.n_chunks; ++c) {
     std::copy(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx, chunk.begin());
     if (tok.add_bos()) chunk[0] = tok.bos_id();
-    tf.forward(chunk, 0, logits.data(), true);
-    for (int64_t j = first; j < n_ctx - 1; ++j) {
-      const float* l = &logits[j * n_vocab];
-      float max = l[0];
-      for (int64_t v = 1; v < n_vocab; ++v) max = l[v] > max ? l[v] : max;
-      double sum = 0;
-      for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(l[v]) - max);
-      const int32_t target = tokens[c * n_ctx + j + 1];
-      nll_sum += -(static_cast<double>(l[target]) - max - std::log(sum));
-      ++r.n_scored;
+    for (int64_t p = 0; p < n_ctx; p += piece) {
+      const int64_t m = std::min(piece, n_ctx - p);
+      tf.forward({chunk.data() + p, static_cast<size_t>(m)}, p, logits.data(), true);
+      for (int64_t i = 0; i < m; ++i) {
+        const int64_t j = p + i;
+        if (j < first || j >= n_ctx - 1) continue;
+        const float* l = &logits[i * n_vocab];
+        float max = l[0];
+        for (int64_t v = 1; v < n_vocab; ++v) max = l[v] > max ? l[v] : max;
+        double sum = 0;
+        for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(l[v]) - max);
+        const int32_t target = tokens[c * n_ctx + j + 1];
+        nll_sum += -(static_cast<double>(l[target]) - max - std::log(sum));
+        ++r.n_scored;
+      }
     }
     r.chunk_ppl.push_back(std::exp(nll_sum / static_cast<double>(r.n_scored)));
     if (progress) progress(c, r.n_chunks, r.chunk_ppl.back());

@@ -157,7 +157,7 @@ class SPMTokenizer:
 
     def encode(self, text, add_bos=None):
         add_bos = self.add_bos if add_bos is None else add_bos
-        if self.add_space_prefix:
+        if self.add_space_prefix and text:   # llama.cpp: no fragment at all for empty text
             text = " " + text
         ids = self._spm(escape(text)) if text else []
         return ([BOS_ID] if add_bos else []) + ids

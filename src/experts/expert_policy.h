@@ -1,0 +1,104 @@
+// ExpertPolicy: an ExpertProvider that keeps experts in memory slots under a budget.
+//
+// Policies (the paper's baselines and SwapMoE itself) share the slot bookkeeping below and
+// differ in which experts they keep, when they load, and whether routing is masked.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/thread_pool.h"
+#include "experts/expert_store.h"
+#include "model/expert_provider.h"
+
+namespace swapmoe {
+
+struct ExpertStats {
+  uint64_t loads = 0;          // experts read from storage (cold start and warm-up included)
+  uint64_t bytes_read = 0;     // bytes read from storage
+  uint64_t stalls = 0;         // tokens that waited for a synchronous load
+  uint64_t swaps = 0;          // slot switches to a newly loaded expert
+  uint64_t tokens = 0;         // tokens processed
+  uint64_t decode_bytes_read = 0;  // bytes read after the first prefill (steady state)
+  uint64_t decode_tokens = 0;
+  double load_seconds = 0;     // time spent in reads (loader thread or synchronous)
+};
+
+enum class PolicyKind { FULL, PRUNE, ONDEMAND, SWAPMOE };
+PolicyKind parse_policy(const std::string& name);  // throws with the list of policies
+const char* policy_name(PolicyKind kind);
+
+struct SwapMoeOptions {
+  int update_interval = 8;      // tokens between updates of the wanted set
+  int max_loads_per_step = 1;   // loads started per token step (amortisation)
+  int staging_buffers = 2;      // loads in flight at once; each buffer counts against the budget
+  double half_life = 0;         // 0: reset importance after each update (paper); else decay (tokens)
+  bool warm_after_prefill = true;  // load the prompt's wanted experts before decoding starts
+};
+
+class ExpertPolicy : public ExpertProvider {
+ public:
+  ~ExpertPolicy() override = default;
+
+  virtual PolicyKind kind() const = 0;
+  // Slots per layer (0 for dense layers). Lowering frees memory before returning; raising
+  // allocates the new slots (filled by the policy's own rule).
+  virtual void set_slots(const std::vector<int>& slots_per_layer) = 0;
+  virtual std::vector<int> slots() const = 0;
+  // Bytes of expert memory held now: slots and staging buffers.
+  virtual uint64_t resident_bytes() const = 0;
+  // Extra buffers beyond the slots that the policy needs (staging), in bytes.
+  virtual uint64_t overhead_bytes() const { return 0; }
+  virtual void finish_prefill() {}
+  virtual void set_update_interval(int) {}
+
+  const ExpertStats& stats() const { return stats_; }
+  // Marks the end of the first prefill: later reads count as steady-state decode traffic.
+  void begin_decode() { decoding_ = true; }
+
+ protected:
+  ExpertStats stats_;
+  bool decoding_ = false;
+};
+
+// Creates a policy over `store`. magnitudes: ||E_i|| per layer (from expert_magnitudes()).
+std::unique_ptr<ExpertPolicy> make_policy(PolicyKind kind, const ExpertStore& store,
+                                          std::vector<std::vector<float>> magnitudes,
+                                          const std::vector<int>& slots_per_layer, const SwapMoeOptions& options);
+
+// Per-layer slot bookkeeping shared by prune and swapmoe: a slot holds one expert's buffer.
+class SlotTable {
+ public:
+  void init(int n_layers, int n_expert);
+  int n_slots(int layer) const { return static_cast<int>(layers_[layer].slot_expert.size()); }
+  int slot_of(int layer, int expert) const { return layers_[layer].expert_slot[expert]; }
+  int expert_in(int layer, int slot) const { return layers_[layer].slot_expert[slot]; }
+  uint8_t* buffer(int layer, int slot) { return layers_[layer].buffers[slot].data(); }
+  const uint8_t* mask(int layer) const { return layers_[layer].mask.data(); }
+  bool resident(int layer, int expert) const { return layers_[layer].mask[expert] != 0; }
+  int n_resident(int layer) const;
+  uint64_t n_buffers() const;
+
+  // Adds an empty slot with a new buffer of n_bytes.
+  void add_slot(int layer, uint64_t n_bytes);
+  // Removes a slot (its expert, if any, stops being resident) and frees its buffer.
+  void remove_slot(int layer, int slot);
+  // Puts `expert` in `slot` (evicting what was there). The buffer must already hold its bytes.
+  void assign(int layer, int slot, int expert);
+  // Swaps the slot's buffer with `other` (a loaded staging buffer) and assigns `expert`.
+  void install(int layer, int slot, int expert, AlignedBuffer& other);
+
+ private:
+  struct Layer {
+    std::vector<int> slot_expert;  // slot -> expert, -1 when empty
+    std::vector<int> expert_slot;  // expert -> slot, -1 when not resident
+    std::vector<uint8_t> mask;     // expert -> resident
+    std::vector<AlignedBuffer> buffers;
+  };
+  std::vector<Layer> layers_;
+};
+
+}  // namespace swapmoe

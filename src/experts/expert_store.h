@@ -1,0 +1,39 @@
+// ExpertStore: reads one expert's bytes (gate, up, down) from the model file by byte range into a
+// buffer the caller owns, and builds weight views over such a buffer.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "io/byte_range_reader.h"
+#include "model/model.h"
+
+namespace swapmoe {
+
+class ExpertStore {
+ public:
+  // The reader must read the model's own file (tests pass one that injects faults).
+  ExpertStore(const Model& model, ByteRangeReader& reader);
+
+  // Bytes of one expert buffer: gate, up and down, each starting 4096-aligned so that reads
+  // can go straight to the buffer. Same for every layer (the largest if they differ).
+  uint64_t buffer_bytes() const { return buffer_bytes_; }
+  uint64_t expert_bytes(int layer) const { return model_.layers[layer].expert_bytes(); }
+
+  // Reads expert `expert` of `layer` into buffer (buffer_bytes(), 4096-aligned). Thread-safe.
+  // A failed or short read is retried once, then throws swapmoe::Error naming the expert.
+  void read(int layer, int expert, uint8_t* buffer) const;
+
+  // Views of the expert held in `buffer`.
+  ExpertWeights views(int layer, const uint8_t* buffer) const;
+
+  const Model& model() const { return model_; }
+
+ private:
+  const Model& model_;
+  ByteRangeReader& reader_;
+  uint64_t part_offset_[3] = {0, 0, 0};  // gate, up, down offsets inside a buffer
+  uint64_t buffer_bytes_ = 0;
+};
+
+}  // namespace swapmoe

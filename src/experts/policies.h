@@ -1,0 +1,135 @@
+// The expert policies: full (everything mapped), prune, ondemand (exact, synchronous loads into
+// an LRU) and swapmoe (masked gating, importance-driven asynchronous swapping).
+#pragma once
+
+#include <list>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "experts/expert_loader.h"
+#include "experts/expert_policy.h"
+
+namespace swapmoe {
+
+class FullExperts final : public ExpertPolicy {
+ public:
+  explicit FullExperts(const Model& model) : mapped_(model), model_(model) {}
+  PolicyKind kind() const override { return PolicyKind::FULL; }
+  void set_slots(const std::vector<int>&) override {}
+  std::vector<int> slots() const override;
+  uint64_t resident_bytes() const override { return model_.expert_bytes(); }
+  const uint8_t* usable_mask(int) override { return nullptr; }
+  bool is_resident(int, int) override { return true; }
+  ExpertWeights acquire(int layer, int expert) override { return mapped_.acquire(layer, expert); }
+  void observe(int, int64_t, int, const int32_t*, const float*, const float*) override {}
+  void layer_boundary(int) override {}
+  void step_end(int64_t n) override {
+    stats_.tokens += n;
+    if (decoding_) stats_.decode_tokens += n;
+  }
+
+ private:
+  MappedExperts mapped_;
+  const Model& model_;
+};
+
+class PruneExperts final : public ExpertPolicy {
+ public:
+  PruneExperts(const ExpertStore& store, std::vector<std::vector<float>> magnitudes, const std::vector<int>& slots);
+  PolicyKind kind() const override { return PolicyKind::PRUNE; }
+  void set_slots(const std::vector<int>& slots) override;
+  std::vector<int> slots() const override;
+  uint64_t resident_bytes() const override;
+  const uint8_t* usable_mask(int layer) override { return table_.mask(layer); }
+  bool is_resident(int layer, int expert) override { return table_.resident(layer, expert); }
+  ExpertWeights acquire(int layer, int expert) override;
+  void observe(int, int64_t, int, const int32_t*, const float*, const float*) override {}
+  void layer_boundary(int) override {}
+  void step_end(int64_t n_tokens) override;
+
+ private:
+  std::vector<int> by_magnitude(int layer) const;
+
+  const ExpertStore& store_;
+  std::vector<std::vector<float>> magnitudes_;
+  SlotTable table_;
+};
+
+class OnDemandExperts final : public ExpertPolicy {
+ public:
+  OnDemandExperts(const ExpertStore& store, const std::vector<int>& slots);
+  PolicyKind kind() const override { return PolicyKind::ONDEMAND; }
+  // The LRU is shared by all layers: its capacity is the sum of the slots.
+  void set_slots(const std::vector<int>& slots) override;
+  std::vector<int> slots() const override { return slots_; }
+  uint64_t resident_bytes() const override { return buffers_.size() * store_.buffer_bytes(); }
+  const uint8_t* usable_mask(int) override { return nullptr; }
+  bool is_resident(int layer, int expert) override;
+  ExpertWeights acquire(int layer, int expert) override;
+  void observe(int, int64_t, int, const int32_t*, const float*, const float*) override {}
+  void layer_boundary(int) override {}
+  void step_end(int64_t n_tokens) override;
+
+ private:
+  static uint64_t key(int layer, int expert) { return (static_cast<uint64_t>(layer) << 32) | static_cast<uint32_t>(expert); }
+
+  const ExpertStore& store_;
+  std::vector<int> slots_;
+  std::vector<AlignedBuffer> buffers_;
+  std::vector<int> free_;                 // unused buffer indices
+  std::list<uint64_t> lru_;               // most recent first
+  struct Entry {
+    int buffer;
+    std::list<uint64_t>::iterator pos;
+  };
+  std::unordered_map<uint64_t, Entry> resident_;
+  bool step_stalled_ = false;
+};
+
+class SwapMoeExperts final : public ExpertPolicy {
+ public:
+  SwapMoeExperts(const ExpertStore& store, std::vector<std::vector<float>> magnitudes, const std::vector<int>& slots,
+                 const SwapMoeOptions& options);
+  ~SwapMoeExperts() override;
+  PolicyKind kind() const override { return PolicyKind::SWAPMOE; }
+  void set_slots(const std::vector<int>& slots) override;
+  std::vector<int> slots() const override;
+  uint64_t resident_bytes() const override;
+  uint64_t overhead_bytes() const override { return staging_.size() * store_.buffer_bytes(); }
+  const uint8_t* usable_mask(int layer) override { return table_.mask(layer); }
+  bool is_resident(int layer, int expert) override { return table_.resident(layer, expert); }
+  ExpertWeights acquire(int layer, int expert) override;
+  void observe(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights,
+               const float* x_norm) override;
+  void layer_boundary(int layer) override;
+  void step_end(int64_t n_tokens) override;
+  void finish_prefill() override;
+  void set_update_interval(int n) override { options_.update_interval = n < 1 ? 1 : n; }
+
+  // For tests: the current importance scores of a layer.
+  const std::vector<double>& importance(int layer) const { return importance_[layer]; }
+
+ private:
+  void update_wanted();      // recompute wanted sets and the load queue from importance
+  void reset_window();
+  void start_loads(int max_loads);
+  void apply_completed();    // install finished loads (called at layer boundaries)
+  void install(const LoadResult& r);
+  bool wanted(int layer, int expert) const { return wanted_[layer][expert] != 0; }
+
+  const ExpertStore& store_;
+  std::vector<std::vector<float>> magnitudes_;
+  SwapMoeOptions options_;
+  SlotTable table_;
+  std::vector<std::vector<double>> importance_;  // [layer][expert], Eq. 1 accumulated
+  std::vector<std::vector<uint8_t>> wanted_;     // [layer][expert]: in the top-S_l
+  std::vector<std::pair<int, int>> queue_;       // (layer, expert) to load, most important last
+  std::vector<AlignedBuffer> staging_;           // free staging buffers
+  std::vector<AlignedBuffer> in_flight_;         // buffers lent to the loader
+  std::vector<std::pair<int, int>> in_flight_ids_;  // (layer, expert) of each in-flight buffer
+  std::unique_ptr<ExpertLoader> loader_;
+  int64_t tokens_since_update_ = 0;
+};
+
+}  // namespace swapmoe

@@ -1,0 +1,241 @@
+// swapmoe: the Virtual Experts of Kong et al. (ACL 2024). Routing is masked to the resident
+// experts, importance (Eq. 1) is scored from the unmasked routing, and every update_interval
+// tokens the wanted set per layer becomes the top-S_l experts by importance; missing ones are
+// read by a background thread, at most max_loads_per_step started per token, and switched in
+// only at a layer boundary once their read has completed. No token ever waits on storage.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/timer.h"
+#include "experts/policies.h"
+
+namespace swapmoe {
+
+SwapMoeExperts::SwapMoeExperts(const ExpertStore& store, std::vector<std::vector<float>> magnitudes,
+                               const std::vector<int>& slots, const SwapMoeOptions& options)
+    : store_(store), magnitudes_(std::move(magnitudes)), options_(options) {
+  const int n_layers = static_cast<int>(store.model().layers.size());
+  const int n_expert = static_cast<int>(store.model().config().n_expert);
+  table_.init(n_layers, n_expert);
+  importance_.assign(n_layers, std::vector<double>(n_expert, 0.0));
+  wanted_.assign(n_layers, std::vector<uint8_t>(n_expert, 0));
+  if (options_.update_interval < 1) options_.update_interval = 1;
+  if (options_.max_loads_per_step < 1) options_.max_loads_per_step = 1;
+  for (int i = 0; i < std::max(1, options_.staging_buffers); ++i) staging_.emplace_back(store.buffer_bytes(), 4096);
+  loader_ = std::make_unique<ExpertLoader>(store);
+
+  // Cold start: before any routing is seen, the largest experts by magnitude.
+  for (int l = 0; l < n_layers; ++l) {
+    if (!store.model().layers[l].is_moe) continue;
+    std::vector<int> order(n_expert);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return magnitudes_[l][a] > magnitudes_[l][b]; });
+    const int s = std::min(slots[l], n_expert);
+    for (int i = 0; i < s; ++i) {
+      table_.add_slot(l, store.buffer_bytes());
+      store.read(l, order[i], table_.buffer(l, i));
+      table_.assign(l, i, order[i]);
+      wanted_[l][order[i]] = 1;
+      ++stats_.loads;
+      stats_.bytes_read += store.expert_bytes(l);
+    }
+  }
+}
+
+SwapMoeExperts::~SwapMoeExperts() {
+  loader_.reset();  // joins the loader before the buffers it may be writing are freed
+}
+
+std::vector<int> SwapMoeExperts::slots() const {
+  std::vector<int> s(store_.model().layers.size(), 0);
+  for (size_t l = 0; l < s.size(); ++l) s[l] = table_.n_slots(static_cast<int>(l));
+  return s;
+}
+
+uint64_t SwapMoeExperts::resident_bytes() const {
+  return (table_.n_buffers() + staging_.size() + in_flight_.size()) * store_.buffer_bytes();
+}
+
+ExpertWeights SwapMoeExperts::acquire(int layer, int expert) {
+  return store_.views(layer, table_.buffer(layer, table_.slot_of(layer, expert)));
+}
+
+void SwapMoeExperts::observe(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights,
+                             const float* x_norm) {
+  std::vector<double>& imp = importance_[layer];
+  const std::vector<float>& mag = magnitudes_[layer];
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int j = 0; j < k; ++j) {
+      const int e = ids[t * k + j];
+      imp[e] += static_cast<double>(x_norm[t]) * weights[t * k + j] * mag[e];
+    }
+}
+
+void SwapMoeExperts::update_wanted() {
+  queue_.clear();
+  const auto& layers = store_.model().layers;
+  for (size_t li = 0; li < layers.size(); ++li) {
+    if (!layers[li].is_moe) continue;
+    const int l = static_cast<int>(li);
+    const int n_expert = static_cast<int>(importance_[l].size());
+    std::vector<int> order(n_expert);
+    std::iota(order.begin(), order.end(), 0);
+    // Ties (e.g. experts nobody routed to) favour what is already resident, then magnitude:
+    // swapping between equally (un)important experts would be pure I/O.
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      if (importance_[l][a] != importance_[l][b]) return importance_[l][a] > importance_[l][b];
+      if (table_.resident(l, a) != table_.resident(l, b)) return table_.resident(l, a);
+      return magnitudes_[l][a] > magnitudes_[l][b];
+    });
+    const int s = table_.n_slots(l);
+    std::fill(wanted_[l].begin(), wanted_[l].end(), 0);
+    for (int i = 0; i < s && i < n_expert; ++i) {
+      wanted_[l][order[i]] = 1;
+      if (!table_.resident(l, order[i])) queue_.emplace_back(l, order[i]);
+    }
+  }
+  // Most important first across layers: sort by importance relative to the layer's total.
+  auto share = [&](const std::pair<int, int>& p) {
+    const auto& imp = importance_[p.first];
+    const double total = std::accumulate(imp.begin(), imp.end(), 0.0);
+    return total > 0 ? imp[p.second] / total : 0.0;
+  };
+  std::stable_sort(queue_.begin(), queue_.end(), [&](auto& a, auto& b) { return share(a) < share(b); });
+}
+
+void SwapMoeExperts::reset_window() {
+  // The paper's window: scores restart after each update. With a half-life they decay instead.
+  if (options_.half_life <= 0)
+    for (auto& imp : importance_) std::fill(imp.begin(), imp.end(), 0.0);
+}
+
+void SwapMoeExperts::start_loads(int max_loads) {
+  while (max_loads > 0 && !queue_.empty() && !staging_.empty()) {
+    auto [l, e] = queue_.back();
+    queue_.pop_back();
+    if (table_.resident(l, e) || !wanted(l, e)) continue;
+    bool already = false;
+    for (const auto& [pl, pe] : in_flight_ids_) already = already || (pl == l && pe == e);
+    if (already) continue;
+    in_flight_.push_back(std::move(staging_.back()));
+    staging_.pop_back();
+    in_flight_ids_.emplace_back(l, e);
+    loader_->submit(LoadRequest{l, e, in_flight_.back().data()});
+    --max_loads;
+  }
+}
+
+void SwapMoeExperts::install(const LoadResult& r) {
+  // Take the buffer back from the in-flight list.
+  size_t i = 0;
+  while (i < in_flight_.size() && in_flight_[i].data() != r.request.buffer) ++i;
+  if (i == in_flight_.size()) fail("swapmoe", "a completed load returned an unknown buffer", "this is a bug");
+  AlignedBuffer buf = std::move(in_flight_[i]);
+  in_flight_.erase(in_flight_.begin() + static_cast<long>(i));
+  in_flight_ids_.erase(in_flight_ids_.begin() + static_cast<long>(i));
+  if (!r.ok) {
+    staging_.push_back(std::move(buf));
+    fail("swapmoe", r.error, "the expert was not switched in; the file or the storage is failing");
+  }
+  const int l = r.request.layer, e = r.request.expert;
+  ++stats_.loads;
+  stats_.bytes_read += store_.expert_bytes(l);
+  if (decoding_) stats_.decode_bytes_read += store_.expert_bytes(l);
+  stats_.load_seconds += r.seconds;
+  if (table_.resident(l, e) || !wanted(l, e) || table_.n_slots(l) == 0) {
+    staging_.push_back(std::move(buf));
+    return;
+  }
+  // Victim: an empty slot, else the least important resident expert that is no longer wanted.
+  int victim = -1;
+  for (int s = 0; s < table_.n_slots(l); ++s) {
+    const int cur = table_.expert_in(l, s);
+    if (cur < 0) {
+      victim = s;
+      break;
+    }
+    if (wanted(l, cur)) continue;
+    if (victim < 0 || importance_[l][cur] < importance_[l][table_.expert_in(l, victim)]) victim = s;
+  }
+  if (victim < 0) {
+    staging_.push_back(std::move(buf));
+    return;
+  }
+  table_.install(l, victim, e, buf);  // buf now holds the victim's old buffer
+  staging_.push_back(std::move(buf));
+  ++stats_.swaps;
+}
+
+void SwapMoeExperts::apply_completed() {
+  LoadResult r;
+  while (loader_->poll(&r)) install(r);
+}
+
+void SwapMoeExperts::layer_boundary(int) { apply_completed(); }
+
+void SwapMoeExperts::step_end(int64_t n_tokens) {
+  stats_.tokens += n_tokens;
+  if (decoding_) stats_.decode_tokens += n_tokens;
+  if (options_.half_life > 0) {
+    const double decay = std::pow(0.5, static_cast<double>(n_tokens) / options_.half_life);
+    for (auto& imp : importance_)
+      for (double& v : imp) v *= decay;
+  }
+  tokens_since_update_ += n_tokens;
+  if (tokens_since_update_ >= options_.update_interval) {
+    tokens_since_update_ = 0;
+    update_wanted();
+    reset_window();
+  }
+  apply_completed();
+  start_loads(options_.max_loads_per_step);
+}
+
+void SwapMoeExperts::finish_prefill() {
+  if (!options_.warm_after_prefill) return;
+  // The prompt's routing is known: bring its wanted experts in before the first decode step.
+  // This is prefill time (time to first token), not a stall of any decoded token.
+  update_wanted();
+  reset_window();
+  tokens_since_update_ = 0;
+  while (!queue_.empty() || !in_flight_.empty()) {
+    start_loads(static_cast<int>(staging_.size()));
+    loader_->wait_idle();
+    apply_completed();
+    if (in_flight_.empty() && staging_.empty()) break;
+  }
+}
+
+void SwapMoeExperts::set_slots(const std::vector<int>& slots) {
+  const auto& layers = store_.model().layers;
+  for (size_t li = 0; li < layers.size(); ++li) {
+    if (!layers[li].is_moe) continue;
+    const int l = static_cast<int>(li);
+    const int want = std::min<int>(slots[li], static_cast<int>(importance_[l].size()));
+    while (table_.n_slots(l) > want) {
+      int victim = 0;
+      for (int s = 0; s < table_.n_slots(l); ++s) {
+        const int e = table_.expert_in(l, s), v = table_.expert_in(l, victim);
+        if (e < 0) {
+          victim = s;
+          break;
+        }
+        const double se = importance_[l][e] + (wanted(l, e) ? 1e300 : 0);
+        const double sv = importance_[l][v] + (wanted(l, v) ? 1e300 : 0);
+        if (se < sv || (se == sv && magnitudes_[l][e] < magnitudes_[l][v])) victim = s;
+      }
+      const int e = table_.expert_in(l, victim);
+      if (e >= 0) wanted_[l][e] = 0;
+      table_.remove_slot(l, victim);
+    }
+    while (table_.n_slots(l) < want) table_.add_slot(l, store_.buffer_bytes());
+  }
+  // New empty slots are filled by the next update's loads; recompute now so that they are.
+  update_wanted();
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,191 @@
+// The forward pass against an independent, straightforward float64 implementation.
+#include "model/transformer.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+#include <vector>
+
+#include "model/synth_model.h"
+
+namespace swapmoe {
+namespace {
+
+std::string temp_model(const SynthSpec& spec, const std::string& name) {
+  auto path = std::filesystem::temp_directory_path() / ("swapmoe_" + name + "_" + std::to_string(::getpid()) + ".gguf");
+  write_synth_model(spec, path.string(), 2);
+  return path.string();
+}
+
+// A naive float64 llama/Mixtral forward pass over the whole sequence, from the GGUF tensors.
+class ReferenceModel {
+ public:
+  explicit ReferenceModel(const Model& m) : m_(m), c_(m.config()) {}
+
+  std::vector<double> load(const TensorView& v) const {
+    std::vector<float> f(v.n_elements());
+    type_traits(v.type).to_float(v.data, f.data(), v.n_elements());
+    return {f.begin(), f.end()};
+  }
+
+  // y = W x, W stored as n_out rows of n_in
+  static std::vector<double> mv(const std::vector<double>& w, const std::vector<double>& x, int64_t n_in) {
+    const int64_t n_out = static_cast<int64_t>(w.size()) / n_in;
+    std::vector<double> y(n_out, 0.0);
+    for (int64_t r = 0; r < n_out; ++r)
+      for (int64_t i = 0; i < n_in; ++i) y[r] += w[r * n_in + i] * x[i];
+    return y;
+  }
+
+  std::vector<double> norm(const std::vector<double>& x, const TensorView& w) const {
+    std::vector<double> wv = load(w), out(x.size());
+    double ss = 0;
+    for (double v : x) ss += v * v;
+    const double s = 1.0 / std::sqrt(ss / x.size() + c_.rms_eps);
+    for (size_t i = 0; i < x.size(); ++i) out[i] = x[i] * s * wv[i];
+    return out;
+  }
+
+  void rope(std::vector<double>& v, int64_t n_heads, int64_t pos) const {
+    for (int64_t h = 0; h < n_heads; ++h)
+      for (int64_t i = 0; i < c_.n_rot; i += 2) {
+        const double theta = pos * std::pow(static_cast<double>(c_.rope_freq_base), -static_cast<double>(i) / c_.n_rot);
+        double& a = v[h * c_.head_dim + i];
+        double& b = v[h * c_.head_dim + i + 1];
+        const double x0 = a, x1 = b;
+        a = x0 * std::cos(theta) - x1 * std::sin(theta);
+        b = x0 * std::sin(theta) + x1 * std::cos(theta);
+      }
+  }
+
+  // Logits of every position.
+  std::vector<std::vector<double>> forward(const std::vector<int32_t>& tokens) const {
+    const int64_t n = static_cast<int64_t>(tokens.size()), E = c_.n_embd, hd = c_.head_dim;
+    std::vector<double> emb = load(m_.tok_embd);
+    std::vector<std::vector<double>> x(n);
+    for (int64_t t = 0; t < n; ++t) x[t].assign(emb.begin() + tokens[t] * E, emb.begin() + (tokens[t] + 1) * E);
+    for (int64_t l = 0; l < c_.n_layer; ++l) {
+      const LayerWeights& L = m_.layers[l];
+      auto wq = load(L.wq), wk = load(L.wk), wv = load(L.wv), wo = load(L.wo);
+      std::vector<std::vector<double>> q(n), k(n), v(n);
+      for (int64_t t = 0; t < n; ++t) {
+        auto xn = norm(x[t], L.attn_norm);
+        q[t] = mv(wq, xn, E);
+        k[t] = mv(wk, xn, E);
+        v[t] = mv(wv, xn, E);
+        rope(q[t], c_.n_head, t);
+        rope(k[t], c_.n_head_kv, t);
+      }
+      for (int64_t t = 0; t < n; ++t) {
+        std::vector<double> att(c_.n_head * hd, 0.0);
+        for (int64_t h = 0; h < c_.n_head; ++h) {
+          const int64_t kvh = h / (c_.n_head / c_.n_head_kv);
+          std::vector<double> s(t + 1);
+          for (int64_t j = 0; j <= t; ++j) {
+            double d = 0;
+            for (int64_t i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[j][kvh * hd + i];
+            s[j] = d / std::sqrt(static_cast<double>(hd));
+          }
+          const double mx = *std::max_element(s.begin(), s.end());
+          double sum = 0;
+          for (double& e : s) sum += (e = std::exp(e - mx));
+          for (int64_t j = 0; j <= t; ++j)
+            for (int64_t i = 0; i < hd; ++i) att[h * hd + i] += s[j] / sum * v[j][kvh * hd + i];
+        }
+        auto o = mv(wo, att, c_.n_head * hd);
+        for (int64_t i = 0; i < E; ++i) x[t][i] += o[i];
+      }
+      for (int64_t t = 0; t < n; ++t) {
+        auto xn = norm(x[t], L.ffn_norm);
+        std::vector<double> out(E, 0.0);
+        auto expert = [&](const std::vector<double>& g, const std::vector<double>& u, const std::vector<double>& d,
+                          double weight) {
+          auto gv = mv(g, xn, E), uv = mv(u, xn, E);
+          for (size_t i = 0; i < gv.size(); ++i) gv[i] = gv[i] / (1 + std::exp(-gv[i])) * uv[i];
+          auto dv = mv(d, gv, c_.n_ff);
+          for (int64_t i = 0; i < E; ++i) out[i] += weight * dv[i];
+        };
+        if (L.is_moe) {
+          auto logits = mv(load(L.router), xn, E);
+          std::vector<int> idx(c_.n_expert);
+          std::iota(idx.begin(), idx.end(), 0);
+          std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+          double sum = 0;
+          for (int j = 0; j < c_.n_expert_used; ++j) sum += std::exp(logits[idx[j]] - logits[idx[0]]);
+          for (int j = 0; j < c_.n_expert_used; ++j) {
+            ExpertWeights ew = L.expert(idx[j]);
+            expert(load(ew.gate), load(ew.up), load(ew.down), std::exp(logits[idx[j]] - logits[idx[0]]) / sum);
+          }
+        } else {
+          expert(load(L.ffn_gate), load(L.ffn_up), load(L.ffn_down), 1.0);
+        }
+        for (int64_t i = 0; i < E; ++i) x[t][i] += out[i];
+      }
+    }
+    auto head = load(m_.output);
+    std::vector<std::vector<double>> logits(n);
+    for (int64_t t = 0; t < n; ++t) logits[t] = mv(head, norm(x[t], m_.output_norm), E);
+    return logits;
+  }
+
+ private:
+  const Model& m_;
+  const ModelConfig& c_;
+};
+
+void expect_close(const float* got, const std::vector<double>& want, double tol, const std::string& what) {
+  double max_abs = 0, max_err = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_abs = std::max(max_abs, std::abs(want[i]));
+    max_err = std::max(max_err, std::abs(got[i] - want[i]));
+  }
+  EXPECT_LT(max_err, tol * std::max(1.0, max_abs)) << what << ": max error " << max_err << " vs scale " << max_abs;
+}
+
+class TransformerTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TransformerTest, MatchesFloat64Reference) {
+  SynthSpec spec = synth_preset(GetParam());
+  spec.n_vocab = 300;
+  const std::string path = temp_model(spec, GetParam());
+  auto model = Model::load(path);
+  const std::vector<int32_t> tokens = {1, 40, 41, 300 - 1, 7, 123, 5, 77, 12};
+  ReferenceModel ref(*model);
+  const auto want = ref.forward(tokens);
+  const int64_t V = model->config().n_vocab;
+
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads);
+    // Prefill of the first six in micro-batches of 4, then one token at a time.
+    Transformer tf(*model, 32, pool, nullptr, 4);
+    std::vector<float> logits(6 * V);
+    tf.forward({tokens.data(), 6}, 0, logits.data(), true);
+    for (int t = 0; t < 6; ++t) expect_close(&logits[t * V], want[t], 1e-4, "prefill position " + std::to_string(t));
+    for (size_t t = 6; t < tokens.size(); ++t) {
+      tf.forward({&tokens[t], 1}, static_cast<int64_t>(t), logits.data(), false);
+      expect_close(logits.data(), want[t], 1e-4, "decode position " + std::to_string(t));
+    }
+  }
+  std::filesystem::remove(path);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, TransformerTest, ::testing::Values("tiny", "tiny-dense"));
+
+TEST(Transformer, RejectsPositionsPastTheContext) {
+  const std::string path = temp_model(synth_preset("tiny"), "ctx");
+  auto model = Model::load(path);
+  ThreadPool pool(1);
+  Transformer tf(*model, 4, pool);
+  std::vector<float> logits(model->config().n_vocab);
+  std::vector<int32_t> tokens = {1, 2, 3, 4, 5};
+  EXPECT_THROW(tf.forward(tokens, 0, logits.data(), false), Error);
+  int32_t bad = static_cast<int32_t>(model->config().n_vocab);
+  EXPECT_THROW(tf.forward({&bad, 1}, 0, logits.data(), false), Error);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace swapmoe
