@@ -1,0 +1,143 @@
+// Kernel micro-benchmarks: single dot products per ISA, decode matrix-vector products and
+// prefill matrix products per weight type, at model-like shapes, with 1 and 2 threads.
+//
+//   kernels_bench --benchmark_filter='matvec/q4_0'      GB/s = weight bytes streamed per second
+//   kernels_bench --benchmark_filter='matmul'           GFLOP/s = 2 * rows * cols * tokens / s
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/vec_dot.h"
+#include "tensor/test_data.h"
+
+namespace swapmoe {
+namespace {
+
+const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
+                           GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+// A quantised weight matrix (n_rows x n_cols), built once per shape and type.
+struct Matrix {
+  AlignedBuffer data;
+  TensorView view;
+};
+
+const Matrix& matrix(GgmlType t, int64_t n_cols, int64_t n_rows) {
+  static std::map<std::tuple<int, int64_t, int64_t>, std::unique_ptr<Matrix>> cache;
+  auto& slot = cache[{static_cast<int>(t), n_cols, n_rows}];
+  if (!slot) {
+    slot = std::make_unique<Matrix>();
+    const size_t rb = row_size(t, n_cols);
+    slot->data.resize(rb * n_rows);
+    const auto row = test::weight_like(n_cols, 1);
+    // Rows differ only by scale: quantising every row separately would take longer than the bench.
+    std::vector<float> scaled(n_cols);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const float s = 0.5f + static_cast<float>(r % 7) * 0.25f;
+      for (int64_t c = 0; c < n_cols; ++c) scaled[c] = row[(c + r) % n_cols] * s;
+      type_traits(t).from_float(scaled.data(), slot->data.data() + r * rb, n_cols);
+    }
+    const int64_t ne[2] = {n_cols, n_rows};
+    slot->view = TensorView::contiguous(t, ne, 2, slot->data.data());
+  }
+  return *slot;
+}
+
+ThreadPool& pool(int n) {
+  static std::map<int, std::unique_ptr<ThreadPool>> pools;
+  auto& p = pools[n];
+  if (!p) p = std::make_unique<ThreadPool>(n);
+  return *p;
+}
+
+std::vector<float> activations(int64_t n) {
+  test::XorShift rng(3);
+  std::vector<float> x(n);
+  for (auto& v : x) v = rng.symmetric();
+  return x;
+}
+
+// ---- one dot product of 4096 values, every compiled-in ISA
+void bm_vec_dot(benchmark::State& state, GgmlType w, VecDotFn fn) {
+  const int64_t n = 4096;
+  const Matrix& m = matrix(w, n, 1);
+  const GgmlType a = type_traits(w).vec_dot_type;
+  const auto x = activations(n);
+  std::vector<uint8_t> qa(row_size(a, n));
+  type_traits(a).from_float(x.data(), qa.data(), n);
+  float s = 0;
+  for (auto _ : state) {
+    fn(n, &s, m.view.data, qa.data());
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(row_size(w, n)) * state.iterations(),
+                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+// ---- decode: y = W x for one token, activations quantised inside (as in the model)
+void bm_matvec(benchmark::State& state, GgmlType t) {
+  const int64_t n_cols = state.range(0), n_rows = state.range(1);
+  const int n_threads = static_cast<int>(state.range(2));
+  const Matrix& m = matrix(t, n_cols, n_rows);
+  const auto x = activations(n_cols);
+  std::vector<float> y(n_rows);
+  ThreadPool& p = pool(n_threads);
+  for (auto _ : state) {
+    matmul(m.view, x.data(), 1, y.data(), p);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(row_size(t, n_cols) * n_rows) * state.iterations(),
+                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+// ---- prefill: n_tokens at once
+void bm_matmul(benchmark::State& state, GgmlType t) {
+  const int64_t n_cols = state.range(0), n_rows = state.range(1), n_tokens = state.range(2);
+  const int n_threads = static_cast<int>(state.range(3));
+  const Matrix& m = matrix(t, n_cols, n_rows);
+  const auto x = activations(n_cols * n_tokens);
+  std::vector<float> y(n_rows * n_tokens);
+  ThreadPool& p = pool(n_threads);
+  for (auto _ : state) {
+    matmul(m.view, x.data(), n_tokens, y.data(), p);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n_cols * n_rows * n_tokens * state.iterations(),
+                                                 benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+const bool kRegistered = [] {
+  for (GgmlType t : kTypes) {
+    NamedVecDot v[8];
+    const int nv = vec_dot_variants(t, v, 8);
+    for (int i = 0; i < nv; ++i) {
+      benchmark::RegisterBenchmark((std::string("vec_dot/") + type_name(t) + "/" + v[i].isa).c_str(), bm_vec_dot, t, v[i].fn);
+    }
+  }
+  for (GgmlType t : kTypes) {
+    auto* b = benchmark::RegisterBenchmark((std::string("matvec/") + type_name(t)).c_str(), bm_matvec, t);
+    b->ArgNames({"cols", "rows", "threads"})->UseRealTime();
+    for (int th : {1, 2}) {
+      b->Args({2048, 1024, th});
+      b->Args({1024, 2048, th});
+      if (t == GgmlType::Q4_0 || t == GgmlType::Q8_0) b->Args({4096, 8192, th});  // beyond the caches
+    }
+  }
+  for (GgmlType t : kTypes) {
+    auto* b = benchmark::RegisterBenchmark((std::string("matmul/") + type_name(t)).c_str(), bm_matmul, t);
+    b->ArgNames({"cols", "rows", "tokens", "threads"})->UseRealTime();
+    for (int tok : {32, 128}) {
+      for (int th : {1, 2}) b->Args({2048, 1024, tok, th});
+    }
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace swapmoe
+
+BENCHMARK_MAIN();
