@@ -96,7 +96,8 @@ class GgufFile {
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const;  // in file order
   const GgufValue* find(std::string_view key) const;                      // nullptr if absent
 
-  // Typed getters. The one-argument forms throw (naming the key) when the key is missing.
+  // Typed getters. The one-argument forms throw (naming the key) when the key is missing; all
+  // forms throw when the key exists with an incompatible type (the fallback is only for absence).
   uint64_t get_u64(std::string_view key) const;
   uint64_t get_u64(std::string_view key, uint64_t fallback) const;
   double get_f64(std::string_view key) const;
