@@ -124,23 +124,28 @@ void QuantizedActivations::quantize(GgmlType vec_dot_type, const float* x, int64
 
 void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedActivations& x,
                  const int32_t* token_ids, int64_t i0, int64_t i1, MatmulOutput out) {
-  const VecDotFn dot = vec_dot_kernels(w.type).fast;
+  const VecDotKernels& k = vec_dot_kernels(w.type);
   const int64_t n = w.ne[0];
   auto act = [&](int64_t i) { return x.row(token_ids ? token_ids[i] : i); };
+  // Rows [ra, rb) for token i; 4 at a time when a 4-row kernel exists.
+  auto rows_for_token = [&](int64_t ra, int64_t rb, int64_t i) {
+    const void* a = act(i);
+    float* y = out.y + i * out.stride - r0;
+    int64_t r = ra;
+    if (k.x4) {
+      for (; r + 4 <= rb; r += 4) k.x4(n, y + r, w.row(r), w.nb[1], a);
+    }
+    for (; r < rb; ++r) k.fast(n, y + r, w.row(r), a);
+  };
   if (i1 - i0 == 1) {  // decode: one pass over the rows
-    const void* a = act(i0);
-    float* y = out.y + i0 * out.stride;
-    for (int64_t r = r0; r < r1; ++r) dot(n, y + (r - r0), w.row(r), a);
+    rows_for_token(r0, r1, i0);
     return;
   }
   for (int64_t rt = r0; rt < r1; rt += kRowTile) {
     const int64_t rt_end = std::min(r1, rt + kRowTile);
     for (int64_t it = i0; it < i1; it += kTokTile) {
       const int64_t it_end = std::min(i1, it + kTokTile);
-      for (int64_t r = rt; r < rt_end; ++r) {
-        const void* wr = w.row(r);
-        for (int64_t i = it; i < it_end; ++i) dot(n, out.y + i * out.stride + (r - r0), wr, act(i));
-      }
+      for (int64_t i = it; i < it_end; ++i) rows_for_token(rt, rt_end, i);
     }
   }
 }

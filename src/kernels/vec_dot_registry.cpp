@@ -18,6 +18,11 @@ namespace {
 #else
 #define AVX2(f) nullptr
 #endif
+#if defined(SWAPMOE_HAVE_VNNI_X4_KERNELS)
+#define X4(f) f##_vnni
+#else
+#define X4(f) nullptr
+#endif
 #if defined(SWAPMOE_HAVE_NEON_KERNELS)
 #define NEON(f) f##_neon
 #else
@@ -27,6 +32,7 @@ namespace {
 struct Row {
   GgmlType type;
   VecDotFn ref, avx512, avx2, neon;  // nullptr where not compiled in / not written
+  VecDotX4Fn x4 = nullptr;
 };
 
 // One row per weight type that has a dot product.
@@ -34,8 +40,10 @@ const Row kRows[] = {
     {GgmlType::F32, vec_dot_f32_f32_ref, AVX512(vec_dot_f32_f32), AVX2(vec_dot_f32_f32), NEON(vec_dot_f32_f32)},
     {GgmlType::F16, vec_dot_f16_f32_ref, AVX512(vec_dot_f16_f32), AVX2(vec_dot_f16_f32), NEON(vec_dot_f16_f32)},
     {GgmlType::BF16, vec_dot_bf16_f32_ref, nullptr, AVX2(vec_dot_bf16_f32), nullptr},
-    {GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, AVX512(vec_dot_q8_0_q8_0), AVX2(vec_dot_q8_0_q8_0), NEON(vec_dot_q8_0_q8_0)},
-    {GgmlType::Q4_0, vec_dot_q4_0_q8_0_ref, AVX512(vec_dot_q4_0_q8_0), AVX2(vec_dot_q4_0_q8_0), NEON(vec_dot_q4_0_q8_0)},
+    {GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, AVX512(vec_dot_q8_0_q8_0), AVX2(vec_dot_q8_0_q8_0), NEON(vec_dot_q8_0_q8_0),
+     X4(vec_dot_x4_q8_0_q8_0)},
+    {GgmlType::Q4_0, vec_dot_q4_0_q8_0_ref, AVX512(vec_dot_q4_0_q8_0), AVX2(vec_dot_q4_0_q8_0), NEON(vec_dot_q4_0_q8_0),
+     X4(vec_dot_x4_q4_0_q8_0)},
     {GgmlType::Q4_K, vec_dot_q4_K_q8_K_ref, nullptr, AVX2(vec_dot_q4_K_q8_K), nullptr},
     {GgmlType::Q5_K, vec_dot_q5_K_q8_K_ref, nullptr, AVX2(vec_dot_q5_K_q8_K), nullptr},
     {GgmlType::Q6_K, vec_dot_q6_K_q8_K_ref, nullptr, AVX2(vec_dot_q6_K_q8_K), nullptr},
@@ -55,6 +63,7 @@ Table build_table() {
   for (const Row& r : kRows) {
     VecDotKernels& k = t[static_cast<size_t>(r.type)];
     k.ref = r.ref;
+    k.x4 = r.x4;
     if (r.avx512) {
       k.fast = r.avx512, k.isa = "avx512";
     } else if (r.avx2) {

@@ -68,6 +68,29 @@ TEST(VecDot, SimdMatchesReference) {
   }
 }
 
+TEST(VecDot, FourRowKernelsMatchReference) {
+  for (GgmlType w : kWeightTypes) {
+    const VecDotKernels& k = vec_dot_kernels(w);
+    if (!k.x4) continue;
+    const GgmlType a = type_traits(w).vec_dot_type;
+    for (int64_t n : lengths(w)) {
+      const size_t rb = row_size(w, n) + 18;  // a stride that is not the row size
+      std::vector<uint8_t> rows(4 * rb);
+      float ref[4], got[4];
+      const auto qa = test::quantized_row(a, n, 5 + n, false);
+      std::vector<double> mag(4);
+      for (int r = 0; r < 4; ++r) {
+        const auto qw = test::quantized_row(w, n, 40 + r + n, true);
+        std::copy(qw.begin(), qw.begin() + row_size(w, n), rows.begin() + r * rb);
+        k.ref(n, &ref[r], rows.data() + r * rb, qa.data());
+        mag[r] = test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa, n)).magnitude;
+      }
+      k.x4(n, got, rows.data(), rb, qa.data());
+      for (int r = 0; r < 4; ++r) EXPECT_NEAR(got[r], ref[r], 2e-6 * mag[r]) << type_name(w) << " n=" << n << " row " << r;
+    }
+  }
+}
+
 // Extreme quants: all weights at the ends of their range, activations at +-127.
 TEST(VecDot, SaturationEdges) {
   for (GgmlType w : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {

@@ -1,0 +1,90 @@
+// 4-row dot products for matrix-vector products, 256-bit VNNI (vpdpbusd u8 x s8).
+//
+// Both kernels turn the weights into unsigned bytes so vpdpbusd can take them directly, and
+// fold the correction into the accumulator's starting value, computed once per activation
+// block for all 4 rows:  sum (q - o) * y = dpbusd(-o * sum(y), q, y).
+//   Q4_0: q = nibble in [0, 15], o = 8.      Q8_0: q = x ^ 0x80 = x + 128, o = 128.
+#include "kernels/vec_dot.h"
+
+#if defined(SWAPMOE_HAVE_VNNI_X4_KERNELS)
+
+#include <immintrin.h>
+
+#include "tensor/quant_blocks.h"
+
+namespace swapmoe {
+
+namespace {
+
+inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_dpbusd_avx_epi32(acc, u, s);
+#endif
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// An fp16 scale broadcast to 8 float lanes (vpbroadcastw + vcvtph2ps, no scalar round trip).
+inline __m256 broadcast_fp16(const uint16_t* h) {
+  return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(*h)));
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// -offset * (sums of 4 adjacent y), the accumulator start that removes the weight offset.
+inline __m256i offset_start(__m256i yq, __m256i offset_bytes) {
+  const __m256i zero = _mm256_setzero_si256();
+  return _mm256_sub_epi32(zero, dpbusd(zero, offset_bytes, yq));
+}
+
+}  // namespace
+
+void vec_dot_x4_q8_0_q8_0_vnni(int64_t n, float* s, const void* vx, size_t bx, const void* vy) {
+  const auto* x0 = static_cast<const uint8_t*>(vx);
+  const auto* y = static_cast<const BlockQ8_0*>(vy);
+  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    const __m256i yq = load256(y[b].qs);
+    const __m256i start = offset_start(yq, bias);
+    const __m256 yd = broadcast_fp16(&y[b].d);
+    for (int r = 0; r < 4; ++r) {
+      const auto* xb = reinterpret_cast<const BlockQ8_0*>(x0 + r * bx) + b;
+      const __m256i p = dpbusd(start, _mm256_xor_si256(load256(xb->qs), bias), yq);
+      acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(broadcast_fp16(&xb->d), yd), _mm256_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) s[r] = hsum(acc[r]);
+}
+
+void vec_dot_x4_q4_0_q8_0_vnni(int64_t n, float* s, const void* vx, size_t bx, const void* vy) {
+  const auto* x0 = static_cast<const uint8_t*>(vx);
+  const auto* y = static_cast<const BlockQ8_0*>(vy);
+  const __m256i eight = _mm256_set1_epi8(8);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < n / QK4_0; ++b) {
+    const __m256i yq = load256(y[b].qs);
+    const __m256i start = offset_start(yq, eight);
+    const __m256 yd = broadcast_fp16(&y[b].d);
+    for (int r = 0; r < 4; ++r) {
+      const auto* xb = reinterpret_cast<const BlockQ4_0*>(x0 + r * bx) + b;
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb->qs));
+      const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), low4);
+      const __m256i p = dpbusd(start, q, yq);
+      acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(broadcast_fp16(&xb->d), yd), _mm256_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) s[r] = hsum(acc[r]);
+}
+
+}  // namespace swapmoe
+
+#endif  // SWAPMOE_HAVE_VNNI_X4_KERNELS
