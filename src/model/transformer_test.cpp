@@ -9,6 +9,7 @@
 #include <numeric>
 #include <vector>
 
+#include "core/error.h"
 #include "model/synth_model.h"
 
 namespace swapmoe {

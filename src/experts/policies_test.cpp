@@ -1,0 +1,249 @@
+// The expert policies: budget accounting, exactness of ondemand, prune's choice, importance
+// scores, stall-free swapping, runtime budget changes and failing storage.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <numeric>
+#include <thread>
+
+#include "core/error.h"
+#include "experts/expert_magnitudes.h"
+#include "experts/policies.h"
+#include "io/direct_reader.h"
+#include "model/synth_model.h"
+#include "runtime/engine.h"
+
+namespace swapmoe {
+namespace {
+
+// One small MoE model for the whole suite: 16 experts, top-2, 3 layers, q8_0.
+class PoliciesTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    SynthSpec s = synth_preset("tiny");
+    s.n_expert = 16;
+    s.n_layer = 3;
+    s.n_embd = 64;
+    s.n_ff = 96;
+    s.type = GgmlType::Q8_0;
+    path_ = (std::filesystem::temp_directory_path() / ("swapmoe_policies_" + std::to_string(::getpid()) + ".gguf"))
+                .string();
+    write_synth_model(s, path_, 2);
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove(path_);
+    std::filesystem::remove(path_ + ".expert-norms");
+  }
+
+  static EngineOptions options(const std::string& policy, double fraction) {
+    EngineOptions o;
+    o.model_path = path_;
+    o.n_threads = 2;
+    o.n_ctx = 128;
+    o.policy = policy;
+    o.expert_fraction = fraction;
+    return o;
+  }
+
+  // Greedy decoding that ignores EOS, so that every call runs exactly n steps. check() runs
+  // after every step.
+  static std::vector<int32_t> greedy(Engine& e, int n, const std::function<void()>& check = {}) {
+    Transformer& tf = e.transformer();
+    std::vector<int32_t> prompt = e.tokenizer().encode("the quick brown fox", true);
+    std::vector<float> logits(e.model().config().n_vocab);
+    tf.forward(prompt, 0, logits.data(), false);
+    e.finish_prefill();
+    std::vector<int32_t> out;
+    for (int64_t pos = static_cast<int64_t>(prompt.size()); static_cast<int>(out.size()) < n; ++pos) {
+      const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      out.push_back(next);
+      tf.forward({&next, 1}, pos, logits.data(), false);
+      if (check) check();
+    }
+    return out;
+  }
+
+  static std::string path_;
+};
+std::string PoliciesTest::path_;
+
+TEST_F(PoliciesTest, OnDemandProducesExactlyTheTokensOfFull) {
+  Engine full(options("full", 0));
+  Engine ondemand(options("ondemand", 0.25));
+  EXPECT_EQ(greedy(full, 40), greedy(ondemand, 40));
+  EXPECT_GT(ondemand.policy().stats().stalls, 0u) << "a quarter of the experts cannot cover every token";
+  EXPECT_EQ(ondemand.transformer().routing_stats().fidelity(), 1.0);
+}
+
+TEST_F(PoliciesTest, PruneKeepsTheLargestExpertsByMagnitude) {
+  Engine e(options("prune", 0.25));
+  const Model& m = e.model();
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    // Independent magnitudes straight from the file map of a second, mapped load.
+    auto mapped = Model::load(path_);
+    std::vector<double> mag(m.config().n_expert);
+    for (int x = 0; x < m.config().n_expert; ++x) {
+      const ExpertWeights w = mapped->layers[l].expert(x);
+      double ss = 0;
+      for (const TensorView* v : {&w.gate, &w.up, &w.down}) {
+        std::vector<float> f(v->n_elements());
+        type_traits(v->type).to_float(v->data, f.data(), v->n_elements());
+        for (float y : f) ss += double(y) * y;
+      }
+      mag[x] = std::sqrt(ss);
+    }
+    std::vector<int> order(mag.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return mag[a] > mag[b]; });
+    const int s = e.policy().slots()[l];
+    ASSERT_EQ(s, 4);
+    for (int i = 0; i < m.config().n_expert; ++i)
+      EXPECT_EQ(e.policy().is_resident(static_cast<int>(l), order[i]), i < s) << "layer " << l << " rank " << i;
+  }
+}
+
+TEST_F(PoliciesTest, ImportanceMatchesAHandComputation) {
+  auto model = Model::load(path_, DenseWeights::OWNED);
+  DirectFileReader reader(path_);
+  ExpertStore store(*model, reader);
+  std::vector<std::vector<float>> mag(model->layers.size(), std::vector<float>(16, 0.0f));
+  for (int x = 0; x < 16; ++x) mag[1][x] = 1.0f + static_cast<float>(x);
+  SwapMoeOptions o;
+  o.update_interval = 1000;  // no update (and no reset) during the test
+  SwapMoeExperts p(store, mag, std::vector<int>(model->layers.size(), 4), o);
+  const int32_t ids[] = {3, 5, 5, 7};       // two tokens, top-2
+  const float w[] = {0.75f, 0.25f, 0.5f, 0.5f};
+  const float xn[] = {2.0f, 4.0f};
+  p.observe(1, 2, 2, ids, w, xn);
+  // importance(i) = sum over tokens routed to i of ||x|| * g_i(x) * ||E_i||
+  EXPECT_DOUBLE_EQ(p.importance(1)[3], 2.0 * 0.75 * 4.0);
+  EXPECT_DOUBLE_EQ(p.importance(1)[5], 2.0 * 0.25 * 6.0 + 4.0 * 0.5 * 6.0);
+  EXPECT_DOUBLE_EQ(p.importance(1)[7], 4.0 * 0.5 * 8.0);
+  EXPECT_DOUBLE_EQ(p.importance(1)[0], 0.0);
+  EXPECT_DOUBLE_EQ(p.importance(0)[3], 0.0);
+}
+
+TEST_F(PoliciesTest, SwapMoeNeverStallsAndSwapsTowardsTheRouting) {
+  EngineOptions o = options("swapmoe", 0.25);
+  o.swapmoe.update_interval = 4;
+  Engine e(o);
+  greedy(e, 60);
+  const ExpertStats& s = e.policy().stats();
+  EXPECT_EQ(s.stalls, 0u);
+  EXPECT_GT(s.swaps, 0u);
+  const RoutingStats& r = e.transformer().routing_stats();
+  EXPECT_GT(r.decisions, 0u);
+  EXPECT_GT(r.fidelity(), 0.0);
+  EXPECT_LE(r.fidelity(), 1.0);
+}
+
+TEST_F(PoliciesTest, AccountingNeverExceedsTheBudget) {
+  for (const char* policy : {"prune", "ondemand", "swapmoe"}) {
+    Engine probe(options(policy, 0.25));
+    const uint64_t lo = probe.minimum_budget(), hi = probe.full_footprint();
+    for (double share : {0.0, 0.3, 0.7}) {
+      EngineOptions o = options(policy, 0);
+      o.memory_budget = std::to_string(lo + static_cast<uint64_t>(share * static_cast<double>(hi - lo)));
+      Engine e(o);
+      ASSERT_LE(e.memory_account().total(), e.memory_budget()) << policy << " at " << share;
+      greedy(e, 60, [&] { ASSERT_LE(e.memory_account().total(), e.memory_budget()) << policy << " at " << share; });
+    }
+  }
+}
+
+TEST_F(PoliciesTest, LoweringTheBudgetAtRuntimeEvictsDownToIt) {
+  for (const char* policy : {"prune", "ondemand", "swapmoe"}) {
+    Engine e(options(policy, 0.75));
+    greedy(e, 10);
+    const uint64_t before = e.memory_account().total();
+    const uint64_t lower = e.minimum_budget() + (before - e.minimum_budget()) / 3;
+    e.set_memory_budget(lower);
+    EXPECT_LE(e.memory_account().total(), lower) << policy;
+    EXPECT_LT(e.policy().resident_bytes(), before) << policy;
+    greedy(e, 10);  // keeps working, within the new budget
+    EXPECT_LE(e.memory_account().total(), lower) << policy;
+    // Raising it again grows the slots back.
+    e.set_memory_budget(before);
+    EXPECT_LE(e.memory_account().total(), before) << policy;
+    EXPECT_THROW(e.set_memory_budget(e.minimum_budget() - 1), Error) << policy;
+  }
+}
+
+TEST_F(PoliciesTest, ABudgetBelowTheMinimumIsRefusedWithTheMinimum) {
+  EngineOptions o = options("swapmoe", 0);
+  o.memory_budget = "1M";
+  try {
+    Engine e(o);
+    FAIL() << "a 1 MiB budget was accepted";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("minimum"), std::string::npos) << err.what();
+  }
+}
+
+// A reader whose reads fail (or come back short) after a number of successful ones.
+class FailingReader final : public ByteRangeReader {
+ public:
+  FailingReader(const std::string& path, int ok_reads) : inner_(path), ok_reads_(ok_reads) {}
+  void read(uint64_t offset, uint64_t n, uint8_t* dst) override {
+    if (ok_reads_.fetch_sub(1) <= 0) fail("test reader", "injected I/O error", "");
+    inner_.read(offset, n, dst);
+  }
+  uint64_t size() const override { return inner_.size(); }
+  const std::string& path() const override { return inner_.path(); }
+
+ private:
+  DirectFileReader inner_;
+  std::atomic<int> ok_reads_;
+};
+
+TEST_F(PoliciesTest, AFailedReadIsAClearErrorNeverAWrongResult) {
+  auto model = Model::load(path_, DenseWeights::OWNED);
+  FailingReader bad(path_, 0);
+  ExpertStore store(*model, bad);
+  AlignedBuffer buf(store.buffer_bytes(), 4096);
+  try {
+    store.read(0, 3, buf.data());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expert 3 of layer 0"), std::string::npos) << e.what();
+  }
+  // ondemand: the failing load throws and the expert is not marked resident.
+  OnDemandExperts od(store, std::vector<int>(model->layers.size(), 2));
+  EXPECT_THROW(od.acquire(1, 5), Error);
+  EXPECT_FALSE(od.is_resident(1, 5));
+}
+
+TEST_F(PoliciesTest, ASwapMoeLoadFailureSurfacesAtTheNextBoundary) {
+  auto model = Model::load(path_, DenseWeights::OWNED);
+  // Enough good reads for the cold start (3 layers x 4 slots x 3 parts), then failures.
+  FailingReader bad(path_, 3 * 4 * 3);
+  ExpertStore store(*model, bad);
+  std::vector<std::vector<float>> mag(model->layers.size(), std::vector<float>(16, 1.0f));
+  SwapMoeOptions o;
+  o.update_interval = 1;
+  SwapMoeExperts p(store, mag, std::vector<int>(model->layers.size(), 4), o);
+  const int32_t ids[] = {12, 13};
+  const float w[] = {0.5f, 0.5f};
+  const float xn[] = {1.0f};
+  p.observe(0, 1, 2, ids, w, xn);
+  p.step_end(1);  // update: experts 12 and 13 wanted, a load starts and will fail
+  bool thrown = false;
+  for (int i = 0; i < 2000 && !thrown; ++i) {
+    try {
+      p.layer_boundary(0);
+    } catch (const Error& e) {
+      thrown = true;
+      EXPECT_NE(std::string(e.what()).find("failed"), std::string::npos) << e.what();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(thrown);
+  EXPECT_FALSE(p.is_resident(0, 12) && p.is_resident(0, 13));
+}
+
+}  // namespace
+}  // namespace swapmoe
