@@ -14,6 +14,9 @@
 * per-layer expert load (top-k counted) over the same pass.
 Without --text the validation split (last 10% of the bytes of Tiny Shakespeare) is used.
 """
+import os
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.py
+
 import argparse
 import json
 import math
