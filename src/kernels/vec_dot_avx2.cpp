@@ -49,33 +49,42 @@ inline __m256i unpack_nibbles_32(const uint8_t* qs) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// Q4_K/Q5_K packed 6-bit scales -> 8 scales then 8 mins, one byte each.
-inline void unpack_k4_scales(const uint8_t* packed, uint8_t out[16]) {
+// Q4_K/Q5_K packed 6-bit scales -> 16 int16 lanes: scales 0-7, then mins 0-7.
+inline __m256i unpack_k4_scales(const uint8_t* packed) {
   uint32_t u[3];
   std::memcpy(u, packed, 12);
   const uint32_t sc_lo = u[0] & 0x3f3f3f3fu;
   const uint32_t m_lo = u[1] & 0x3f3f3f3fu;
   const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
   const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-  const uint32_t w[4] = {sc_lo, sc_hi, m_lo, m_hi};
-  std::memcpy(out, w, 16);
+  return _mm256_cvtepu8_epi16(_mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo),
+                                            static_cast<int>(sc_hi), static_cast<int>(sc_lo)));
 }
 
-// sum_j mins[j] * (bsums[2j] + bsums[2j+1]) for the Q4_K/Q5_K min correction.
-inline int mins_dot_bsums(const uint8_t* mins8, const int16_t* bsums) {
-  const __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins8)));
-  const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
-  const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
-  const __m128i pairs = _mm_hadd_epi16(b0, b1);  // |pair sums| <= 2 * 16 * 127, no overflow
-  __m128i p = _mm_madd_epi16(m, pairs);
-  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
-  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(p);
+// Per-lane products mins[j] * (bsums[2j] + bsums[2j+1]) for the Q4_K/Q5_K min correction,
+// as 4 int32 lanes (summed later, once per row).
+inline __m128i mins_dot_bsums(__m256i scales_mins, const int16_t* bsums) {
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums));
+  const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+  return _mm_madd_epi16(_mm256_extracti128_si256(scales_mins, 1), pairs);  // |pairs| <= 2*16*127
 }
 
-// int16 products of u8*s8 pairs, scaled by an int16 scale, summed pairwise into int32.
-inline __m256i scaled_dot(__m256i u, __m256i s, __m256i scale16) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16);
+// Scale of sub-block k (0-7) in every int16 lane; `scales` holds the 8 scales in both halves.
+template <int k>
+inline __m256i scale_k(__m256i scales) {
+  return _mm256_shuffle_epi8(scales, _mm256_set1_epi16(static_cast<short>((2 * k + 1) << 8 | (2 * k))));
+}
+
+// acc + (u8*s8 pair products, times an int16 scale, summed pairwise into int32). VNNI fuses
+// the multiply-add of the scaled pairs into the accumulation (vpdpwssd).
+inline __m256i add_scaled_dot(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scale16);
+#elif defined(__AVXVNNI__)
+  return _mm256_dpwssd_avx_epi32(acc, _mm256_maddubs_epi16(u, s), scale16);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16));
+#endif
 }
 
 }  // namespace
@@ -188,26 +197,33 @@ void vec_dot_q4_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy)
   const auto* y = static_cast<const BlockQ8_K*>(vy);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
-  float acc_m = 0.0f;
+  __m128 acc_m = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
-    uint8_t sm[16];
-    unpack_k4_scales(x[b].scales, sm);
-    acc_m += y[b].d * fp16_to_fp32(x[b].dmin) * static_cast<float>(mins_dot_bsums(sm + 8, y[b].bsums));
+    const __m256i sm = unpack_k4_scales(x[b].scales);
+    const float dmin = y[b].d * fp16_to_fp32(x[b].dmin);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, y[b].bsums)), acc_m);
+    const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
 
     __m256i sumi = _mm256_setzero_si256();
     const uint8_t* q4 = x[b].qs;
     const int8_t* q8 = y[b].qs;
-    for (int j = 0; j < QK_K / 64; ++j, q4 += 32, q8 += 64) {
-      const __m256i q = load256(q4);
+    auto pair = [&](int j, __m256i sc_lo, __m256i sc_hi) {
+      const __m256i q = load256(q4 + 32 * j);
       const __m256i lo = _mm256_and_si256(q, low4);
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      sumi = _mm256_add_epi32(sumi, scaled_dot(lo, load256(q8), _mm256_set1_epi16(sm[2 * j])));
-      sumi = _mm256_add_epi32(sumi, scaled_dot(hi, load256(q8 + 32), _mm256_set1_epi16(sm[2 * j + 1])));
-    }
+      sumi = add_scaled_dot(sumi, lo, load256(q8 + 64 * j), sc_lo);
+      sumi = add_scaled_dot(sumi, hi, load256(q8 + 64 * j + 32), sc_hi);
+    };
+    pair(0, scale_k<0>(scales), scale_k<1>(scales));
+    pair(1, scale_k<2>(scales), scale_k<3>(scales));
+    pair(2, scale_k<4>(scales), scale_k<5>(scales));
+    pair(3, scale_k<6>(scales), scale_k<7>(scales));
     const float d = y[b].d * fp16_to_fp32(x[b].d);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
   }
-  *s = hsum(acc) - acc_m;
+  __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  *s = hsum(acc) - _mm_cvtss_f32(m);
 }
 
 void vec_dot_q5_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy) {
@@ -216,32 +232,38 @@ void vec_dot_q5_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy)
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
-  float acc_m = 0.0f;
+  __m128 acc_m = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
-    uint8_t sm[16];
-    unpack_k4_scales(x[b].scales, sm);
-    acc_m += y[b].d * fp16_to_fp32(x[b].dmin) * static_cast<float>(mins_dot_bsums(sm + 8, y[b].bsums));
+    const __m256i sm = unpack_k4_scales(x[b].scales);
+    const float dmin = y[b].d * fp16_to_fp32(x[b].dmin);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, y[b].bsums)), acc_m);
+    const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
 
-    __m256i qh = load256(x[b].qh);
+    const __m256i qh = load256(x[b].qh);
     __m256i sumi = _mm256_setzero_si256();
     const uint8_t* q4 = x[b].qs;
     const int8_t* q8 = y[b].qs;
-    for (int j = 0; j < QK_K / 64; ++j, q4 += 32, q8 += 64) {
-      const __m256i q = load256(q4);
-      // Bits 2j / 2j+1 of each qh byte are the fifth bits of the low / high sub-block; qh is
-      // shifted right by 2 per iteration so they are always bits 0 and 1. Move them to bit 4.
-      const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);
-      const __m256i h_hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4);
-      qh = _mm256_srli_epi16(qh, 2);
+    // Bits 2j / 2j+1 of each qh byte are the fifth bits of sub-blocks 2j / 2j+1: move to bit 4.
+    auto pair = [&](int j, __m256i sc_lo, __m256i sc_hi) {
+      const __m256i q = load256(q4 + 32 * j);
+      const __m256i h = _mm256_srli_epi16(qh, 2 * j);
+      const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
+      const __m256i h_hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 1), one), 4);
       const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), h_lo);
       const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), h_hi);
-      sumi = _mm256_add_epi32(sumi, scaled_dot(lo, load256(q8), _mm256_set1_epi16(sm[2 * j])));
-      sumi = _mm256_add_epi32(sumi, scaled_dot(hi, load256(q8 + 32), _mm256_set1_epi16(sm[2 * j + 1])));
-    }
+      sumi = add_scaled_dot(sumi, lo, load256(q8 + 64 * j), sc_lo);
+      sumi = add_scaled_dot(sumi, hi, load256(q8 + 64 * j + 32), sc_hi);
+    };
+    pair(0, scale_k<0>(scales), scale_k<1>(scales));
+    pair(1, scale_k<2>(scales), scale_k<3>(scales));
+    pair(2, scale_k<4>(scales), scale_k<5>(scales));
+    pair(3, scale_k<6>(scales), scale_k<7>(scales));
     const float d = y[b].d * fp16_to_fp32(x[b].d);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
   }
-  *s = hsum(acc) - acc_m;
+  __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  *s = hsum(acc) - _mm_cvtss_f32(m);
 }
 
 // Q6_K: q in [0, 63] is used unsigned in maddubs; the -32 offset is applied once per
@@ -260,8 +282,9 @@ void vec_dot_q6_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy)
     const uint8_t* ql = x[b].ql;
     const uint8_t* qh = x[b].qh;
     const int8_t* q8 = y[b].qs;
-    const int8_t* sc = x[b].scales;
-    for (int h = 0; h < 2; ++h, ql += 64, qh += 32, q8 += 128, sc += 8) {
+    for (int h = 0; h < 2; ++h, ql += 64, qh += 32, q8 += 128) {
+      // The 8 scales of this half in both 128-bit lanes, as int16.
+      const __m256i sc = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
       const __m256i l0 = load256(ql), l1 = load256(ql + 32), hb = load256(qh);
       __m256i q[4];
       q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
@@ -272,9 +295,12 @@ void vec_dot_q6_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy)
       q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
       for (int k = 0; k < 4; ++k) {
-        // 16-bit lanes 0-7 hold values 0-15 of this group (scale 2k), lanes 8-15 values 16-31.
-        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-        sumi = _mm256_add_epi32(sumi, scaled_dot(q[k], load256(q8 + 32 * k), scale));
+        // 16-bit lanes 0-7 hold values 0-15 of this group (scale 2k), lanes 8-15 values 16-31
+        // (scale 2k+1): pick them with one in-lane byte shuffle.
+        const short lo = static_cast<short>((4 * k + 1) << 8 | (4 * k));
+        const short hi = static_cast<short>((4 * k + 3) << 8 | (4 * k + 2));
+        const __m256i scale = _mm256_shuffle_epi8(sc, _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)));
+        sumi = add_scaled_dot(sumi, q[k], load256(q8 + 32 * k), scale);
       }
     }
     sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 5));
