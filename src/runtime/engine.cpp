@@ -97,6 +97,7 @@ Engine::Engine(const EngineOptions& options) : options_(options) {
            "raise the budget or use --policy swapmoe, prune or ondemand");
   }
   transformer_ = std::make_unique<Transformer>(*model_, options_.n_ctx, *pool_, policy_.get(), options_.n_ubatch);
+  startup_stats_ = policy_->stats();
 }
 
 Engine::~Engine() {

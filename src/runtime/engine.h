@@ -72,6 +72,10 @@ class Engine {
   // Called between a prompt's prefill and its first decoded token.
   void finish_prefill();
 
+  // The policy's counters right after start-up (cold-start loads), so that reports can show
+  // the traffic of the run itself.
+  const ExpertStats& startup_stats() const { return startup_stats_; }
+
  private:
   uint64_t fixed_bytes() const;  // everything but expert memory
 
@@ -86,6 +90,7 @@ class Engine {
   std::unique_ptr<Transformer> transformer_;
   uint64_t budget_ = 0;
   uint64_t runtime_bytes_ = 0;
+  ExpertStats startup_stats_;
 };
 
 int default_thread_count();

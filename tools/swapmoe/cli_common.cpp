@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "planner/plan.h"
 
 namespace swapmoe::cli {
 
@@ -16,6 +17,28 @@ void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx) {
   app->add_option("-t,--threads", o.threads, "compute threads (default: all cores)")->check(CLI::Range(0, 1024));
   app->add_option("-c,--ctx-size", o.ctx, "context size in tokens")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app->add_flag("--json", o.json, "end stdout with one JSON object of the run's figures");
+}
+
+namespace {
+void load_plan_file(const std::string& path, EngineOptions& e) {
+  const Plan plan = Plan::load(path);
+  e.plan_slots = plan.slots;
+  e.swapmoe.update_interval = plan.update_interval;
+  e.plan_source = path;
+}
+}  // namespace
+
+void add_budget_options(CLI::App* app, ModelOptions& o) {
+  app->add_option("--policy", o.policy, "expert policy: full, prune, ondemand, swapmoe (default: full, or swapmoe with a budget)");
+  app->add_option("--memory-budget", o.memory_budget, "memory budget for everything the engine allocates: 512M, 3.5G, or 40% of the full footprint");
+  app->add_option("--expert-budget", o.expert_budget, "alternative to --memory-budget: keep this share of each layer's experts resident, e.g. 25%");
+  app->add_option("--plan", o.plan, "slots per layer and update interval from a plan file (swapmoe plan), or 'uniform'");
+  app->add_option("--update-interval", o.swapmoe.update_interval, "swapmoe: tokens between updates of the wanted experts")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app->add_option("--max-loads-per-step", o.swapmoe.max_loads_per_step, "swapmoe: expert loads started per token")->capture_default_str()->check(CLI::Range(1, 1024));
+  app->add_option("--staging-buffers", o.swapmoe.staging_buffers, "swapmoe: loads in flight at once (each buffer counts against the budget)")->capture_default_str()->check(CLI::Range(1, 64));
+  app->add_option("--importance-half-life", o.swapmoe.half_life, "swapmoe: decay importance with this half-life in tokens instead of resetting it at each update (0)")->capture_default_str()->check(CLI::Range(0.0, 1e9));
+  app->add_option("--dump-routing", o.dump_routing, "write the unmasked top-k routing of every token and layer to this JSONL file");
+  app->add_option("--replay-routing", o.replay_routing, "drive the routing from a trace written by --dump-routing");
 }
 
 void add_sampling_options(CLI::App* app, SamplerParams& p, uint64_t& seed, bool& seed_given) {
@@ -45,12 +68,45 @@ std::string resolve_model_path(const std::string& arg) {
        "pass a GGUF file with -m, or run scripts/demo from the repository");
 }
 
-EngineOptions engine_options(const ModelOptions& o) {
+EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   EngineOptions e;
   e.model_path = resolve_model_path(o.model);
   e.n_threads = o.threads;
   e.n_ctx = o.ctx;
+  e.n_ubatch = o.ubatch > 0 ? o.ubatch : default_ubatch;
+  const bool budgeted = !o.memory_budget.empty() || !o.expert_budget.empty();
+  e.policy = !o.policy.empty() ? o.policy : (budgeted ? "swapmoe" : "full");
+  if (!o.memory_budget.empty() && !o.expert_budget.empty())
+    fail("swapmoe", "--memory-budget and --expert-budget both given", "pass one of them");
+  e.memory_budget = o.memory_budget;
+  if (!o.expert_budget.empty()) {
+    const std::string& t = o.expert_budget;
+    char* end = nullptr;
+    const double pct = std::strtod(t.c_str(), &end);
+    if (t.back() != '%' || end != t.c_str() + t.size() - 1 || !(pct > 0) || pct > 100)
+      fail("swapmoe", fmt::format("--expert-budget '{}' is not a percentage", t), "e.g. --expert-budget 25%");
+    e.expert_fraction = pct / 100.0;
+    e.plan_source = "fraction";
+  }
+  e.swapmoe = o.swapmoe;
+  if (!o.plan.empty() && o.plan != "uniform") load_plan_file(o.plan, e);
   return e;
+}
+
+RoutingTraces attach_routing_traces(Engine& engine, const ModelOptions& o) {
+  RoutingTraces t;
+  Transformer& tf = engine.transformer();
+  if (!o.dump_routing.empty()) {
+    t.writer = std::make_unique<RoutingTraceWriter>(o.dump_routing, engine.model());
+    tf.on_routing = [w = t.writer.get()](const RoutingEvent& e) { w->record(e); };
+  }
+  if (!o.replay_routing.empty()) {
+    t.reader = std::make_unique<RoutingTraceReader>(o.replay_routing, engine.model());
+    tf.replay_routing = [r = t.reader.get()](int64_t pos, int layer, int k, int32_t* ids, float* w) {
+      return r->replay(pos, layer, k, ids, w);
+    };
+  }
+  return t;
 }
 
 void print_json_line(const nlohmann::json& j) {

@@ -39,6 +39,7 @@ void run(const BenchOptions& o) {
   ModelOptions mo = o.model;
   mo.ctx = std::max<int64_t>(mo.ctx, std::max(o.n_prompt, o.n_gen) + 1);
   Engine engine(engine_options(mo));
+  RoutingTraces traces = attach_routing_traces(engine, mo);
   Transformer& tf = engine.transformer();
   const int64_t n_vocab = engine.model().config().n_vocab;
   std::mt19937 rng(42);
@@ -99,6 +100,7 @@ void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "prefill (pp) and decode (tg) throughput");
   add_model_options(cmd, o->model, 512);
+  add_budget_options(cmd, o->model);
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for the prefill test")->capture_default_str()->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-n,--n-gen", o->n_gen, "tokens for the decode test")->capture_default_str()->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-r,--repetitions", o->reps, "repetitions")->capture_default_str()->check(CLI::Range(1, 1000));

@@ -8,6 +8,7 @@
 #include "cli_common.h"
 #include "core/error.h"
 #include "core/memory_stats.h"
+#include "runtime/metrics.h"
 #include "runtime/perplexity.h"
 
 namespace swapmoe::cli {
@@ -30,7 +31,12 @@ std::string read_text(const std::string& path) {
 
 void run(const PerplexityOptions& o) {
   const std::string text = read_text(o.file);
-  Engine engine(engine_options(o.model));
+  // Under swapmoe every token is evaluated on its own by default, as in decoding, so that the
+  // experts can change between tokens exactly as they would while generating.
+  const bool swapping = o.model.policy == "swapmoe" ||
+                        (o.model.policy.empty() && (!o.model.memory_budget.empty() || !o.model.expert_budget.empty()));
+  Engine engine(engine_options(o.model, swapping ? 1 : 64));
+  RoutingTraces traces = attach_routing_traces(engine, o.model);
   std::cerr << fmt::format("perplexity: {} bytes of text, context {}, {} threads\n", text.size(), o.model.ctx,
                            engine.pool().size());
   PerplexityResult r = perplexity(engine, text, o.model.ctx, [](int64_t c, int64_t n, double ppl) {
@@ -42,8 +48,11 @@ void run(const PerplexityOptions& o) {
   std::cout << fmt::format("ppl = {:.4f} over {} chunks of {} tokens ({} tokens in the text, {} scored)\n", r.ppl,
                            r.n_chunks, o.model.ctx, r.n_tokens, r.n_scored);
   std::cerr << fmt::format("{:.2f} s, {:.1f} tokens/s, peak RSS {}\n", r.seconds, tps, format_bytes(peak));
+  const RunMetrics m = collect_metrics(engine);
+  std::cerr << format_metrics_line(m) << "\n";
   if (o.model.json) {
-    print_json_line({{"model", engine.options().model_path},
+    nlohmann::json j = to_json(m);
+    j.update({{"model", engine.options().model_path},
                      {"ppl", r.ppl},
                      {"nll", r.nll},
                      {"n_tokens", r.n_tokens},
@@ -53,6 +62,7 @@ void run(const PerplexityOptions& o) {
                      {"seconds", r.seconds},
                      {"tokens_per_s", tps},
                      {"peak_rss_bytes", peak}});
+    print_json_line(j);
   }
 }
 
@@ -62,6 +72,8 @@ void register_perplexity(CLI::App& app) {
   auto o = std::make_shared<PerplexityOptions>();
   CLI::App* cmd = app.add_subcommand("perplexity", "perplexity of the model on a text file (llama.cpp's method)");
   add_model_options(cmd, o->model, 512);
+  add_budget_options(cmd, o->model);
+  cmd->add_option("--ubatch", o->model.ubatch, "tokens evaluated together (default: 64, or 1 under swapmoe)");
   cmd->add_option("-f,--file", o->file, "text file")->required();
   cmd->add_option("--chunks", o->max_chunks, "evaluate at most this many chunks (default: all)");
   cmd->callback([o] { run(*o); });

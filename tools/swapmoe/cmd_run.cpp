@@ -8,6 +8,7 @@
 #include "cli_common.h"
 #include "core/memory_stats.h"
 #include "runtime/generation.h"
+#include "runtime/metrics.h"
 
 namespace swapmoe::cli {
 
@@ -24,6 +25,7 @@ struct RunOptions {
 
 void run(const RunOptions& o) {
   Engine engine(engine_options(o.model));
+  RoutingTraces traces = attach_routing_traces(engine, o.model);
   SamplerParams sp = o.sampling;
   sp.seed = o.seed_given ? o.seed
                          : static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
@@ -41,8 +43,11 @@ void run(const RunOptions& o) {
       "peak RSS {} | stop: {} | seed {}\n",
       r.prompt_tokens.size(), r.prompt_tokens_per_s(), r.tokens.size(), r.gen_tokens_per_s(), p50, p99,
       format_bytes(peak), r.stop_reason, sp.seed);
+  const RunMetrics m = collect_metrics(engine);
+  std::cerr << format_metrics_line(m) << "\n";
   if (o.model.json) {
-    nlohmann::json j = {
+    nlohmann::json j = to_json(m);
+    j.update({
         {"model", engine.options().model_path},
         {"threads", engine.pool().size()},
         {"n_prompt_tokens", r.prompt_tokens.size()},
@@ -56,7 +61,7 @@ void run(const RunOptions& o) {
         {"seed", sp.seed},
         {"tokens", r.tokens},
         {"text", r.text},
-    };
+    });
     print_json_line(j);
   }
 }
@@ -67,6 +72,7 @@ void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt");
   add_model_options(cmd, o->model, 512);
+  add_budget_options(cmd, o->model);
   cmd->add_option("-p,--prompt", o->prompt, "prompt text")->capture_default_str();
   cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate")->capture_default_str()->check(CLI::Range(0, 1 << 24));
   add_sampling_options(cmd, o->sampling, o->seed, o->seed_given);

@@ -1,0 +1,36 @@
+// RunMetrics: the figures every run reports (expert traffic, routing quality, memory), as a
+// stats line for people and as JSON keys for scripts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/engine.h"
+
+namespace swapmoe {
+
+struct RunMetrics {
+  std::string policy;
+  std::string plan;            // where the slots came from: "uniform", a plan file, "fraction"
+  std::vector<int> slots;      // per layer
+  double hit_rate = 1;         // unmasked top-k entirely resident
+  double fidelity = 1;         // masked top-k == unmasked top-k
+  uint64_t stalls = 0;         // tokens that waited on I/O
+  uint64_t swaps = 0;
+  uint64_t loads = 0;          // after start-up
+  uint64_t bytes_read = 0;     // after start-up
+  uint64_t tokens = 0;
+  double bytes_read_per_token = 0;
+  uint64_t memory_budget = 0;  // 0: none
+  uint64_t accounted_bytes = 0;
+  uint64_t peak_rss_bytes = 0;
+};
+
+RunMetrics collect_metrics(const Engine& engine);
+nlohmann::json to_json(const RunMetrics& m);
+std::string format_metrics_line(const RunMetrics& m);
+
+}  // namespace swapmoe
