@@ -1,4 +1,4 @@
-// Row conversions for the float types (F32, F16, BF16), vectorised with F16C/AVX-512 when built for it.
+// Row conversions for the float types (F32, F16, BF16); fp16 rows use F16C when built for it.
 #include <cstring>
 
 #include "tensor/fp16.h"
