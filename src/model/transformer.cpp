@@ -87,6 +87,7 @@ Transformer::Transformer(const Model& model, int64_t n_ctx, ThreadPool& pool, Ex
   down_.resize(u * c.n_embd);
   moe_out_.resize(u * c.n_embd);
   expert_tokens_.resize(u * k);
+  token_ids_.resize(u * k);
   choice_out_.resize(u * k * c.n_embd);
 }
 
@@ -252,6 +253,7 @@ void Transformer::moe(int layer, int64_t n, int64_t pos) {
   }
   experts_->observe(layer, n, k, topk_ids_.data(), topk_w_.data(), x_norm_.data());
 
+  bool xn_quantized = false;
   // Group tokens by expert so that each expert's weights are read once per micro-batch. Each
   // (token, choice) output is kept apart and summed afterwards in top-k order, as llama.cpp does.
   for (int64_t e = 0; e < E; ++e) {
@@ -261,10 +263,22 @@ void Transformer::moe(int layer, int64_t n, int64_t pos) {
         if (masked_ids_[t * k + j] == e) expert_tokens_[m++] = static_cast<int32_t>(t * k + j);
     if (m == 0) continue;
     const ExpertWeights ew = experts_->acquire(layer, static_cast<int>(e));
-    for (int64_t i = 0; i < m; ++i)
-      std::memcpy(&gathered_[i * c.n_embd], &xn_[(expert_tokens_[i] / k) * c.n_embd], c.n_embd * sizeof(float));
-    matmul(ew.gate, gathered_.data(), m, gate_.data(), pool_);
-    matmul(ew.up, gathered_.data(), m, up_.data(), pool_);
+    // The layer's input is quantised once for all experts (gate and up read the same rows);
+    // each expert then runs on just its tokens.
+    const GgmlType want = type_traits(ew.gate.type).vec_dot_type;
+    if (!xn_quantized || xn_q_.type() != want) {
+      xn_q_.quantize(want, xn_.data(), n, c.n_embd, &pool_);
+      xn_quantized = true;
+    }
+    for (int64_t i = 0; i < m; ++i) token_ids_[i] = expert_tokens_[i] / k;
+    matmul_rows(ew.gate, 0, c.n_ff, xn_q_, token_ids_.data(), m, {gate_.data(), c.n_ff}, pool_);
+    if (type_traits(ew.up.type).vec_dot_type == want) {
+      matmul_rows(ew.up, 0, c.n_ff, xn_q_, token_ids_.data(), m, {up_.data(), c.n_ff}, pool_);
+    } else {
+      for (int64_t i = 0; i < m; ++i)
+        std::memcpy(&gathered_[i * c.n_embd], &xn_[token_ids_[i] * c.n_embd], c.n_embd * sizeof(float));
+      matmul(ew.up, gathered_.data(), m, up_.data(), pool_);
+    }
     swiglu(gate_.data(), up_.data(), gate_.data(), m * c.n_ff);
     matmul(ew.down, gate_.data(), m, down_.data(), pool_);
     for (int64_t i = 0; i < m; ++i)

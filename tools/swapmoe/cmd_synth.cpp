@@ -20,7 +20,7 @@ struct SynthOptions {
   std::string output;
   int threads = 0;
   uint64_t seed = 1;
-  int64_t n_layer = 0, n_expert = 0, n_vocab = 0;
+  int64_t n_layer = 0, n_expert = 0, n_vocab = 0, n_embd = 0, n_ff = 0;
 };
 
 GgmlType parse_type(const std::string& name) {
@@ -39,6 +39,8 @@ void run(const SynthOptions& o) {
   if (o.n_layer > 0) spec.n_layer = o.n_layer;
   if (o.n_expert > 0) spec.n_expert = o.n_expert, spec.n_expert_used = std::min(spec.n_expert_used, o.n_expert);
   if (o.n_vocab > 0) spec.n_vocab = o.n_vocab;
+  if (o.n_embd > 0) spec.n_embd = o.n_embd;
+  if (o.n_ff > 0) spec.n_ff = o.n_ff;
   const int threads = o.threads > 0 ? o.threads : default_thread_count();
   const uint64_t bytes = synth_tensor_bytes(spec);
   std::cerr << fmt::format("synth: preset {} ({} layers, {} experts, top-{}), {} -> {} ({} of tensors)\n", o.preset,
@@ -65,6 +67,8 @@ void register_synth(CLI::App& app) {
   cmd->add_option("--layers", o->n_layer, "override the number of layers");
   cmd->add_option("--experts", o->n_expert, "override the number of experts per layer");
   cmd->add_option("--vocab", o->n_vocab, "override the vocabulary size");
+  cmd->add_option("--embd", o->n_embd, "override the embedding width (K-quants need multiples of 256)");
+  cmd->add_option("--ff", o->n_ff, "override the FFN/expert width");
   cmd->callback([o] { run(*o); });
 }
 
