@@ -1,4 +1,7 @@
 // swapmoe perplexity: llama.cpp-comparable perplexity of a model on a text file.
+#include <unistd.h>
+
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -39,10 +42,15 @@ void run(const PerplexityOptions& o) {
   RoutingTraces traces = attach_routing_traces(engine, o.model);
   std::cerr << fmt::format("perplexity: {} bytes of text, context {}, {} threads\n", text.size(), o.model.ctx,
                            engine.pool().size());
-  PerplexityResult r = perplexity(engine, text, o.model.ctx, [](int64_t c, int64_t n, double ppl) {
-    std::cerr << fmt::format("\r[{}/{}] ppl {:.4f}", c + 1, n, ppl) << std::flush;
+  // On a terminal the progress line rewrites itself; in a log, one line per tenth of the work.
+  const bool tty = ::isatty(2) != 0;
+  PerplexityResult r = perplexity(engine, text, o.model.ctx, [tty](int64_t c, int64_t n, double ppl) {
+    if (tty)
+      std::cerr << fmt::format("\r[{}/{}] ppl {:.4f}", c + 1, n, ppl) << std::flush;
+    else if ((c + 1) % std::max<int64_t>(1, n / 10) == 0 || c + 1 == n)
+      std::cerr << fmt::format("[{}/{}] ppl {:.4f}\n", c + 1, n, ppl);
   }, o.max_chunks);
-  std::cerr << "\n";
+  if (tty) std::cerr << "\n";
   const uint64_t peak = peak_rss_bytes();
   const double tps = r.seconds > 0 ? static_cast<double>(r.n_chunks * o.model.ctx) / r.seconds : 0;
   std::cout << fmt::format("ppl = {:.4f} over {} chunks of {} tokens ({} tokens in the text, {} scored)\n", r.ppl,
