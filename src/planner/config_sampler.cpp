@@ -1,0 +1,57 @@
+#include "planner/config_sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "planner/cost_model.h"
+
+namespace swapmoe {
+
+std::vector<Configuration> sample_configurations(int n_layers, int n_expert, const std::vector<int>& intervals, int n,
+                                                 uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto unit = [&] { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; };
+  const int64_t lo = n_layers, hi = static_cast<int64_t>(n_layers) * n_expert;
+  std::vector<Configuration> out;
+  std::vector<int> order;  // intervals in shuffled blocks, so each appears about equally often
+  double phase = unit();
+  for (int i = 0; i < n; ++i) {
+    if (order.empty()) {
+      order = intervals;
+      for (size_t j = order.size(); j > 1; --j) std::swap(order[j - 1], order[rng() % j]);
+    }
+    Configuration c;
+    c.update_interval = order.back();
+    order.pop_back();
+    // Low-discrepancy total: the samples cover small and large budgets evenly.
+    phase = std::fmod(phase + 0.6180339887498949, 1.0);
+    const int64_t total = lo + static_cast<int64_t>(std::floor(phase * static_cast<double>(hi - lo + 1)));
+    if (i % 4 == 0) {
+      c.slots = even_split(std::min(total, hi), n_layers, n_expert);
+    } else {
+      const double spread = 0.2 + unit();
+      std::vector<double> w(n_layers);
+      double sum = 0;
+      for (double& x : w) {
+        x = std::exp(spread * std::sqrt(-2 * std::log(unit())) * std::cos(6.283185307179586 * unit()));
+        sum += x;
+      }
+      c.slots.resize(n_layers);
+      int64_t used = 0;
+      for (int l = 0; l < n_layers; ++l) {
+        c.slots[l] = std::clamp(static_cast<int>(std::lround(static_cast<double>(total) * w[l] / sum)), 1, n_expert);
+        used += c.slots[l];
+      }
+      while (used != std::min(total, hi)) {  // fix rounding and clamping, one slot at a time
+        const int l = static_cast<int>(rng() % n_layers);
+        if (used > total && c.slots[l] > 1) --c.slots[l], --used;
+        else if (used < total && c.slots[l] < n_expert) ++c.slots[l], ++used;
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,273 @@
+#include "planner/profiler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/aligned_buffer.h"
+#include "core/error.h"
+#include "core/timer.h"
+#include "experts/expert_store.h"
+#include "io/direct_reader.h"
+#include "kernels/matmul.h"
+#include "model/ops.h"
+#include "model/transformer.h"
+#include "planner/config_sampler.h"
+#include "runtime/engine.h"
+#include "runtime/perplexity.h"
+
+namespace swapmoe {
+
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void report(const ProfileOptions& o, const std::string& stage, int done, int total, const std::string& note = {}) {
+  if (o.progress) o.progress(stage, done, total, note);
+}
+
+// Every expert resident, one loaded buffer per MoE layer standing in for all of its experts:
+// a decode step computes exactly what the runtime computes, without the model's expert bytes.
+class OneBufferPerLayer final : public ExpertProvider {
+ public:
+  OneBufferPerLayer(const ExpertStore& store, const std::vector<const uint8_t*>& buffers)
+      : store_(store), buffers_(buffers) {}
+  const uint8_t* usable_mask(int) override { return nullptr; }
+  bool is_resident(int, int) override { return true; }
+  ExpertWeights acquire(int layer, int) override { return store_.views(layer, buffers_[layer]); }
+  void observe(int, int64_t, int, const int32_t*, const float*, const float*) override {}
+  void layer_boundary(int) override {}
+  void step_end(int64_t) override {}
+
+ private:
+  const ExpertStore& store_;
+  std::vector<const uint8_t*> buffers_;
+};
+
+// gate, up, SwiGLU, down for one token: what the MoE layer spends per routed expert.
+double time_expert(const ExpertWeights& w, const std::vector<float>& x, std::vector<float>& g,
+                   std::vector<float>& u, std::vector<float>& y, ThreadPool& pool) {
+  Timer t;
+  matmul(w.gate, x.data(), 1, g.data(), pool);
+  matmul(w.up, x.data(), 1, u.data(), pool);
+  swiglu(g.data(), u.data(), g.data(), static_cast<int64_t>(g.size()));
+  matmul(w.down, g.data(), 1, y.data(), pool);
+  return t.seconds();
+}
+
+}  // namespace
+
+std::string calibration_excerpt(const std::string& text, size_t n_bytes, int n_pieces) {
+  if (n_bytes >= text.size() || n_pieces < 1) return text;
+  const size_t piece = n_bytes / n_pieces, stride = text.size() / n_pieces;
+  std::string out;
+  for (int i = 0; i < n_pieces; ++i) {
+    size_t begin = static_cast<size_t>(i) * stride;
+    if (begin > 0) {
+      const size_t nl = text.find('\n', begin);
+      begin = nl == std::string::npos ? begin : nl + 1;
+    }
+    if (begin >= text.size()) break;
+    out.append(text, begin, std::min(piece, text.size() - begin));
+  }
+  return out;
+}
+
+DeviceProfile measure_device(const ProfileOptions& o) {
+  Timer total;
+  DeviceProfile p;
+  p.model_path = o.model_path;
+  file_identity(o.model_path, &p.model_file_bytes, &p.model_mtime);
+  const std::unique_ptr<Model> model = Model::load(o.model_path, DenseWeights::OWNED);
+  const ModelConfig& c = model->config();
+  if (!c.is_moe()) fail("profile", fmt::format("{} is a dense model", o.model_path), "profiles are for MoE models");
+  p.n_layer = static_cast<int>(c.n_layer);
+  for (size_t l = 0; l < model->layers.size(); ++l)
+    if (model->layers[l].is_moe) p.moe_layers.push_back(static_cast<int>(l));
+  p.n_expert = static_cast<int>(c.n_expert);
+  p.n_expert_used = static_cast<int>(c.n_expert_used);
+  p.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
+  ThreadPool pool(p.n_threads);
+  DirectFileReader reader(o.model_path);
+  ExpertStore store(*model, reader);
+  p.expert_bytes = store.expert_bytes(p.moe_layers[0]);
+  p.slot_bytes = store.buffer_bytes();
+  p.dense_bytes = model->owned_bytes();
+  p.n_ctx = o.n_ctx;
+  p.kv_cache_bytes = Transformer::kv_cache_bytes(c, o.n_ctx);
+  p.scratch_bytes = Transformer::scratch_bytes(c, o.n_ctx, 1, p.n_threads);
+
+  // Loads: random (layer, expert) pairs, as swapping reads them, each from storage (O_DIRECT).
+  std::vector<std::pair<int, int>> pairs;
+  for (int l : p.moe_layers)
+    for (int e = 0; e < p.n_expert; ++e) pairs.emplace_back(l, e);
+  std::mt19937_64 rng(o.seed);
+  for (size_t i = pairs.size(); i > 1; --i) std::swap(pairs[i - 1], pairs[rng() % i]);
+  const int n_loads = std::min<int>(o.max_load_samples, static_cast<int>(pairs.size()));
+  const int n_keep = std::max<int>(1, std::min<int>(o.max_compute_samples,
+                                                    static_cast<int>(o.max_compute_bytes / p.slot_bytes)));
+  std::vector<AlignedBuffer> kept;
+  std::vector<double> load_s;
+  Timer load_timer;
+  AlignedBuffer scratch(p.slot_bytes, 4096);
+  for (int i = 0; i < n_loads; ++i) {
+    if (i >= 8 && load_timer.seconds() > o.max_load_seconds) break;
+    uint8_t* dst = scratch.data();
+    if (static_cast<int>(kept.size()) < n_keep) kept.emplace_back(p.slot_bytes, 4096), dst = kept.back().data();
+    Timer t;
+    store.read(pairs[i].first, pairs[i].second, dst);
+    load_s.push_back(t.seconds());
+    report(o, "expert loads", i + 1, n_loads, fmt::format("{:.2f} ms", 1e3 * load_s.back()));
+  }
+  p.n_load_samples = static_cast<int>(load_s.size());
+  p.o_direct = reader.uses_o_direct();
+  p.expert_load_ms = 1e3 * median(load_s);
+  p.storage_mb_s = p.expert_load_ms > 0 ? static_cast<double>(p.expert_bytes) / 1e6 / (p.expert_load_ms / 1e3) : 0;
+  std::vector<double> lat_s;
+  if (reader.size() >= 2 * DirectFileReader::kAlignment) {
+    const uint64_t n_pages = reader.size() / DirectFileReader::kAlignment - 1;
+    for (int i = 0; i < 16; ++i) {
+      Timer t;
+      reader.read_aligned((rng() % n_pages) * DirectFileReader::kAlignment, DirectFileReader::kAlignment, scratch.data());
+      lat_s.push_back(t.seconds());
+    }
+  }
+  p.read_latency_ms = 1e3 * median(lat_s);
+
+  // Expert compute: one token through each kept expert, rotating buffers so that the weights
+  // come from memory rather than from the cache of the previous round.
+  std::vector<float> x(c.n_embd), g(c.n_ff), u(c.n_ff), y(c.n_embd);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+  std::vector<double> compute_s;
+  const int rounds = 5;
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const double s = time_expert(store.views(pairs[i].first, kept[i].data()), x, g, u, y, pool);
+      if (r > 0) compute_s.push_back(s);  // round 0 warms up the threads and the kernels
+    }
+    report(o, "expert compute", r + 1, rounds);
+  }
+  p.n_compute_samples = static_cast<int>(kept.size());
+  p.expert_compute_ms = 1e3 * median(compute_s);
+
+  // A decode step: every expert resident (one loaded buffer per layer), one token at a time.
+  std::vector<AlignedBuffer> layer_buf;
+  std::vector<const uint8_t*> views(model->layers.size(), nullptr);
+  for (int l : p.moe_layers) {
+    layer_buf.emplace_back(p.slot_bytes, 4096);
+    store.read(l, 0, layer_buf.back().data());
+    views[l] = layer_buf.back().data();
+  }
+  OneBufferPerLayer provider(store, views);
+  const int warm = 3, steps = std::max(4, o.decode_steps);
+  Transformer tf(*model, warm + steps + 1, pool, &provider, 1);
+  std::vector<float> logits(c.n_vocab);
+  std::vector<double> step_s;
+  for (int i = 0; i < warm + steps; ++i) {
+    const int32_t token = static_cast<int32_t>(rng() % c.n_vocab);
+    Timer t;
+    tf.forward({&token, 1}, i, logits.data(), false);
+    if (i >= warm) step_s.push_back(t.seconds());
+    report(o, "decode steps", i + 1, warm + steps);
+  }
+  p.token_compute_ms = 1e3 * median(step_s);
+  const double experts_ms = static_cast<double>(p.moe_layers.size()) * p.n_expert_used * p.expert_compute_ms;
+  // The difference is what attention, router, norms and the output layer cost. Timing noise can
+  // push it below zero on tiny models; a tenth of the step is a floor no real model goes under.
+  p.dense_compute_ms = std::max(p.token_compute_ms - experts_ms, 0.1 * p.token_compute_ms);
+  p.seconds_timing = total.seconds();
+  return p;
+}
+
+void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
+  Timer total;
+  p.intervals = o.intervals;
+  std::sort(p.intervals.begin(), p.intervals.end());
+  p.intervals.erase(std::unique(p.intervals.begin(), p.intervals.end()), p.intervals.end());
+  const int n_moe = static_cast<int>(p.moe_layers.size());
+  const int min_samples = QualityModel::min_samples(n_moe);
+
+  // Fit the calibration size to the time: enough configurations must fit for a model.
+  int64_t ctx = o.calibration_ctx, chunks = o.calibration_chunks;
+  const double token_s = std::max(1e-6, p.token_compute_ms / 1e3);
+  while (static_cast<double>(ctx * chunks) * token_s * min_samples > 0.8 * o.quality_seconds && (chunks > 1 || ctx > 32)) {
+    if (chunks > 1) --chunks;
+    else ctx /= 2;
+  }
+  p.calibration_ctx = ctx;
+  p.calibration_chunks = chunks;
+  p.calibration = o.calibration_name;
+
+  EngineOptions base;
+  base.model_path = o.model_path;
+  base.n_threads = p.n_threads;
+  base.n_ctx = ctx;
+  // Reference: every expert resident.
+  EngineOptions full_o = base;
+  full_o.policy = "full";
+  full_o.n_ubatch = 64;
+  Engine full(full_o);
+  // Enough text for the chunks: the tokenizer says how many bytes that takes.
+  size_t n_bytes = static_cast<size_t>(ctx * chunks) * 4 + 256;
+  std::string text;
+  for (;;) {
+    text = calibration_excerpt(o.calibration_text, n_bytes, static_cast<int>(chunks));
+    const int64_t n_tok = static_cast<int64_t>(full.tokenizer().encode(text, full.tokenizer().add_bos()).size());
+    if (n_tok >= std::max<int64_t>(2, chunks) * ctx + 1) break;
+    if (text.size() >= o.calibration_text.size())
+      fail("profile", fmt::format("the calibration text has {} tokens, fewer than {} chunks of {}", n_tok, chunks, ctx),
+           "pass a longer --calibration text");
+    n_bytes *= 2;
+  }
+  const int64_t run_chunks = chunks;
+  p.full_ppl = perplexity(full, text, ctx, {}, run_chunks).ppl;
+  report(o, "calibration", 0, o.max_configs, fmt::format("full model ppl {:.3f}, ctx {} x {} chunks", p.full_ppl, ctx, chunks));
+
+  const std::vector<Configuration> configs =
+      sample_configurations(n_moe, p.n_expert, p.intervals, o.max_configs, o.seed);
+  p.samples.clear();
+  for (size_t i = 0; i < configs.size(); ++i) {
+    if (total.seconds() > o.quality_seconds) break;
+    const Configuration& cfg = configs[i];
+    EngineOptions eo = base;
+    eo.policy = "swapmoe";
+    eo.n_ubatch = 1;  // token by token, as in decoding: experts can change between tokens
+    eo.expert_fraction = 1.0 / p.n_expert;  // any share: the plan's slots override it
+    eo.plan_slots.assign(p.n_layer, 0);
+    for (int l = 0; l < n_moe; ++l) eo.plan_slots[p.moe_layers[l]] = cfg.slots[l];
+    eo.swapmoe.update_interval = cfg.update_interval;
+    eo.plan_source = "profile";
+    Timer t;
+    Engine engine(eo);
+    const PerplexityResult r = perplexity(engine, text, ctx, {}, run_chunks);
+    const ExpertStats& s = engine.policy().stats();
+    const ExpertStats& s0 = engine.startup_stats();
+    const RoutingStats& rs = engine.transformer().routing_stats();
+    QualitySample q;
+    q.slots = cfg.slots;
+    q.update_interval = cfg.update_interval;
+    q.ppl = r.ppl;
+    q.loads_per_token = static_cast<double>(s.loads - s0.loads) / std::max<uint64_t>(1, s.tokens - s0.tokens);
+    q.hit_rate = rs.hit_rate();
+    q.fidelity = rs.fidelity();
+    q.seconds = t.seconds();
+    p.samples.push_back(q);
+    const int total_slots = std::accumulate(cfg.slots.begin(), cfg.slots.end(), 0);
+    report(o, "calibration", static_cast<int>(i) + 1, static_cast<int>(configs.size()),
+           fmt::format("{} slots, interval {}: ppl {:.3f}", total_slots, cfg.update_interval, q.ppl));
+  }
+  report(o, "fit", 0, 1, fmt::format("{} samples", p.samples.size()));
+  p.quality = QualityModel::fit(p.samples, n_moe, p.n_expert, p.full_ppl, o.regressor);
+  p.seconds_quality = total.seconds();
+  report(o, "fit", 1, 1, p.quality.fit_report().chosen);
+}
+
+}  // namespace swapmoe

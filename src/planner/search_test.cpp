@@ -1,0 +1,137 @@
+// Search and planning: the memory constraint always holds, the result is deterministic for a
+// seed, and the genetic search finds what exhaustive enumeration finds on small spaces.
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "planner/planner.h"
+#include "planner/search.h"
+#include "planner_test_util.h"
+
+namespace swapmoe {
+namespace {
+
+// Layer l's missing experts cost w[l]; longer intervals cost a little; latency grows as the
+// interval shrinks (more loads).
+Objective known_objective(std::vector<double> w, int n_expert) {
+  return [w, n_expert](const Configuration& c) {
+    Score s;
+    for (size_t l = 0; l < c.slots.size(); ++l) s.quality += w[l] / (c.slots[l] + 0.5);
+    s.quality += 0.01 * std::log2(double(c.update_interval));
+    s.latency_ms = 1.0 + 4.0 / c.update_interval;
+    return s;
+  };
+}
+
+TEST(Search, GeneticMatchesExhaustiveOnSmallSpaces) {
+  std::mt19937_64 rng(5);
+  for (int trial = 0; trial < 12; ++trial) {
+    SearchSpace sp;
+    sp.n_layers = 2 + static_cast<int>(rng() % 3);
+    sp.n_expert = 4 + static_cast<int>(rng() % 9);
+    sp.capacity = sp.n_layers + static_cast<int64_t>(rng() % (sp.n_layers * (sp.n_expert - 1) + 1));
+    sp.intervals = {1, 2, 4, 8};
+    std::vector<double> w(sp.n_layers);
+    for (double& x : w) x = 0.1 + static_cast<double>(rng() % 1000) / 250.0;
+    const Objective f = known_objective(w, sp.n_expert);
+    SearchOptions o;
+    o.seed = trial;
+    const SearchResult ga = genetic_search(sp, f, o);
+    const SearchResult ex = exhaustive_search(sp, f, o);
+    EXPECT_NEAR(ga.score.quality, ex.score.quality, 1e-9) << "trial " << trial;
+    EXPECT_EQ(std::accumulate(ga.best.slots.begin(), ga.best.slots.end(), int64_t{0}), sp.capacity);
+  }
+}
+
+TEST(Search, DeterministicForASeed) {
+  SearchSpace sp{16, 64, 400, {1, 2, 4, 8, 16, 32}};
+  std::vector<double> w(16);
+  for (int l = 0; l < 16; ++l) w[l] = 1.0 + std::sin(l * 1.7);
+  const Objective f = known_objective(w, 64);
+  SearchOptions o;
+  o.seed = 42;
+  const SearchResult a = genetic_search(sp, f, o), b = genetic_search(sp, f, o);
+  EXPECT_EQ(a.best, b.best);
+  EXPECT_EQ(a.score.quality, b.score.quality);
+  EXPECT_EQ(a.evaluations, b.evaluations);
+}
+
+TEST(Search, LatencyConstraintIsHonoured) {
+  SearchSpace sp{3, 8, 12, {1, 2, 4, 8, 16}};
+  const Objective f = known_objective({1, 2, 3}, 8);
+  SearchOptions o;
+  const SearchResult free = genetic_search(sp, f, o);
+  EXPECT_EQ(free.best.update_interval, 1);  // quality prefers short intervals
+  o.max_latency_ms = 1.6;                   // 1 + 4 / interval <= 1.6 needs interval >= 8
+  const SearchResult bound = genetic_search(sp, f, o);
+  EXPECT_TRUE(bound.feasible);
+  EXPECT_LE(bound.score.latency_ms, 1.6);
+  EXPECT_EQ(bound.best.update_interval, 8);
+  o.max_latency_ms = 0.5;  // impossible: the closest is reported, marked infeasible
+  EXPECT_FALSE(genetic_search(sp, f, o).feasible);
+}
+
+TEST(Planner, NoPlanEverExceedsTheBudget) {
+  const int n_moe = 4, E = 16;
+  const DeviceProfile p = test::synthetic_profile(n_moe, E);
+  std::mt19937_64 rng(11);
+  int planned = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    PlanRequest r;
+    r.memory.fixed = 1000 + rng() % (64ull << 20);
+    r.memory.staging = (rng() % 3) * p.slot_bytes;
+    r.memory.slot_bytes = 4096 * (1 + rng() % 512);
+    r.budget = r.memory.fixed + rng() % (r.memory.slot_bytes * (n_moe * E + 8) + r.memory.staging + 1);
+    r.seed = trial;
+    r.search.generations = 10;  // speed: the constraint holds for any search effort
+    const int64_t capacity = slots_in_budget(r.memory, r.budget);
+    if (capacity < n_moe) {
+      EXPECT_THROW(make_plan(p, r), Error);
+      continue;
+    }
+    const PlanOutcome out = make_plan(p, r);
+    ++planned;
+    ASSERT_EQ(out.plan.slots.size(), static_cast<size_t>(p.n_layer));
+    EXPECT_EQ(out.plan.slots[0], 0);  // the dense layer
+    int64_t used = 0;
+    for (int l : p.moe_layers) {
+      EXPECT_GE(out.plan.slots[l], 1);
+      EXPECT_LE(out.plan.slots[l], E);
+      used += out.plan.slots[l];
+    }
+    EXPECT_LE(bytes_for_slots(r.memory, used), r.budget) << "trial " << trial;
+    EXPECT_EQ(used, std::min<int64_t>(capacity, n_moe * E));  // nothing affordable left unused
+  }
+  EXPECT_GT(planned, 150);
+}
+
+TEST(Planner, PrefersTheLayersThatMatterAndBeatsUniform) {
+  const DeviceProfile p = test::synthetic_profile(4, 16);
+  PlanRequest r;
+  r.memory = {1 << 20, 0, p.slot_bytes};
+  r.budget = bytes_for_slots(r.memory, 32);  // half of the experts
+  const PlanOutcome out = make_plan(p, r);
+  EXPECT_LT(out.predicted.quality, out.uniform_predicted.quality);
+  EXPECT_GT(out.plan.slots[4], out.plan.slots[1]);  // layer weights grow with depth
+  const double truth_plan = test::known_log_ppl(out.chosen.slots, out.chosen.update_interval, 16);
+  const double truth_uniform = test::known_log_ppl(out.uniform.slots, out.uniform.update_interval, 16);
+  EXPECT_LT(truth_plan, truth_uniform);
+  EXPECT_LT(out.seconds, 5.0);
+}
+
+TEST(Planner, SameSeedSamePlan) {
+  const DeviceProfile p = test::synthetic_profile(4, 16);
+  PlanRequest r;
+  r.memory = {1 << 20, 2 * p.slot_bytes, p.slot_bytes};
+  r.budget = bytes_for_slots(r.memory, 23);
+  r.seed = 7;
+  const PlanOutcome a = make_plan(p, r), b = make_plan(p, r);
+  EXPECT_EQ(a.plan.slots, b.plan.slots);
+  EXPECT_EQ(a.plan.update_interval, b.plan.update_interval);
+}
+
+}  // namespace
+}  // namespace swapmoe
