@@ -156,7 +156,7 @@ def main():
              "shape": {k: v for k, v in c.to_dict().items()},
              "vocab_size": c.vocab_size, "bos_id": BOS_ID, "eos_id": 2,
              "vocab_check": {str(i): tok.tokens[i] for i in
-                             [0, 1, 2, 3, 13, 258, 259, 260, 300, 500, 700, c.vocab_size - 1]},
+                             [0, 1, 2, 3, 13, 258, 259, 260, 300, 500, 700, c.vocab_size - 1] if i < c.vocab_size},
              "tokenizer_tests": [{"text": s, "ids_no_bos": tok.encode(s, add_bos=False)}
                                  for s in TOKENIZER_TESTS],
              "prompts": []}
