@@ -81,6 +81,7 @@ Engine::Engine(const EngineOptions& options) : options_(options) {
              "pass --memory-budget SIZE (e.g. 512M or 40%)");
       budget_ = parse_memory_budget(options_.memory_budget, full_footprint());
       slots = slots_for_budget(budget_);
+      if (options_.plan_for_budget && options_.plan_slots.empty()) slots = planned_slots(budget_);
     }
     std::vector<std::vector<float>> magnitudes;
     if (kind_ == PolicyKind::PRUNE || kind_ == PolicyKind::SWAPMOE) magnitudes = expert_magnitudes(*store_, *pool_);
@@ -192,8 +193,33 @@ void Engine::set_memory_budget(uint64_t bytes) {
     return;
   }
   std::vector<int> slots = slots_for_budget(bytes);  // throws if it cannot be met
+  if (options_.plan_for_budget && options_.plan_slots.empty()) {
+    slots = planned_slots(bytes);
+    policy_->set_update_interval(options_.swapmoe.update_interval);
+  }
   policy_->set_slots(slots);
   budget_ = bytes;
+}
+
+// ---- planner hook ----------------------------------------------------------------------------
+
+std::vector<int> Engine::planned_slots(uint64_t bytes) {
+  const uint64_t staging = kind_ == PolicyKind::SWAPMOE ? options_.swapmoe.staging_buffers * store_->buffer_bytes() : 0;
+  const BudgetPlan plan = options_.plan_for_budget({bytes, fixed_bytes(), staging, store_->buffer_bytes()});
+  // The planner is trusted with the split, not with the budget: check it like a plan file.
+  const int64_t n_expert = model_->config().n_expert;
+  bool ok = plan.slots.size() == model_->layers.size();
+  uint64_t n_slots = 0;
+  for (size_t l = 0; ok && l < plan.slots.size(); ++l) {
+    const int s = plan.slots[l];
+    ok = model_->layers[l].is_moe ? (s >= 1 && s <= n_expert) : s == 0;
+    n_slots += static_cast<uint64_t>(std::max(s, 0));
+  }
+  if (!ok || fixed_bytes() + staging + n_slots * store_->buffer_bytes() > bytes)
+    fail("engine", fmt::format("the planner's split for a budget of {} is invalid or does not fit", format_bytes(bytes)),
+         "re-run `swapmoe profile`, or pass --plan uniform");
+  if (plan.update_interval > 0) options_.swapmoe.update_interval = plan.update_interval;
+  return plan.slots;
 }
 
 void Engine::finish_prefill() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,18 @@
 
 namespace swapmoe {
 
+// What a planner needs to split a budget exactly as the engine accounts it (bytes).
+struct BudgetPlanRequest {
+  uint64_t budget = 0;
+  uint64_t fixed = 0;       // dense weights, KV cache, scratch, runtime
+  uint64_t staging = 0;     // swapmoe staging buffers
+  uint64_t slot_bytes = 0;  // one expert slot
+};
+struct BudgetPlan {
+  std::vector<int> slots;   // per layer (0 for dense layers)
+  int update_interval = 0;  // 0: keep the current one
+};
+
 struct EngineOptions {
   std::string model_path;
   int n_threads = 0;      // 0: all hardware threads
@@ -29,6 +42,9 @@ struct EngineOptions {
   std::vector<int> plan_slots;       // slots per layer from a plan (overrides the uniform split)
   SwapMoeOptions swapmoe;
   std::string plan_source = "uniform";  // where the slots came from, for reports
+  // Optional planner (src/planner): when set and plan_slots is empty, a --memory-budget is split
+  // by it at start-up and again by set_memory_budget(), instead of uniformly.
+  std::function<BudgetPlan(const BudgetPlanRequest&)> plan_for_budget;
 };
 
 // What the engine's memory goes to, in bytes.
@@ -78,6 +94,8 @@ class Engine {
 
  private:
   uint64_t fixed_bytes() const;  // everything but expert memory
+  // Slots from options_.plan_for_budget, checked against the budget; sets the update interval.
+  std::vector<int> planned_slots(uint64_t bytes);
 
   EngineOptions options_;
   PolicyKind kind_ = PolicyKind::FULL;

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "planner/plan.h"
+#include "planner/planner.h"
 
 namespace swapmoe::cli {
 
@@ -25,6 +26,36 @@ void load_plan_file(const std::string& path, EngineOptions& e) {
   e.plan_slots = plan.slots;
   e.swapmoe.update_interval = plan.update_interval;
   e.plan_source = path;
+}
+
+// ---- planner hook: a --memory-budget without --plan is split by the model's profile --------
+// The engine hands over its own accounting of the budget, at start-up and whenever the budget
+// changes, so the plan always fits. Without a (current) profile the split stays uniform.
+void attach_profile_planner(EngineOptions& e) {
+  const std::string path = default_profile_path(e.model_path);
+  if (!std::filesystem::exists(path)) {
+    std::cerr << fmt::format("budget split: uniform (no profile at {}; `swapmoe profile` makes one)\n", path);
+    return;
+  }
+  auto profile = std::make_shared<DeviceProfile>(DeviceProfile::load(path));
+  try {
+    profile->check_model(e.model_path);
+  } catch (const Error& err) {
+    std::cerr << fmt::format("budget split: uniform ({})\n", err.what());
+    return;
+  }
+  e.plan_for_budget = [profile](const BudgetPlanRequest& q) {
+    PlanRequest r;
+    r.budget = q.budget;
+    r.memory = {q.fixed, q.staging, q.slot_bytes};
+    const PlanOutcome out = make_plan(*profile, r);
+    std::cerr << fmt::format("budget split: planned from the profile: {} slots, update interval {} ({:.2f} s)\n",
+                             out.capacity, out.plan.update_interval, out.seconds);
+    return BudgetPlan{out.plan.slots, out.plan.update_interval};
+  };
+  e.plan_source = "profile " + path;
+  std::cerr << fmt::format("budget split: planned from {} (quality model: {})\n", path,
+                           profile->quality.fit_report().chosen);
 }
 }  // namespace
 
@@ -90,6 +121,7 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   }
   e.swapmoe = o.swapmoe;
   if (!o.plan.empty() && o.plan != "uniform") load_plan_file(o.plan, e);
+  if (o.plan.empty() && !o.memory_budget.empty() && e.policy == "swapmoe") attach_profile_planner(e);
   return e;
 }
 

@@ -1,4 +1,4 @@
-// swapmoe: the command-line front end. One subcommand per job: run, perplexity, bench, synth.
+// swapmoe: the command-line front end. One subcommand per job: run, perplexity, bench, synth, profile, plan.
 #include <cstdio>
 #include <iostream>
 
@@ -11,6 +11,8 @@ void register_run(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_synth(CLI::App& app);
+void register_profile(CLI::App& app);
+void register_plan(CLI::App& app);
 }  // namespace swapmoe::cli
 
 int main(int argc, char** argv) {
@@ -21,6 +23,8 @@ int main(int argc, char** argv) {
   swapmoe::cli::register_perplexity(app);
   swapmoe::cli::register_bench(app);
   swapmoe::cli::register_synth(app);
+  swapmoe::cli::register_profile(app);
+  swapmoe::cli::register_plan(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

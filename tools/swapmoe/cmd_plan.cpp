@@ -1,0 +1,129 @@
+// swapmoe plan: turn a memory budget into slots per layer and an update interval, from the
+// model's device profile, and write the plan that --plan applies.
+#include <iostream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "core/memory_stats.h"
+#include "core/timer.h"
+#include "planner/planner.h"
+
+namespace swapmoe::cli {
+
+namespace {
+
+struct PlanCmdOptions {
+  std::string model;
+  std::string profile;
+  std::string memory_budget;
+  std::string expert_budget;
+  std::string output;
+  double max_latency_ms = 0;
+  uint64_t seed = 1;
+  int threads = 0;
+  int64_t ctx = 512;
+  int64_t ubatch = 1;
+  int staging_buffers = SwapMoeOptions{}.staging_buffers;
+  bool json = false;
+};
+
+void run(const PlanCmdOptions& o) {
+  Timer total;
+  const std::string model_path = resolve_model_path(o.model);
+  const std::string profile_path = o.profile.empty() ? default_profile_path(model_path) : o.profile;
+  const DeviceProfile profile = DeviceProfile::load(profile_path);
+  profile.check_model(model_path);
+  if (o.memory_budget.empty() == o.expert_budget.empty())
+    fail("plan", "give exactly one of --memory-budget and --expert-budget", "e.g. --memory-budget 40% or --expert-budget 25%");
+
+  // The engine itself says how it splits a budget for these settings (-c, -t, --ubatch).
+  EngineOptions eo;
+  eo.model_path = model_path;
+  eo.n_threads = o.threads;
+  eo.n_ctx = o.ctx;
+  eo.n_ubatch = o.ubatch;
+  eo.policy = "swapmoe";
+  eo.expert_fraction = 1e-9;  // one slot per layer: the smallest engine that accounts like the real one
+  eo.swapmoe.staging_buffers = o.staging_buffers;
+  const Engine engine(eo);
+  const MemoryAccount a = engine.memory_account();
+  PlanRequest r;
+  r.memory.slot_bytes = engine.store()->buffer_bytes();
+  r.memory.fixed = a.total() - a.experts;
+  r.memory.staging = static_cast<uint64_t>(o.staging_buffers) * r.memory.slot_bytes;
+  r.max_latency_ms = o.max_latency_ms;
+  r.seed = o.seed;
+  if (!o.memory_budget.empty()) {
+    r.budget = parse_memory_budget(o.memory_budget, engine.full_footprint());
+  } else {
+    // What --expert-budget gives the uniform baseline: the same share of every layer.
+    const std::string& t = o.expert_budget;
+    char* end = nullptr;
+    const double pct = std::strtod(t.c_str(), &end);
+    if (t.empty() || t.back() != '%' || end != t.c_str() + t.size() - 1 || !(pct > 0) || pct > 100)
+      fail("plan", fmt::format("--expert-budget '{}' is not a percentage", t), "e.g. --expert-budget 25%");
+    const int per_layer = std::clamp(static_cast<int>(std::lround(pct / 100 * profile.n_expert)), 1, profile.n_expert);
+    r.budget = bytes_for_slots(r.memory, static_cast<int64_t>(per_layer) * profile.moe_layers.size());
+  }
+
+  const PlanOutcome out = make_plan(profile, r);
+  if (!out.meets_latency)
+    fail("plan",
+         fmt::format("no configuration is predicted to meet --max-latency {} ms; the closest takes {:.3f} ms",
+                     o.max_latency_ms, out.predicted.latency_ms),
+         "raise --max-latency or the memory budget");
+  Plan plan = out.plan;
+  plan.model = model_path;
+  if (!o.output.empty()) plan.save(o.output);
+
+  const QualityFit& f = profile.quality.fit_report();
+  std::cerr << fmt::format("budget {} ({} bytes) buys {} expert slots of {} ({} MoE layers x {} experts)\n",
+                           format_bytes(r.budget), r.budget, out.capacity, format_bytes(r.memory.slot_bytes),
+                           profile.moe_layers.size(), profile.n_expert);
+  std::cerr << fmt::format("plan     slots {} interval {}: predicted ppl {:.3f}, {:.3f} ms/token\n", out.chosen.slots,
+                           out.chosen.update_interval, std::exp(out.predicted.quality), out.predicted.latency_ms);
+  std::cerr << fmt::format("uniform  slots {} interval {}: predicted ppl {:.3f}, {:.3f} ms/token\n", out.uniform.slots,
+                           out.uniform.update_interval, std::exp(out.uniform_predicted.quality),
+                           out.uniform_predicted.latency_ms);
+  std::cerr << fmt::format("quality model: {} (CV error of log-ppl {:.4f}); search {:.3f} s ({} configurations), "
+                           "plan {:.2f} s in all{}\n",
+                           f.chosen, f.cv_rmse, out.seconds, out.evaluations, total.seconds(),
+                           o.output.empty() ? "" : fmt::format("; wrote {}", o.output));
+  if (o.json || o.output.empty()) {
+    print_json_line({{"model", model_path},
+                     {"memory_budget_bytes", r.budget},
+                     {"capacity_slots", out.capacity},
+                     {"slots", plan.slots},
+                     {"update_interval", plan.update_interval},
+                     {"predicted_ppl", plan.predicted_quality},
+                     {"predicted_latency_ms", plan.predicted_latency_ms},
+                     {"uniform_predicted_ppl", std::exp(out.uniform_predicted.quality)},
+                     {"search_seconds", out.seconds},
+                     {"seconds", total.seconds()}});
+  }
+}
+
+}  // namespace
+
+void register_plan(CLI::App& app) {
+  auto o = std::make_shared<PlanCmdOptions>();
+  CLI::App* cmd = app.add_subcommand("plan", "choose slots per layer and the update interval for a memory budget");
+  cmd->add_option("-m,--model", o->model, "GGUF model file (default: the shipped shakespeare-moe model)");
+  cmd->add_option("--profile", o->profile, "device profile (default: <model>.profile.json, from swapmoe profile)");
+  cmd->add_option("--memory-budget", o->memory_budget, "budget for everything the engine allocates: 512M, 3.5G or 40%");
+  cmd->add_option("--expert-budget", o->expert_budget, "or: the budget --expert-budget gives the uniform split, e.g. 25%");
+  cmd->add_option("--max-latency", o->max_latency_ms, "predicted per-token latency limit in ms (0: none)")->check(CLI::Range(0.0, 1e9));
+  cmd->add_option("--seed", o->seed, "search seed (same seed, same plan)")->capture_default_str();
+  cmd->add_option("-o,--output", o->output, "plan file to write (for --plan); without it the plan goes to stdout");
+  cmd->add_option("-t,--threads", o->threads, "threads the plan is for (scratch memory; default: all cores)");
+  cmd->add_option("-c,--ctx-size", o->ctx, "context the plan is for (KV cache memory): use the run's -c")->capture_default_str();
+  cmd->add_option("--ubatch", o->ubatch, "micro-batch the plan is for (scratch memory)")->capture_default_str();
+  cmd->add_option("--staging-buffers", o->staging_buffers, "swapmoe staging buffers the plan is for")->capture_default_str();
+  cmd->add_flag("--json", o->json, "end stdout with one JSON object of the plan");
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace swapmoe::cli

@@ -1,0 +1,135 @@
+// swapmoe profile: measure a model on this device (expert sizes, load and compute times) and fit
+// the planner's quality model on calibration runs; writes "<model>.profile.json".
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "core/memory_stats.h"
+#include "core/timer.h"
+#include "planner/profiler.h"
+
+namespace swapmoe::cli {
+
+namespace {
+
+struct ProfileCmdOptions {
+  std::string model;
+  std::string output;
+  int threads = 0;
+  int64_t ctx = 512;
+  std::string calibration;
+  double calibration_split = 0.9;
+  int64_t calibration_ctx = 128;
+  int64_t calibration_chunks = 4;
+  int configs = 48;
+  double quality_seconds = 150;
+  uint64_t seed = 1;
+  bool no_quality = false;
+};
+
+// The project's calibration text: Tiny Shakespeare beside the checkout (its first 90%, the
+// training split, is used; the last 10% is the validation split and never calibrates).
+std::string default_calibration_path() {
+  namespace fs = std::filesystem;
+  const fs::path repo = fs::path(SWAPMOE_DEFAULT_MODEL).parent_path().parent_path();
+  return (repo.parent_path() / "shared" / "data" / "tinyshakespeare" / "input.txt").string();
+}
+
+std::string read_calibration(const std::string& path, double split) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    fail("profile", fmt::format("cannot open the calibration text '{}'", path),
+         "pass --calibration FILE (its first 90% is used, the training split), or --no-quality");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  text.resize(static_cast<size_t>(static_cast<double>(text.size()) * split));
+  return text;
+}
+
+void run(const ProfileCmdOptions& o) {
+  Timer total;
+  ProfileOptions po;
+  po.model_path = resolve_model_path(o.model);
+  po.n_threads = o.threads;
+  po.n_ctx = o.ctx;
+  po.calibration_ctx = o.calibration_ctx;
+  po.calibration_chunks = o.calibration_chunks;
+  po.max_configs = o.configs;
+  po.quality_seconds = o.quality_seconds;
+  po.seed = o.seed;
+  std::string last_stage;
+  po.progress = [&](const std::string& stage, int done, int n, const std::string& note) {
+    if (stage != last_stage && !last_stage.empty()) std::cerr << "\n";
+    last_stage = stage;
+    std::cerr << fmt::format("\r[profile {:5.1f}s] {} {}/{} {}\033[K", total.seconds(), stage, done, n, note) << std::flush;
+  };
+  const std::string out = o.output.empty() ? default_profile_path(po.model_path) : o.output;
+
+  DeviceProfile p = measure_device(po);
+  if (o.no_quality) {
+    p.intervals = po.intervals;
+    p.full_ppl = 1;
+    p.quality = QualityModel::fit({}, static_cast<int>(p.moe_layers.size()), p.n_expert, 1.0, po.regressor);
+  } else {
+    const std::string cal = o.calibration.empty() ? default_calibration_path() : o.calibration;
+    po.calibration_text = read_calibration(cal, o.calibration_split);
+    po.calibration_name = fmt::format("{} (first {:.0f}%)", cal, 100 * o.calibration_split);
+    measure_quality(p, po);
+  }
+  std::cerr << "\n";
+  p.save(out);
+
+  std::cout << fmt::format("model      {}: {} MoE layers of {} experts (top-{})\n", po.model_path, p.moe_layers.size(),
+                           p.n_expert, p.n_expert_used);
+  std::cout << fmt::format("memory     expert {} (slot {}), dense {}, KV cache {} and scratch {} at -c {}\n",
+                           format_bytes(p.expert_bytes), format_bytes(p.slot_bytes), format_bytes(p.dense_bytes),
+                           format_bytes(p.kv_cache_bytes), format_bytes(p.scratch_bytes), p.n_ctx);
+  std::cout << fmt::format("storage    expert load {:.3f} ms ({:.0f} MB/s, {} samples, {}), 4 KiB read {:.3f} ms\n",
+                           p.expert_load_ms, p.storage_mb_s, p.n_load_samples, p.o_direct ? "O_DIRECT" : "no O_DIRECT",
+                           p.read_latency_ms);
+  std::cout << fmt::format("compute    expert {:.4f} ms/token, decode step {:.3f} ms, dense part {:.3f} ms ({} threads)\n",
+                           p.expert_compute_ms, p.token_compute_ms, p.dense_compute_ms, p.n_threads);
+  const QualityFit& f = p.quality.fit_report();
+  if (f.chosen == "prior") {
+    std::cout << fmt::format("quality    {} calibration runs: too few for a fitted model (need {}); the planner uses a "
+                             "uniform-favouring prior\n",
+                             p.samples.size(), QualityModel::min_samples(static_cast<int>(p.moe_layers.size())));
+  } else {
+    std::cout << fmt::format("quality    {} runs on {} x {} tokens, full-model ppl {:.3f}; {}-fold CV error of log-ppl: "
+                             "MLP {:.4f}, ridge {:.4f} -> {} (ppl within {:.2f}% on average)\n",
+                             p.samples.size(), p.calibration_chunks, p.calibration_ctx, p.full_ppl, f.folds,
+                             f.cv_rmse_mlp, f.cv_rmse_ridge, f.chosen, f.cv_mean_abs_pct);
+  }
+  std::cout << fmt::format("wrote {} in {:.1f} s (timing {:.1f} s, quality {:.1f} s)\n", out, total.seconds(),
+                           p.seconds_timing, p.seconds_quality);
+}
+
+}  // namespace
+
+void register_profile(CLI::App& app) {
+  auto o = std::make_shared<ProfileCmdOptions>();
+  CLI::App* cmd = app.add_subcommand("profile", "measure a model on this device and fit the planner's quality model");
+  cmd->add_option("-m,--model", o->model, "GGUF model file (default: the shipped shakespeare-moe model)");
+  cmd->add_option("-o,--output", o->output, "profile file (default: <model>.profile.json, where plan and run look)");
+  cmd->add_option("-t,--threads", o->threads, "compute threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("-c,--ctx-size", o->ctx, "context for the KV cache and scratch figures")->capture_default_str();
+  cmd->add_option("--calibration", o->calibration, "calibration text (default: Tiny Shakespeare beside the checkout)");
+  cmd->add_option("--calibration-split", o->calibration_split, "share of the calibration file used, from its start (the training split)")
+      ->capture_default_str()->check(CLI::Range(0.01, 1.0));
+  cmd->add_option("--calibration-ctx", o->calibration_ctx, "tokens per calibration chunk")->capture_default_str()->check(CLI::Range(16, 4096));
+  cmd->add_option("--calibration-chunks", o->calibration_chunks, "chunks per calibration run")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--configs", o->configs, "configurations run for the quality model")->capture_default_str()->check(CLI::Range(0, 10000));
+  cmd->add_option("--quality-seconds", o->quality_seconds, "stop starting calibration runs after this long")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "seed for sampled experts and configurations")->capture_default_str();
+  cmd->add_flag("--no-quality", o->no_quality, "timings only; the planner then uses a uniform-favouring prior");
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace swapmoe::cli
