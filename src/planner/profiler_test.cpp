@@ -1,0 +1,128 @@
+// The planner against the real runtime: the engine's planner hook at start-up and on budget
+// changes, and a small end-to-end profile -> plan on a synthetic model.
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "model/synth_model.h"
+#include "planner/planner.h"
+#include "planner/profiler.h"
+#include "runtime/engine.h"
+
+namespace swapmoe {
+namespace {
+
+class ProfilerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    SynthSpec s = synth_preset("tiny");
+    s.n_expert = 8;
+    s.n_layer = 3;
+    s.type = GgmlType::Q8_0;
+    path_ = (std::filesystem::temp_directory_path() / ("swapmoe_profiler_" + std::to_string(::getpid()) + ".gguf")).string();
+    write_synth_model(s, path_, 1);
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove(path_);
+    std::filesystem::remove(path_ + ".expert-norms");
+  }
+  static EngineOptions options(const std::string& budget) {
+    EngineOptions o;
+    o.model_path = path_;
+    o.n_threads = 1;
+    o.n_ctx = 64;
+    o.n_ubatch = 1;
+    o.policy = "swapmoe";
+    o.memory_budget = budget;
+    return o;
+  }
+  // A --memory-budget that buys n_slots expert slots in all.
+  static std::string budget_for(int n_slots) {
+    EngineOptions o = options("");
+    o.expert_fraction = 1e-9;  // the smallest engine: one slot per layer
+    Engine probe(o);
+    return std::to_string(probe.minimum_budget() + (n_slots - 3) * probe.store()->buffer_bytes());
+  }
+  static inline std::string path_;
+};
+
+// Everything but one slot per layer goes to the last layer; the interval encodes the capacity.
+BudgetPlan last_layer_heavy(const BudgetPlanRequest& q, int n_layer, int n_expert) {
+  const int64_t capacity = static_cast<int64_t>((q.budget - q.fixed - q.staging) / q.slot_bytes);
+  BudgetPlan p;
+  p.slots.assign(n_layer, 1);
+  p.slots.back() = static_cast<int>(std::min<int64_t>(n_expert, capacity - (n_layer - 1)));
+  p.update_interval = static_cast<int>(capacity);
+  return p;
+}
+
+TEST_F(ProfilerTest, EngineAppliesThePlannerAtStartAndOnBudgetChanges) {
+  EngineOptions o = options(budget_for(14));
+  int calls = 0;
+  o.plan_for_budget = [&](const BudgetPlanRequest& q) { return ++calls, last_layer_heavy(q, 3, 8); };
+  Engine e(o);
+  EXPECT_EQ(calls, 1);
+  std::vector<int> s = e.policy().slots();
+  EXPECT_EQ(s[0], 1);
+  EXPECT_EQ(s[1], 1);
+  EXPECT_GT(s[2], 1);
+  EXPECT_LE(e.memory_account().total(), e.memory_budget());
+  const uint64_t smaller = e.minimum_budget() + 2 * e.store()->buffer_bytes();
+  e.set_memory_budget(smaller);
+  EXPECT_EQ(calls, 2);
+  s = e.policy().slots();
+  EXPECT_EQ(s, (std::vector<int>{1, 1, 3}));
+  EXPECT_LE(e.memory_account().total(), smaller);
+}
+
+TEST_F(ProfilerTest, APlanThatDoesNotFitIsRefused) {
+  EngineOptions o = options(budget_for(14));
+  o.plan_for_budget = [](const BudgetPlanRequest&) { return BudgetPlan{{8, 8, 8}, 4}; };
+  EXPECT_THROW(Engine e(o), Error);
+}
+
+TEST_F(ProfilerTest, ProfileThenPlanEndToEnd) {
+  ProfileOptions po;
+  po.model_path = path_;
+  po.n_threads = 1;
+  po.max_load_samples = 8;
+  po.decode_steps = 4;
+  po.calibration_text.clear();
+  for (int i = 0; i < 200; ++i) po.calibration_text += "To be, or not to be, that is the question.\n";
+  po.calibration_name = "test text";
+  po.calibration_ctx = 32;
+  po.calibration_chunks = 2;
+  po.max_configs = 14;
+  po.intervals = {1, 4, 16};
+  po.regressor.epochs = 200;
+  DeviceProfile p = measure_device(po);
+  EXPECT_EQ(p.moe_layers.size(), 3u);
+  EXPECT_GT(p.expert_load_ms, 0);
+  EXPECT_GT(p.token_compute_ms, 0);
+  measure_quality(p, po);
+  ASSERT_EQ(p.samples.size(), 14u);
+  for (const QualitySample& s : p.samples) EXPECT_TRUE(std::isfinite(s.ppl) && s.ppl > 1);
+  EXPECT_NE(p.quality.fit_report().chosen, "prior");
+
+  // The plan fits the budget exactly as the engine accounts it, and the engine runs it.
+  EngineOptions o = options(budget_for(12));
+  o.plan_for_budget = [&](const BudgetPlanRequest& q) {
+    PlanRequest r;
+    r.budget = q.budget;
+    r.memory = {q.fixed, q.staging, q.slot_bytes};
+    const PlanOutcome out = make_plan(p, r);
+    return BudgetPlan{out.plan.slots, out.plan.update_interval};
+  };
+  Engine e(o);
+  EXPECT_LE(e.memory_account().total(), e.memory_budget());
+  const std::vector<int> s = e.policy().slots();
+  EXPECT_EQ(std::accumulate(s.begin(), s.end(), 0),
+            (e.memory_budget() - (e.memory_account().total() - e.memory_account().experts) -
+             2 * e.store()->buffer_bytes()) / e.store()->buffer_bytes());
+}
+
+}  // namespace
+}  // namespace swapmoe
