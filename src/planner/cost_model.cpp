@@ -15,7 +15,7 @@ uint64_t bytes_for_slots(const MemorySplit& m, int64_t n_slots) {
 
 double predict_latency_ms(const LatencyFigures& f, double loads_per_token) {
   const double compute = f.dense_compute_ms + f.n_moe_layers * f.n_expert_used * f.expert_compute_ms;
-  const double io = std::max(0.0, loads_per_token) * f.expert_load_ms;
+  const double io = std::clamp(loads_per_token, 0.0, f.max_loads_per_token) * f.expert_load_ms;
   return compute + std::max(0.0, io - compute);
 }
 

@@ -29,6 +29,7 @@ struct LatencyFigures {
   double expert_load_ms = 0;     // one expert read from storage
   int n_moe_layers = 0;
   int n_expert_used = 0;
+  double max_loads_per_token = 1;  // swapmoe starts at most max_loads_per_step loads a token
 };
 double predict_latency_ms(const LatencyFigures& f, double loads_per_token);
 

@@ -27,6 +27,7 @@ LatencyFigures DeviceProfile::latency_figures() const {
   f.expert_load_ms = expert_load_ms;
   f.n_moe_layers = static_cast<int>(moe_layers.size());
   f.n_expert_used = n_expert_used;
+  f.max_loads_per_token = max_loads_per_step;
   return f;
 }
 
@@ -61,6 +62,7 @@ void DeviceProfile::save(const std::string& path) const {
         {"expert_compute_ms", expert_compute_ms},
         {"token_compute_ms", token_compute_ms},
         {"dense_compute_ms", dense_compute_ms},
+        {"max_loads_per_step", max_loads_per_step},
         {"n_load_samples", n_load_samples},
         {"n_compute_samples", n_compute_samples},
         {"seconds", seconds_timing}}},
@@ -115,6 +117,7 @@ DeviceProfile DeviceProfile::load(const std::string& path) {
     p.expert_compute_ms = t.at("expert_compute_ms").get<double>();
     p.token_compute_ms = t.at("token_compute_ms").get<double>();
     p.dense_compute_ms = t.at("dense_compute_ms").get<double>();
+    p.max_loads_per_step = t.value("max_loads_per_step", 1);
     p.n_load_samples = t.value("n_load_samples", 0);
     p.n_compute_samples = t.value("n_compute_samples", 0);
     p.seconds_timing = t.value("seconds", 0.0);

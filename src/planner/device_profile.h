@@ -43,6 +43,7 @@ struct DeviceProfile {
   double expert_compute_ms = 0;  // one expert, one token (gate, up, SwiGLU, down)
   double token_compute_ms = 0;   // one decode step, every expert resident
   double dense_compute_ms = 0;   // token_compute_ms minus the k experts of every MoE layer
+  int max_loads_per_step = 1;    // the runtime's amortisation limit the calibration ran with
   int n_load_samples = 0;
   int n_compute_samples = 0;
 

@@ -205,6 +205,21 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
   p.calibration_ctx = ctx;
   p.calibration_chunks = chunks;
   p.calibration = o.calibration_name;
+  // A run costs its tokens plus the cold start (half of all experts read, on average). When
+  // not even the minimum number of runs fits, none is started: the prior stands in, and the
+  // report says so, rather than minutes spent on a model that could not be fitted.
+  const double run_s = static_cast<double>(ctx * chunks) * token_s +
+                       0.5 * n_moe * p.n_expert * p.expert_load_ms / 1e3;
+  if (run_s * min_samples > o.quality_seconds || o.max_configs < min_samples) {
+    report(o, "calibration", 0, 0,
+           fmt::format("skipped: {} runs of ~{:.1f} s exceed --quality-seconds {:.0f}; using the prior", min_samples,
+                       run_s, o.quality_seconds));
+    p.full_ppl = 1;
+    p.samples.clear();
+    p.quality = QualityModel::fit({}, n_moe, p.n_expert, 1.0, o.regressor);
+    p.seconds_quality = total.seconds();
+    return;
+  }
 
   EngineOptions base;
   base.model_path = o.model_path;
@@ -234,8 +249,18 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
   const std::vector<Configuration> configs =
       sample_configurations(n_moe, p.n_expert, p.intervals, o.max_configs, o.seed);
   p.samples.clear();
+  Timer runs;
   for (size_t i = 0; i < configs.size(); ++i) {
     if (total.seconds() > o.quality_seconds) break;
+    // The estimate above can be off (engine start-up, a busy machine): after real runs, give
+    // up early when the minimum number of runs cannot fit any more.
+    if (i > 0 && static_cast<int>(i) < min_samples &&
+        runs.seconds() / static_cast<double>(i) * min_samples > o.quality_seconds) {
+      report(o, "calibration", static_cast<int>(i), static_cast<int>(configs.size()),
+             fmt::format("stopped: {} runs of ~{:.1f} s exceed --quality-seconds {:.0f}; using the prior", min_samples,
+                         runs.seconds() / static_cast<double>(i), o.quality_seconds));
+      break;
+    }
     const Configuration& cfg = configs[i];
     EngineOptions eo = base;
     eo.policy = "swapmoe";
@@ -244,6 +269,7 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     eo.plan_slots.assign(p.n_layer, 0);
     for (int l = 0; l < n_moe; ++l) eo.plan_slots[p.moe_layers[l]] = cfg.slots[l];
     eo.swapmoe.update_interval = cfg.update_interval;
+    p.max_loads_per_step = eo.swapmoe.max_loads_per_step;
     eo.plan_source = "profile";
     Timer t;
     Engine engine(eo);

@@ -45,8 +45,10 @@ void run(const PlanCmdOptions& o) {
   eo.n_threads = o.threads;
   eo.n_ctx = o.ctx;
   eo.n_ubatch = o.ubatch;
-  eo.policy = "swapmoe";
-  eo.expert_fraction = 1e-9;  // one slot per layer: the smallest engine that accounts like the real one
+  // ondemand accounts the fixed part exactly like swapmoe but needs no expert norms (which
+  // would read every expert once on a model without the cache); staging is added below.
+  eo.policy = "ondemand";
+  eo.expert_fraction = 1e-9;  // one slot per layer: the smallest engine
   eo.swapmoe.staging_buffers = o.staging_buffers;
   const Engine engine(eo);
   const MemoryAccount a = engine.memory_account();
