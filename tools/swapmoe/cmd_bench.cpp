@@ -1,14 +1,25 @@
-// swapmoe bench: prefill and decode throughput, measured like llama-bench (pp N / tg N).
+// swapmoe bench: prefill and decode throughput, measured like llama-bench (pp N / tg N), for one
+// configuration or, with --sweep, for every (budget, policy) pair with quality and a plot.
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <numeric>
 #include <random>
+#include <sstream>
 
 #include <fmt/format.h>
 
+#include "bench_measure.h"
+#include "bench_sweep.h"
 #include "cli_common.h"
+#include "core/error.h"
 #include "core/memory_stats.h"
 #include "core/timer.h"
+#include "runtime/generation.h"
+#include "runtime/metrics.h"
+#include "runtime/perplexity.h"
+#include "svg_plot.h"
 
 namespace swapmoe::cli {
 
@@ -19,6 +30,17 @@ struct BenchOptions {
   int n_prompt = 128;
   int n_gen = 32;
   int reps = 3;
+
+  // --sweep
+  bool sweep = false;
+  std::string budgets = "25%,50%,75%";
+  std::string budget_kind = "experts";
+  std::string policies = "full,prune,ondemand,swapmoe";
+  std::string ppl_file;
+  int64_t ppl_ctx = 128;
+  int64_t ppl_chunks = -1;
+  int agreement_tokens = 0;
+  std::string csv, json_out, plot;
 };
 
 struct Sample {
@@ -35,7 +57,24 @@ Sample summarize(const std::vector<double>& v) {
   return s;
 }
 
-void run(const BenchOptions& o) {
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("bench", fmt::format("cannot open text file '{}'", path), "check the path given with --ppl-file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) fail("bench", fmt::format("cannot write '{}'", path), "check that the directory exists and is writable");
+}
+
+// ---------------------------------------------------------------------------------------------
+// One configuration, llama-bench style: random tokens, repeated, mean ± stddev.
+
+void run_single(const BenchOptions& o) {
   ModelOptions mo = o.model;
   mo.ctx = std::max<int64_t>(mo.ctx, std::max(o.n_prompt, o.n_gen) + 1);
   Engine engine(engine_options(mo));
@@ -51,7 +90,7 @@ void run(const BenchOptions& o) {
   for (auto& t : warm) t = dist(rng);
   if (!warm.empty()) tf.forward(warm, 0, logits.data(), false);
 
-  std::vector<double> pp, tg;
+  std::vector<double> pp, tg, token_ms;
   for (int r = 0; r < o.reps; ++r) {
     if (o.n_prompt > 0) {
       std::vector<int32_t> prompt(o.n_prompt);
@@ -64,7 +103,9 @@ void run(const BenchOptions& o) {
       Timer t;
       for (int i = 0; i < o.n_gen; ++i) {
         int32_t tok = dist(rng);
+        Timer step;
         tf.forward({&tok, 1}, i, logits.data(), false);
+        token_ms.push_back(step.seconds() * 1e3);
       }
       tg.push_back(o.n_gen / t.seconds());
     }
@@ -81,30 +122,161 @@ void run(const BenchOptions& o) {
   if (o.n_gen > 0)
     std::cout << fmt::format("| {} | {} | {} | tg{} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(), o.n_gen,
                              stg.mean, stg.stddev);
-  std::cerr << fmt::format("peak RSS {}\n", format_bytes(peak));
-  if (o.model.json)
-    print_json_line({{"model", engine.options().model_path},
-                     {"threads", engine.pool().size()},
-                     {"n_prompt", o.n_prompt},
-                     {"n_gen", o.n_gen},
-                     {"prompt_tokens_per_s", spp.mean},
-                     {"gen_tokens_per_s", stg.mean},
-                     {"prompt_tokens_per_s_stddev", spp.stddev},
-                     {"gen_tokens_per_s_stddev", stg.stddev},
-                     {"peak_rss_bytes", peak}});
+  const RunMetrics m = collect_metrics(engine);
+  const double p50 = percentile(token_ms, 50), p99 = percentile(token_ms, 99);
+  std::cerr << fmt::format("peak RSS {} | decode p50 {:.2f} ms, p99 {:.2f} ms\n", format_bytes(peak), p50, p99);
+  std::cerr << format_metrics_line(m) << "\n";
+  if (o.model.json) {
+    nlohmann::json j = to_json(m);
+    j.update({{"model", engine.options().model_path},
+              {"threads", engine.pool().size()},
+              {"n_prompt", o.n_prompt},
+              {"n_gen", o.n_gen},
+              {"prompt_tokens_per_s", spp.mean},
+              {"gen_tokens_per_s", stg.mean},
+              {"prompt_tokens_per_s_stddev", spp.stddev},
+              {"gen_tokens_per_s_stddev", stg.stddev},
+              {"p50_ms", p50},
+              {"p99_ms", p99},
+              {"peak_rss_bytes", peak}});
+    print_json_line(j);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sweep: budgets x policies, interleaved in rounds, quality measured in the first round.
+
+struct SweepState {
+  std::vector<int32_t> prompt;
+  std::vector<int32_t> reference;  // full's greedy continuation (teacher forcing for the others)
+  std::string text;
+};
+
+// Runs one configuration once: a fresh engine, kept alive only while it is measured.
+DecodeResult sweep_speed_round(const BenchOptions& o, const SweepSpec& spec, const SweepConfig& cfg, int n_decode,
+                               SweepState& st, SweepRow* row, bool quality) {
+  ModelOptions mo = o.model;
+  DecodeResult d;
+  {
+    Engine engine(sweep_engine_options(mo, cfg, spec.kind, 64));
+    if (st.prompt.empty()) st.prompt = bench_prompt(engine, st.text, o.n_prompt);
+    d = measure_decode(engine, st.prompt, n_decode, cfg.policy == "full" ? std::vector<int32_t>{} : st.reference);
+    if (cfg.policy == "full") {
+      if (st.reference.empty()) st.reference = d.greedy;
+      d.agreement = 1.0;  // full against itself, by construction
+    }
+    if (!row) return d;
+    row->slots = engine.policy().slots();
+    row->memory_budget_bytes = engine.memory_budget();
+    row->accounted_bytes = engine.memory_account().total();
+    row->rss_bytes = current_rss_bytes();
+    // Exact and static policies give the same perplexity at any micro-batch: reuse this engine.
+    if (quality && !st.text.empty() && cfg.policy != "swapmoe") {
+      row->ppl = perplexity(engine, st.text, o.ppl_ctx, {}, o.ppl_chunks).ppl;
+      return d;
+    }
+  }
+  if (quality && !st.text.empty()) {
+    // swapmoe evaluates token by token, as in decoding, so that experts change between tokens.
+    Engine engine(sweep_engine_options(mo, cfg, spec.kind, 1));
+    row->ppl = perplexity(engine, st.text, o.ppl_ctx, {}, o.ppl_chunks).ppl;
+  }
+  return d;
+}
+
+void run_sweep(const BenchOptions& o) {
+  SweepSpec spec;
+  spec.kind = parse_budget_kind(o.budget_kind);
+  spec.budgets = parse_budget_list(o.budgets, spec.kind);
+  spec.policies = parse_policy_list(o.policies);
+  const std::vector<SweepConfig> order = sweep_order(spec);
+  if (!o.model.dump_routing.empty() || !o.model.replay_routing.empty())
+    fail("bench", "--dump-routing/--replay-routing are per run, not per sweep", "use them without --sweep");
+  if (!o.model.policy.empty() || !o.model.memory_budget.empty() || !o.model.expert_budget.empty())
+    fail("bench", "--policy, --memory-budget and --expert-budget choose one configuration",
+         "with --sweep use --policies, --budgets and --budget-kind");
+
+  SweepState st;
+  if (!o.ppl_file.empty()) st.text = read_file(o.ppl_file);
+  const int n_decode = std::max(o.n_gen, o.agreement_tokens);
+  BenchOptions oo = o;
+  oo.model.ctx = std::max<int64_t>({o.model.ctx, o.ppl_ctx, static_cast<int64_t>(o.n_prompt) + n_decode + 1});
+
+  std::vector<SweepRow> rows(order.size());
+  std::vector<std::vector<DecodeResult>> rounds(order.size());
+  Timer total;
+  for (int r = 0; r < o.reps; ++r)
+    for (size_t i = 0; i < order.size(); ++i) {
+      const SweepConfig& cfg = order[i];
+      rows[i].budget = cfg.budget;
+      rows[i].policy = cfg.policy;
+      Timer t;
+      rounds[i].push_back(sweep_speed_round(oo, spec, cfg, n_decode, st, r == 0 ? &rows[i] : nullptr, r == 0));
+      const DecodeResult& d = rounds[i].back();
+      double s = 0;
+      for (double ms : d.token_ms) s += ms / 1e3;
+      std::cerr << fmt::format("[round {}/{}] {:>6} {:<8} tg {:.2f} tok/s{} ({:.1f} s)\n", r + 1, o.reps, cfg.budget,
+                               cfg.policy, s > 0 ? static_cast<double>(d.token_ms.size()) / s : 0.0,
+                               r == 0 && std::isfinite(rows[i].ppl) ? fmt::format(", ppl {:.4f}", rows[i].ppl) : "",
+                               t.seconds());
+    }
+  for (size_t i = 0; i < order.size(); ++i) fill_speed(rows[i], rounds[i], static_cast<int>(st.prompt.size()));
+
+  std::cout << format_sweep_table(rows);
+  std::cerr << fmt::format("sweep: {} configurations x {} round(s) in {:.1f} s; peak RSS of the process {} (per "
+                           "configuration see accounted bytes; a cgroup run is the real check)\n",
+                           order.size(), o.reps, total.seconds(), format_bytes(peak_rss_bytes()));
+  nlohmann::json doc = {{"model", resolve_model_path(o.model.model)},
+                        {"budget_kind", budget_kind_name(spec.kind)},
+                        {"n_prompt", st.prompt.size()},
+                        {"n_decode", n_decode},
+                        {"ppl_file", o.ppl_file},
+                        {"ppl_ctx", o.ppl_ctx},
+                        {"ppl_chunks", o.ppl_chunks},
+                        {"threads", o.model.threads > 0 ? o.model.threads : default_thread_count()},
+                        {"rounds", o.reps},
+                        {"peak_rss_bytes", peak_rss_bytes()},
+                        {"rows", nlohmann::json::array()}};
+  for (const SweepRow& row : rows) doc["rows"].push_back(sweep_row_json(row));
+  if (!o.csv.empty()) write_file(o.csv, format_sweep_csv(rows));
+  if (!o.json_out.empty()) write_file(o.json_out, doc.dump(2) + "\n");
+  if (!o.plot.empty()) {
+    const std::string title = fmt::format("{} ({} budgets)", resolve_model_path(o.model.model), budget_kind_name(spec.kind));
+    write_file(o.plot, render_svg(sweep_plot_panels(rows), title));
+  }
+  if (o.model.json) print_json_line(doc);
 }
 
 }  // namespace
 
 void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  CLI::App* cmd = app.add_subcommand("bench", "prefill (pp) and decode (tg) throughput");
+  CLI::App* cmd = app.add_subcommand("bench", "prefill (pp) and decode (tg) throughput; --sweep for budgets x policies");
   add_model_options(cmd, o->model, 512);
   add_budget_options(cmd, o->model);
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for the prefill test")->capture_default_str()->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-n,--n-gen", o->n_gen, "tokens for the decode test")->capture_default_str()->check(CLI::Range(0, 1 << 16));
-  cmd->add_option("-r,--repetitions", o->reps, "repetitions")->capture_default_str()->check(CLI::Range(1, 1000));
-  cmd->callback([o] { run(*o); });
+  cmd->add_option("-r,--repetitions", o->reps, "repetitions (with --sweep: interleaved rounds, medians reported)")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_flag("--sweep", o->sweep, "run every (budget, policy) pair: speed, latency, expert traffic, quality");
+  cmd->add_option("--budgets", o->budgets, "sweep: comma-separated budgets, e.g. 25%,50%,75% (sizes such as 512M with --budget-kind footprint)")->capture_default_str();
+  cmd->add_option("--budget-kind", o->budget_kind, "sweep: budgets are a share of each layer's 'experts' or of the full model's 'footprint'")->capture_default_str();
+  cmd->add_option("--policies", o->policies, "sweep: comma-separated policies; full runs once and is the reference for agreement")->capture_default_str();
+  cmd->add_option("--ppl-file", o->ppl_file, "sweep: text for perplexity (llama.cpp's method) and for the prompt");
+  cmd->add_option("--ppl-ctx", o->ppl_ctx, "sweep: perplexity chunk size in tokens")->capture_default_str()->check(CLI::Range(16, 1 << 16));
+  cmd->add_option("--ppl-chunks", o->ppl_chunks, "sweep: evaluate at most this many chunks (default: all)");
+  cmd->add_option("--agreement-tokens", o->agreement_tokens, "sweep: decode at least this many teacher-forced tokens for agreement (default: -n)")->check(CLI::Range(0, 1 << 16));
+  cmd->add_option("--csv", o->csv, "sweep: write the rows as CSV");
+  cmd->add_option("--json-out", o->json_out, "sweep: write the rows as JSON");
+  cmd->add_option("--plot", o->plot, "sweep: draw quality and speed against memory per policy (SVG)");
+  cmd->callback([o] {
+    if (o->sweep) {
+      run_sweep(*o);
+      return;
+    }
+    if (!o->csv.empty() || !o->json_out.empty() || !o->plot.empty() || !o->ppl_file.empty())
+      fail("bench", "--csv, --json-out, --plot and --ppl-file belong to a sweep", "add --sweep");
+    run_single(*o);
+  });
 }
 
 }  // namespace swapmoe::cli
