@@ -31,6 +31,7 @@ struct ProfileCmdOptions {
   double quality_seconds = 150;
   uint64_t seed = 1;
   bool no_quality = false;
+  bool refit = false;
 };
 
 // The project's calibration text: Tiny Shakespeare beside the checkout (its first 90%, the
@@ -72,8 +73,19 @@ void run(const ProfileCmdOptions& o) {
   };
   const std::string out = o.output.empty() ? default_profile_path(po.model_path) : o.output;
 
-  DeviceProfile p = measure_device(po);
-  if (o.no_quality) {
+  DeviceProfile p;
+  if (o.refit) {
+    // Only the quality model again, from the calibration runs already in the profile.
+    p = DeviceProfile::load(out);
+    p.check_model(po.model_path);
+    Timer fit;
+    p.quality = QualityModel::fit(p.samples, static_cast<int>(p.moe_layers.size()), p.n_expert, p.full_ppl, po.regressor);
+    std::cerr << fmt::format("refitted on {} runs in {:.1f} s", p.samples.size(), fit.seconds());
+  } else {
+    p = measure_device(po);
+  }
+  if (o.refit) {
+  } else if (o.no_quality) {
     p.intervals = po.intervals;
     p.full_ppl = 1;
     p.quality = QualityModel::fit({}, static_cast<int>(p.moe_layers.size()), p.n_expert, 1.0, po.regressor);
@@ -129,6 +141,7 @@ void register_profile(CLI::App& app) {
   cmd->add_option("--quality-seconds", o->quality_seconds, "stop starting calibration runs after this long")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed for sampled experts and configurations")->capture_default_str();
   cmd->add_flag("--no-quality", o->no_quality, "timings only; the planner then uses a uniform-favouring prior");
+  cmd->add_flag("--refit", o->refit, "only fit the quality model again, on the runs already in the profile");
   cmd->callback([o] { run(*o); });
 }
 
