@@ -1,0 +1,94 @@
+// The shipped default model: its shape, its vocabulary, and a greedy generation against the
+// golden output recorded from the training tool's own forward pass (tools/train/evaluate.py).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/engine.h"
+
+namespace swapmoe {
+namespace {
+
+const std::string kModel = std::string(SWAPMOE_MODELS_DIR) + "/shakespeare-moe.gguf";
+const std::string kGolden = std::string(SWAPMOE_MODELS_DIR) + "/shakespeare-moe.golden.json";
+
+class ShippedModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kModel) || !std::filesystem::exists(kGolden))
+      GTEST_SKIP() << "models/shakespeare-moe.gguf or its golden file is not in this checkout";
+    std::ifstream in(kGolden);
+    golden_ = nlohmann::json::parse(in);
+  }
+  nlohmann::json golden_;
+};
+
+TEST_F(ShippedModel, HasTheDocumentedShape) {
+  auto model = Model::load(kModel);
+  const ModelConfig& c = model->config();
+  const auto& s = golden_["shape"];
+  EXPECT_EQ(c.arch, "llama");
+  EXPECT_EQ(c.n_vocab, s["vocab_size"].get<int64_t>());
+  EXPECT_EQ(c.n_embd, s["n_embd"].get<int64_t>());
+  EXPECT_EQ(c.n_layer, s["n_layer"].get<int64_t>());
+  EXPECT_EQ(c.n_head, s["n_head"].get<int64_t>());
+  EXPECT_EQ(c.n_head_kv, s["n_head_kv"].get<int64_t>());
+  EXPECT_EQ(c.n_ff, s["n_ff"].get<int64_t>());
+  EXPECT_EQ(c.n_expert, s["n_expert"].get<int64_t>());
+  EXPECT_EQ(c.n_expert_used, s["n_expert_used"].get<int64_t>());
+  // The floor: at least 4 layers, 16 routed experts, top-2, and at most 16 MB.
+  EXPECT_GE(c.n_layer, 4);
+  EXPECT_GE(c.n_expert, 16);
+  EXPECT_GE(c.n_expert_used, 2);
+  EXPECT_LE(std::filesystem::file_size(kModel), 16u * 1000 * 1000);
+  for (const auto& l : model->layers) EXPECT_TRUE(l.is_moe);
+}
+
+TEST_F(ShippedModel, VocabularyAndTokenizerMatchTheTrainingTool) {
+  auto model = Model::load(kModel);
+  Tokenizer tok = Tokenizer::from_gguf(model->file());
+  EXPECT_EQ(tok.bos_id(), golden_["bos_id"].get<int32_t>());
+  EXPECT_EQ(tok.eos_id(), golden_["eos_id"].get<int32_t>());
+  for (const auto& [id, text] : golden_["vocab_check"].items())
+    EXPECT_EQ(tok.vocab().token(std::stoi(id)).text, text.get<std::string>()) << "token " << id;
+  for (const auto& t : golden_["tokenizer_tests"])
+    EXPECT_EQ(tok.encode(t["text"].get<std::string>(), false), t["ids_no_bos"].get<std::vector<int32_t>>())
+        << t["text"];
+}
+
+TEST_F(ShippedModel, GreedyGenerationMatchesTheTrainingToolsForwardPass) {
+  EngineOptions o;
+  o.model_path = kModel;
+  o.n_threads = 2;
+  o.n_ctx = 256;
+  Engine engine(o);
+  const int64_t n_vocab = engine.model().config().n_vocab;
+  std::vector<float> logits(n_vocab);
+  for (const auto& p : golden_["prompts"]) {
+    const auto ids = p["ids"].get<std::vector<int32_t>>();
+    EXPECT_EQ(engine.tokenizer().encode(p["text"].get<std::string>(), true), ids) << p["text"];
+    const auto want = p["greedy_ids"].get<std::vector<int32_t>>();
+    const auto margins = p["greedy_margins"].get<std::vector<double>>();
+    const auto first16 = p["first_logits_16"].get<std::vector<float>>();
+    Transformer& tf = engine.transformer();
+    tf.forward(ids, 0, logits.data(), false);
+    for (size_t i = 0; i < first16.size(); ++i) EXPECT_NEAR(logits[i], first16[i], 2e-3) << "logit " << i;
+    int64_t pos = static_cast<int64_t>(ids.size());
+    for (size_t step = 0; step < want.size(); ++step) {
+      const auto got = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      if (got != want[step]) {
+        // Float32 in a different order may only flip a near tie; anything else is a bug.
+        EXPECT_LT(margins[step], 1e-3) << p["text"] << ": step " << step << " got " << got << ", want " << want[step];
+        break;
+      }
+      tf.forward({&got, 1}, pos++, logits.data(), false);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace swapmoe
