@@ -14,13 +14,14 @@ namespace swapmoe {
 namespace {
 
 const std::string kModel = std::string(SWAPMOE_MODELS_DIR) + "/shakespeare-moe.gguf";
+constexpr double kLogitTolerance = 0.1;
 const std::string kGolden = std::string(SWAPMOE_MODELS_DIR) + "/shakespeare-moe.golden.json";
 
 class ShippedModel : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kModel) || !std::filesystem::exists(kGolden))
-      GTEST_SKIP() << "models/shakespeare-moe.gguf or its golden file is not in this checkout";
+    ASSERT_TRUE(std::filesystem::exists(kModel)) << kModel << " is missing: the default model ships in models/";
+    ASSERT_TRUE(std::filesystem::exists(kGolden)) << kGolden << " is missing";
     std::ifstream in(kGolden);
     golden_ = nlohmann::json::parse(in);
   }
@@ -76,17 +77,23 @@ TEST_F(ShippedModel, GreedyGenerationMatchesTheTrainingToolsForwardPass) {
     const auto first16 = p["first_logits_16"].get<std::vector<float>>();
     Transformer& tf = engine.transformer();
     tf.forward(ids, 0, logits.data(), false);
-    for (size_t i = 0; i < first16.size(); ++i) EXPECT_NEAR(logits[i], first16[i], 2e-3) << "logit " << i;
+    // The training tool multiplies float activations by the dequantised weights; swapmoe, like
+    // llama.cpp, quantises activations to Q8_0 blocks for Q8_0 weights. That costs a few
+    // hundredths of a logit on this model, so logits agree to kLogitTolerance and greedy tokens
+    // agree until the first step whose top-2 margin is below it.
+    for (size_t i = 0; i < first16.size(); ++i) EXPECT_NEAR(logits[i], first16[i], kLogitTolerance) << "logit " << i;
     int64_t pos = static_cast<int64_t>(ids.size());
+    size_t matched = 0;
     for (size_t step = 0; step < want.size(); ++step) {
       const auto got = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       if (got != want[step]) {
-        // Float32 in a different order may only flip a near tie; anything else is a bug.
-        EXPECT_LT(margins[step], 1e-3) << p["text"] << ": step " << step << " got " << got << ", want " << want[step];
+        EXPECT_LT(margins[step], kLogitTolerance) << p["text"] << ": step " << step << " got " << got << ", want " << want[step];
         break;
       }
       tf.forward({&got, 1}, pos++, logits.data(), false);
+      ++matched;
     }
+    EXPECT_GE(matched, 8u) << p["text"] << ": fewer than 8 greedy tokens agree";
   }
 }
 
