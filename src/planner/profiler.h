@@ -29,8 +29,8 @@ struct ProfileOptions {
   std::string calibration_text;
   std::string calibration_name;
   int64_t calibration_ctx = 128;
-  int64_t calibration_chunks = 4;
-  int max_configs = 48;
+  int64_t calibration_chunks = 8;
+  int max_configs = 160;
   double quality_seconds = 150;  // configurations stop when this is spent
   std::vector<int> intervals{1, 2, 4, 8, 16, 32};
   uint64_t seed = 1;

@@ -18,12 +18,14 @@ struct Dataset {
 };
 
 struct RegressorOptions {
-  int hidden = 24;        // MLP hidden units
-  int epochs = 2500;      // full-batch Adam steps
-  double lr = 0.01;
-  double weight_decay = 1e-4;
+  // Defaults from 5-fold CV on shakespeare-moe's calibration runs (noisy targets: strong
+  // weight decay helps; CV log-ppl RMSE 0.31 -> 0.28 against 1e-4 decay).
+  int hidden = 16;        // MLP hidden units
+  int epochs = 1500;      // full-batch Adam steps
+  double lr = 0.005;
+  double weight_decay = 1e-2;
   int n_nets = 3;         // MLPs averaged (different initialisations): less variance on few samples
-  double ridge_lambda = 0.05;
+  double ridge_lambda = 0.01;
   uint64_t seed = 1;
 };
 

@@ -26,12 +26,13 @@ struct ProfileCmdOptions {
   std::string calibration;
   double calibration_split = 0.9;
   int64_t calibration_ctx = 128;
-  int64_t calibration_chunks = 4;
-  int configs = 48;
+  int64_t calibration_chunks = 8;
+  int configs = 160;
   double quality_seconds = 150;
   uint64_t seed = 1;
   bool no_quality = false;
   bool refit = false;
+  RegressorOptions regressor;
 };
 
 // The project's calibration text: Tiny Shakespeare beside the checkout (its first 90%, the
@@ -65,6 +66,8 @@ void run(const ProfileCmdOptions& o) {
   po.max_configs = o.configs;
   po.quality_seconds = o.quality_seconds;
   po.seed = o.seed;
+  po.regressor = o.regressor;
+  po.regressor.seed = o.seed;
   std::string last_stage;
   po.progress = [&](const std::string& stage, int done, int n, const std::string& note) {
     if (stage != last_stage && !last_stage.empty()) std::cerr << "\n";
@@ -141,6 +144,11 @@ void register_profile(CLI::App& app) {
   cmd->add_option("--quality-seconds", o->quality_seconds, "stop starting calibration runs after this long")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed for sampled experts and configurations")->capture_default_str();
   cmd->add_flag("--no-quality", o->no_quality, "timings only; the planner then uses a uniform-favouring prior");
+  cmd->add_option("--mlp-hidden", o->regressor.hidden, "quality model: MLP hidden units")->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--mlp-epochs", o->regressor.epochs, "quality model: MLP Adam steps")->capture_default_str()->check(CLI::Range(1, 1000000));
+  cmd->add_option("--mlp-lr", o->regressor.lr, "quality model: MLP learning rate")->capture_default_str();
+  cmd->add_option("--mlp-decay", o->regressor.weight_decay, "quality model: MLP weight decay")->capture_default_str();
+  cmd->add_option("--ridge-lambda", o->regressor.ridge_lambda, "quality model: ridge penalty")->capture_default_str();
   cmd->add_flag("--refit", o->refit, "only fit the quality model again, on the runs already in the profile");
   cmd->callback([o] { run(*o); });
 }
