@@ -40,8 +40,8 @@ struct DeviceProfile {
   double expert_load_ms = 0;     // median read of one expert
   double read_latency_ms = 0;    // median 4 KiB read
   double storage_mb_s = 0;       // expert bytes / expert_load_ms
-  double expert_compute_ms = 0;  // one expert, one token (gate, up, SwiGLU, down)
-  double token_compute_ms = 0;   // one decode step, every expert resident
+  double expert_compute_ms = 0;  // one expert, one token (gate, up, SwiGLU, down), lower quartile
+  double token_compute_ms = 0;   // one decode step, every expert resident, lower quartile
   double dense_compute_ms = 0;   // token_compute_ms minus the k experts of every MoE layer
   int max_loads_per_step = 1;    // the runtime's amortisation limit the calibration ran with
   int n_load_samples = 0;

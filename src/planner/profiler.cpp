@@ -30,6 +30,15 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Compute timings on a shared machine have a long upper tail (threads descheduled in the
+// middle of a matmul); the lower quartile is stable from run to run and keeps the expert and
+// the decode-step figures comparable with each other.
+double lower_quartile(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[(v.size() - 1) / 4];
+}
+
 void report(const ProfileOptions& o, const std::string& stage, int done, int total, const std::string& note = {}) {
   if (o.progress) o.progress(stage, done, total, note);
 }
@@ -156,7 +165,7 @@ DeviceProfile measure_device(const ProfileOptions& o) {
     report(o, "expert compute", r + 1, rounds);
   }
   p.n_compute_samples = static_cast<int>(kept.size());
-  p.expert_compute_ms = 1e3 * median(compute_s);
+  p.expert_compute_ms = 1e3 * lower_quartile(compute_s);
 
   // A decode step: every expert resident (one loaded buffer per layer), one token at a time.
   std::vector<AlignedBuffer> layer_buf;
@@ -178,7 +187,7 @@ DeviceProfile measure_device(const ProfileOptions& o) {
     if (i >= warm) step_s.push_back(t.seconds());
     report(o, "decode steps", i + 1, warm + steps);
   }
-  p.token_compute_ms = 1e3 * median(step_s);
+  p.token_compute_ms = 1e3 * lower_quartile(step_s);
   const double experts_ms = static_cast<double>(p.moe_layers.size()) * p.n_expert_used * p.expert_compute_ms;
   // The difference is what attention, router, norms and the output layer cost. Timing noise can
   // push it below zero on tiny models; a tenth of the step is a floor no real model goes under.
