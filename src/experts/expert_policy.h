@@ -37,6 +37,10 @@ struct SwapMoeOptions {
   int staging_buffers = 2;      // loads in flight at once; each buffer counts against the budget
   double half_life = 0;         // 0: reset importance after each update (paper); else decay (tokens)
   bool warm_after_prefill = true;  // load the prompt's wanted experts before decoding starts
+  // Wait at the end of each step for the loads it started, so that every load lands exactly one
+  // step later. Quality measurements (perplexity, planner calibration) use it to be repeatable:
+  // with free-running loads, when a switch lands depends on the machine's load.
+  bool deterministic = false;
 };
 
 class ExpertPolicy : public ExpertProvider {

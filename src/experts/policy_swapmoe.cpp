@@ -193,6 +193,10 @@ void SwapMoeExperts::step_end(int64_t n_tokens) {
   }
   apply_completed();
   start_loads(options_.max_loads_per_step);
+  if (options_.deterministic) {
+    loader_->wait_idle();
+    apply_completed();
+  }
 }
 
 void SwapMoeExperts::finish_prefill() {

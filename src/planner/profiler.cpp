@@ -278,6 +278,7 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     eo.plan_slots.assign(p.n_layer, 0);
     for (int l = 0; l < n_moe; ++l) eo.plan_slots[p.moe_layers[l]] = cfg.slots[l];
     eo.swapmoe.update_interval = cfg.update_interval;
+    eo.swapmoe.deterministic = true;  // repeatable quality figures: loads land one step later
     p.max_loads_per_step = eo.swapmoe.max_loads_per_step;
     eo.plan_source = "profile";
     Timer t;

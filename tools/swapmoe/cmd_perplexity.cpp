@@ -22,6 +22,7 @@ struct PerplexityOptions {
   ModelOptions model;
   std::string file;
   int64_t max_chunks = -1;
+  bool async_loads = false;
 };
 
 std::string read_text(const std::string& path) {
@@ -38,7 +39,9 @@ void run(const PerplexityOptions& o) {
   // experts can change between tokens exactly as they would while generating.
   const bool swapping = o.model.policy == "swapmoe" ||
                         (o.model.policy.empty() && (!o.model.memory_budget.empty() || !o.model.expert_budget.empty()));
-  Engine engine(engine_options(o.model, swapping ? 1 : 64));
+  ModelOptions mo = o.model;
+  mo.swapmoe.deterministic = !o.async_loads;
+  Engine engine(engine_options(mo, swapping ? 1 : 64));
   RoutingTraces traces = attach_routing_traces(engine, o.model);
   std::cerr << fmt::format("perplexity: {} bytes of text, context {}, {} threads\n", text.size(), o.model.ctx,
                            engine.pool().size());
@@ -84,6 +87,9 @@ void register_perplexity(CLI::App& app) {
   cmd->add_option("--ubatch", o->model.ubatch, "tokens evaluated together (default: 64, or 1 under swapmoe)");
   cmd->add_option("-f,--file", o->file, "text file")->required();
   cmd->add_option("--chunks", o->max_chunks, "evaluate at most this many chunks (default: all)");
+  cmd->add_flag("--async-loads", o->async_loads,
+                "swapmoe: switch experts in whenever their reads complete, as when serving (figures then vary "
+                "from run to run); by default each load lands one token after it starts");
   cmd->callback([o] { run(*o); });
 }
 
