@@ -170,6 +170,7 @@ std::vector<PlotPanel> sweep_plot_panels(const std::vector<SweepRow>& rows) {
   const bool have_ppl = std::any_of(rows.begin(), rows.end(), [](const SweepRow& r) { return std::isfinite(r.ppl); });
   PlotPanel quality{have_ppl ? "Quality: perplexity (lower is better)" : "Quality: agreement with full",
                     "memory (MiB, accounted)", have_ppl ? "perplexity" : "greedy agreement", {}};
+  quality.log_y = have_ppl;  // a pruned model's perplexity can be many times the full model's
   PlotPanel speed{"Speed: decode", "memory (MiB, accounted)", "decode tokens/s", {}};
   std::vector<std::string> policies;
   for (const SweepRow& r : rows)

@@ -160,6 +160,7 @@ TEST(BenchSweep, PlotPanelsHaveOneSeriesPerPolicy) {
   EXPECT_EQ(panels[0].series[0].points.size(), 1u);
   EXPECT_EQ(panels[0].series[2].points.size(), 2u);
   EXPECT_EQ(panels[0].y_label, "perplexity");
+  EXPECT_TRUE(panels[0].log_y);
   EXPECT_DOUBLE_EQ(panels[1].series[0].points[0].y, 50.0);
   EXPECT_DOUBLE_EQ(panels[1].series[0].points[0].x, 100.0);  // MiB
 }
@@ -175,6 +176,18 @@ TEST(SvgPlot, NiceTicksCoverTheRangeWithRoundSteps) {
   EXPECT_LT(one.front(), 5);
   EXPECT_GT(one.back(), 5);
   EXPECT_TRUE(nice_ticks(NAN, 1).empty());
+  // The last tick reaches past the largest value even when it sits just above a round number.
+  const std::vector<double> up = nice_ticks(36, 1141, 3);
+  EXPECT_LE(up.front(), 36);
+  EXPECT_GE(up.back(), 1141);
+}
+
+TEST(SvgPlot, LogTicksBracketTheRange) {
+  const std::vector<double> t = log_ticks(36, 1141);
+  ASSERT_GE(t.size(), 3u);
+  EXPECT_DOUBLE_EQ(t.front(), 20);
+  EXPECT_DOUBLE_EQ(t.back(), 2000);
+  EXPECT_TRUE(log_ticks(0, 10).empty());
 }
 
 TEST(SvgPlot, SweepPlotIsWellFormedAndHoldsEverySeries) {

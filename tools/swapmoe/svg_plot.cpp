@@ -67,9 +67,28 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   const double f = raw / mag;
   const double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
   std::vector<double> ticks;
-  for (double t = std::floor(lo / step) * step; t <= hi + step * 0.5; t += step) {
+  // From the last tick at or below lo to the first at or above hi, so that every point is inside.
+  const double first = std::floor(lo / step + 1e-9) * step;
+  for (int i = 0; i <= 100; ++i) {  // the bound guards against a degenerate step
+    const double t = first + i * step;
     ticks.push_back(std::fabs(t) < step * 1e-9 ? 0 : t);
-    if (ticks.size() > 100) break;  // guards against a degenerate step
+    if (t >= hi - step * 1e-9) break;
+  }
+  return ticks;
+}
+
+std::vector<double> log_ticks(double lo, double hi) {
+  if (!(lo > 0) || !std::isfinite(hi) || hi < lo) return {};
+  // 1, 2, 5 x 10^k inside [lo, hi], plus the decade (or 2/5 step) just outside each end.
+  std::vector<double> all;
+  for (int k = static_cast<int>(std::floor(std::log10(lo))) - 1; k <= static_cast<int>(std::ceil(std::log10(hi))); ++k)
+    for (double m : {1.0, 2.0, 5.0}) all.push_back(m * std::pow(10.0, k));
+  std::vector<double> ticks;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const bool below_next = i + 1 < all.size() && all[i + 1] <= lo * (1 + 1e-9);
+    if (below_next) continue;
+    ticks.push_back(all[i]);
+    if (all[i] >= hi * (1 - 1e-9)) break;
   }
   return ticks;
 }
@@ -112,10 +131,15 @@ std::string render_svg(const std::vector<PlotPanel>& panels, const std::string& 
                          (x0 + x1) / 2, (y0 + y1) / 2);
       continue;
     }
-    const std::vector<double> tx = nice_ticks(rx.lo, rx.hi), ty = nice_ticks(ry.lo, ry.hi);
-    const double xlo = tx.front(), xhi = tx.back(), ylo = ty.front(), yhi = ty.back();
+    // A log axis needs positive values; otherwise the panel falls back to a linear one.
+    const bool log_y = p.log_y && ry.lo > 0;
+    const std::vector<double> tx = nice_ticks(rx.lo, rx.hi);
+    const std::vector<double> ty = log_y ? log_ticks(ry.lo, ry.hi) : nice_ticks(ry.lo, ry.hi);
+    const double xlo = tx.front(), xhi = tx.back();
+    auto fy = [&](double v) { return log_y ? std::log10(v) : v; };
+    const double ylo = fy(ty.front()), yhi = fy(ty.back());
     auto sx = [&](double v) { return x0 + (v - xlo) / (xhi - xlo) * (x1 - x0); };
-    auto sy = [&](double v) { return y0 - (v - ylo) / (yhi - ylo) * (y0 - y1); };
+    auto sy = [&](double v) { return y0 - (fy(v) - ylo) / (yhi - ylo) * (y0 - y1); };
     const double xstep = tx.size() > 1 ? tx[1] - tx[0] : 1, ystep = ty.size() > 1 ? ty[1] - ty[0] : 1;
     for (double t : tx)
       svg += fmt::format(
@@ -126,7 +150,7 @@ std::string render_svg(const std::vector<PlotPanel>& panels, const std::string& 
       svg += fmt::format(
           "<line x1=\"{0}\" y1=\"{2:.1f}\" x2=\"{1}\" y2=\"{2:.1f}\" stroke=\"#ddd\"/>"
           "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
-          x0, x1, sy(t), x0 - 6, sy(t) + 4, tick_label(t, ystep));
+          x0, x1, sy(t), x0 - 6, sy(t) + 4, tick_label(t, log_y ? t : ystep));
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", (x0 + x1) / 2, y0 + 36,
                        xml_escape(p.x_label));
     svg += fmt::format(
