@@ -47,7 +47,10 @@ std::string slots_text(const std::vector<int>& slots) {
   if (moe.empty()) return "-";
   if (std::all_of(moe.begin(), moe.end(), [&](int s) { return s == moe[0]; })) return std::to_string(moe[0]);
   std::string t;
-  for (int s : moe) t += (t.empty() ? "" : "/") + std::to_string(s);
+  for (int s : moe) {
+    if (!t.empty()) t += '/';
+    t += std::to_string(s);
+  }
   return t;
 }
 
@@ -134,12 +137,18 @@ nlohmann::json sweep_row_json(const SweepRow& r) {
 
 std::string format_sweep_csv(const std::vector<SweepRow>& rows) {
   std::string out;
-  for (const std::string& c : sweep_columns()) out += (out.empty() ? "" : ",") + c;
+  for (const std::string& c : sweep_columns()) {
+    if (!out.empty()) out += ',';
+    out += c;
+  }
   out += "\n";
   for (const SweepRow& r : rows) {
     // Slots are joined with '/' so that the cell needs no quoting.
     std::string slots;
-    for (int s : r.slots) slots += (slots.empty() ? "" : "/") + std::to_string(s);
+    for (int s : r.slots) {
+      if (!slots.empty()) slots += '/';
+      slots += std::to_string(s);
+    }
     out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.budget, r.policy, slots,
                        r.memory_budget_bytes, r.accounted_bytes, r.rss_bytes, cell(r.prompt_tokens_per_s),
                        cell(r.gen_tokens_per_s), cell(r.ttft_ms), cell(r.p50_ms), cell(r.p99_ms), cell(r.hit_rate),
