@@ -177,8 +177,12 @@ DecodeResult sweep_speed_round(const BenchOptions& o, const SweepSpec& spec, con
     }
   }
   if (quality && !st.text.empty()) {
-    // swapmoe evaluates token by token, as in decoding, so that experts change between tokens.
-    Engine engine(sweep_engine_options(mo, cfg, spec.kind, 1));
+    // swapmoe evaluates token by token, as in decoding, so that experts change between tokens;
+    // each load lands one token after it starts (as `swapmoe perplexity` does), so that the
+    // figure does not depend on the machine's load. Speed and agreement use free-running loads.
+    EngineOptions eo = sweep_engine_options(mo, cfg, spec.kind, 1);
+    eo.swapmoe.deterministic = true;
+    Engine engine(eo);
     row->ppl = perplexity(engine, st.text, o.ppl_ctx, {}, o.ppl_chunks).ppl;
   }
   return d;
