@@ -36,8 +36,8 @@ struct SwapMoeOptions {
   int max_loads_per_step = 1;   // loads started per token step (amortisation)
   int staging_buffers = 2;      // loads in flight at once; each buffer counts against the budget
   // Importance decays with this half-life in tokens; 0 resets it after each update (the paper).
-  // Decay won on the default model at 25/50/75% of the experts (docs/method-decisions.md).
-  double half_life = 256;
+  // A long decay won on the default model at 25/50/75% of the experts (docs/method-decisions.md).
+  double half_life = 4096;
   bool warm_after_prefill = true;  // load the prompt's wanted experts before decoding starts
   // Wait at the end of each step for the loads it started, so that every load lands exactly one
   // step later. Quality measurements (perplexity, planner calibration) use it to be repeatable:
