@@ -1,5 +1,7 @@
 #include "model/model.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -77,7 +79,19 @@ std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) 
          "supported architectures: " + names);
   }
   if (dense == DenseWeights::OWNED) model->copy_dense_weights();
+  else model->prefault_map();
   return model;
+}
+
+void Model::prefault_map() const {
+  // Map every page now, as llama.cpp does with MAP_POPULATE: otherwise the first decode steps
+  // take a page fault for each 4 KiB of weights they touch, and experts are touched at random.
+  const uint8_t* base = file_.mapped_data();
+  const uint64_t size = file_.file_size();
+  ::madvise(const_cast<uint8_t*>(base), size, MADV_WILLNEED);
+  uint8_t sink = 0;
+  for (uint64_t off = 0; off < size; off += 4096) sink ^= *static_cast<const volatile uint8_t*>(base + off);
+  (void)sink;
 }
 
 int64_t Model::n_moe_layers() const {

@@ -91,6 +91,7 @@ class Model {
 
  private:
   void copy_dense_weights();
+  void prefault_map() const;
 
   GgufFile file_;
   ModelConfig config_;
