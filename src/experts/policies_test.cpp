@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -14,6 +13,7 @@
 #include "experts/expert_magnitudes.h"
 #include "experts/policies.h"
 #include "io/direct_reader.h"
+#include "io/fault_injecting_reader.h"
 #include "model/synth_model.h"
 #include "runtime/engine.h"
 
@@ -184,25 +184,11 @@ TEST_F(PoliciesTest, ABudgetBelowTheMinimumIsRefusedWithTheMinimum) {
   }
 }
 
-// A reader whose reads fail (or come back short) after a number of successful ones.
-class FailingReader final : public ByteRangeReader {
- public:
-  FailingReader(const std::string& path, int ok_reads) : inner_(path), ok_reads_(ok_reads) {}
-  void read(uint64_t offset, uint64_t n, uint8_t* dst) override {
-    if (ok_reads_.fetch_sub(1) <= 0) fail("test reader", "injected I/O error", "");
-    inner_.read(offset, n, dst);
-  }
-  uint64_t size() const override { return inner_.size(); }
-  const std::string& path() const override { return inner_.path(); }
-
- private:
-  DirectFileReader inner_;
-  std::atomic<int> ok_reads_;
-};
-
 TEST_F(PoliciesTest, AFailedReadIsAClearErrorNeverAWrongResult) {
   auto model = Model::load(path_, DenseWeights::OWNED);
-  FailingReader bad(path_, 0);
+  DirectFileReader inner(path_);
+  FaultInjectingReader bad(inner);
+  bad.fail_from_call(0);
   ExpertStore store(*model, bad);
   AlignedBuffer buf(store.buffer_bytes(), 4096);
   try {
@@ -220,7 +206,9 @@ TEST_F(PoliciesTest, AFailedReadIsAClearErrorNeverAWrongResult) {
 TEST_F(PoliciesTest, ASwapMoeLoadFailureSurfacesAtTheNextBoundary) {
   auto model = Model::load(path_, DenseWeights::OWNED);
   // Enough good reads for the cold start (3 layers x 4 slots x 3 parts), then failures.
-  FailingReader bad(path_, 3 * 4 * 3);
+  DirectFileReader inner(path_);
+  FaultInjectingReader bad(inner);
+  bad.fail_from_call(3 * 4 * 3);
   ExpertStore store(*model, bad);
   std::vector<std::vector<float>> mag(model->layers.size(), std::vector<float>(16, 1.0f));
   SwapMoeOptions o;
