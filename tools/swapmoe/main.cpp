@@ -18,6 +18,8 @@ void register_plan(CLI::App& app);
 int main(int argc, char** argv) {
   CLI::App app{"swapmoe: serve Mixture-of-Experts models under a memory budget"};
   app.require_subcommand(1);
+  // A flag given twice takes its last value, so wrappers (scripts/demo) can be overridden.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", std::string("swapmoe ") + SWAPMOE_VERSION);
   swapmoe::cli::register_run(app);
   swapmoe::cli::register_perplexity(app);
