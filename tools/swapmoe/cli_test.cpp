@@ -51,7 +51,7 @@ class CliTest : public ::testing::Test {
 std::string CliTest::model_;
 
 TEST_F(CliTest, HelpEverywhere) {
-  for (const char* sub : {"", "run ", "perplexity ", "bench ", "synth "}) {
+  for (const char* sub : {"", "run ", "perplexity ", "bench ", "synth ", "profile ", "plan "}) {
     Result r = run(std::string(sub) + "--help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub << r.out;
@@ -124,6 +124,47 @@ TEST_F(CliTest, PerplexityEndsWithJsonFigures) {
   EXPECT_EQ(j["n_chunks"].get<int>(), 3);
   EXPECT_GT(j["n_tokens"].get<int>(), 0);
   std::filesystem::remove(text);
+}
+
+TEST_F(CliTest, ProfileThenPlanThenRunUnderThePlan) {
+  const std::string text = model_ + ".calib.txt", profile = model_ + ".test-profile.json", plan = model_ + ".plan.json";
+  {
+    std::ofstream t(text);
+    for (int i = 0; i < 300; ++i) t << "what light through yonder window breaks " << i << "\n";
+  }
+  Result r = run("profile -m " + model_ + " -o " + profile + " -t 1 -c 128 --calibration " + text +
+                 " --calibration-ctx 32 --calibration-chunks 2 --configs 12 --quality-seconds 60");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("plan -m " + model_ + " --profile " + profile + " --expert-budget 50% -c 128 -t 1 -o " + plan);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(std::ifstream(plan));
+  EXPECT_FALSE(j["slots"].empty());
+  r = run("run -m " + model_ + " -p hi -n 8 --temp 0 -t 1 -c 128 --expert-budget 50% --plan " + plan + " --json", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto out = nlohmann::json::parse(r.last_stdout_line);
+  EXPECT_EQ(out["stalls"].get<int>(), 0);
+  EXPECT_LE(out["accounted_bytes"].get<uint64_t>(), out["memory_budget_bytes"].get<uint64_t>());
+  for (const auto& f : {text, profile, plan}) std::filesystem::remove(f);
+}
+
+TEST_F(CliTest, BenchSweepWritesTableCsvJsonAndPlot) {
+  const std::string text = model_ + ".sweep.txt", csv = model_ + ".csv", svg = model_ + ".svg";
+  {
+    std::ofstream t(text);
+    for (int i = 0; i < 200; ++i) t << "now is the winter of our discontent " << i << "\n";
+  }
+  Result r = run("bench -m " + model_ + " --sweep --budgets 50% --budget-kind experts --policies full,prune,swapmoe" +
+                 " --ppl-file " + text + " --ppl-ctx 32 --ppl-chunks 2 -p 16 -n 8 -r 1 -t 1 --csv " + csv + " --plot " + svg);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("swapmoe"), std::string::npos) << r.out;
+  std::ifstream c(csv);
+  std::string header;
+  std::getline(c, header);
+  EXPECT_NE(header.find("ppl"), std::string::npos) << header;
+  std::ifstream p(svg);
+  std::string svg_text((std::istreambuf_iterator<char>(p)), std::istreambuf_iterator<char>());
+  EXPECT_NE(svg_text.find("<svg"), std::string::npos);
+  for (const auto& f : {text, csv, svg}) std::filesystem::remove(f);
 }
 
 }  // namespace
