@@ -87,6 +87,7 @@ Transformer::Transformer(const Model& model, int64_t n_ctx, ThreadPool& pool, Ex
   down_.resize(u * c.n_embd);
   moe_out_.resize(u * c.n_embd);
   expert_tokens_.resize(u * k);
+  n_masked_.resize(u);
   token_ids_.resize(u * k);
   choice_out_.resize(u * k * c.n_embd);
 }
@@ -219,7 +220,7 @@ void Transformer::moe(int layer, int64_t n, int64_t pos) {
   matmul(L.router, xn_.data(), n, router_.data(), pool_);
 
   const uint8_t* usable = experts_->usable_mask(layer);
-  std::vector<int> n_masked(n);
+  std::vector<int>& n_masked = n_masked_;  // experts each token is routed to after masking
   for (int64_t t = 0; t < n; ++t) {
     int32_t* ids = &topk_ids_[t * k];
     float* w = &topk_w_[t * k];

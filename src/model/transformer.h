@@ -88,6 +88,7 @@ class Transformer {
   std::vector<float> gathered_, gate_, up_, down_;      // expert inputs/outputs [n_ubatch][...]
   std::vector<float> moe_out_;                          // [n_ubatch][n_embd]
   std::vector<int32_t> expert_tokens_;                  // (token * k + choice) routed to one expert
+  std::vector<int> n_masked_;                           // [n_ubatch] experts used per token
   std::vector<int32_t> token_ids_;                      // token index of each routed row
   QuantizedActivations xn_q_;                           // the MoE input, in the experts' vec_dot type
   std::vector<float> choice_out_;                       // [n_ubatch][k][n_embd] expert outputs
