@@ -42,6 +42,13 @@ bool parse_byte_size(const std::string& text, uint64_t* bytes) {
   return true;
 }
 
+bool parse_percentage(const std::string& text, double* pct) {
+  if (text.size() < 2 || text.back() != '%') return false;
+  char* end = nullptr;
+  *pct = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() - 1 && *pct > 0 && *pct <= 100;
+}
+
 std::string format_bytes(uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(bytes);

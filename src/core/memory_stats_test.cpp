@@ -20,6 +20,16 @@ TEST(MemoryStats, ParsesByteSizes) {
   EXPECT_FALSE(parse_byte_size("-5M", &b));
 }
 
+TEST(MemoryStats, ParsesPercentages) {
+  double p = 0;
+  ASSERT_TRUE(parse_percentage("25%", &p));
+  EXPECT_DOUBLE_EQ(p, 25.0);
+  ASSERT_TRUE(parse_percentage("37.5%", &p));
+  EXPECT_DOUBLE_EQ(p, 37.5);
+  ASSERT_TRUE(parse_percentage("100%", &p));
+  for (const char* bad : {"", "%", "25", "0%", "-5%", "101%", "25%%", "x%", "25 %"}) EXPECT_FALSE(parse_percentage(bad, &p)) << bad;
+}
+
 TEST(MemoryStats, PeakRssIsAtLeastCurrent) {
   EXPECT_GT(current_rss_bytes(), 0u);
   EXPECT_GE(peak_rss_bytes(), current_rss_bytes());

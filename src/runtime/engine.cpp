@@ -21,9 +21,8 @@ int default_thread_count() {
 
 uint64_t parse_memory_budget(const std::string& text, uint64_t full_footprint) {
   if (!text.empty() && text.back() == '%') {
-    char* end = nullptr;
-    const double pct = std::strtod(text.c_str(), &end);
-    if (end != text.c_str() + text.size() - 1 || !(pct > 0) || pct > 100)
+    double pct = 0;
+    if (!parse_percentage(text, &pct))
       fail("memory budget", fmt::format("'{}' is not a percentage between 0 and 100", text), "e.g. --memory-budget 40%");
     return static_cast<uint64_t>(static_cast<double>(full_footprint) * pct / 100.0);
   }
@@ -73,7 +72,7 @@ Engine::Engine(const EngineOptions& options) : options_(options) {
         if (model_->layers[l].is_moe) slots[l] = per_layer;
       if (!options_.plan_slots.empty()) slots = options_.plan_slots;
       uint64_t n_slots = std::accumulate(slots.begin(), slots.end(), uint64_t{0});
-      uint64_t overhead = kind_ == PolicyKind::SWAPMOE ? options_.swapmoe.staging_buffers * store_->buffer_bytes() : 0;
+      uint64_t overhead = staging_bytes();
       budget_ = fixed_bytes() + overhead + n_slots * store_->buffer_bytes();
     } else {
       if (!budgeted)
@@ -106,6 +105,10 @@ Engine::~Engine() {
   policy_.reset();  // joins the loader thread before the store and reader go
 }
 
+uint64_t Engine::staging_bytes() const {
+  return kind_ == PolicyKind::SWAPMOE ? options_.swapmoe.staging_buffers * store_->buffer_bytes() : 0;
+}
+
 uint64_t Engine::fixed_bytes() const {
   const ModelConfig& c = model_->config();
   const uint64_t dense = kind_ == PolicyKind::FULL ? model_->dense_bytes() : model_->owned_bytes();
@@ -120,7 +123,7 @@ uint64_t Engine::full_footprint() const {
 
 uint64_t Engine::minimum_budget() const {
   if (kind_ == PolicyKind::FULL) return full_footprint();
-  const uint64_t staging = kind_ == PolicyKind::SWAPMOE ? options_.swapmoe.staging_buffers * store_->buffer_bytes() : 0;
+  const uint64_t staging = staging_bytes();
   const uint64_t min_slots = kind_ == PolicyKind::ONDEMAND ? 1 : static_cast<uint64_t>(model_->n_moe_layers());
   return fixed_bytes() + staging + min_slots * store_->buffer_bytes();
 }
@@ -134,7 +137,7 @@ std::vector<int> Engine::slots_for_budget(uint64_t bytes) const {
                      format_bytes(bytes), format_bytes(minimum_budget()), policy_name(kind_), options_.n_ctx,
                      kind_ == PolicyKind::ONDEMAND ? 1 : model_->n_moe_layers()),
          fmt::format("raise --memory-budget to at least {}M or lower -c", (minimum_budget() >> 20) + 1));
-  const uint64_t staging = kind_ == PolicyKind::SWAPMOE ? options_.swapmoe.staging_buffers * store_->buffer_bytes() : 0;
+  const uint64_t staging = staging_bytes();
   const uint64_t n_total = (bytes - fixed_bytes() - staging) / store_->buffer_bytes();
   const int64_t n_moe = model_->n_moe_layers();
   std::vector<int> slots(model_->layers.size(), 0);
@@ -204,7 +207,7 @@ void Engine::set_memory_budget(uint64_t bytes) {
 // ---- planner hook ----------------------------------------------------------------------------
 
 std::vector<int> Engine::planned_slots(uint64_t bytes) {
-  const uint64_t staging = kind_ == PolicyKind::SWAPMOE ? options_.swapmoe.staging_buffers * store_->buffer_bytes() : 0;
+  const uint64_t staging = staging_bytes();
   const BudgetPlan plan = options_.plan_for_budget({bytes, fixed_bytes(), staging, store_->buffer_bytes()});
   // The planner is trusted with the split, not with the budget: check it like a plan file.
   const int64_t n_expert = model_->config().n_expert;

@@ -93,7 +93,8 @@ class Engine {
   const ExpertStats& startup_stats() const { return startup_stats_; }
 
  private:
-  uint64_t fixed_bytes() const;  // everything but expert memory
+  uint64_t fixed_bytes() const;    // everything but expert memory
+  uint64_t staging_bytes() const;  // swapmoe's staging buffers (0 for the other policies)
   // Slots from options_.plan_for_budget, checked against the budget; sets the update interval.
   std::vector<int> planned_slots(uint64_t bytes);
 

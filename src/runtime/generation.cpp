@@ -52,7 +52,6 @@ GenerationResult generate(Engine& engine, const std::string& prompt, int n_predi
   StreamingDetokenizer detok(tok, StreamStart::CONTINUATION);
   int64_t pos = n_prompt;
   r.stop_reason = "limit";
-  Timer gen_timer;
   for (int i = 0; i < n_predict; ++i) {
     const int32_t next = sampler.sample(logits);
     sampler.accept(next);
@@ -76,11 +75,8 @@ GenerationResult generate(Engine& engine, const std::string& prompt, int n_predi
     r.token_ms.push_back(step.seconds() * 1e3);
     ++pos;
   }
-  r.gen_seconds = gen_timer.seconds();
   // gen_seconds covers the decode steps only, so that tokens/s is steps per second.
-  double decode_s = 0;
-  for (double ms : r.token_ms) decode_s += ms / 1e3;
-  r.gen_seconds = decode_s;
+  for (double ms : r.token_ms) r.gen_seconds += ms / 1e3;
   std::string tail = detok.flush();
   if (!tail.empty()) {
     r.text += tail;

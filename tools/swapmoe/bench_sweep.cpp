@@ -28,13 +28,6 @@ std::vector<std::string> split_list(const std::string& text) {
   return items;
 }
 
-bool parse_percentage(const std::string& t, double* pct) {
-  if (t.size() < 2 || t.back() != '%') return false;
-  char* end = nullptr;
-  *pct = std::strtod(t.c_str(), &end);
-  return end == t.c_str() + t.size() - 1 && *pct > 0 && *pct <= 100;
-}
-
 // CSV cells: NaN stays empty so that spreadsheets and pandas read it as missing.
 std::string cell(double v) { return std::isfinite(v) ? fmt::format("{:.8g}", v) : ""; }
 nlohmann::json jnum(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }

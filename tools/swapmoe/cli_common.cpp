@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/memory_stats.h"
 #include "planner/plan.h"
 #include "planner/planner.h"
 
@@ -111,11 +112,9 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
     fail("swapmoe", "--memory-budget and --expert-budget both given", "pass one of them");
   e.memory_budget = o.memory_budget;
   if (!o.expert_budget.empty()) {
-    const std::string& t = o.expert_budget;
-    char* end = nullptr;
-    const double pct = std::strtod(t.c_str(), &end);
-    if (t.back() != '%' || end != t.c_str() + t.size() - 1 || !(pct > 0) || pct > 100)
-      fail("swapmoe", fmt::format("--expert-budget '{}' is not a percentage", t), "e.g. --expert-budget 25%");
+    double pct = 0;
+    if (!parse_percentage(o.expert_budget, &pct))
+      fail("swapmoe", fmt::format("--expert-budget '{}' is not a percentage", o.expert_budget), "e.g. --expert-budget 25%");
     e.expert_fraction = pct / 100.0;
     e.plan_source = "fraction";
   }

@@ -62,11 +62,9 @@ void run(const PlanCmdOptions& o) {
     r.budget = parse_memory_budget(o.memory_budget, engine.full_footprint());
   } else {
     // What --expert-budget gives the uniform baseline: the same share of every layer.
-    const std::string& t = o.expert_budget;
-    char* end = nullptr;
-    const double pct = std::strtod(t.c_str(), &end);
-    if (t.empty() || t.back() != '%' || end != t.c_str() + t.size() - 1 || !(pct > 0) || pct > 100)
-      fail("plan", fmt::format("--expert-budget '{}' is not a percentage", t), "e.g. --expert-budget 25%");
+    double pct = 0;
+    if (!parse_percentage(o.expert_budget, &pct))
+      fail("plan", fmt::format("--expert-budget '{}' is not a percentage", o.expert_budget), "e.g. --expert-budget 25%");
     const int per_layer = std::clamp(static_cast<int>(std::lround(pct / 100 * profile.n_expert)), 1, profile.n_expert);
     r.budget = bytes_for_slots(r.memory, static_cast<int64_t>(per_layer) * profile.moe_layers.size());
   }
