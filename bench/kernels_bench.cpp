@@ -1,4 +1,4 @@
-// Kernel micro-benchmarks: single dot products per ISA, decode matrix-vector products and
+// Kernel micro-benchmarks: single dot products per ISA flavour, decode matrix-vector products and
 // prefill matrix products per weight type, at model-like shapes, with 1 and 2 threads.
 //
 //   kernels_bench --benchmark_filter='matvec/q4_0'      GB/s = weight bytes streamed per second
@@ -78,6 +78,23 @@ void bm_vec_dot(benchmark::State& state, GgmlType w, VecDotFn fn) {
                                               benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
+// ---- four rows at once (the 4-row kernels of the VNNI flavours), GB/s over the 4 rows
+void bm_vec_dot_x4(benchmark::State& state, GgmlType w, VecDotX4Fn fn) {
+  const int64_t n = 4096;
+  const Matrix& m = matrix(w, n, 4);
+  const GgmlType a = type_traits(w).vec_dot_type;
+  const auto x = activations(n);
+  std::vector<uint8_t> qa(row_size(a, n));
+  type_traits(a).from_float(x.data(), qa.data(), n);
+  float s[4] = {};
+  for (auto _ : state) {
+    fn(n, s, m.view.data, m.view.nb[1], qa.data());
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["GB/s"] = benchmark::Counter(4.0 * static_cast<double>(row_size(w, n)) * state.iterations(),
+                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
 // ---- decode: y = W x for one token, activations quantised inside (as in the model)
 void bm_matvec(benchmark::State& state, GgmlType t) {
   const int64_t n_cols = state.range(0), n_rows = state.range(1);
@@ -110,12 +127,17 @@ void bm_matmul(benchmark::State& state, GgmlType t) {
                                                  benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
+// vec_dot/* time every flavour this CPU runs; matvec/* and matmul/* the ones the active level
+// picks (SWAPMOE_CPU=avx2 kernels_bench ... to compare levels).
 const bool kRegistered = [] {
+  benchmark::AddCustomContext("swapmoe_cpu", cpu_description());
   for (GgmlType t : kTypes) {
     NamedVecDot v[8];
     const int nv = vec_dot_variants(t, v, 8);
     for (int i = 0; i < nv; ++i) {
-      benchmark::RegisterBenchmark((std::string("vec_dot/") + type_name(t) + "/" + v[i].isa).c_str(), bm_vec_dot, t, v[i].fn);
+      const std::string name = std::string(type_name(t)) + "/" + v[i].isa;
+      benchmark::RegisterBenchmark(("vec_dot/" + name).c_str(), bm_vec_dot, t, v[i].fn);
+      if (v[i].x4) benchmark::RegisterBenchmark(("vec_dot_x4/" + name).c_str(), bm_vec_dot_x4, t, v[i].x4);
     }
   }
   for (GgmlType t : kTypes) {

@@ -35,7 +35,7 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
   if (n_threads_ == 1) {
-    fn(0, 1);
+    fn(0, 1);  // inline: an exception simply propagates
     return;
   }
   job_ = &fn;
@@ -45,7 +45,11 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (sleepers_.load(std::memory_order_acquire) > 0) wake_.notify_all();
-  fn(0, n_threads_);
+  try {
+    fn(0, n_threads_);
+  } catch (...) {
+    capture_error();  // the workers still use fn and its captures: wait for them first
+  }
   // Spin while the others finish; on a machine whose cores are shared with other processes a
   // worker may have lost its core, so after a while give ours up instead of burning it.
   for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
@@ -56,6 +60,18 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     }
   }
   job_ = nullptr;
+  // pending_ reaching 0 (acquire) orders every worker's capture_error() before this load. The
+  // reset happens before the next generation's release, so no worker sees a stale failure.
+  if (failed_.load(std::memory_order_relaxed)) {
+    std::exception_ptr error = std::move(error_);
+    error_ = nullptr;
+    failed_.store(false, std::memory_order_relaxed);
+    std::rethrow_exception(error);
+  }
+}
+
+void ThreadPool::capture_error() noexcept {
+  if (!failed_.exchange(true, std::memory_order_relaxed)) error_ = std::current_exception();
 }
 
 void ThreadPool::worker_loop(int ith) {
@@ -75,8 +91,12 @@ void ThreadPool::worker_loop(int ith) {
     }
     seen = gen;
     if (stop_.load()) return;
-    (*job_)(ith, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    try {
+      (*job_)(ith, n_threads_);
+    } catch (...) {
+      capture_error();
+    }
+    pending_.fetch_sub(1, std::memory_order_acq_rel);  // release: publishes error_ to the caller
   }
 }
 

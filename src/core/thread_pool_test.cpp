@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
+#include <string>
 #include <vector>
+
+#include "core/error.h"
 
 namespace swapmoe {
 
@@ -18,6 +22,99 @@ TEST(ThreadPool, EveryThreadRunsOncePerCall) {
       });
       for (int i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1);
     }
+  }
+}
+
+namespace {
+
+// A job that throws on some threads: run() rethrows the original exception on the caller once
+// every thread has finished its part, and the pool keeps working afterwards.
+void expect_throw_from(int n, const std::vector<int>& throwers) {
+  ThreadPool pool(n);
+  for (int iter = 0; iter < 20; ++iter) {
+    std::vector<std::atomic<int>> done(n);
+    try {
+      pool.run([&](int ith, int) {
+        for (int t : throwers)
+          if (t == ith) {
+            done[ith].fetch_add(1);
+            fail("pool test", "job failed on thread " + std::to_string(ith), "on purpose");
+          }
+        done[ith].fetch_add(1);
+      });
+      FAIL() << "no exception at " << n << " threads";
+    } catch (const Error& e) {  // the original type, not a wrapper
+      const std::string msg = e.what();
+      bool from_a_thrower = false;
+      for (int t : throwers)
+        from_a_thrower |= msg == "[pool test] job failed on thread " + std::to_string(t) + "; on purpose";
+      EXPECT_TRUE(from_a_thrower) << msg;
+    }
+    // run() returned only after every thread was done with the job.
+    for (int i = 0; i < n; ++i) ASSERT_EQ(done[i].load(), 1) << "thread " << i << " of " << n;
+    // Reusable at once, and a clean run after a failed one does not rethrow the old error.
+    std::vector<std::atomic<int>> hits(n);
+    pool.run([&](int ith, int) { hits[ith].fetch_add(1); });
+    for (int i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1);
+  }
+}
+
+}  // namespace
+
+TEST(ThreadPool, AThrowOnAWorkerFailsRunWithTheOriginalError) {
+  for (int n : {2, 4}) expect_throw_from(n, {n - 1});
+  expect_throw_from(4, {1, 3});
+}
+
+TEST(ThreadPool, AThrowOnTheCallerFailsRunAfterTheWorkersFinish) {
+  for (int n : {1, 2, 4}) expect_throw_from(n, {0});
+}
+
+TEST(ThreadPool, AThrowOnEveryThreadRethrowsOneOfThem) {
+  for (int n : {1, 2, 4}) {
+    std::vector<int> all;
+    for (int i = 0; i < n; ++i) all.push_back(i);
+    expect_throw_from(n, all);
+  }
+}
+
+TEST(ThreadPool, AnyExceptionTypeCrossesUnchanged) {
+  struct Custom {
+    int code;
+  };
+  for (int n : {1, 2, 4}) {
+    ThreadPool pool(n);
+    EXPECT_THROW(pool.run([](int ith, int nth) {
+                   if (ith == nth - 1) throw std::out_of_range("index 7");
+                 }),
+                 std::out_of_range);
+    try {
+      pool.run([](int ith, int nth) {
+        if (ith == nth - 1) throw Custom{42};
+      });
+      FAIL() << "no exception at " << n << " threads";
+    } catch (const Custom& c) {
+      EXPECT_EQ(c.code, 42);
+    }
+  }
+}
+
+TEST(ThreadPool, ManyFailedAndCleanRunsInterleave) {
+  // Exercises the reset of the captured error against the next generation (TSan checks this).
+  for (int n : {2, 4}) {
+    ThreadPool pool(n);
+    int thrown = 0;
+    for (int iter = 0; iter < 300; ++iter) {
+      const bool fails = iter % 3 == 0;
+      try {
+        pool.run([&](int ith, int nth) {
+          if (fails && ith == iter % nth) throw std::runtime_error("boom");
+        });
+      } catch (const std::runtime_error&) {
+        ++thrown;
+      }
+    }
+    EXPECT_EQ(thrown, 100);
   }
 }
 

@@ -1,7 +1,8 @@
 #include "experts/expert_loader.h"
 
+#include <fmt/format.h>
+
 #include "core/error.h"
-#include "core/timer.h"
 
 namespace swapmoe {
 
@@ -55,14 +56,17 @@ void ExpertLoader::run() {
     }
     LoadResult res;
     res.request = req;
-    Timer t;
     try {
       store_.read(req.layer, req.expert, req.buffer);
       res.ok = true;
     } catch (const std::exception& e) {
       res.error = e.what();
+    } catch (...) {  // anything escaping this thread's function would abort the process
+      res.error = fmt::format(
+          "[expert loader] reading expert {} of layer {} failed with an exception that is not a "
+          "std::exception; the ByteRangeReader in use breaks its contract (it must throw swapmoe::Error)",
+          req.expert, req.layer);
     }
-    res.seconds = t.seconds();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       done_.push_back(std::move(res));

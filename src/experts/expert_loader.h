@@ -25,7 +25,6 @@ struct LoadResult {
   LoadRequest request;
   bool ok = false;
   std::string error;  // when !ok
-  double seconds = 0;
 };
 
 class ExpertLoader {

@@ -22,9 +22,6 @@ struct ExpertStats {
   uint64_t stalls = 0;         // tokens that waited for a synchronous load
   uint64_t swaps = 0;          // slot switches to a newly loaded expert
   uint64_t tokens = 0;         // tokens processed
-  uint64_t decode_bytes_read = 0;  // bytes read after the first prefill (steady state)
-  uint64_t decode_tokens = 0;
-  double load_seconds = 0;     // time spent in reads (loader thread or synchronous)
 };
 
 enum class PolicyKind { FULL, PRUNE, ONDEMAND, SWAPMOE };
@@ -56,18 +53,13 @@ class ExpertPolicy : public ExpertProvider {
   virtual std::vector<int> slots() const = 0;
   // Bytes of expert memory held now: slots and staging buffers.
   virtual uint64_t resident_bytes() const = 0;
-  // Extra buffers beyond the slots that the policy needs (staging), in bytes.
-  virtual uint64_t overhead_bytes() const { return 0; }
   virtual void finish_prefill() {}
   virtual void set_update_interval(int) {}
 
   const ExpertStats& stats() const { return stats_; }
-  // Marks the end of the first prefill: later reads count as steady-state decode traffic.
-  void begin_decode() { decoding_ = true; }
 
  protected:
   ExpertStats stats_;
-  bool decoding_ = false;
 };
 
 // Creates a policy over `store`. magnitudes: ||E_i|| per layer (from expert_magnitudes()).

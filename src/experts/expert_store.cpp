@@ -3,26 +3,14 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "model/memory_plan.h"
 
 namespace swapmoe {
 
-namespace {
-constexpr uint64_t kPartAlign = 4096;
-uint64_t align_up(uint64_t n) { return (n + kPartAlign - 1) / kPartAlign * kPartAlign; }
-}  // namespace
-
 ExpertStore::ExpertStore(const Model& model, ByteRangeReader& reader) : model_(model), reader_(reader) {
-  uint64_t part[3] = {0, 0, 0};
-  for (const auto& l : model.layers) {
-    if (!l.is_moe) continue;
-    part[0] = std::max<uint64_t>(part[0], l.gate_exps.nb[2]);
-    part[1] = std::max<uint64_t>(part[1], l.up_exps.nb[2]);
-    part[2] = std::max<uint64_t>(part[2], l.down_exps.nb[2]);
-  }
-  part_offset_[0] = 0;
-  part_offset_[1] = align_up(part[0]);
-  part_offset_[2] = part_offset_[1] + align_up(part[1]);
-  buffer_bytes_ = part_offset_[2] + align_up(part[2]);
+  const ExpertSlotLayout layout = expert_slot_layout(model);
+  for (int p = 0; p < 3; ++p) part_offset_[p] = layout.part_offset[p];
+  buffer_bytes_ = layout.buffer_bytes;
 }
 
 void ExpertStore::read(int layer, int expert, uint8_t* buffer) const {

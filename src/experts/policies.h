@@ -24,10 +24,7 @@ class FullExperts final : public ExpertPolicy {
   ExpertWeights acquire(int layer, int expert) override { return mapped_.acquire(layer, expert); }
   void observe(int, int64_t, int, const int32_t*, const float*, const float*) override {}
   void layer_boundary(int) override {}
-  void step_end(int64_t n) override {
-    stats_.tokens += n;
-    if (decoding_) stats_.decode_tokens += n;
-  }
+  void step_end(int64_t n) override { stats_.tokens += n; }
 
  private:
   MappedExperts mapped_;
@@ -96,7 +93,6 @@ class SwapMoeExperts final : public ExpertPolicy {
   void set_slots(const std::vector<int>& slots) override;
   std::vector<int> slots() const override;
   uint64_t resident_bytes() const override;
-  uint64_t overhead_bytes() const override { return staging_.size() * store_.buffer_bytes(); }
   const uint8_t* usable_mask(int layer) override { return table_.mask(layer); }
   bool is_resident(int layer, int expert) override { return table_.resident(layer, expert); }
   ExpertWeights acquire(int layer, int expert) override;

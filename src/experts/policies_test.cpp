@@ -7,6 +7,10 @@
 #include <filesystem>
 #include <functional>
 #include <numeric>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <span>
 #include <thread>
 
 #include "core/error.h"
@@ -16,6 +20,7 @@
 #include "io/fault_injecting_reader.h"
 #include "model/synth_model.h"
 #include "runtime/engine.h"
+#include "runtime/session.h"
 
 namespace swapmoe {
 namespace {
@@ -39,29 +44,30 @@ class PoliciesTest : public ::testing::Test {
     std::filesystem::remove(path_ + ".expert-norms");
   }
 
-  static EngineOptions options(const std::string& policy, double fraction) {
+  // share: of each layer's experts ("25%"); "" for none.
+  static EngineOptions options(const std::string& policy, const std::string& share) {
     EngineOptions o;
     o.model_path = path_;
     o.n_threads = 2;
     o.n_ctx = 128;
     o.policy = policy;
-    o.expert_fraction = fraction;
+    if (!share.empty()) o.budget = Budget::experts(share);
     return o;
   }
 
   // Greedy decoding that ignores EOS, so that every call runs exactly n steps. check() runs
   // after every step.
-  static std::vector<int32_t> greedy(Engine& e, int n, const std::function<void()>& check = {}) {
-    Transformer& tf = e.transformer();
-    std::vector<int32_t> prompt = e.tokenizer().encode("the quick brown fox", true);
-    std::vector<float> logits(e.model().config().n_vocab);
-    tf.forward(prompt, 0, logits.data(), false);
-    e.finish_prefill();
+  // after_prefill runs once the prompt is in (and the experts warmed up).
+  static std::vector<int32_t> greedy(Engine& e, int n, const std::function<void()>& check = {},
+                                     const std::function<void()>& after_prefill = {}) {
+    Session session(e);
+    std::span<const float> logits = session.prefill(e.tokenizer().encode("the quick brown fox", true));
+    if (after_prefill) after_prefill();
     std::vector<int32_t> out;
-    for (int64_t pos = static_cast<int64_t>(prompt.size()); static_cast<int>(out.size()) < n; ++pos) {
+    while (static_cast<int>(out.size()) < n) {
       const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       out.push_back(next);
-      tf.forward({&next, 1}, pos, logits.data(), false);
+      logits = session.step(next);
       if (check) check();
     }
     return out;
@@ -72,15 +78,15 @@ class PoliciesTest : public ::testing::Test {
 std::string PoliciesTest::path_;
 
 TEST_F(PoliciesTest, OnDemandProducesExactlyTheTokensOfFull) {
-  Engine full(options("full", 0));
-  Engine ondemand(options("ondemand", 0.25));
+  Engine full(options("full", ""));
+  Engine ondemand(options("ondemand", "25%"));
   EXPECT_EQ(greedy(full, 40), greedy(ondemand, 40));
   EXPECT_GT(ondemand.policy().stats().stalls, 0u) << "a quarter of the experts cannot cover every token";
   EXPECT_EQ(ondemand.transformer().routing_stats().fidelity(), 1.0);
 }
 
 TEST_F(PoliciesTest, PruneKeepsTheLargestExpertsByMagnitude) {
-  Engine e(options("prune", 0.25));
+  Engine e(options("prune", "25%"));
   const Model& m = e.model();
   for (size_t l = 0; l < m.layers.size(); ++l) {
     // Independent magnitudes straight from the file map of a second, mapped load.
@@ -127,13 +133,68 @@ TEST_F(PoliciesTest, ImportanceMatchesAHandComputation) {
   EXPECT_DOUBLE_EQ(p.importance(0)[3], 0.0);
 }
 
-TEST_F(PoliciesTest, SwapMoeNeverStallsAndSwapsTowardsTheRouting) {
-  EngineOptions o = options("swapmoe", 0.25);
+// Passes reads through until closed; then every read waits until it is opened again.
+class GatedReader final : public ByteRangeReader {
+ public:
+  explicit GatedReader(ByteRangeReader& inner) : inner_(inner) {}
+  void close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  void open() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = false;
+    }
+    cv_.notify_all();
+  }
+  int held_back() const { return held_.load(); }
+  void read(uint64_t offset, uint64_t n_bytes, uint8_t* dst) override {
+    {
+      std::unique_lock lock(mutex_);
+      if (closed_) ++held_;
+      cv_.wait(lock, [&] { return !closed_; });
+    }
+    inner_.read(offset, n_bytes, dst);
+  }
+  uint64_t size() const override { return inner_.size(); }
+  const std::string& path() const override { return inner_.path(); }
+
+ private:
+  ByteRangeReader& inner_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool closed_ = false;
+  std::atomic<int> held_{0};
+};
+
+TEST_F(PoliciesTest, SwapMoeDecodesWhileStorageIsStuckAndSwapsTowardsTheRouting) {
+  // Storage stops answering once the prompt is in: every decode step must still complete (masked
+  // gating routes around the loads in flight). A watchdog opens the gate after 20 s, so a policy
+  // that waits on storage fails the test instead of hanging it.
+  GatedReader* gate = nullptr;
+  EngineOptions o = options("swapmoe", "25%");
   o.swapmoe.update_interval = 4;
+  o.wrap_reader = [&](ByteRangeReader& file) {
+    auto g = std::make_unique<GatedReader>(file);
+    gate = g.get();
+    return g;
+  };
   Engine e(o);
-  greedy(e, 60);
+  std::atomic<bool> done{false}, watchdog_fired{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 2000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!done) watchdog_fired = true, gate->open();
+  });
+  greedy(e, 60, {}, [&] { gate->close(); });
+  done = true;
+  gate->open();
+  watchdog.join();
+  EXPECT_FALSE(watchdog_fired) << "a decode step waited on storage";
+  EXPECT_GT(gate->held_back(), 0) << "no load was started while storage was stuck: the test proves nothing";
+  EXPECT_EQ(e.policy().stats().stalls, 0u);
+  greedy(e, 60);  // storage answers again: swaps land
   const ExpertStats& s = e.policy().stats();
-  EXPECT_EQ(s.stalls, 0u);
   EXPECT_GT(s.swaps, 0u);
   const RoutingStats& r = e.transformer().routing_stats();
   EXPECT_GT(r.decisions, 0u);
@@ -143,11 +204,11 @@ TEST_F(PoliciesTest, SwapMoeNeverStallsAndSwapsTowardsTheRouting) {
 
 TEST_F(PoliciesTest, AccountingNeverExceedsTheBudget) {
   for (const char* policy : {"prune", "ondemand", "swapmoe"}) {
-    Engine probe(options(policy, 0.25));
+    Engine probe(options(policy, "25%"));
     const uint64_t lo = probe.minimum_budget(), hi = probe.full_footprint();
     for (double share : {0.0, 0.3, 0.7}) {
-      EngineOptions o = options(policy, 0);
-      o.memory_budget = std::to_string(lo + static_cast<uint64_t>(share * static_cast<double>(hi - lo)));
+      EngineOptions o = options(policy, "");
+      o.budget = Budget::of_bytes(lo + static_cast<uint64_t>(share * static_cast<double>(hi - lo)));
       Engine e(o);
       ASSERT_LE(e.memory_account().total(), e.memory_budget()) << policy << " at " << share;
       greedy(e, 60, [&] { ASSERT_LE(e.memory_account().total(), e.memory_budget()) << policy << " at " << share; });
@@ -157,25 +218,25 @@ TEST_F(PoliciesTest, AccountingNeverExceedsTheBudget) {
 
 TEST_F(PoliciesTest, LoweringTheBudgetAtRuntimeEvictsDownToIt) {
   for (const char* policy : {"prune", "ondemand", "swapmoe"}) {
-    Engine e(options(policy, 0.75));
+    Engine e(options(policy, "75%"));
     greedy(e, 10);
     const uint64_t before = e.memory_account().total();
     const uint64_t lower = e.minimum_budget() + (before - e.minimum_budget()) / 3;
-    e.set_memory_budget(lower);
+    e.set_memory_budget(Budget::of_bytes(lower));
     EXPECT_LE(e.memory_account().total(), lower) << policy;
     EXPECT_LT(e.policy().resident_bytes(), before) << policy;
     greedy(e, 10);  // keeps working, within the new budget
     EXPECT_LE(e.memory_account().total(), lower) << policy;
     // Raising it again grows the slots back.
-    e.set_memory_budget(before);
+    e.set_memory_budget(Budget::of_bytes(before));
     EXPECT_LE(e.memory_account().total(), before) << policy;
-    EXPECT_THROW(e.set_memory_budget(e.minimum_budget() - 1), Error) << policy;
+    EXPECT_THROW(e.set_memory_budget(Budget::of_bytes(e.minimum_budget() - 1)), Error) << policy;
   }
 }
 
 TEST_F(PoliciesTest, ABudgetBelowTheMinimumIsRefusedWithTheMinimum) {
-  EngineOptions o = options("swapmoe", 0);
-  o.memory_budget = "1M";
+  EngineOptions o = options("swapmoe", "");
+  o.budget = Budget::parse("1M");
   try {
     Engine e(o);
     FAIL() << "a 1 MiB budget was accepted";

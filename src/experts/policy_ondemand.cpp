@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
-#include "core/timer.h"
 #include "experts/policies.h"
 
 namespace swapmoe {
@@ -63,17 +62,14 @@ ExpertWeights OnDemandExperts::acquire(int layer, int expert) {
     b = resident_.at(victim).buffer;
     resident_.erase(victim);
   }
-  Timer t;
   try {
     store_.read(layer, expert, buffers_[b].data());
   } catch (...) {
     free_.push_back(b);  // the buffer holds garbage now: never map it to the expert
     throw;
   }
-  stats_.load_seconds += t.seconds();
   ++stats_.loads;
   stats_.bytes_read += store_.expert_bytes(layer);
-  if (decoding_) stats_.decode_bytes_read += store_.expert_bytes(layer);
   step_stalled_ = true;
   lru_.push_front(k);
   resident_[k] = Entry{b, lru_.begin()};
@@ -82,7 +78,6 @@ ExpertWeights OnDemandExperts::acquire(int layer, int expert) {
 
 void OnDemandExperts::step_end(int64_t n_tokens) {
   stats_.tokens += n_tokens;
-  if (decoding_) stats_.decode_tokens += n_tokens;
   if (step_stalled_) stats_.stalls += n_tokens;
   step_stalled_ = false;
 }

@@ -71,7 +71,6 @@ ExpertWeights PruneExperts::acquire(int layer, int expert) {
 
 void PruneExperts::step_end(int64_t n_tokens) {
   stats_.tokens += n_tokens;
-  if (decoding_) stats_.decode_tokens += n_tokens;
 }
 
 }  // namespace swapmoe

@@ -144,8 +144,6 @@ void SwapMoeExperts::install(const LoadResult& r) {
   const int l = r.request.layer, e = r.request.expert;
   ++stats_.loads;
   stats_.bytes_read += store_.expert_bytes(l);
-  if (decoding_) stats_.decode_bytes_read += store_.expert_bytes(l);
-  stats_.load_seconds += r.seconds;
   if (table_.resident(l, e) || !wanted(l, e) || table_.n_slots(l) == 0) {
     staging_.push_back(std::move(buf));
     return;
@@ -179,7 +177,6 @@ void SwapMoeExperts::layer_boundary(int) { apply_completed(); }
 
 void SwapMoeExperts::step_end(int64_t n_tokens) {
   stats_.tokens += n_tokens;
-  if (decoding_) stats_.decode_tokens += n_tokens;
   if (options_.half_life > 0) {
     const double decay = std::pow(0.5, static_cast<double>(n_tokens) / options_.half_life);
     for (auto& imp : importance_)

@@ -196,7 +196,7 @@ GgufTensorInfo read_tensor_info(FileCursor& in, const GgufState& f) {
   }
   if (!type_is_known(raw_type))
     fail("gguf", where + " has unknown ggml type " + std::to_string(raw_type),
-         "this engine supports f32, f16, bf16, q4_0..q8_1 and the k-quants; re-quantise the model to one of them");
+         "re-quantise the model to a type swapmoe computes with, e.g. q4_K or q8_0");
   t.type = static_cast<GgmlType>(raw_type);
   const TypeTraits& tr = type_traits(t.type);
   if (t.ne[0] % tr.block_size != 0)

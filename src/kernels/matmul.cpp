@@ -34,9 +34,9 @@ struct Job {
 
 void check(const TensorView& w, const QuantizedActivations& x, int64_t r0, int64_t r1) {
   const TypeTraits& tr = type_traits(w.type);
-  if (!tr.supported || !vec_dot_kernels(w.type).fast) {
+  if (!can_compute(w.type)) {
     fail("matmul", std::string("no dot product for weight type ") + type_name(w.type),
-         "supported: f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K");
+         "supported: " + supported_weight_types());
   }
   if (w.ne[2] != 1 || w.ne[3] != 1) {
     fail("matmul", "weight has more than 2 dimensions", "pass one matrix, e.g. w.slice2(expert)");
@@ -101,7 +101,7 @@ void QuantizedActivations::quantize(GgmlType vec_dot_type, const float* x, int64
   n_tokens_ = n_tokens;
   n_cols_ = n_cols;
   // Rows padded to 64 bytes so each token's row starts on its own cache line.
-  row_bytes_ = (row_size(vec_dot_type, n_cols) + 63) / 64 * 64;
+  row_bytes_ = bytes_for(vec_dot_type, 1, n_cols);
   const size_t need = row_bytes_ * static_cast<size_t>(n_tokens);
   if (need > buf_.size()) buf_.resize(need);
 

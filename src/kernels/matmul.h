@@ -28,6 +28,17 @@ class QuantizedActivations {
   void quantize(GgmlType vec_dot_type, const float* x, int64_t n_tokens, int64_t n_cols,
                 ThreadPool* pool = nullptr);
 
+  // Grows the buffer to at least n_bytes now, so that later quantize() calls that fit do not
+  // allocate (the memory plan sizes it for the widest activations).
+  void reserve(size_t n_bytes) {
+    if (n_bytes > buf_.size()) buf_.resize(n_bytes);
+  }
+  size_t capacity_bytes() const { return buf_.size(); }
+  // Bytes of a buffer holding n_tokens rows of n_cols values of `type`: rows are padded to 64.
+  static size_t bytes_for(GgmlType type, int64_t n_tokens, int64_t n_cols) {
+    return (row_size(type, n_cols) + 63) / 64 * 64 * static_cast<size_t>(n_tokens);
+  }
+
   GgmlType type() const { return type_; }
   int64_t n_tokens() const { return n_tokens_; }
   int64_t n_cols() const { return n_cols_; }

@@ -1,26 +1,45 @@
-// Dispatch for the activation quantisers; without a SIMD version the reference is used.
+// Dispatch for the activation quantisers: the AVX2 versions when active_cpu_level() allows
+// them, otherwise the references (which they match bit for bit).
 #include "kernels/quantize_act.h"
 
 #include <cstring>
 
+#include "kernels/isa_kernels.h"
+#include "tensor/cpu_level.h"
 #include "tensor/quantize.h"
 
 namespace swapmoe {
 
-void quantize_row_q8_0_act(const float* x, void* y, int64_t n) {
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-  quantize_row_q8_0_act_avx2(x, y, n);
-#else
-  quantize_row_q8_0_ref(x, y, n);
+#if defined(SWAPMOE_KERNELS_X86)
+namespace {
+
+// One check per row; rows are hundreds of values or more.
+inline bool use_avx2() {
+  const CpuLevel l = active_cpu_level();
+  return l == CpuLevel::AVX2 || l == CpuLevel::AVX2_VNNI || l == CpuLevel::AVX512;
+}
+
+}  // namespace
 #endif
+
+void quantize_row_q8_0_act(const float* x, void* y, int64_t n) {
+#if defined(SWAPMOE_KERNELS_X86)
+  if (use_avx2()) {
+    avx2::quantize_row_q8_0_act(x, y, n);
+    return;
+  }
+#endif
+  quantize_row_q8_0_ref(x, y, n);
 }
 
 void quantize_row_q8_K_act(const float* x, void* y, int64_t n) {
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-  quantize_row_q8_K_act_avx2(x, y, n);
-#else
-  quantize_row_q8_K_ref(x, y, n);
+#if defined(SWAPMOE_KERNELS_X86)
+  if (use_avx2()) {
+    avx2::quantize_row_q8_K_act(x, y, n);
+    return;
+  }
 #endif
+  quantize_row_q8_K_ref(x, y, n);
 }
 
 void quantize_act_row(GgmlType t, const float* x, void* y, int64_t n) {

@@ -1,18 +1,16 @@
 // AVX2 activation quantisers, bit-identical to quantize_row_q8_0_ref / quantize_row_q8_K_ref:
-// the same scale arithmetic in scalar, and the same rounding done 8 lanes at a time.
-#include "kernels/quantize_act.h"
-
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-
+// the same scale arithmetic in scalar, and the same rounding done 8 lanes at a time. Built in
+// the avx2 flavour (isa_kernels.h), chosen by quantize_act.cpp.
 #include <immintrin.h>
 
 #include <cmath>
 #include <cstring>
 
+#include "kernels/isa_kernels.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
 
-namespace swapmoe {
+namespace swapmoe::avx2 {
 
 namespace {
 
@@ -43,7 +41,7 @@ inline int hsum_i32(__m256i v) {
 
 }  // namespace
 
-void quantize_row_q8_0_act_avx2(const float* x, void* vy, int64_t n) {
+void quantize_row_q8_0_act(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<BlockQ8_0*>(vy);
   const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256 almost_half = _mm256_set1_ps(0x1.fffffep-2f);  // largest float below 0.5
@@ -67,7 +65,7 @@ void quantize_row_q8_0_act_avx2(const float* x, void* vy, int64_t n) {
   }
 }
 
-void quantize_row_q8_K_act_avx2(const float* x, void* vy, int64_t n) {
+void quantize_row_q8_K_act(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<BlockQ8_K*>(vy);
   for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
     __m256 m = _mm256_setzero_ps();
@@ -97,6 +95,4 @@ void quantize_row_q8_K_act_avx2(const float* x, void* vy, int64_t n) {
   }
 }
 
-}  // namespace swapmoe
-
-#endif
+}  // namespace swapmoe::avx2

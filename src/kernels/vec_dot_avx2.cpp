@@ -1,17 +1,25 @@
 // AVX2 + FMA + F16C dot products. Integer kernels multiply int8 pairs with maddubs (or VNNI
-// dpbusd when the CPU has it), the same class of kernel llama.cpp uses.
-#include "kernels/vec_dot.h"
-
-#if defined(SWAPMOE_HAVE_AVX2_KERNELS)
-
+// dpbusd when the flavour has it), the same class of kernel llama.cpp uses.
+//
+// Compiled once per 256-bit flavour (isa_kernels.h), each in its own namespace SWAPMOE_ISA_NS:
+//   SWAPMOE_VNNI256=0  avx2            maddubs + madd
+//   SWAPMOE_VNNI256=1  avx2_vnni       VEX vpdpbusd/vpdpwssd (AVX-VNNI)
+//   SWAPMOE_VNNI256=2  avx2_vnni_evex  EVEX vpdpbusd/vpdpwssd on ymm (AVX512-VNNI + VL)
+// The flavour, not the compiler's target macros, decides, so a -march=native build still has
+// a plain AVX2 flavour to test and to cap at.
 #include <immintrin.h>
 
 #include <cstring>
 
+#include "kernels/isa_kernels.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
 
-namespace swapmoe {
+#if !defined(SWAPMOE_ISA_NS) || !defined(SWAPMOE_VNNI256)
+#error "vec_dot_avx2.cpp is built per flavour: see src/kernels/CMakeLists.txt"
+#endif
+
+namespace swapmoe::SWAPMOE_ISA_NS {
 
 namespace {
 
@@ -24,9 +32,9 @@ inline float hsum(__m256 v) {
 
 // Sums of 4 adjacent products u8 * s8 into int32 lanes (u in [0, 255], s in [-127, 127]).
 inline __m256i dot_u8s8(__m256i u, __m256i s) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if SWAPMOE_VNNI256 == 2
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
-#elif defined(__AVXVNNI__)
+#elif SWAPMOE_VNNI256 == 1
   return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
 #else
   // maddubs saturates at int16, safe here: 2 * 255 * 127 < 32767 only for u <= 128, which
@@ -78,21 +86,19 @@ inline __m256i scale_k(__m256i scales) {
 // acc + (u8*s8 pair products, times an int16 scale, summed pairwise into int32). VNNI fuses
 // the multiply-add of the scaled pairs into the accumulation (vpdpwssd).
 inline __m256i add_scaled_dot(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if SWAPMOE_VNNI256 == 2
   return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scale16);
-#elif defined(__AVXVNNI__)
+#elif SWAPMOE_VNNI256 == 1
   return _mm256_dpwssd_avx_epi32(acc, _mm256_maddubs_epi16(u, s), scale16);
 #else
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16));
 #endif
 }
 
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
 // float types
 
-void vec_dot_f32_f32_avx2(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_f32_f32(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const float*>(vx);
   const auto* y = static_cast<const float*>(vy);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -108,7 +114,7 @@ void vec_dot_f32_f32_avx2(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum;
 }
 
-void vec_dot_f16_f32_avx2(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_f16_f32(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const uint16_t*>(vx);
   const auto* y = static_cast<const float*>(vy);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -123,7 +129,7 @@ void vec_dot_f16_f32_avx2(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum;
 }
 
-void vec_dot_bf16_f32_avx2(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_bf16_f32(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const uint16_t*>(vx);
   const auto* y = static_cast<const float*>(vy);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -144,7 +150,7 @@ void vec_dot_bf16_f32_avx2(int64_t n, float* s, const void* vx, const void* vy) 
 // ---------------------------------------------------------------------------------------------
 // 32-value blocks
 
-void vec_dot_q8_0_q8_0_avx2(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_q8_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ8_0*>(vx);
   const auto* y = static_cast<const BlockQ8_0*>(vy);
   const int64_t nb = n / QK8_0;
@@ -167,7 +173,7 @@ void vec_dot_q8_0_q8_0_avx2(int64_t n, float* s, const void* vx, const void* vy)
   *s = hsum(_mm256_add_ps(acc0, acc1));
 }
 
-void vec_dot_q4_0_q8_0_avx2(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ4_0*>(vx);
   const auto* y = static_cast<const BlockQ8_0*>(vy);
   const int64_t nb = n / QK4_0;
@@ -192,7 +198,7 @@ void vec_dot_q4_0_q8_0_avx2(int64_t n, float* s, const void* vx, const void* vy)
 // ---------------------------------------------------------------------------------------------
 // K-quants (256-value super-blocks)
 
-void vec_dot_q4_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ4_K*>(vx);
   const auto* y = static_cast<const BlockQ8_K*>(vy);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -226,7 +232,7 @@ void vec_dot_q4_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy)
   *s = hsum(acc) - _mm_cvtss_f32(m);
 }
 
-void vec_dot_q5_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ5_K*>(vx);
   const auto* y = static_cast<const BlockQ8_K*>(vy);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -268,7 +274,7 @@ void vec_dot_q5_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy)
 
 // Q6_K: q in [0, 63] is used unsigned in maddubs; the -32 offset is applied once per
 // super-block as 32 * sum_k(scale_k * bsum_k).
-void vec_dot_q6_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_q6_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ6_K*>(vx);
   const auto* y = static_cast<const BlockQ8_K*>(vy);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -310,6 +316,21 @@ void vec_dot_q6_K_q8_K_avx2(int64_t n, float* s, const void* vx, const void* vy)
   *s = hsum(acc);
 }
 
-}  // namespace swapmoe
+}  // namespace
 
-#endif  // SWAPMOE_HAVE_AVX2_KERNELS
+extern constinit const VecDotSet kVecDots{
+    .f32 = vec_dot_f32_f32,
+    .f16 = vec_dot_f16_f32,
+    .bf16 = vec_dot_bf16_f32,
+    .q8_0 = vec_dot_q8_0_q8_0,
+    .q4_0 = vec_dot_q4_0_q8_0,
+    .q4_K = vec_dot_q4_K_q8_K,
+    .q5_K = vec_dot_q5_K_q8_K,
+    .q6_K = vec_dot_q6_K_q8_K,
+#if SWAPMOE_VNNI256
+    .x4_q8_0 = vec_dot_x4_q8_0_q8_0,  // vec_dot_x4_vnni.cpp, same flavour
+    .x4_q4_0 = vec_dot_x4_q4_0_q8_0,
+#endif
+};
+
+}  // namespace swapmoe::SWAPMOE_ISA_NS

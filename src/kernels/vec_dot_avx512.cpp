@@ -1,8 +1,6 @@
 // AVX-512 (F, BW, VL, VNNI) dot products: two 32-value blocks per 512-bit register, int8
 // products with vpdpbusd. Only the types where 512 bits pay off; the rest use the AVX2 kernels.
-#include "kernels/vec_dot.h"
-
-#if defined(SWAPMOE_HAVE_AVX512_KERNELS)
+// Built as the avx512 flavour (isa_kernels.h).
 
 // GCC 12's AVX-512 headers build casts and reductions from _mm512_undefined_*(), which trips
 // -W(maybe-)uninitialized falsely at every inlined use.
@@ -13,10 +11,11 @@
 
 #include <immintrin.h>
 
+#include "kernels/isa_kernels.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
 
-namespace swapmoe {
+namespace swapmoe::avx512 {
 
 namespace {
 
@@ -52,9 +51,7 @@ inline __m512i unpack_nibbles_2x32(const uint8_t* a, const uint8_t* b) {
 
 inline float d2(uint16_t a, uint16_t b) { return fp16_to_fp32(a) * fp16_to_fp32(b); }
 
-}  // namespace
-
-void vec_dot_f32_f32_avx512(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_f32_f32(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const float*>(vx);
   const auto* y = static_cast<const float*>(vy);
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -74,7 +71,7 @@ void vec_dot_f32_f32_avx512(int64_t n, float* s, const void* vx, const void* vy)
   *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-void vec_dot_f16_f32_avx512(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_f16_f32(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const uint16_t*>(vx);
   const auto* y = static_cast<const float*>(vy);
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -89,7 +86,7 @@ void vec_dot_f16_f32_avx512(int64_t n, float* s, const void* vx, const void* vy)
   *s = sum;
 }
 
-void vec_dot_q8_0_q8_0_avx512(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_q8_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ8_0*>(vx);
   const auto* y = static_cast<const BlockQ8_0*>(vy);
   const int64_t nb = n / QK8_0;
@@ -114,7 +111,7 @@ void vec_dot_q8_0_q8_0_avx512(int64_t n, float* s, const void* vx, const void* v
   *s = sum;
 }
 
-void vec_dot_q4_0_q8_0_avx512(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ4_0*>(vx);
   const auto* y = static_cast<const BlockQ8_0*>(vy);
   const int64_t nb = n / QK4_0;
@@ -147,6 +144,13 @@ void vec_dot_q4_0_q8_0_avx512(int64_t n, float* s, const void* vx, const void* v
   *s = sum;
 }
 
-}  // namespace swapmoe
+}  // namespace
 
-#endif  // SWAPMOE_HAVE_AVX512_KERNELS
+extern constinit const VecDotSet kVecDots{
+    .f32 = vec_dot_f32_f32,
+    .f16 = vec_dot_f16_f32,
+    .q8_0 = vec_dot_q8_0_q8_0,
+    .q4_0 = vec_dot_q4_0_q8_0,
+};
+
+}  // namespace swapmoe::avx512

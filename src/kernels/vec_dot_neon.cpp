@@ -1,21 +1,25 @@
-// ARMv8 NEON dot products (sdot when the CPU has the dot-product extension). The K-quants use
-// the scalar references on ARM for now.
-#include "kernels/vec_dot.h"
-
-#if defined(SWAPMOE_HAVE_NEON_KERNELS)
-
+// ARMv8 NEON dot products (sdot in the dot-product flavour). The K-quants use the scalar
+// references on ARM for now.
+//
+// Built per flavour (isa_kernels.h): SWAPMOE_NEON_DOT=0 neon (aarch64 baseline),
+// 1 neon_dotprod (-march=armv8.2-a+dotprod), in namespace SWAPMOE_ISA_NS.
 #include <arm_neon.h>
 
+#include "kernels/isa_kernels.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
 
-namespace swapmoe {
+#if !defined(SWAPMOE_ISA_NS) || !defined(SWAPMOE_NEON_DOT)
+#error "vec_dot_neon.cpp is built per flavour: see src/kernels/CMakeLists.txt"
+#endif
+
+namespace swapmoe::SWAPMOE_ISA_NS {
 
 namespace {
 
 // Four int32 lanes summing the 16 products a[i] * b[i].
 inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if defined(__ARM_FEATURE_DOTPROD)
+#if SWAPMOE_NEON_DOT
   return vdotq_s32(acc, a, b);
 #else
   const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
@@ -26,9 +30,7 @@ inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
 
 inline float d2(uint16_t a, uint16_t b) { return fp16_to_fp32(a) * fp16_to_fp32(b); }
 
-}  // namespace
-
-void vec_dot_f32_f32_neon(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_f32_f32(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const float*>(vx);
   const auto* y = static_cast<const float*>(vy);
   float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
@@ -41,7 +43,7 @@ void vec_dot_f32_f32_neon(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum;
 }
 
-void vec_dot_f16_f32_neon(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_f16_f32(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const uint16_t*>(vx);
   const auto* y = static_cast<const float*>(vy);
   float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
@@ -56,7 +58,7 @@ void vec_dot_f16_f32_neon(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum;
 }
 
-void vec_dot_q8_0_q8_0_neon(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_q8_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ8_0*>(vx);
   const auto* y = static_cast<const BlockQ8_0*>(vy);
   float32x4_t acc = vdupq_n_f32(0);
@@ -68,7 +70,7 @@ void vec_dot_q8_0_q8_0_neon(int64_t n, float* s, const void* vx, const void* vy)
   *s = vaddvq_f32(acc);
 }
 
-void vec_dot_q4_0_q8_0_neon(int64_t n, float* s, const void* vx, const void* vy) {
+void vec_dot_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ4_0*>(vx);
   const auto* y = static_cast<const BlockQ8_0*>(vy);
   const uint8x16_t low4 = vdupq_n_u8(0x0F);
@@ -85,6 +87,13 @@ void vec_dot_q4_0_q8_0_neon(int64_t n, float* s, const void* vx, const void* vy)
   *s = vaddvq_f32(acc);
 }
 
-}  // namespace swapmoe
+}  // namespace
 
-#endif  // SWAPMOE_HAVE_NEON_KERNELS
+extern constinit const VecDotSet kVecDots{
+    .f32 = vec_dot_f32_f32,
+    .f16 = vec_dot_f16_f32,
+    .q8_0 = vec_dot_q8_0_q8_0,
+    .q4_0 = vec_dot_q4_0_q8_0,
+};
+
+}  // namespace swapmoe::SWAPMOE_ISA_NS

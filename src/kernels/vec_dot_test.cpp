@@ -1,7 +1,8 @@
-// Every compiled-in dot product against its scalar reference, and the references against a
-// float64 dot of the dequantised rows.
+// Every compiled-in dot product this CPU runs against its scalar reference, and the references
+// against a float64 dot of the dequantised rows.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <vector>
 
 #include "kernels/kernel_test_util.h"
@@ -20,12 +21,25 @@ std::vector<int64_t> lengths(GgmlType w) {
   return {1, 7, 8, 31, 32, 33, 100, 1024, 4099};  // float types: any length
 }
 
-TEST(VecDot, RegisteredInTraitsTable) {
+TEST(VecDot, EveryWeightTypeHasKernels) {
   for (GgmlType w : kWeightTypes) {
-    EXPECT_NE(type_traits(w).vec_dot, nullptr) << type_name(w);
-    EXPECT_NE(type_traits(w).vec_dot_ref, nullptr) << type_name(w);
-    EXPECT_EQ(type_traits(w).vec_dot, vec_dot_kernels(w).fast) << type_name(w);
+    EXPECT_TRUE(can_compute(w)) << type_name(w);
+    EXPECT_NE(vec_dot_kernels(w).fast, nullptr) << type_name(w);
+    EXPECT_NE(vec_dot_kernels(w).ref, nullptr) << type_name(w);
   }
+  for (GgmlType w : {GgmlType::Q8_K, GgmlType::Q4_1, GgmlType::Q2_K, GgmlType::I32, GgmlType::COUNT}) {
+    EXPECT_FALSE(can_compute(w)) << type_name(w);
+    EXPECT_EQ(vec_dot_kernels(w).fast, nullptr) << type_name(w);
+  }
+  EXPECT_EQ(supported_weight_types(), "f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K");
+}
+
+// In a fresh process (the death-test child re-runs this binary with only this test), the very
+// first use of the kernels already finds every table filled: nothing registers at start-up.
+TEST(VecDotDeathTest, CompleteAtFirstUse) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::exit(can_compute(GgmlType::Q8_0) && vec_dot_kernels(GgmlType::Q4_K).fast ? 0 : 1),
+              testing::ExitedWithCode(0), "");
 }
 
 TEST(VecDot, ReferenceMatchesDequantisedDot) {
@@ -68,27 +82,40 @@ TEST(VecDot, SimdMatchesReference) {
   }
 }
 
-TEST(VecDot, FourRowKernelsMatchReference) {
-  for (GgmlType w : kWeightTypes) {
-    const VecDotKernels& k = vec_dot_kernels(w);
-    if (!k.x4) continue;
-    const GgmlType a = type_traits(w).vec_dot_type;
-    for (int64_t n : lengths(w)) {
-      const size_t rb = row_size(w, n) + 18;  // a stride that is not the row size
-      std::vector<uint8_t> rows(4 * rb);
-      float ref[4], got[4];
-      const auto qa = test::quantized_row(a, n, 5 + n, false);
-      std::vector<double> mag(4);
-      for (int r = 0; r < 4; ++r) {
-        const auto qw = test::quantized_row(w, n, 40 + r + n, true);
-        std::copy(qw.begin(), qw.begin() + row_size(w, n), rows.begin() + r * rb);
-        k.ref(n, &ref[r], rows.data() + r * rb, qa.data());
-        mag[r] = test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa, n)).magnitude;
-      }
-      k.x4(n, got, rows.data(), rb, qa.data());
-      for (int r = 0; r < 4; ++r) EXPECT_NEAR(got[r], ref[r], 2e-6 * mag[r]) << type_name(w) << " n=" << n << " row " << r;
+// A 4-row kernel against the reference on each of its rows.
+void four_rows_match_reference(GgmlType w, VecDotX4Fn x4, const char* isa) {
+  const GgmlType a = type_traits(w).vec_dot_type;
+  for (int64_t n : lengths(w)) {
+    const size_t rb = row_size(w, n) + 18;  // a stride that is not the row size
+    std::vector<uint8_t> rows(4 * rb);
+    float ref[4], got[4];
+    const auto qa = test::quantized_row(a, n, 5 + n, false);
+    std::vector<double> mag(4);
+    for (int r = 0; r < 4; ++r) {
+      const auto qw = test::quantized_row(w, n, 40 + r + n, true);
+      std::copy(qw.begin(), qw.begin() + row_size(w, n), rows.begin() + r * rb);
+      vec_dot_kernels(w).ref(n, &ref[r], rows.data() + r * rb, qa.data());
+      mag[r] = test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa, n)).magnitude;
+    }
+    x4(n, got, rows.data(), rb, qa.data());
+    for (int r = 0; r < 4; ++r) {
+      EXPECT_NEAR(got[r], ref[r], 2e-6 * mag[r]) << type_name(w) << " " << isa << " n=" << n << " row " << r;
     }
   }
+}
+
+TEST(VecDot, FourRowKernelsMatchReference) {
+  int n_tested = 0;
+  for (GgmlType w : kWeightTypes) {
+    NamedVecDot variants[8];
+    const int nv = vec_dot_variants(w, variants, 8);
+    for (int v = 0; v < nv; ++v) {
+      if (!variants[v].x4) continue;
+      ++n_tested;
+      four_rows_match_reference(w, variants[v].x4, variants[v].isa);
+    }
+  }
+  if (n_tested == 0) GTEST_SKIP() << "no 4-row kernel runs on this CPU";
 }
 
 // Extreme quants: all weights at the ends of their range, activations at +-127.

@@ -4,20 +4,24 @@
 // fold the correction into the accumulator's starting value, computed once per activation
 // block for all 4 rows:  sum (q - o) * y = dpbusd(-o * sum(y), q, y).
 //   Q4_0: q = nibble in [0, 15], o = 8.      Q8_0: q = x ^ 0x80 = x + 128, o = 128.
-#include "kernels/vec_dot.h"
-
-#if defined(SWAPMOE_HAVE_VNNI_X4_KERNELS)
-
+//
+// Built in the two VNNI flavours (isa_kernels.h): SWAPMOE_VNNI256=1 VEX (AVX-VNNI),
+// 2 EVEX (AVX512-VNNI + VL); vec_dot_avx2.cpp of the same flavour lists them in its table.
 #include <immintrin.h>
 
+#include "kernels/isa_kernels.h"
 #include "tensor/quant_blocks.h"
 
-namespace swapmoe {
+#if !defined(SWAPMOE_ISA_NS) || !defined(SWAPMOE_VNNI256) || SWAPMOE_VNNI256 == 0
+#error "vec_dot_x4_vnni.cpp is built in the VNNI flavours only: see src/kernels/CMakeLists.txt"
+#endif
+
+namespace swapmoe::SWAPMOE_ISA_NS {
 
 namespace {
 
 inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if SWAPMOE_VNNI256 == 2
   return _mm256_dpbusd_epi32(acc, u, s);
 #else
   return _mm256_dpbusd_avx_epi32(acc, u, s);
@@ -46,7 +50,7 @@ inline __m256i offset_start(__m256i yq, __m256i offset_bytes) {
 
 }  // namespace
 
-void vec_dot_x4_q8_0_q8_0_vnni(int64_t n, float* s, const void* vx, size_t bx, const void* vy) {
+void vec_dot_x4_q8_0_q8_0(int64_t n, float* s, const void* vx, size_t bx, const void* vy) {
   const auto* x0 = static_cast<const uint8_t*>(vx);
   const auto* y = static_cast<const BlockQ8_0*>(vy);
   const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
@@ -64,7 +68,7 @@ void vec_dot_x4_q8_0_q8_0_vnni(int64_t n, float* s, const void* vx, size_t bx, c
   for (int r = 0; r < 4; ++r) s[r] = hsum(acc[r]);
 }
 
-void vec_dot_x4_q4_0_q8_0_vnni(int64_t n, float* s, const void* vx, size_t bx, const void* vy) {
+void vec_dot_x4_q4_0_q8_0(int64_t n, float* s, const void* vx, size_t bx, const void* vy) {
   const auto* x0 = static_cast<const uint8_t*>(vx);
   const auto* y = static_cast<const BlockQ8_0*>(vy);
   const __m256i eight = _mm256_set1_epi8(8);
@@ -85,6 +89,4 @@ void vec_dot_x4_q4_0_q8_0_vnni(int64_t n, float* s, const void* vx, size_t bx, c
   for (int r = 0; r < 4; ++r) s[r] = hsum(acc[r]);
 }
 
-}  // namespace swapmoe
-
-#endif  // SWAPMOE_HAVE_VNNI_X4_KERNELS
+}  // namespace swapmoe::SWAPMOE_ISA_NS

@@ -1,33 +1,53 @@
-// Architecture registry: each supported `general.architecture` has one file (arch_<name>.cpp)
-// that maps its GGUF tensor names and shapes onto the shared LayerWeights layout.
+// Architecture registry: one entry per GGUF `general.architecture`. An entry reads the
+// hyper-parameters and per-layer description (ModelConfig) and says which of the weights that
+// LayerWeights lists a layer has, with their shapes. Loading, dense copying, accounting and the
+// synth writer all go through it, so a new architecture is one file (arch_<name>.cpp) plus one
+// line in arch_registry.cpp. See docs/architecture.md for the checklist.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "model/model.h"
+#include "model/model_config.h"
 
 namespace swapmoe {
 
-// Looks up a tensor by name and checks its shape; throws a swapmoe::Error naming the tensor,
-// the expected and the actual shape when they differ, or when the type cannot be computed with.
-class TensorBinder {
- public:
-  explicit TensorBinder(const GgufFile& file) : file_(file) {}
-  TensorView require(const std::string& name, std::vector<int64_t> shape) const;
-  // Empty view (data == nullptr) when absent; shape-checked when present.
-  TensorView optional(const std::string& name, std::vector<int64_t> shape) const;
-  const GgufTensorInfo* info(const std::string& name) const { return file_.find_tensor(name); }
-  // Norm weights are applied element-wise in f32.
-  TensorView require_f32(const std::string& name, int64_t n) const;
+class GgufFile;
 
- private:
-  const GgufFile& file_;
+// Whether and how a weight appears in a model of this architecture.
+struct TensorSpec {
+  enum Need { ABSENT, OPTIONAL, REQUIRED } need = ABSENT;
+  std::vector<int64_t> shape;  // GGUF ne
+
+  static TensorSpec required(std::vector<int64_t> shape) { return {REQUIRED, std::move(shape)}; }
+  static TensorSpec optional(std::vector<int64_t> shape) { return {OPTIONAL, std::move(shape)}; }
 };
 
-void bind_llama(Model& model, const TensorBinder& bind);
+struct ArchEntry {
+  const char* name;  // general.architecture
+  // Hyper-parameters and layer descriptions; config.n_vocab is filled in by the loader.
+  ModelConfig (*read_config)(const GgufFile& file);
+  // Fills in the per-layer descriptions, RoPE mode and router rule from the hyper-parameters
+  // (read_config calls it; the synth writer calls it on a config it made itself).
+  void (*describe)(ModelConfig& config);
+  // The spec of weight `name` (as LayerWeights::visit / Model::visit_globals name it) of layer
+  // `layer`, or of a global weight when layer < 0.
+  TensorSpec (*tensor)(const ModelConfig& config, int layer, std::string_view name);
+};
 
+// nullptr when the architecture is not supported.
+const ArchEntry* find_arch(std::string_view name);
 // Names of the architectures this build can run (for error hints).
 std::vector<std::string> supported_architectures();
+
+// ---- entries (one file each) --------------------------------------------------------------
+extern const ArchEntry kArchLlama;
+
+// ---- pieces shared by entries ---------------------------------------------------------------
+// The weights outside the layers that every decoder has: token_embd, output_norm, output
+// (optional: tied to token_embd when absent).
+TensorSpec common_global_tensor(const ModelConfig& c, std::string_view name);
 
 }  // namespace swapmoe

@@ -1,44 +1,56 @@
-// The llama architecture, with and without experts (Llama, Mistral, Mixtral).
+// The llama architecture, with and without experts (Llama, Mistral, Mixtral): GQA attention with
+// normal-mode RoPE, SwiGLU FFN or routed SwiGLU experts with softmax-top-k-renormalise routing.
 #include <fmt/format.h>
 
+#include "core/error.h"
+#include "io/gguf.h"
 #include "model/arch.h"
 
 namespace swapmoe {
 
-void bind_llama(Model& m, const TensorBinder& bind) {
-  const ModelConfig& c = m.config();
-  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+namespace {
 
-  m.tok_embd = bind.require("token_embd.weight", {c.n_embd, c.n_vocab});
-  m.output_norm = bind.require_f32("output_norm.weight", c.n_embd);
-  m.output = bind.optional("output.weight", {c.n_embd, c.n_vocab});
-  if (!m.output.data) m.output = m.tok_embd;  // tied embeddings
-
-  m.layers.resize(c.n_layer);
-  for (int64_t i = 0; i < c.n_layer; ++i) {
-    LayerWeights& l = m.layers[i];
-    auto name = [i](const char* suffix) { return fmt::format("blk.{}.{}", i, suffix); };
-    l.attn_norm = bind.require_f32(name("attn_norm.weight"), c.n_embd);
-    l.wq = bind.require(name("attn_q.weight"), {c.n_embd, q_dim});
-    l.wk = bind.require(name("attn_k.weight"), {c.n_embd, kv_dim});
-    l.wv = bind.require(name("attn_v.weight"), {c.n_embd, kv_dim});
-    l.wo = bind.require(name("attn_output.weight"), {q_dim, c.n_embd});
-    l.ffn_norm = bind.require_f32(name("ffn_norm.weight"), c.n_embd);
-    if (c.is_moe()) {
-      l.is_moe = true;
-      l.router = bind.require(name("ffn_gate_inp.weight"), {c.n_embd, c.n_expert});
-      l.gate_exps = bind.require(name("ffn_gate_exps.weight"), {c.n_embd, c.n_ff, c.n_expert});
-      l.up_exps = bind.require(name("ffn_up_exps.weight"), {c.n_embd, c.n_ff, c.n_expert});
-      l.down_exps = bind.require(name("ffn_down_exps.weight"), {c.n_ff, c.n_embd, c.n_expert});
-      l.exps_info[0] = bind.info(name("ffn_gate_exps.weight"));
-      l.exps_info[1] = bind.info(name("ffn_up_exps.weight"));
-      l.exps_info[2] = bind.info(name("ffn_down_exps.weight"));
-    } else {
-      l.ffn_gate = bind.require(name("ffn_gate.weight"), {c.n_embd, c.n_ff});
-      l.ffn_up = bind.require(name("ffn_up.weight"), {c.n_embd, c.n_ff});
-      l.ffn_down = bind.require(name("ffn_down.weight"), {c.n_ff, c.n_embd});
-    }
+void describe_llama(ModelConfig& c) {
+  c.rope_mode = RopeMode::NORMAL;
+  c.router = RouterRule{GatingFn::SOFTMAX, /*normalize=*/true, /*scale=*/1.0f};
+  c.layers.assign(c.n_layer, LayerDesc{});
+  for (LayerDesc& l : c.layers) {
+    l.ffn = c.is_moe() ? FfnKind::MOE : FfnKind::DENSE;
+    l.n_ff = c.n_ff;  // Mixtral's experts have the dense width
   }
 }
+
+ModelConfig read_llama(const GgufFile& f) {
+  ModelConfig c = ModelConfig::read_common(f);
+  if (c.n_ff <= 0)
+    fail("model config", fmt::format("{}: llama.feed_forward_length must be positive", f.path()),
+         "the file's metadata is incomplete; re-export the model");
+  describe_llama(c);
+  return c;
+}
+
+TensorSpec llama_tensor(const ModelConfig& c, int il, std::string_view name) {
+  if (il < 0) return common_global_tensor(c, name);
+  const LayerDesc& l = c.layers[il];
+  const int64_t e = c.n_embd, ff = l.n_ff;
+  using S = TensorSpec;
+  if (name == "attn_norm.weight" || name == "ffn_norm.weight") return S::required({e});
+  if (name == "attn_q.weight") return S::required({e, c.q_dim()});
+  if (name == "attn_k.weight" || name == "attn_v.weight") return S::required({e, c.kv_dim()});
+  if (name == "attn_output.weight") return S::required({c.q_dim(), e});
+  if (l.is_moe()) {
+    if (name == "ffn_gate_inp.weight") return S::required({e, c.n_expert});
+    if (name == "ffn_gate_exps.weight" || name == "ffn_up_exps.weight") return S::required({e, ff, c.n_expert});
+    if (name == "ffn_down_exps.weight") return S::required({ff, e, c.n_expert});
+  } else {
+    if (name == "ffn_gate.weight" || name == "ffn_up.weight") return S::required({e, ff});
+    if (name == "ffn_down.weight") return S::required({ff, e});
+  }
+  return {};
+}
+
+}  // namespace
+
+const ArchEntry kArchLlama{"llama", read_llama, describe_llama, llama_tensor};
 
 }  // namespace swapmoe

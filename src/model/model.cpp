@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "io/direct_reader.h"
+#include "kernels/vec_dot.h"
 #include "model/arch.h"
 
 namespace swapmoe {
@@ -22,64 +23,91 @@ std::string shape_str(const std::vector<int64_t>& ne) {
 
 }  // namespace
 
-TensorView TensorBinder::optional(const std::string& name, std::vector<int64_t> shape) const {
-  const GgufTensorInfo* t = file_.find_tensor(name);
-  if (!t) return {};
-  std::vector<int64_t> actual = t->ne;
-  while (actual.size() < shape.size()) actual.push_back(1);
-  while (actual.size() > shape.size() && actual.back() == 1) actual.pop_back();
-  if (actual != shape)
-    fail("model loader", fmt::format("{}: tensor '{}' has shape {}, expected {}", file_.path(), name,
-                                     shape_str(t->ne), shape_str(shape)),
-         "the file does not match its own metadata; re-export it");
-  const TypeTraits& traits = type_traits(t->type);
-  if (!traits.supported || !traits.vec_dot)
-    fail("model loader", fmt::format("{}: tensor '{}' has type {}, which swapmoe cannot compute with", file_.path(),
-                                     name, type_name(t->type)),
-         "supported: f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K; requantise the model");
-  return file_.tensor_view(*t);
-}
+namespace {
 
-TensorView TensorBinder::require(const std::string& name, std::vector<int64_t> shape) const {
-  TensorView v = optional(name, std::move(shape));
-  if (!v.data)
-    fail("model loader", fmt::format("{}: tensor '{}' is missing", file_.path(), name),
+// Binds one weight by name against the architecture's spec: absent from the spec -> left empty;
+// present -> shape and type checked. Throws naming the tensor and what is wrong.
+TensorView bind_tensor(const GgufFile& file, const std::string& name, const TensorSpec& spec, TensorRole role) {
+  if (spec.need == TensorSpec::ABSENT) return {};
+  const GgufTensorInfo* t = file.find_tensor(name);
+  if (!t) {
+    if (spec.need == TensorSpec::OPTIONAL) return {};
+    fail("model loader", fmt::format("{}: tensor '{}' is missing", file.path(), name),
          "the file is incomplete or not of the architecture it claims");
-  return v;
+  }
+  std::vector<int64_t> actual = t->ne;
+  while (actual.size() < spec.shape.size()) actual.push_back(1);
+  while (actual.size() > spec.shape.size() && actual.back() == 1) actual.pop_back();
+  if (actual != spec.shape)
+    fail("model loader", fmt::format("{}: tensor '{}' has shape {}, expected {}", file.path(), name,
+                                     shape_str(t->ne), shape_str(spec.shape)),
+         "the file does not match its own metadata; re-export it");
+  if ((role == TensorRole::NORM || role == TensorRole::BIAS) && t->type != GgmlType::F32)
+    fail("model loader", fmt::format("{}: tensor '{}' is {}, expected f32", file.path(), name, type_name(t->type)),
+         "norm weights and biases must be stored as f32");
+  if (role != TensorRole::EMBEDDING && !can_compute(t->type))
+    fail("model loader", fmt::format("{}: tensor '{}' has type {}, which swapmoe cannot compute with", file.path(),
+                                     name, type_name(t->type)),
+         "supported: " + supported_weight_types() + "; requantise the model");
+  if (role == TensorRole::EMBEDDING && !type_traits(t->type).to_float)
+    fail("model loader", fmt::format("{}: tensor '{}' has type {}, which swapmoe cannot read", file.path(), name,
+                                     type_name(t->type)),
+         "supported: " + supported_weight_types() + "; requantise the model");
+  return file.tensor_view(*t);
 }
 
-TensorView TensorBinder::require_f32(const std::string& name, int64_t n) const {
-  TensorView v = require(name, {n});
-  if (v.type != GgmlType::F32)
-    fail("model loader", fmt::format("{}: tensor '{}' is {}, expected f32", file_.path(), name, type_name(v.type)),
-         "norm weights must be stored as f32");
-  return v;
+void bind_model(Model& m, const ArchEntry& arch) {
+  const ModelConfig& c = m.config();
+  const GgufFile& file = m.file();
+  Model::visit_globals(m, [&](TensorView& v, const char* name, TensorRole role) {
+    v = bind_tensor(file, name, arch.tensor(c, -1, name), role);
+  });
+  if (!m.output.data) m.output = m.tok_embd;  // tied embeddings
+  m.layers.resize(c.n_layer);
+  for (int il = 0; il < c.n_layer; ++il) {
+    LayerWeights& l = m.layers[il];
+    l.is_moe = c.layers[il].is_moe();
+    int part = 0;
+    l.for_each([&](TensorView& v, const char* suffix, TensorRole role) {
+      const std::string name = fmt::format("blk.{}.{}", il, suffix);
+      v = bind_tensor(file, name, arch.tensor(c, il, suffix), role);
+      if (role == TensorRole::EXPERTS) l.exps_info[part++] = v.data ? file.find_tensor(name) : nullptr;
+    });
+    if (l.is_moe && !(l.exps_info[0] && l.exps_info[1] && l.exps_info[2]))
+      fail("model loader", fmt::format("{}: MoE layer {} lacks its stacked expert tensors", file.path(), il),
+           "the architecture entry must require ffn_{gate,up,down}_exps for MoE layers");
+  }
 }
 
-std::vector<std::string> supported_architectures() { return {"llama"}; }
+}  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) {
   GgufFile file = GgufFile::open(path);
-  ModelConfig config = ModelConfig::from_gguf(file);
+  const std::string arch_name = file.get_string("general.architecture");
+  const ArchEntry* arch = find_arch(arch_name);
+  if (!arch) {
+    std::string names;
+    for (auto& a : supported_architectures()) names += (names.empty() ? "" : ", ") + a;
+    fail("model loader", fmt::format("{}: architecture '{}' is not supported", path, arch_name),
+         "supported architectures: " + names);
+  }
+  ModelConfig config = arch->read_config(file);
+  if (static_cast<int64_t>(config.layers.size()) != config.n_layer)
+    fail("model loader", fmt::format("{}: the '{}' entry described {} of {} layers", path, arch_name,
+                                     config.layers.size(), config.n_layer), "a bug in the architecture entry");
   // n_vocab from the embedding matrix: vocab metadata may be absent in weight-only files.
   const GgufTensorInfo* embd = file.find_tensor("token_embd.weight");
   if (!embd || embd->ne.size() < 2)
-    fail("model loader", fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", path),
-         "the file is incomplete");
+    fail("model loader",
+         fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", path),
+         file.tensors().empty() ? "the file holds no weights (a vocabulary-only file?); pass a model file"
+                               : "the file is incomplete");
   config.n_vocab = embd->ne[1];
 
   auto model = std::make_unique<Model>(std::move(file), std::move(config));
-  TensorBinder bind(model->file());
-  if (model->config().arch == "llama") {
-    bind_llama(*model, bind);
-  } else {
-    std::string names;
-    for (auto& a : supported_architectures()) names += (names.empty() ? "" : ", ") + a;
-    fail("model loader", fmt::format("{}: architecture '{}' is not supported", path, model->config().arch),
-         "supported architectures: " + names);
-  }
+  bind_model(*model, *arch);
   if (dense == DenseWeights::OWNED) model->copy_dense_weights();
-  else model->prefault_map();
+  if (dense == DenseWeights::MAPPED) model->prefault_map();
   return model;
 }
 
@@ -94,70 +122,44 @@ void Model::prefault_map() const {
   (void)sink;
 }
 
-int64_t Model::n_moe_layers() const {
-  int64_t n = 0;
-  for (const auto& l : layers) n += l.is_moe;
-  return n;
-}
-
 void Model::copy_dense_weights() {
-  // Every tensor that is not a stacked expert tensor, packed at 64-byte aligned offsets.
-  std::vector<const GgufTensorInfo*> expert_infos;
-  for (const auto& l : layers)
-    if (l.is_moe) expert_infos.insert(expert_infos.end(), l.exps_info, l.exps_info + 3);
-  auto is_expert = [&](const GgufTensorInfo& t) {
-    return std::find(expert_infos.begin(), expert_infos.end(), &t) != expert_infos.end();
+  // Every bound weight that is not a stacked expert tensor, packed at 64-byte aligned offsets
+  // and read around the page cache; the views are then pointed at the copies.
+  std::vector<TensorView*> dense;
+  const void* tied = output.data == tok_embd.data ? output.data : nullptr;
+  auto collect = [&](TensorView& v, const char*, TensorRole role) {
+    if (v.data && role != TensorRole::EXPERTS && !(role == TensorRole::OUTPUT && v.data == tied)) dense.push_back(&v);
   };
+  visit_globals(*this, collect);
+  for (LayerWeights& l : layers) l.for_each(collect);
   uint64_t total = 0;
-  for (const auto& t : file_.tensors())
-    if (!is_expert(t)) total += (t.n_bytes + 63) / 64 * 64;
+  for (const TensorView* v : dense) total += (v->n_bytes() + 63) / 64 * 64;
   owned_.resize(total, DirectFileReader::kAlignment);
   DirectFileReader reader(file_.path());
-  const uint8_t* map_base = nullptr;  // the map is created by tensor_view() but never read
-  struct Moved {
-    uint64_t file_offset, n_bytes;
-    uint8_t* dst;
-  };
-  std::vector<Moved> moved;
+  const uint8_t* map_base = file_.mapped_data();  // the map exists (views point into it) but is never read
   uint64_t at = 0;
-  for (const auto& t : file_.tensors()) {
-    if (is_expert(t)) continue;
-    reader.read(t.file_offset, t.n_bytes, owned_.data() + at);
-    moved.push_back({t.file_offset, t.n_bytes, owned_.data() + at});
-    at += (t.n_bytes + 63) / 64 * 64;
+  for (TensorView* v : dense) {
+    const uint64_t offset = static_cast<uint64_t>(static_cast<const uint8_t*>(v->data) - map_base);
+    reader.read(offset, v->n_bytes(), owned_.data() + at);
+    v->data = owned_.data() + at;
+    at += (v->n_bytes() + 63) / 64 * 64;
   }
-  map_base = file_.mapped_data();
-  auto rebase = [&](TensorView& v) {
-    if (!v.data) return;
-    const uint64_t off = static_cast<uint64_t>(static_cast<const uint8_t*>(v.data) - map_base);
-    for (const Moved& m : moved)
-      if (off >= m.file_offset && off < m.file_offset + m.n_bytes) {
-        v.data = m.dst + (off - m.file_offset);
-        return;
-      }
-    v.data = nullptr;
-  };
-  rebase(tok_embd);
-  rebase(output_norm);
-  rebase(output);
-  for (auto& l : layers) {
-    for (TensorView* v : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.router, &l.ffn_gate, &l.ffn_up,
-                          &l.ffn_down})
-      rebase(*v);
-    l.gate_exps.data = l.up_exps.data = l.down_exps.data = nullptr;
-  }
+  if (tied) output = tok_embd;
+  for (LayerWeights& l : layers) l.gate_exps.data = l.up_exps.data = l.down_exps.data = nullptr;
 }
 
-uint64_t Model::total_bytes() const {
+uint64_t Model::dense_bytes() const {
+  // Counted as copy_dense_weights() packs them (64-byte aligned), so OWNED holds exactly this.
   uint64_t n = 0;
-  for (const auto& t : file_.tensors()) n += t.n_bytes;
+  for_each_weight([&](const TensorView& v, TensorRole role) {
+    n += role == TensorRole::EXPERTS ? 0 : (v.n_bytes() + 63) / 64 * 64;
+  });
   return n;
 }
 
 uint64_t Model::expert_bytes() const {
   uint64_t n = 0;
-  for (const auto& l : layers)
-    if (l.is_moe) n += l.exps_info[0]->n_bytes + l.exps_info[1]->n_bytes + l.exps_info[2]->n_bytes;
+  for_each_weight([&](const TensorView& v, TensorRole role) { n += role == TensorRole::EXPERTS ? v.n_bytes() : 0; });
   return n;
 }
 

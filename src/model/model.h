@@ -32,27 +32,71 @@ struct ExpertFileRanges {
   uint64_t total() const { return n_bytes[0] + n_bytes[1] + n_bytes[2]; }
 };
 
+// What a weight is for: decides how it is stored under a budget (EXPERTS are read by range into
+// slots, everything else is dense), how it is checked (NORM and BIAS are f32 vectors) and how
+// the synth writer fills it.
+enum class TensorRole { EMBEDDING, OUTPUT, NORM, BIAS, MATRIX, ROUTER, EXPERTS };
+
+// Every weight one layer may have, whatever the architecture; the architecture's entry (arch.h)
+// says which of them a layer uses and their shapes. Shapes below are GGUF's ne: (in -> out).
 struct LayerWeights {
-  TensorView attn_norm;  // (n_embd) f32
-  TensorView wq;         // (n_embd -> n_head * head_dim)
-  TensorView wk;         // (n_embd -> n_head_kv * head_dim)
-  TensorView wv;         // (n_embd -> n_head_kv * head_dim)
-  TensorView wo;         // (n_head * head_dim -> n_embd)
-  TensorView ffn_norm;   // (n_embd) f32
+  TensorView attn_norm;    // (n_embd) f32
+  TensorView wq;           // (n_embd -> q_dim)
+  TensorView wk;           // (n_embd -> kv_dim)
+  TensorView wv;           // (n_embd -> kv_dim)
+  TensorView bq, bk, bv;   // (q_dim), (kv_dim), (kv_dim) f32, qkv_bias
+  TensorView q_norm;       // (head_dim) f32, qk_norm
+  TensorView k_norm;       // (head_dim) f32, qk_norm
+  TensorView wo;           // (q_dim -> n_embd)
+  TensorView ffn_norm;     // (n_embd) f32
 
   // MoE layers
-  TensorView router;     // (n_embd -> n_expert)
-  TensorView gate_exps;  // {n_embd, n_ff, n_expert}
-  TensorView up_exps;    // {n_embd, n_ff, n_expert}
-  TensorView down_exps;  // {n_ff, n_embd, n_expert}
+  TensorView router;       // (n_embd -> n_expert)
+  TensorView gate_exps;    // {n_embd, n_ff, n_expert}
+  TensorView up_exps;      // {n_embd, n_ff, n_expert}
+  TensorView down_exps;    // {n_ff, n_embd, n_expert}
+  TensorView shexp_gate;   // (n_embd -> n_ff_shared), MOE_SHARED
+  TensorView shexp_up;     // (n_embd -> n_ff_shared)
+  TensorView shexp_down;   // (n_ff_shared -> n_embd)
+  TensorView shexp_gate_inp;  // (n_embd -> 1), shared_gate
   const GgufTensorInfo* exps_info[3] = {nullptr, nullptr, nullptr};  // gate, up, down
 
   // Dense layers
-  TensorView ffn_gate;   // (n_embd -> n_ff)
-  TensorView ffn_up;     // (n_embd -> n_ff)
-  TensorView ffn_down;   // (n_ff -> n_embd)
+  TensorView ffn_gate;     // (n_embd -> n_ff)
+  TensorView ffn_up;       // (n_embd -> n_ff)
+  TensorView ffn_down;     // (n_ff -> n_embd)
 
   bool is_moe = false;
+
+  // The one list of fields: binding, dense copying, accounting and the synth writer all walk it.
+  // f(view, GGUF name after "blk.N.", role). Adding a weight is one line here.
+  template <class Self, class F>
+  static void visit(Self& l, F&& f) {
+    f(l.attn_norm, "attn_norm.weight", TensorRole::NORM);
+    f(l.wq, "attn_q.weight", TensorRole::MATRIX);
+    f(l.wk, "attn_k.weight", TensorRole::MATRIX);
+    f(l.wv, "attn_v.weight", TensorRole::MATRIX);
+    f(l.bq, "attn_q.bias", TensorRole::BIAS);
+    f(l.bk, "attn_k.bias", TensorRole::BIAS);
+    f(l.bv, "attn_v.bias", TensorRole::BIAS);
+    f(l.q_norm, "attn_q_norm.weight", TensorRole::NORM);
+    f(l.k_norm, "attn_k_norm.weight", TensorRole::NORM);
+    f(l.wo, "attn_output.weight", TensorRole::MATRIX);
+    f(l.ffn_norm, "ffn_norm.weight", TensorRole::NORM);
+    f(l.router, "ffn_gate_inp.weight", TensorRole::ROUTER);
+    f(l.gate_exps, "ffn_gate_exps.weight", TensorRole::EXPERTS);
+    f(l.up_exps, "ffn_up_exps.weight", TensorRole::EXPERTS);
+    f(l.down_exps, "ffn_down_exps.weight", TensorRole::EXPERTS);
+    f(l.shexp_gate, "ffn_gate_shexp.weight", TensorRole::MATRIX);
+    f(l.shexp_up, "ffn_up_shexp.weight", TensorRole::MATRIX);
+    f(l.shexp_down, "ffn_down_shexp.weight", TensorRole::MATRIX);
+    f(l.shexp_gate_inp, "ffn_gate_inp_shexp.weight", TensorRole::MATRIX);
+    f(l.ffn_gate, "ffn_gate.weight", TensorRole::MATRIX);
+    f(l.ffn_up, "ffn_up.weight", TensorRole::MATRIX);
+    f(l.ffn_down, "ffn_down.weight", TensorRole::MATRIX);
+  }
+  template <class F> void for_each(F&& f) { visit(*this, f); }
+  template <class F> void for_each(F&& f) const { visit(*this, f); }
 
   ExpertWeights expert(int64_t e) const { return {gate_exps.slice2(e), up_exps.slice2(e), down_exps.slice2(e)}; }
   ExpertFileRanges expert_ranges(int64_t e) const;
@@ -64,6 +108,7 @@ enum class DenseWeights {
   MAPPED,  // views into the file map: no copy, pages shared with the page cache (full model)
   OWNED,   // read once into process memory around the page cache, file map never touched:
            // under a memory budget every resident byte is then the engine's own and counted
+  LAZY,    // views into the map, nothing read now: for tools that only look at shapes and sizes
 };
 
 class Model {
@@ -81,11 +126,21 @@ class Model {
   TensorView output;       // (n_embd -> n_vocab); tok_embd when the head is tied
   std::vector<LayerWeights> layers;
 
-  uint64_t total_bytes() const;   // every tensor
+  // The weights outside the layers, as LayerWeights::visit lists a layer's (names are whole).
+  template <class Self, class F>
+  static void visit_globals(Self& m, F&& f) {
+    f(m.tok_embd, "token_embd.weight", TensorRole::EMBEDDING);
+    f(m.output_norm, "output_norm.weight", TensorRole::NORM);
+    f(m.output, "output.weight", TensorRole::OUTPUT);
+  }
+  // Every bound weight of the model once (a tied head is not visited twice): f(view, role).
+  template <class F> void for_each_weight(F&& f) const;
+
+  uint64_t total_bytes() const { return dense_bytes() + expert_bytes(); }  // every weight the model uses
   uint64_t expert_bytes() const;  // all routed experts of all layers
-  uint64_t dense_bytes() const { return total_bytes() - expert_bytes(); }
+  uint64_t dense_bytes() const;   // every other weight, 64-byte aligned each (what OWNED holds)
   uint64_t owned_bytes() const { return owned_.size(); }  // dense weights held in memory (OWNED)
-  int64_t n_moe_layers() const;
+  int64_t n_moe_layers() const { return config_.n_moe_layers(); }
 
   Model(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
 
@@ -97,5 +152,17 @@ class Model {
   ModelConfig config_;
   AlignedBuffer owned_;
 };
+
+template <class F>
+void Model::for_each_weight(F&& f) const {
+  const void* tied = output.data == tok_embd.data ? output.data : nullptr;
+  visit_globals(*this, [&](const TensorView& v, const char*, TensorRole role) {
+    if (v.data && !(role == TensorRole::OUTPUT && v.data == tied)) f(v, role);
+  });
+  for (const LayerWeights& l : layers)
+    l.for_each([&](const TensorView& v, const char*, TensorRole role) {
+      if (v.data || role == TensorRole::EXPERTS) f(v, role);
+    });
+}
 
 }  // namespace swapmoe

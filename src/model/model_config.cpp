@@ -1,5 +1,7 @@
 #include "model/model_config.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -7,7 +9,19 @@
 
 namespace swapmoe {
 
-ModelConfig ModelConfig::from_gguf(const GgufFile& f) {
+int64_t ModelConfig::n_moe_layers() const {
+  int64_t n = 0;
+  for (const LayerDesc& l : layers) n += l.is_moe();
+  return n;
+}
+
+int64_t ModelConfig::max_ff() const {
+  int64_t m = 0;
+  for (const LayerDesc& l : layers) m = std::max({m, l.n_ff, l.n_ff_shared});
+  return m;
+}
+
+ModelConfig ModelConfig::read_common(const GgufFile& f) {
   ModelConfig c;
   c.arch = f.get_string("general.architecture");
   c.name = f.get_string("general.name", "");
@@ -20,7 +34,7 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f) {
   c.n_layer = u("block_count");
   c.n_head = u("attention.head_count");
   c.n_head_kv = u_or("attention.head_count_kv", c.n_head);
-  c.n_ff = u("feed_forward_length");
+  c.n_ff = u_or("feed_forward_length", 0);  // architectures without dense layers may omit it
   c.n_ctx_train = u_or("context_length", 2048);
   c.n_expert = u_or("expert_count", 0);
   c.n_expert_used = u_or("expert_used_count", 0);
@@ -31,8 +45,8 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f) {
 
   const std::string where = "model config";
   const std::string hint = "the file's metadata is inconsistent; re-export the model";
-  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_ff <= 0)
-    fail(where, fmt::format("{}: embedding_length, block_count, head_count and feed_forward_length must be positive", f.path()), hint);
+  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_ff < 0)
+    fail(where, fmt::format("{}: embedding_length, block_count and head_count must be positive", f.path()), hint);
   if (c.n_layer > 4096 || c.n_embd > (1 << 20) || c.n_head > 4096)
     fail(where, fmt::format("{}: implausible sizes (n_layer={}, n_embd={}, n_head={})", f.path(), c.n_layer, c.n_embd, c.n_head), hint);
   if (c.n_embd % c.n_head != 0 && !f.find(p + "attention.key_length"))

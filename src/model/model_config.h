@@ -1,12 +1,44 @@
-// ModelConfig: the hyper-parameters of a decoder-only transformer, read from GGUF metadata.
+// ModelConfig: the hyper-parameters of a decoder-only transformer and a description of each of
+// its layers (attention kind and options, FFN kind and widths), read from GGUF metadata by the
+// architecture's entry in the registry (arch.h). The forward pass is assembled from this
+// description; nothing downstream asks which architecture a model is.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace swapmoe {
 
 class GgufFile;
+
+// How RoPE pairs dimensions: NORMAL rotates adjacent pairs (x[2i], x[2i+1]) as llama does, NEOX
+// rotates halves (x[i], x[i + n_rot/2]) as GPT-NeoX, Qwen and OLMoE do.
+enum class RopeMode { NORMAL, NEOX };
+
+// How a router turns its logits into the chosen experts and their weights.
+enum class GatingFn { SOFTMAX, SIGMOID };
+struct RouterRule {
+  GatingFn gating = GatingFn::SOFTMAX;
+  bool normalize = true;  // top-k weights renormalised to sum 1 (Mixtral, Qwen3-MoE); false: raw probabilities
+  float scale = 1.0f;     // weights multiplied by this afterwards (DeepSeek's expert_weights_scale)
+};
+
+enum class AttentionKind { GQA };  // grouped-query attention (MHA and MQA are special cases)
+enum class FfnKind { DENSE, MOE, MOE_SHARED };
+
+struct LayerDesc {
+  AttentionKind attention = AttentionKind::GQA;
+  bool qk_norm = false;        // RMSNorm of each q and k head before RoPE (Qwen3)
+  bool qkv_bias = false;       // biases on the q, k and v projections (Qwen2)
+  int64_t sliding_window = 0;  // attend to at most this many past positions (0: all)
+  FfnKind ffn = FfnKind::DENSE;
+  int64_t n_ff = 0;            // dense FFN width, or the width of one routed expert
+  int64_t n_ff_shared = 0;     // width of the shared expert (MOE_SHARED)
+  bool shared_gate = false;    // the shared expert's output is scaled by sigmoid(w . x) (Qwen2-MoE)
+
+  bool is_moe() const { return ffn != FfnKind::DENSE; }
+};
 
 struct ModelConfig {
   std::string arch;         // general.architecture, e.g. "llama"
@@ -17,19 +49,27 @@ struct ModelConfig {
   int64_t n_layer = 0;
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
-  int64_t head_dim = 0;     // n_embd / n_head
+  int64_t head_dim = 0;     // n_embd / n_head unless attention.key_length says otherwise
   int64_t n_rot = 0;        // rotated dimensions per head
-  int64_t n_ff = 0;         // dense FFN width (and expert width for Mixtral layouts)
-  int64_t n_expert = 0;     // 0 for dense models
+  int64_t n_ff = 0;         // feed_forward_length: dense FFN width
+  int64_t n_expert = 0;     // routed experts per MoE layer; 0 for dense models
   int64_t n_expert_used = 0;
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;
+  RopeMode rope_mode = RopeMode::NORMAL;
   float rms_eps = 1e-5f;
+  RouterRule router;
+  std::vector<LayerDesc> layers;  // n_layer entries
 
   bool is_moe() const { return n_expert > 0; }
+  int64_t n_moe_layers() const;
+  int64_t max_ff() const;  // widest FFN or expert of any layer (scratch sizing)
+  int64_t q_dim() const { return n_head * head_dim; }
+  int64_t kv_dim() const { return n_head_kv * head_dim; }
 
-  // Reads "<arch>.*" keys; throws swapmoe::Error naming a missing or inconsistent key.
-  static ModelConfig from_gguf(const GgufFile& file);
+  // The "<arch>.*" keys every transformer has; throws swapmoe::Error naming a missing or
+  // inconsistent key. Architecture entries call it, then fill in what is theirs.
+  static ModelConfig read_common(const GgufFile& file);
 };
 
 }  // namespace swapmoe

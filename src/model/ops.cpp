@@ -41,6 +41,19 @@ void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, cons
   }
 }
 
+void rope_apply_neox(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin) {
+  const int64_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < n_rot; i += 2) {
+      const float c = cos_sin[i], s = cos_sin[i + 1];
+      const float x0 = v[i / 2], x1 = v[i / 2 + half];
+      v[i / 2] = x0 * c - x1 * s;
+      v[i / 2 + half] = x0 * s + x1 * c;
+    }
+  }
+}
+
 void softmax(float* x, int64_t n) {
   float max = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;

@@ -17,6 +17,8 @@ void rope_cache(int64_t pos, int64_t n_rot, float freq_base, float freq_scale, f
 
 // Rotates the first n_rot values of each of n_heads vectors of head_dim in place.
 void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin);
+// The same in GPT-NeoX mode: pair i rotates x[i] with x[i + n_rot / 2] (same angles).
+void rope_apply_neox(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin);
 
 // In-place softmax over n values (max-subtracted, sum in double).
 void softmax(float* x, int64_t n);

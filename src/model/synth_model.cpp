@@ -8,6 +8,8 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "model/arch.h"
+#include "model/model.h"
 
 namespace swapmoe {
 
@@ -118,16 +120,52 @@ SynthSpec synth_preset(const std::string& name) {
   fail("synth", fmt::format("unknown preset '{}'", name), "choose one of: " + names);
 }
 
+namespace {
+
+// Every tensor of the synth model, in file order (embedding, layers, output norm and head):
+// the llama entry's specs, walked with the visitor the loader binds with, so a synth file always
+// has exactly what loading requires. f(name, spec, role) for each tensor the file holds.
+template <class F>
+void for_each_synth_tensor(const SynthSpec& s, F&& f) {
+  const ArchEntry& arch = *find_arch("llama");
+  ModelConfig c;
+  c.n_vocab = s.n_vocab, c.n_embd = s.n_embd, c.n_layer = s.n_layer, c.n_head = s.n_head, c.n_head_kv = s.n_head_kv;
+  c.head_dim = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
+  c.n_ff = s.n_ff, c.n_expert = s.n_expert, c.n_expert_used = s.n_expert_used;
+  arch.describe(c);
+  auto emit = [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
+    if (spec.need == TensorSpec::REQUIRED || (role == TensorRole::OUTPUT && !s.tied_output)) f(name, spec, role);
+  };
+  struct {
+    TensorView tok_embd, output_norm, output;
+  } globals;
+  Model::visit_globals(globals, [&](TensorView&, const char* name, TensorRole role) {
+    if (role == TensorRole::EMBEDDING) emit(name, arch.tensor(c, -1, name), role);
+  });
+  LayerWeights layer;
+  for (int il = 0; il < c.n_layer; ++il)
+    layer.for_each([&](TensorView&, const char* suffix, TensorRole role) {
+      emit(fmt::format("blk.{}.{}", il, suffix), arch.tensor(c, il, suffix), role);
+    });
+  Model::visit_globals(globals, [&](TensorView&, const char* name, TensorRole role) {
+    if (role != TensorRole::EMBEDDING) emit(name, arch.tensor(c, -1, name), role);
+  });
+}
+
+// Norms, biases and routers stay f32, as converters keep them; the rest is in the spec's type.
+GgmlType synth_type(const SynthSpec& s, TensorRole role) {
+  return role == TensorRole::NORM || role == TensorRole::BIAS || role == TensorRole::ROUTER ? GgmlType::F32 : s.type;
+}
+
+}  // namespace
+
 uint64_t synth_tensor_bytes(const SynthSpec& s) {
-  const int64_t hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
-  const int64_t q_dim = s.n_head * hd, kv_dim = s.n_head_kv * hd;
-  auto rs = [&](int64_t n) { return row_size(s.type, n); };
-  uint64_t per_layer = 2 * s.n_embd * 4 + rs(s.n_embd) * (q_dim + 2 * kv_dim) + rs(q_dim) * s.n_embd;
-  if (s.n_expert > 0)
-    per_layer += s.n_embd * s.n_expert * 4 /* f32 router */ + s.n_expert * (2 * rs(s.n_embd) * s.n_ff + rs(s.n_ff) * s.n_embd);
-  else
-    per_layer += 2 * rs(s.n_embd) * s.n_ff + rs(s.n_ff) * s.n_embd;
-  uint64_t total = per_layer * s.n_layer + rs(s.n_embd) * s.n_vocab * (s.tied_output ? 1 : 2) + s.n_embd * 4;
+  uint64_t total = 0;
+  for_each_synth_tensor(s, [&](const std::string&, const TensorSpec& spec, TensorRole role) {
+    int64_t rows = 1;
+    for (size_t d = 1; d < spec.shape.size(); ++d) rows *= spec.shape[d];
+    total += row_size(synth_type(s, role), spec.shape[0]) * static_cast<uint64_t>(rows);
+  });
   return total;
 }
 
@@ -138,7 +176,7 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
     fail("synth", fmt::format("type {} cannot be written", type_name(s.type)),
          "use f32, f16, bf16, q8_0, q4_0, q4_K, q5_K or q6_K");
   const int64_t hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
-  const int64_t q_dim = s.n_head * hd, kv_dim = s.n_head_kv * hd;
+  const int64_t q_dim = s.n_head * hd;
   for (int64_t n : {s.n_embd, q_dim, s.n_ff})
     if (n % traits.block_size != 0)
       fail("synth", fmt::format("dimension {} is not a multiple of {}'s block size {}", n, traits.name, traits.block_size),
@@ -195,9 +233,25 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
       for (int64_t i = 0; i < n; ++i) v[i] = 1.0f + 0.1f * rng.normal();
     });
   };
+  // Routers stay f32, as converters keep them.
+  auto router = [&](const std::string& name, int64_t n_embd, int64_t n_expert) {
+    const uint64_t seed = hash_name(name, s.seed);
+    w.add_tensor(name, GgmlType::F32, {n_embd, n_expert}, [=](uint8_t* dst, size_t) {
+      fill_rows(dst, GgmlType::F32, n_expert, n_embd, seed, 1,
+                [=](int64_t) { return 2.0f / std::sqrt(static_cast<float>(n_embd)); });
+    });
+  };
+  auto bias = [&](const std::string& name, int64_t n) {
+    const uint64_t seed = hash_name(name, s.seed);
+    w.add_tensor(name, GgmlType::F32, {n}, [=](uint8_t* dst, size_t) {
+      Rng rng{seed};
+      float* v = reinterpret_cast<float*>(dst);
+      for (int64_t i = 0; i < n; ++i) v[i] = 0.1f * rng.normal();
+    });
+  };
   // Experts get different magnitudes (0.5x to 1.5x), as trained experts do, so that pruning by
   // magnitude and importance scores have something to see.
-  auto experts = [&](const std::string& name, int64_t n_in, int64_t n_out) {
+  auto experts = [&](const std::string& name, int64_t n_in, int64_t n_out) {  // {n_in, n_out, n_expert}
     const uint64_t seed = hash_name(name, s.seed);
     const float scale = 1.0f / std::sqrt(static_cast<float>(n_in));
     const int64_t n_expert = s.n_expert;
@@ -209,37 +263,19 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
     });
   };
 
-  // The embedding table is read row by row; a gain of 1 keeps activations O(1).
-  matrix("token_embd.weight", s.n_embd, s.n_vocab, std::sqrt(static_cast<float>(s.n_embd)) * 0.5f);
-  for (int64_t i = 0; i < s.n_layer; ++i) {
-    auto n = [i](const char* suffix) { return fmt::format("blk.{}.{}", i, suffix); };
-    norm(n("attn_norm.weight"), s.n_embd);
-    matrix(n("attn_q.weight"), s.n_embd, q_dim, 1.0f);
-    matrix(n("attn_k.weight"), s.n_embd, kv_dim, 1.0f);
-    matrix(n("attn_v.weight"), s.n_embd, kv_dim, 1.0f);
-    matrix(n("attn_output.weight"), q_dim, s.n_embd, 1.0f);
-    norm(n("ffn_norm.weight"), s.n_embd);
-    if (s.n_expert > 0) {
-      // The router stays f32, as converters keep it.
-      const std::string rname = n("ffn_gate_inp.weight");
-      const uint64_t seed = hash_name(rname, s.seed);
-      const int64_t n_embd = s.n_embd, n_expert = s.n_expert;
-      w.add_tensor(rname, GgmlType::F32, {n_embd, n_expert}, [=](uint8_t* dst, size_t) {
-        fill_rows(dst, GgmlType::F32, n_expert, n_embd, seed, 1,
-                  [=](int64_t) { return 2.0f / std::sqrt(static_cast<float>(n_embd)); });
-      });
-      experts(n("ffn_gate_exps.weight"), s.n_embd, s.n_ff);
-      experts(n("ffn_up_exps.weight"), s.n_embd, s.n_ff);
-      experts(n("ffn_down_exps.weight"), s.n_ff, s.n_embd);
-    } else {
-      matrix(n("ffn_gate.weight"), s.n_embd, s.n_ff, 1.0f);
-      matrix(n("ffn_up.weight"), s.n_embd, s.n_ff, 1.0f);
-      matrix(n("ffn_down.weight"), s.n_ff, s.n_embd, 1.0f);
+  for_each_synth_tensor(s, [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
+    const std::vector<int64_t>& ne = spec.shape;
+    switch (role) {
+      case TensorRole::EMBEDDING:  // read row by row; a gain of 1 keeps activations O(1)
+        return matrix(name, ne[0], ne[1], std::sqrt(static_cast<float>(s.n_embd)) * 0.5f);
+      case TensorRole::OUTPUT: return matrix(name, ne[0], ne[1], 4.0f);  // peaked: greedy is well defined
+      case TensorRole::NORM: return norm(name, ne[0]);
+      case TensorRole::MATRIX: return matrix(name, ne[0], ne[1], 1.0f);
+      case TensorRole::ROUTER: return router(name, ne[0], ne[1]);
+      case TensorRole::EXPERTS: return experts(name, ne[0], ne[1]);
+      case TensorRole::BIAS: return bias(name, ne[0]);
     }
-  }
-  norm("output_norm.weight", s.n_embd);
-  // A strong head makes the next-token distribution peaked, so greedy decoding is well defined.
-  if (!s.tied_output) matrix("output.weight", s.n_embd, s.n_vocab, 4.0f);
+  });
   w.write(path);
 }
 

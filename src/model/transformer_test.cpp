@@ -151,6 +151,7 @@ class TransformerTest : public ::testing::TestWithParam<const char*> {};
 TEST_P(TransformerTest, MatchesFloat64Reference) {
   SynthSpec spec = synth_preset(GetParam());
   spec.n_vocab = 300;
+  spec.n_head = 2, spec.n_head_kv = 1;  // heads of 32: a q8_0 cache's block
   const std::string path = temp_model(spec, GetParam());
   auto model = Model::load(path);
   const std::vector<int32_t> tokens = {1, 40, 41, 300 - 1, 7, 123, 5, 77, 12};
@@ -158,18 +159,33 @@ TEST_P(TransformerTest, MatchesFloat64Reference) {
   const auto want = ref.forward(tokens);
   const int64_t V = model->config().n_vocab;
 
-  for (int threads : {1, 3}) {
-    ThreadPool pool(threads);
-    // Prefill of the first six in micro-batches of 4, then one token at a time.
-    Transformer tf(*model, 32, pool, nullptr, 4);
-    std::vector<float> logits(6 * V);
-    tf.forward({tokens.data(), 6}, 0, logits.data(), true);
-    for (int t = 0; t < 6; ++t) expect_close(&logits[t * V], want[t], 1e-4, "prefill position " + std::to_string(t));
-    for (size_t t = 6; t < tokens.size(); ++t) {
-      tf.forward({&tokens[t], 1}, static_cast<int64_t>(t), logits.data(), false);
-      expect_close(logits.data(), want[t], 1e-4, "decode position " + std::to_string(t));
+  // The KV cache types: f32 is exact up to float rounding; f16 and q8_0 round keys and values.
+  const struct {
+    GgmlType type;
+    double tol;
+  } caches[] = {{GgmlType::F32, 1e-4}, {GgmlType::F16, 5e-3}, {GgmlType::Q8_0, 5e-2}};
+  for (const auto& cache : caches)
+    for (int threads : {1, 3}) {
+      const std::string what = std::string(type_name(cache.type)) + " cache, " + std::to_string(threads) + " threads, ";
+      ThreadPool pool(threads);
+      // Prefill of the first six in micro-batches of 4, then one token at a time.
+      RunShape run;
+      run.n_ctx = 32;
+      run.n_ubatch = 4;
+      run.type_k = run.type_v = cache.type;
+      Transformer tf(*model, run, pool);
+      KvCache kv(model->config(), run);
+      tf.forward_all(kv, {tokens.data(), 6}, 0, [&](int64_t first, int64_t n, const float* logits) {
+        for (int64_t t = 0; t < n; ++t)
+          expect_close(&logits[t * V], want[first + t], cache.tol, what + "prefill position " + std::to_string(first + t));
+      });
+      for (size_t t = 6; t < tokens.size(); ++t) {
+        const float* logits = tf.forward(kv, {&tokens[t], 1}, static_cast<int64_t>(t));
+        expect_close(logits, want[t], cache.tol, what + "decode position " + std::to_string(t));
+      }
+      EXPECT_EQ(tf.scratch_bytes(), scratch_sizes(model->config(), tf.run_shape()).bytes()) << what;
+      EXPECT_EQ(kv.bytes(), kv_cache_bytes(model->config(), run)) << what;
     }
-  }
   std::filesystem::remove(path);
 }
 
@@ -179,12 +195,14 @@ TEST(Transformer, RejectsPositionsPastTheContext) {
   const std::string path = temp_model(synth_preset("tiny"), "ctx");
   auto model = Model::load(path);
   ThreadPool pool(1);
-  Transformer tf(*model, 4, pool);
-  std::vector<float> logits(model->config().n_vocab);
+  RunShape run;
+  run.n_ctx = 4;
+  Transformer tf(*model, run, pool);
+  KvCache kv(model->config(), run);
   std::vector<int32_t> tokens = {1, 2, 3, 4, 5};
-  EXPECT_THROW(tf.forward(tokens, 0, logits.data(), false), Error);
+  EXPECT_THROW(tf.forward(kv, tokens, 0), Error);
   int32_t bad = static_cast<int32_t>(model->config().n_vocab);
-  EXPECT_THROW(tf.forward({&bad, 1}, 0, logits.data(), false), Error);
+  EXPECT_THROW(tf.forward(kv, {&bad, 1}, 0), Error);
   std::filesystem::remove(path);
 }
 

@@ -19,6 +19,12 @@ Score predict(const DeviceProfile& profile, const Configuration& c) {
   return s;
 }
 
+std::vector<int> per_layer_slots(const DeviceProfile& profile, const std::vector<int>& moe_slots) {
+  std::vector<int> slots(profile.n_layer, 0);
+  for (size_t i = 0; i < profile.moe_layers.size() && i < moe_slots.size(); ++i) slots[profile.moe_layers[i]] = moe_slots[i];
+  return slots;
+}
+
 PlanOutcome make_plan(const DeviceProfile& profile, const PlanRequest& request) {
   Timer timer;
   const int n_moe = static_cast<int>(profile.moe_layers.size());
@@ -51,8 +57,7 @@ PlanOutcome make_plan(const DeviceProfile& profile, const PlanRequest& request) 
   Plan& p = out.plan;
   p.model = profile.model_path;
   p.memory_budget = request.budget;
-  p.slots.assign(profile.n_layer, 0);
-  for (int i = 0; i < n_moe; ++i) p.slots[profile.moe_layers[i]] = r.best.slots[i];
+  p.slots = per_layer_slots(profile, r.best.slots);
   p.update_interval = r.best.update_interval;
   p.predicted_quality = std::exp(r.score.quality);
   p.predicted_latency_ms = r.score.latency_ms;

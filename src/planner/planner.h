@@ -37,6 +37,9 @@ struct PlanOutcome {
 // Throws when the budget cannot hold the fixed part and one slot per MoE layer.
 PlanOutcome make_plan(const DeviceProfile& profile, const PlanRequest& request);
 
+// Slots per model layer (0 for dense layers) from slots per MoE layer.
+std::vector<int> per_layer_slots(const DeviceProfile& profile, const std::vector<int>& moe_slots);
+
 // Scores a configuration with the profile's quality and latency models.
 Score predict(const DeviceProfile& profile, const Configuration& c);
 

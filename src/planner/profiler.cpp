@@ -109,10 +109,14 @@ DeviceProfile measure_device(const ProfileOptions& o) {
   ExpertStore store(*model, reader);
   p.expert_bytes = store.expert_bytes(p.moe_layers[0]);
   p.slot_bytes = store.buffer_bytes();
-  p.dense_bytes = model->owned_bytes();
+  p.dense_bytes = model->dense_bytes();
   p.n_ctx = o.n_ctx;
-  p.kv_cache_bytes = Transformer::kv_cache_bytes(c, o.n_ctx);
-  p.scratch_bytes = Transformer::scratch_bytes(c, o.n_ctx, 1, p.n_threads);
+  RunShape run;
+  run.n_ctx = o.n_ctx;
+  run.n_ubatch = 1;
+  run.n_threads = p.n_threads;
+  p.kv_cache_bytes = kv_cache_bytes(c, run);
+  p.scratch_bytes = scratch_sizes(c, run).bytes();
 
   // Loads: random (layer, expert) pairs, as swapping reads them, each from storage (O_DIRECT).
   std::vector<std::pair<int, int>> pairs;
@@ -177,13 +181,16 @@ DeviceProfile measure_device(const ProfileOptions& o) {
   }
   OneBufferPerLayer provider(store, views);
   const int warm = 3, steps = std::max(4, o.decode_steps);
-  Transformer tf(*model, warm + steps + 1, pool, &provider, 1);
-  std::vector<float> logits(c.n_vocab);
+  RunShape steps_run;
+  steps_run.n_ctx = warm + steps + 1;
+  steps_run.n_ubatch = 1;
+  Transformer tf(*model, steps_run, pool, &provider);
+  KvCache kv(c, steps_run);
   std::vector<double> step_s;
   for (int i = 0; i < warm + steps; ++i) {
     const int32_t token = static_cast<int32_t>(rng() % c.n_vocab);
     Timer t;
-    tf.forward({&token, 1}, i, logits.data(), false);
+    tf.forward(kv, {&token, 1}, i);
     if (i >= warm) step_s.push_back(t.seconds());
     report(o, "decode steps", i + 1, warm + steps);
   }
@@ -274,7 +281,7 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     EngineOptions eo = base;
     eo.policy = "swapmoe";
     eo.n_ubatch = 1;  // token by token, as in decoding: experts can change between tokens
-    eo.expert_fraction = 1.0 / p.n_expert;  // any share: the plan's slots override it
+    eo.budget = Budget::experts("100%");  // any share: the plan's slots override it
     eo.plan_slots.assign(p.n_layer, 0);
     for (int l = 0; l < n_moe; ++l) eo.plan_slots[p.moe_layers[l]] = cfg.slots[l];
     eo.swapmoe.update_interval = cfg.update_interval;

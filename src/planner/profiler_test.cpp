@@ -29,29 +29,27 @@ class ProfilerTest : public ::testing::Test {
     std::filesystem::remove(path_);
     std::filesystem::remove(path_ + ".expert-norms");
   }
-  static EngineOptions options(const std::string& budget) {
+  static EngineOptions options(const Budget& budget) {
     EngineOptions o;
     o.model_path = path_;
     o.n_threads = 1;
     o.n_ctx = 64;
     o.n_ubatch = 1;
     o.policy = "swapmoe";
-    o.memory_budget = budget;
+    o.budget = budget;
     return o;
   }
   // A --memory-budget that buys n_slots expert slots in all.
-  static std::string budget_for(int n_slots) {
-    EngineOptions o = options("");
-    o.expert_fraction = 1e-9;  // the smallest engine: one slot per layer
-    Engine probe(o);
-    return std::to_string(probe.minimum_budget() + (n_slots - 3) * probe.store()->buffer_bytes());
+  static Budget budget_for(int n_slots) {
+    const MemoryPlan m = Engine::preview_plan(options(Budget::experts("1%")));  // one slot per layer
+    return Budget::of_bytes(m.minimum() + (n_slots - 3) * m.slot_bytes);
   }
   static inline std::string path_;
 };
 
 // Everything but one slot per layer goes to the last layer; the interval encodes the capacity.
 BudgetPlan last_layer_heavy(const BudgetPlanRequest& q, int n_layer, int n_expert) {
-  const int64_t capacity = static_cast<int64_t>((q.budget - q.fixed - q.staging) / q.slot_bytes);
+  const int64_t capacity = slots_in_budget(q.memory, q.budget);
   BudgetPlan p;
   p.slots.assign(n_layer, 1);
   p.slots.back() = static_cast<int>(std::min<int64_t>(n_expert, capacity - (n_layer - 1)));
@@ -71,7 +69,7 @@ TEST_F(ProfilerTest, EngineAppliesThePlannerAtStartAndOnBudgetChanges) {
   EXPECT_GT(s[2], 1);
   EXPECT_LE(e.memory_account().total(), e.memory_budget());
   const uint64_t smaller = e.minimum_budget() + 2 * e.store()->buffer_bytes();
-  e.set_memory_budget(smaller);
+  e.set_memory_budget(Budget::of_bytes(smaller));
   EXPECT_EQ(calls, 2);
   s = e.policy().slots();
   EXPECT_EQ(s, (std::vector<int>{1, 1, 3}));
@@ -112,7 +110,7 @@ TEST_F(ProfilerTest, ProfileThenPlanEndToEnd) {
   o.plan_for_budget = [&](const BudgetPlanRequest& q) {
     PlanRequest r;
     r.budget = q.budget;
-    r.memory = {q.fixed, q.staging, q.slot_bytes};
+    r.memory = q.memory;
     const PlanOutcome out = make_plan(p, r);
     return BudgetPlan{out.plan.slots, out.plan.update_interval};
   };

@@ -1,8 +1,6 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
-#include <cmath>
-#include <numeric>
 #include <thread>
 
 #include <fmt/format.h>
@@ -19,29 +17,74 @@ int default_thread_count() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-uint64_t parse_memory_budget(const std::string& text, uint64_t full_footprint) {
-  if (!text.empty() && text.back() == '%') {
-    double pct = 0;
-    if (!parse_percentage(text, &pct))
-      fail("memory budget", fmt::format("'{}' is not a percentage between 0 and 100", text), "e.g. --memory-budget 40%");
-    return static_cast<uint64_t>(static_cast<double>(full_footprint) * pct / 100.0);
-  }
-  uint64_t bytes = 0;
-  if (!parse_byte_size(text, &bytes) || bytes == 0)
-    fail("memory budget", fmt::format("cannot read '{}' as a size", text), "e.g. --memory-budget 512M, 3.5G or 40%");
-  return bytes;
+uint64_t runtime_bytes_estimate(const Tokenizer& tokenizer) {
+  uint64_t vocab_text = 0;
+  for (int32_t i = 0; i < tokenizer.n_vocab(); ++i) vocab_text += tokenizer.vocab().token(i).text.size();
+  return 3 * vocab_text + static_cast<uint64_t>(tokenizer.n_vocab()) * 200 + (4ull << 20);
 }
 
-Engine::Engine(const EngineOptions& options) : options_(options) {
-  if (options_.n_threads <= 0) options_.n_threads = default_thread_count();
-  if (options_.n_threads > 1024)
-    fail("engine", fmt::format("{} threads requested", options_.n_threads), "use -t with at most the number of cores");
+namespace {
+
+EngineOptions resolved(EngineOptions o) {
+  if (o.n_threads <= 0) o.n_threads = default_thread_count();
+  if (o.n_threads > 1024)
+    fail("engine", fmt::format("{} threads requested", o.n_threads), "use -t with at most the number of cores");
+  if (o.n_sessions < 1) fail("engine", fmt::format("{} sessions requested", o.n_sessions), "use at least 1");
+  return o;
+}
+
+RunShape run_shape_of(const EngineOptions& o) {
+  return {o.n_ctx, std::max<int64_t>(1, o.n_ubatch), o.n_threads, o.n_sessions, o.type_k, o.type_v};
+}
+
+// The plan for `budget` under these options: the memory plan's uniform split (or the plan
+// file's shape), or the planner's split when one is set. *interval receives the planner's
+// update interval (0: none).
+MemoryPlan plan_for(const MemoryInputs& in, const EngineOptions& o, PolicyKind kind, const Budget& budget,
+                    int* interval) {
+  PlanSettings settings;
+  settings.budget = budget;
+  *interval = 0;
+  if (kind == PolicyKind::FULL) return plan_memory(in, run_shape_of(o), settings);
+  settings.holding = kind == PolicyKind::ONDEMAND ? ExpertHolding::SHARED_POOL : ExpertHolding::PER_LAYER;
+  settings.staging_buffers = kind == PolicyKind::SWAPMOE ? o.swapmoe.staging_buffers : 0;
+  settings.slot_shape = o.plan_slots;
+  MemoryPlan plan = plan_memory(in, run_shape_of(o), settings);
+  if (!o.plan_for_budget || !o.plan_slots.empty() || budget.kind == Budget::EXPERT_SHARE) return plan;
+  const BudgetPlan split = o.plan_for_budget({plan.budget, plan.split()});
+  // The planner is trusted with the split, not with the budget: check it like a plan file.
+  bool ok = split.slots.size() == plan.slots.size();
+  int64_t n_slots = 0;
+  for (size_t l = 0; ok && l < split.slots.size(); ++l) {
+    const int s = split.slots[l];
+    ok = in.moe_layers[l] ? (s >= 1 && s <= in.config.n_expert) : s == 0;
+    n_slots += std::max(s, 0);
+  }
+  if (!ok || bytes_for_slots(plan.split(), n_slots) > plan.budget)
+    fail("engine",
+         fmt::format("the planner's split for a budget of {} is invalid or does not fit", format_bytes(plan.budget)),
+         "re-run `swapmoe profile`, or pass --plan uniform");
+  plan.slots = split.slots;
+  *interval = split.update_interval;
+  return plan;
+}
+
+}  // namespace
+
+MemoryPlan Engine::preview_plan(const EngineOptions& options) {
+  const EngineOptions o = resolved(options);
+  const PolicyKind kind = parse_policy(o.policy);
+  const auto model = Model::load(o.model_path, DenseWeights::LAZY);
+  const Tokenizer tokenizer = Tokenizer::from_gguf(model->file());
+  int interval = 0;
+  return plan_for(memory_inputs(*model, runtime_bytes_estimate(tokenizer)), o, kind, o.budget, &interval);
+}
+
+Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
   kind_ = parse_policy(options_.policy);
-  const bool budgeted = !options_.memory_budget.empty() || options_.expert_fraction > 0;
   // Under a budget the dense weights are read into memory the engine owns and counts; the
   // file map is only used when every expert is resident anyway (the full model).
-  const DenseWeights dense = kind_ == PolicyKind::FULL ? DenseWeights::MAPPED : DenseWeights::OWNED;
-  model_ = Model::load(options_.model_path, dense);
+  model_ = Model::load(options_.model_path, kind_ == PolicyKind::FULL ? DenseWeights::MAPPED : DenseWeights::OWNED);
   const ModelConfig& c = model_->config();
   tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(model_->file()));
   if (tokenizer_->n_vocab() != c.n_vocab)
@@ -49,54 +92,26 @@ Engine::Engine(const EngineOptions& options) : options_(options) {
          fmt::format("{}: the vocabulary has {} tokens but the embedding table {} rows", options_.model_path,
                      tokenizer_->n_vocab(), c.n_vocab),
          "the file's tokenizer does not belong to its weights");
-  // Tokenizer tables and parsed metadata: token texts plus per-token bookkeeping.
-  uint64_t vocab_text = 0;
-  for (int32_t i = 0; i < tokenizer_->n_vocab(); ++i) vocab_text += tokenizer_->vocab().token(i).text.size();
-  runtime_bytes_ = 3 * vocab_text + static_cast<uint64_t>(c.n_vocab) * 200 + (4ull << 20);
-  pool_ = std::make_unique<ThreadPool>(options_.n_threads);
-
   if (!c.is_moe() && kind_ != PolicyKind::FULL)
-    fail("engine", fmt::format("policy '{}' needs a Mixture-of-Experts model; {} is dense", options_.policy,
-                               options_.model_path),
+    fail("engine",
+         fmt::format("policy '{}' needs a Mixture-of-Experts model; {} is dense", options_.policy, options_.model_path),
          "use --policy full for dense models");
+  pool_ = std::make_unique<ThreadPool>(options_.n_threads);
+  inputs_ = memory_inputs(*model_, runtime_bytes_estimate(*tokenizer_));
+  plan_ = make_plan(options_.budget);
 
-  std::vector<int> slots;
   if (kind_ != PolicyKind::FULL) {
-    reader_ = std::make_unique<DirectFileReader>(options_.model_path);
-    store_ = std::make_unique<ExpertStore>(*model_, *reader_);
-    if (options_.expert_fraction > 0) {
-      const int per_layer = std::clamp(static_cast<int>(std::lround(options_.expert_fraction * c.n_expert)), 1,
-                                       static_cast<int>(c.n_expert));
-      slots.assign(model_->layers.size(), 0);
-      for (size_t l = 0; l < slots.size(); ++l)
-        if (model_->layers[l].is_moe) slots[l] = per_layer;
-      if (!options_.plan_slots.empty()) slots = options_.plan_slots;
-      uint64_t n_slots = std::accumulate(slots.begin(), slots.end(), uint64_t{0});
-      uint64_t overhead = staging_bytes();
-      budget_ = fixed_bytes() + overhead + n_slots * store_->buffer_bytes();
-    } else {
-      if (!budgeted)
-        fail("engine", fmt::format("policy '{}' needs a memory budget", options_.policy),
-             "pass --memory-budget SIZE (e.g. 512M or 40%)");
-      budget_ = parse_memory_budget(options_.memory_budget, full_footprint());
-      slots = slots_for_budget(budget_);
-      if (options_.plan_for_budget && options_.plan_slots.empty()) slots = planned_slots(budget_);
-    }
+    file_reader_ = std::make_unique<DirectFileReader>(options_.model_path);
+    ByteRangeReader* reader = file_reader_.get();
+    if (options_.wrap_reader) reader = (wrapped_reader_ = options_.wrap_reader(*file_reader_)).get();
+    store_ = std::make_unique<ExpertStore>(*model_, *reader);
     std::vector<std::vector<float>> magnitudes;
     if (kind_ == PolicyKind::PRUNE || kind_ == PolicyKind::SWAPMOE) magnitudes = expert_magnitudes(*store_, *pool_);
-    policy_ = make_policy(kind_, *store_, std::move(magnitudes), slots, options_.swapmoe);
+    policy_ = make_policy(kind_, *store_, std::move(magnitudes), plan_.slots, options_.swapmoe);
   } else {
     policy_ = std::make_unique<FullExperts>(*model_);
   }
-  if (kind_ == PolicyKind::FULL && budgeted) {
-    budget_ = parse_memory_budget(options_.memory_budget.empty() ? "100%" : options_.memory_budget, full_footprint());
-    if (full_footprint() > budget_)
-      fail("engine",
-           fmt::format("the full model needs {} but the budget is {}", format_bytes(full_footprint()),
-                       format_bytes(budget_)),
-           "raise the budget or use --policy swapmoe, prune or ondemand");
-  }
-  transformer_ = std::make_unique<Transformer>(*model_, options_.n_ctx, *pool_, policy_.get(), options_.n_ubatch);
+  transformer_ = std::make_unique<Transformer>(*model_, run_shape(), *pool_, policy_.get());
   startup_stats_ = policy_->stats();
 }
 
@@ -105,129 +120,40 @@ Engine::~Engine() {
   policy_.reset();  // joins the loader thread before the store and reader go
 }
 
-uint64_t Engine::staging_bytes() const {
-  return kind_ == PolicyKind::SWAPMOE ? options_.swapmoe.staging_buffers * store_->buffer_bytes() : 0;
-}
+RunShape Engine::run_shape() const { return run_shape_of(options_); }
 
-uint64_t Engine::fixed_bytes() const {
-  const ModelConfig& c = model_->config();
-  const uint64_t dense = kind_ == PolicyKind::FULL ? model_->dense_bytes() : model_->owned_bytes();
-  return dense + Transformer::kv_cache_bytes(c, options_.n_ctx) +
-         Transformer::scratch_bytes(c, options_.n_ctx, options_.n_ubatch, options_.n_threads) +
-         static_cast<uint64_t>(options_.n_ubatch) * c.n_vocab * sizeof(float) + runtime_bytes_;
-}
-
-uint64_t Engine::full_footprint() const {
-  return fixed_bytes() - (kind_ == PolicyKind::FULL ? 0 : model_->owned_bytes()) + model_->total_bytes();
-}
-
-uint64_t Engine::minimum_budget() const {
-  if (kind_ == PolicyKind::FULL) return full_footprint();
-  const uint64_t staging = staging_bytes();
-  const uint64_t min_slots = kind_ == PolicyKind::ONDEMAND ? 1 : static_cast<uint64_t>(model_->n_moe_layers());
-  return fixed_bytes() + staging + min_slots * store_->buffer_bytes();
-}
-
-std::vector<int> Engine::slots_for_budget(uint64_t bytes) const {
-  const ModelConfig& c = model_->config();
-  if (bytes < minimum_budget())
-    fail("memory budget",
-         fmt::format("{} is below the minimum of {} for policy '{}' on this model (dense weights, KV cache for "
-                     "-c {}, scratch and {} expert slot(s))",
-                     format_bytes(bytes), format_bytes(minimum_budget()), policy_name(kind_), options_.n_ctx,
-                     kind_ == PolicyKind::ONDEMAND ? 1 : model_->n_moe_layers()),
-         fmt::format("raise --memory-budget to at least {}M or lower -c", (minimum_budget() >> 20) + 1));
-  const uint64_t staging = staging_bytes();
-  const uint64_t n_total = (bytes - fixed_bytes() - staging) / store_->buffer_bytes();
-  const int64_t n_moe = model_->n_moe_layers();
-  std::vector<int> slots(model_->layers.size(), 0);
-  if (!options_.plan_slots.empty()) {
-    // Scale the plan's shape to this budget, never above it.
-    std::vector<int> plan = options_.plan_slots;
-    plan.resize(slots.size(), 0);
-    const double plan_total = std::accumulate(plan.begin(), plan.end(), 0.0);
-    const double scale = plan_total > 0 ? std::min(1.0, static_cast<double>(n_total) / plan_total) : 0;
-    uint64_t used = 0;
-    for (size_t l = 0; l < slots.size(); ++l)
-      if (model_->layers[l].is_moe) {
-        slots[l] = std::clamp(static_cast<int>(std::floor(plan[l] * scale)), 1, static_cast<int>(c.n_expert));
-        used += slots[l];
-      }
-    while (used > n_total)  // the floor of 1 per layer can overshoot: trim the largest
-      for (size_t l = 0; l < slots.size() && used > n_total; ++l)
-        if (slots[l] == *std::max_element(slots.begin(), slots.end()) && slots[l] > 1) --slots[l], --used;
-    return slots;
-  }
-  if (kind_ == PolicyKind::ONDEMAND) {
-    // One LRU for all layers: spread the count so that set_slots() sums it back.
-    uint64_t left = std::min<uint64_t>(n_total, static_cast<uint64_t>(n_moe * c.n_expert));
-    for (size_t l = 0; l < slots.size() && left > 0; ++l)
-      if (model_->layers[l].is_moe) {
-        const uint64_t share = (left + (n_moe - 1)) / std::max<int64_t>(n_moe, 1);
-        slots[l] = static_cast<int>(std::min<uint64_t>(share, left));
-        left -= slots[l];
-      }
-    return slots;
-  }
-  const int per_layer = static_cast<int>(std::min<uint64_t>(n_total / n_moe, static_cast<uint64_t>(c.n_expert)));
-  for (size_t l = 0; l < slots.size(); ++l)
-    if (model_->layers[l].is_moe) slots[l] = per_layer;
-  return slots;
+MemoryPlan Engine::make_plan(const Budget& budget) {
+  int interval = 0;
+  MemoryPlan plan = plan_for(inputs_, options_, kind_, budget, &interval);
+  if (interval > 0) options_.swapmoe.update_interval = interval;
+  return plan;
 }
 
 MemoryAccount Engine::memory_account() const {
-  const ModelConfig& c = model_->config();
   MemoryAccount a;
   a.dense = kind_ == PolicyKind::FULL ? model_->dense_bytes() : model_->owned_bytes();
   a.experts = policy_->resident_bytes();
-  a.kv_cache = Transformer::kv_cache_bytes(c, options_.n_ctx);
-  a.scratch = Transformer::scratch_bytes(c, options_.n_ctx, options_.n_ubatch, options_.n_threads) +
-              static_cast<uint64_t>(options_.n_ubatch) * c.n_vocab * sizeof(float);
-  a.runtime = runtime_bytes_;
+  a.kv_cache = plan_.kv_cache;
+  a.scratch = transformer_->scratch_bytes();
+  a.runtime = plan_.runtime;
   return a;
 }
 
-void Engine::set_memory_budget(uint64_t bytes) {
-  if (kind_ == PolicyKind::FULL) {
-    if (bytes < full_footprint())
-      fail("memory budget", fmt::format("the full model needs {}", format_bytes(full_footprint())),
-           "switch to --policy swapmoe to serve under a smaller budget");
-    budget_ = bytes;
-    return;
-  }
-  std::vector<int> slots = slots_for_budget(bytes);  // throws if it cannot be met
-  if (options_.plan_for_budget && options_.plan_slots.empty()) {
-    slots = planned_slots(bytes);
+void Engine::set_memory_budget(const Budget& budget) {
+  MemoryPlan plan = make_plan(budget);  // throws, changing nothing, when it cannot be met
+  if (kind_ != PolicyKind::FULL) {
+    policy_->set_slots(plan.slots);
     policy_->set_update_interval(options_.swapmoe.update_interval);
   }
-  policy_->set_slots(slots);
-  budget_ = bytes;
+  plan_ = std::move(plan);
 }
 
-// ---- planner hook ----------------------------------------------------------------------------
-
-std::vector<int> Engine::planned_slots(uint64_t bytes) {
-  const uint64_t staging = staging_bytes();
-  const BudgetPlan plan = options_.plan_for_budget({bytes, fixed_bytes(), staging, store_->buffer_bytes()});
-  // The planner is trusted with the split, not with the budget: check it like a plan file.
-  const int64_t n_expert = model_->config().n_expert;
-  bool ok = plan.slots.size() == model_->layers.size();
-  uint64_t n_slots = 0;
-  for (size_t l = 0; ok && l < plan.slots.size(); ++l) {
-    const int s = plan.slots[l];
-    ok = model_->layers[l].is_moe ? (s >= 1 && s <= n_expert) : s == 0;
-    n_slots += static_cast<uint64_t>(std::max(s, 0));
-  }
-  if (!ok || fixed_bytes() + staging + n_slots * store_->buffer_bytes() > bytes)
-    fail("engine", fmt::format("the planner's split for a budget of {} is invalid or does not fit", format_bytes(bytes)),
-         "re-run `swapmoe profile`, or pass --plan uniform");
-  if (plan.update_interval > 0) options_.swapmoe.update_interval = plan.update_interval;
-  return plan.slots;
-}
-
-void Engine::finish_prefill() {
-  policy_->finish_prefill();
-  policy_->begin_decode();
+void Engine::open_session() {
+  if (n_open_sessions_ >= options_.n_sessions)
+    fail("engine",
+         fmt::format("all {} session(s) this engine was planned for are in use", options_.n_sessions),
+         "plan the engine for more sessions (EngineOptions::n_sessions, -np)");
+  ++n_open_sessions_;
 }
 
 }  // namespace swapmoe

@@ -1,29 +1,29 @@
 // Engine: everything needed to evaluate one model (file, tokenizer, threads, expert policy,
-// forward pass with its KV cache), built from one set of options, under an optional budget.
+// forward pass), built from one set of options under an optional budget. Sequences are
+// Sessions (session.h): several may share one engine, one forward at a time; the memory plan
+// counts each one's KV cache.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "experts/expert_policy.h"
 #include "io/direct_reader.h"
+#include "model/memory_plan.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace swapmoe {
 
-// What a planner needs to split a budget exactly as the engine accounts it (bytes).
+// What a planner needs to split a budget exactly as the engine accounts it.
 struct BudgetPlanRequest {
-  uint64_t budget = 0;
-  uint64_t fixed = 0;       // dense weights, KV cache, scratch, runtime
-  uint64_t staging = 0;     // swapmoe staging buffers
-  uint64_t slot_bytes = 0;  // one expert slot
+  uint64_t budget = 0;  // bytes
+  MemorySplit memory;
 };
 struct BudgetPlan {
   std::vector<int> slots;   // per layer (0 for dense layers)
@@ -33,26 +33,31 @@ struct BudgetPlan {
 struct EngineOptions {
   std::string model_path;
   int n_threads = 0;      // 0: all hardware threads
-  int64_t n_ctx = 512;    // KV cache length
+  int64_t n_ctx = 512;    // KV cache length of each session
   int64_t n_ubatch = 64;  // tokens evaluated together during prefill
+  int n_sessions = 1;     // sessions that may exist at once (each one's KV cache is budgeted)
+  GgmlType type_k = GgmlType::F16;  // KV cache types (-ctk/-ctv), llama.cpp's default
+  GgmlType type_v = GgmlType::F16;
 
-  std::string policy = "full";       // full, prune, ondemand, swapmoe
-  std::string memory_budget;         // "" (none), "512M", "3.5G", or "40%" of the full footprint
-  double expert_fraction = 0;        // > 0: keep this share of each layer's experts (sets the budget)
-  std::vector<int> plan_slots;       // slots per layer from a plan (overrides the uniform split)
+  std::string policy = "full";  // full, prune, ondemand, swapmoe
+  Budget budget;                // none, bytes, share of the full footprint, or share of the experts
+  std::vector<int> plan_slots;  // slots per layer from a plan (shape scaled to the budget)
   SwapMoeOptions swapmoe;
   std::string plan_source = "uniform";  // where the slots came from, for reports
-  // Optional planner (src/planner): when set and plan_slots is empty, a --memory-budget is split
-  // by it at start-up and again by set_memory_budget(), instead of uniformly.
+  // Optional planner (src/planner): when set and plan_slots is empty, a byte budget is split by
+  // it at start-up and again by set_memory_budget(), instead of uniformly.
   std::function<BudgetPlan(const BudgetPlanRequest&)> plan_for_budget;
+  // Optional, for tests: wraps the reader experts are loaded through (fault injection, reads
+  // held back), e.g. [](ByteRangeReader& file) { return std::make_unique<Faulty>(file); }.
+  std::function<std::unique_ptr<ByteRangeReader>(ByteRangeReader& file)> wrap_reader;
 };
 
-// What the engine's memory goes to, in bytes.
+// What the engine's memory goes to now, in bytes, from the objects that hold it.
 struct MemoryAccount {
   uint64_t dense = 0;    // non-expert weights (owned, or mapped for the full policy)
   uint64_t experts = 0;  // expert slots and staging buffers (all experts for full)
-  uint64_t kv_cache = 0;
-  uint64_t scratch = 0;  // activations and logits
+  uint64_t kv_cache = 0; // every planned session's KV cache and logits
+  uint64_t scratch = 0;  // the forward pass's buffers
   uint64_t runtime = 0;  // tokenizer, metadata and bookkeeping (estimated)
   uint64_t total() const { return dense + experts + kv_cache + scratch + runtime; }
 };
@@ -62,59 +67,62 @@ class Engine {
   explicit Engine(const EngineOptions& options);
   ~Engine();
 
+  // The memory plan these options give, without building an engine (no expert is read, no
+  // weight copied): what `swapmoe plan`, the profiler and sweeps use.
+  static MemoryPlan preview_plan(const EngineOptions& options);
+
   const EngineOptions& options() const { return options_; }
   const Model& model() const { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   Transformer& transformer() { return *transformer_; }
+  const Transformer& transformer() const { return *transformer_; }
   ThreadPool& pool() { return *pool_; }
   ExpertPolicy& policy() { return *policy_; }
   const ExpertPolicy& policy() const { return *policy_; }
   const ExpertStore* store() const { return store_.get(); }
+  RunShape run_shape() const;
 
-  // The budget in force (0: none) and what is accounted against it now.
-  uint64_t memory_budget() const { return budget_; }
+  // The plan in force: budget, fixed part, slots per layer.
+  const MemoryPlan& memory_plan() const { return plan_; }
+  uint64_t memory_budget() const { return plan_.budget; }
   MemoryAccount memory_account() const;
-  // Bytes the full model would take (every expert resident): what "100%" means.
-  uint64_t full_footprint() const;
-  // The smallest budget this policy can run in (one slot per MoE layer).
-  uint64_t minimum_budget() const;
+  uint64_t full_footprint() const { return plan_.full_footprint(); }
+  uint64_t minimum_budget() const { return plan_.minimum(); }
 
   // Changes the budget while serving: slots are freed before returning when it shrinks, added
   // (and filled by the policy) when it grows. Throws, changing nothing, when it cannot be met.
-  void set_memory_budget(uint64_t bytes);
-  // Slots per layer for a budget, split uniformly (or by the plan, scaled to fit).
-  std::vector<int> slots_for_budget(uint64_t bytes) const;
-
-  // Called between a prompt's prefill and its first decoded token.
-  void finish_prefill();
+  void set_memory_budget(const Budget& budget);
 
   // The policy's counters right after start-up (cold-start loads), so that reports can show
   // the traffic of the run itself.
   const ExpertStats& startup_stats() const { return startup_stats_; }
 
  private:
-  uint64_t fixed_bytes() const;    // everything but expert memory
-  uint64_t staging_bytes() const;  // swapmoe's staging buffers (0 for the other policies)
-  // Slots from options_.plan_for_budget, checked against the budget; sets the update interval.
-  std::vector<int> planned_slots(uint64_t bytes);
+  friend class Session;
+  void open_session();   // counts sessions against the plan; throws when all are in use
+  void close_session() { --n_open_sessions_; }
+  // The plan for `budget`, with the planner's split when one is set. Sets the update interval.
+  MemoryPlan make_plan(const Budget& budget);
 
   EngineOptions options_;
   PolicyKind kind_ = PolicyKind::FULL;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ThreadPool> pool_;
-  std::unique_ptr<DirectFileReader> reader_;
+  std::unique_ptr<DirectFileReader> file_reader_;
+  std::unique_ptr<ByteRangeReader> wrapped_reader_;  // options_.wrap_reader's, if any
   std::unique_ptr<ExpertStore> store_;
   std::unique_ptr<ExpertPolicy> policy_;
   std::unique_ptr<Transformer> transformer_;
-  uint64_t budget_ = 0;
-  uint64_t runtime_bytes_ = 0;
+  MemoryInputs inputs_;
+  MemoryPlan plan_;
+  int n_open_sessions_ = 0;
   ExpertStats startup_stats_;
 };
 
 int default_thread_count();
 
-// Parses "512M", "3.5G", "123456" or "40%" (of full_footprint). Throws with a hint.
-uint64_t parse_memory_budget(const std::string& text, uint64_t full_footprint);
+// Tokenizer tables, parsed metadata and bookkeeping: an estimate from the vocabulary.
+uint64_t runtime_bytes_estimate(const Tokenizer& tokenizer);
 
 }  // namespace swapmoe

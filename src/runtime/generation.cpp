@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/timer.h"
+#include "runtime/session.h"
 #include "tokenizer/streaming_detokenizer.h"
 
 namespace swapmoe {
@@ -30,31 +31,23 @@ double percentile(std::vector<double> v, double p) {
 GenerationResult generate(Engine& engine, const std::string& prompt, int n_predict, const SamplerParams& sampling,
                           const std::function<void(std::string_view)>& on_text) {
   const Tokenizer& tok = engine.tokenizer();
-  Transformer& tf = engine.transformer();
+  Session session(engine, sampling);
   GenerationResult r;
   r.prompt_tokens = tok.encode(prompt, tok.add_bos());
   if (r.prompt_tokens.empty()) r.prompt_tokens.push_back(tok.bos_id());
   const int64_t n_prompt = static_cast<int64_t>(r.prompt_tokens.size());
-  if (n_prompt >= tf.n_ctx())
-    fail("generate", fmt::format("the prompt has {} tokens but the context holds {}", n_prompt, tf.n_ctx()),
+  if (n_prompt >= session.n_ctx())
+    fail("generate", fmt::format("the prompt has {} tokens but the context holds {}", n_prompt, session.n_ctx()),
          "raise the context size with -c or shorten the prompt");
 
-  const int64_t n_vocab = engine.model().config().n_vocab;
-  std::vector<float> logits(n_vocab);
-  Sampler sampler(sampling, static_cast<int32_t>(n_vocab));
-  for (int32_t t : r.prompt_tokens) sampler.accept(t);
-
   Timer timer;
-  tf.forward(r.prompt_tokens, 0, logits.data(), false);
-  engine.finish_prefill();
+  session.prefill(r.prompt_tokens);
   r.prompt_seconds = timer.seconds();
 
   StreamingDetokenizer detok(tok, StreamStart::CONTINUATION);
-  int64_t pos = n_prompt;
   r.stop_reason = "limit";
   for (int i = 0; i < n_predict; ++i) {
-    const int32_t next = sampler.sample(logits);
-    sampler.accept(next);
+    const int32_t next = session.sample();
     if (tok.is_eog(next)) {
       r.stop_reason = "eos";
       break;
@@ -66,14 +59,13 @@ GenerationResult generate(Engine& engine, const std::string& prompt, int n_predi
       if (on_text) on_text(piece);
     }
     if (i + 1 == n_predict) break;  // the last token needs no forward pass
-    if (pos >= tf.n_ctx()) {
+    if (session.pos() >= session.n_ctx()) {
       r.stop_reason = "context";
       break;
     }
     Timer step;
-    tf.forward({&next, 1}, pos, logits.data(), false);
+    session.step(next);
     r.token_ms.push_back(step.seconds() * 1e3);
-    ++pos;
   }
   // gen_seconds covers the decode steps only, so that tokens/s is steps per second.
   for (double ms : r.token_ms) r.gen_seconds += ms / 1e3;

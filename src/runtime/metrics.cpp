@@ -12,7 +12,7 @@ RunMetrics collect_metrics(const Engine& engine) {
   m.policy = policy_name(p.kind());
   m.plan = engine.options().plan_source;
   m.slots = p.slots();
-  const RoutingStats& r = const_cast<Engine&>(engine).transformer().routing_stats();
+  const RoutingStats& r = engine.transformer().routing_stats();
   m.hit_rate = r.hit_rate();
   m.fidelity = r.fidelity();
   const ExpertStats& s = p.stats();

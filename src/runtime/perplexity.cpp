@@ -7,15 +7,16 @@
 
 #include "core/error.h"
 #include "core/timer.h"
+#include "runtime/session.h"
 
 namespace swapmoe {
 
 PerplexityResult perplexity(Engine& engine, const std::string& text, int64_t n_ctx,
                             const std::function<void(int64_t, int64_t, double)>& progress, int64_t max_chunks) {
   const Tokenizer& tok = engine.tokenizer();
-  Transformer& tf = engine.transformer();
-  if (n_ctx > tf.n_ctx())
-    fail("perplexity", fmt::format("chunk size {} exceeds the engine's context {}", n_ctx, tf.n_ctx()),
+  Session session(engine);
+  if (n_ctx > session.n_ctx())
+    fail("perplexity", fmt::format("chunk size {} exceeds the engine's context {}", n_ctx, session.n_ctx()),
          "create the engine with the same -c");
   if (n_ctx < 4) fail("perplexity", fmt::format("context {} is too small", n_ctx), "use -c 16 or more");
   std::vector<int32_t> tokens = tok.encode(text, tok.add_bos());
@@ -25,22 +26,20 @@ PerplexityResult perplexity(Engine& engine, const std::string& text, int64_t n_c
     fail("perplexity", fmt::format("the text has {} tokens, fewer than 2 * context = {}", r.n_tokens, 2 * n_ctx),
          "use a longer text or a smaller -c");
   r.n_chunks = r.n_tokens / n_ctx;
-  if (max_chunks >= 0 && max_chunks < r.n_chunks) r.n_chunks = max_chunks;
+  if (max_chunks == 0) fail("perplexity", "--chunks 0 scores nothing", "pass --chunks N with N > 0, or -1 for all");
+  if (max_chunks > 0 && max_chunks < r.n_chunks) r.n_chunks = max_chunks;
 
   const int64_t n_vocab = engine.model().config().n_vocab;
   const int64_t first = n_ctx / 2;
-  // Logits are scored piece by piece so that only one micro-batch of them is ever held.
-  const int64_t piece = std::max<int64_t>(1, engine.options().n_ubatch);
-  std::vector<float> logits(static_cast<size_t>(piece) * n_vocab);
+  // Logits are scored one micro-batch at a time, so only that many are ever held.
   std::vector<int32_t> chunk(n_ctx);
   double nll_sum = 0;
   Timer timer;
   for (int64_t c = 0; c < r.n_chunks; ++c) {
     std::copy(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx, chunk.begin());
     if (tok.add_bos()) chunk[0] = tok.bos_id();
-    for (int64_t p = 0; p < n_ctx; p += piece) {
-      const int64_t m = std::min(piece, n_ctx - p);
-      tf.forward({chunk.data() + p, static_cast<size_t>(m)}, p, logits.data(), true);
+    session.reset();
+    session.evaluate_all(chunk, [&](int64_t p, int64_t m, const float* logits) {
       for (int64_t i = 0; i < m; ++i) {
         const int64_t j = p + i;
         if (j < first || j >= n_ctx - 1) continue;
@@ -53,7 +52,7 @@ PerplexityResult perplexity(Engine& engine, const std::string& text, int64_t n_c
         nll_sum += -(static_cast<double>(l[target]) - max - std::log(sum));
         ++r.n_scored;
       }
-    }
+    });
     r.chunk_ppl.push_back(std::exp(nll_sum / static_cast<double>(r.n_scored)));
     if (progress) progress(c, r.n_chunks, r.chunk_ppl.back());
   }

@@ -1,43 +1,72 @@
-// Row conversions for the float types (F32, F16, BF16); fp16 rows use F16C when built for it.
+// Row conversions for the float types (F32, F16, BF16): the F16C/AVX2 versions
+// (float_rows_avx2.cpp) when active_cpu_level() allows them, else the scalar loops here.
 #include <cstring>
 
+#include "tensor/cpu_level.h"
 #include "tensor/fp16.h"
 #include "tensor/quantize.h"
 
-#if defined(__AVX2__) || defined(__AVX512F__)
-#include <immintrin.h>
+#if defined(SWAPMOE_FLOAT_ROWS_AVX2)
+namespace swapmoe::avx2 {
+void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n);
+void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n);
+void bf16_to_fp32_row(const uint16_t* src, float* dst, int64_t n);
+void fp32_to_bf16_row(const float* src, uint16_t* dst, int64_t n);
+}  // namespace swapmoe::avx2
 #endif
 
 namespace swapmoe {
 
+#if defined(SWAPMOE_FLOAT_ROWS_AVX2)
+namespace {
+
+// One check per row; rows are hundreds of values or more.
+inline bool use_avx2() {
+  const CpuLevel l = active_cpu_level();
+  return l == CpuLevel::AVX2 || l == CpuLevel::AVX2_VNNI || l == CpuLevel::AVX512;
+}
+
+}  // namespace
+#endif
+
 void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
-  int64_t i = 0;
-#if defined(__F16C__) && defined(__AVX__)
-  for (; i + 8 <= n; i += 8) {
-    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+#if defined(SWAPMOE_FLOAT_ROWS_AVX2)
+  if (use_avx2()) {
+    avx2::fp16_to_fp32_row(src, dst, n);
+    return;
   }
 #endif
-  for (; i < n; ++i) dst[i] = fp16_to_fp32(src[i]);
+  for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(src[i]);
 }
 
 void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n) {
-  int64_t i = 0;
-#if defined(__F16C__) && defined(__AVX__)
-  for (; i + 8 <= n; i += 8) {
-    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+#if defined(SWAPMOE_FLOAT_ROWS_AVX2)
+  if (use_avx2()) {
+    avx2::fp32_to_fp16_row(src, dst, n);
+    return;
   }
 #endif
-  for (; i < n; ++i) dst[i] = fp32_to_fp16(src[i]);
+  for (int64_t i = 0; i < n; ++i) dst[i] = fp32_to_fp16(src[i]);
 }
 
 void bf16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
-  // A plain loop: compilers turn the shift into vpmovzxwd + vpslld on every ISA.
+#if defined(SWAPMOE_FLOAT_ROWS_AVX2)
+  if (use_avx2()) {
+    avx2::bf16_to_fp32_row(src, dst, n);
+    return;
+  }
+#endif
+  // A plain loop: compilers turn the shift into a widening move + shift on every ISA.
   for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(src[i]);
 }
 
 void fp32_to_bf16_row(const float* src, uint16_t* dst, int64_t n) {
+#if defined(SWAPMOE_FLOAT_ROWS_AVX2)
+  if (use_avx2()) {
+    avx2::fp32_to_bf16_row(src, dst, n);
+    return;
+  }
+#endif
   for (int64_t i = 0; i < n; ++i) dst[i] = fp32_to_bf16(src[i]);
 }
 

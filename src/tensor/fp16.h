@@ -2,6 +2,11 @@
 //
 // The scalar versions are exact re-implementations of the hardware rules (round to nearest even,
 // NaN kept quiet with its payload truncated), so files written on any machine are identical.
+//
+// The single-value functions are `static inline`: each translation unit keeps its own copy.
+// Kernel files compiled with -mavx2/-mf16c/-mavx512f include this header too, and with plain
+// `inline` the linker would keep one of the copies for the whole program, possibly the one
+// with AVX instructions, in code that must run on any x86-64.
 #pragma once
 
 #include <cstdint>
@@ -13,13 +18,13 @@
 
 namespace swapmoe {
 
-inline uint32_t fp32_bits(float f) {
+static inline uint32_t fp32_bits(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
   return u;
 }
 
-inline float fp32_from_bits(uint32_t u) {
+static inline float fp32_from_bits(uint32_t u) {
   float f;
   std::memcpy(&f, &u, sizeof f);
   return f;
@@ -28,7 +33,7 @@ inline float fp32_from_bits(uint32_t u) {
 // ---------------------------------------------------------------------------------------------
 // fp16, scalar
 
-inline float fp16_to_fp32_scalar(uint16_t h) {
+static inline float fp16_to_fp32_scalar(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu;
   const uint32_t mant = h & 0x3ffu;
@@ -43,7 +48,7 @@ inline float fp16_to_fp32_scalar(uint16_t h) {
   return fp32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
-inline uint16_t fp32_to_fp16_scalar(float f) {
+static inline uint16_t fp32_to_fp16_scalar(float f) {
   uint32_t x = fp32_bits(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   x &= 0x7fffffffu;
@@ -62,9 +67,11 @@ inline uint16_t fp32_to_fp16_scalar(float f) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// fp16, fastest available (bit-identical to the scalar versions)
+// fp16, fastest the translation unit is compiled for (bit-identical to the scalar versions):
+// F16C inside kernels built for AVX2 and in -march=native builds, the scalar code elsewhere.
+// Rows of values go through the dispatched *_row functions below instead.
 
-inline float fp16_to_fp32(uint16_t h) {
+static inline float fp16_to_fp32(uint16_t h) {
 #if defined(__F16C__)
   return _cvtsh_ss(h);
 #else
@@ -72,7 +79,7 @@ inline float fp16_to_fp32(uint16_t h) {
 #endif
 }
 
-inline uint16_t fp32_to_fp16(float f) {
+static inline uint16_t fp32_to_fp16(float f) {
 #if defined(__F16C__)
   return static_cast<uint16_t>(_cvtss_sh(f, 0));  // 0 = round to nearest even
 #else
@@ -83,15 +90,15 @@ inline uint16_t fp32_to_fp16(float f) {
 // ---------------------------------------------------------------------------------------------
 // bf16: the top half of an fp32, rounded to nearest even; NaNs are forced quiet as ggml does.
 
-inline float bf16_to_fp32(uint16_t h) { return fp32_from_bits(static_cast<uint32_t>(h) << 16); }
+static inline float bf16_to_fp32(uint16_t h) { return fp32_from_bits(static_cast<uint32_t>(h) << 16); }
 
-inline uint16_t fp32_to_bf16(float f) {
+static inline uint16_t fp32_to_bf16(float f) {
   const uint32_t u = fp32_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-// Row conversions (vectorised where the ISA allows).
+// Row conversions: F16C/AVX2 when active_cpu_level() allows it (float_rows.cpp), else scalar.
 void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n);
 void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n);
 void bf16_to_fp32_row(const uint16_t* src, float* dst, int64_t n);

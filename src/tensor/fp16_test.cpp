@@ -2,8 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iterator>
 #include <limits>
+#include <vector>
 
+#include "tensor/cpu_level.h"
 #include "tensor/fp16.h"
 #include "tensor/test_data.h"
 
@@ -34,9 +37,16 @@ TEST(Fp16, KnownBitPatterns) {
   EXPECT_TRUE(std::isnan(fp16_to_fp32_scalar(0x7e00)));
 }
 
+// "Hardware" is the row conversion at the detected level (F16C on x86-64 with AVX2); the
+// single-value fp16_to_fp32/fp32_to_fp16 use F16C only in files compiled for it.
 TEST(Fp16, AllHalvesRoundTripAndMatchHardware) {
+  std::vector<uint16_t> all(0x10000);
+  for (uint32_t h = 0; h < 0x10000; ++h) all[h] = static_cast<uint16_t>(h);
+  std::vector<float> hw(all.size());
+  fp16_to_fp32_row(all.data(), hw.data(), static_cast<int64_t>(all.size()));
   for (uint32_t h = 0; h < 0x10000; ++h) {
     const float f = fp16_to_fp32_scalar(static_cast<uint16_t>(h));
+    ASSERT_EQ(fp32_bits(f), fp32_bits(hw[h])) << std::hex << h;
     ASSERT_EQ(fp32_bits(f), fp32_bits(fp16_to_fp32(static_cast<uint16_t>(h)))) << std::hex << h;
     if (!std::isnan(f)) {
       ASSERT_EQ(fp32_to_fp16_scalar(f), h) << std::hex << h;
@@ -46,25 +56,47 @@ TEST(Fp16, AllHalvesRoundTripAndMatchHardware) {
 
 TEST(Fp16, ScalarMatchesHardwareOnRandomFloats) {
   test::XorShift rng(7);
-  for (int i = 0; i < 4'000'000; ++i) {
+  std::vector<float> x(4'000'000);
+  for (size_t i = 0; i < x.size(); ++i) {
     // Random bit patterns cover NaNs, infinities and subnormals, biased to the fp16 range.
     uint32_t bits = static_cast<uint32_t>(rng.next());
     if (i % 2) bits = (bits & 0x807fffffu) | ((0x60u + (bits >> 24) % 0x40u) << 23);
-    const float f = fp32_from_bits(bits);
-    ASSERT_EQ(fp32_to_fp16_scalar(f), fp32_to_fp16(f)) << std::hex << bits;
+    x[i] = fp32_from_bits(bits);
+  }
+  std::vector<uint16_t> hw(x.size());
+  fp32_to_fp16_row(x.data(), hw.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(fp32_to_fp16_scalar(x[i]), hw[i]) << std::hex << fp32_bits(x[i]);
+    ASSERT_EQ(fp32_to_fp16_scalar(x[i]), fp32_to_fp16(x[i])) << std::hex << fp32_bits(x[i]);
   }
 }
 
-TEST(Fp16, RowConversions) {
-  auto x = test::weight_like(1000, 3);
-  std::vector<uint16_t> h(x.size());
-  std::vector<float> back(x.size());
-  fp32_to_fp16_row(x.data(), h.data(), static_cast<int64_t>(x.size()));
-  fp16_to_fp32_row(h.data(), back.data(), static_cast<int64_t>(x.size()));
-  for (size_t i = 0; i < x.size(); ++i) {
-    ASSERT_EQ(h[i], fp32_to_fp16_scalar(x[i]));
-    ASSERT_NEAR(back[i], x[i], std::fabs(x[i]) * 0x1p-11f + 0x1p-24f);
+// The row conversions are bit-identical to the scalar ones at every CPU level (F16C/AVX2 where
+// the level allows them), tails and special values included.
+TEST(Fp16, RowConversionsAtEveryLevel) {
+  auto x = test::weight_like(1003, 3);
+  const float specials[] = {0.0f, -0.0f, 65504.0f, 65520.0f, 1e-8f, -0x1p-24f, std::numeric_limits<float>::infinity(),
+                            std::nanf(""), 3.0e38f, -1.0f + 0x1p-11f};
+  for (size_t i = 0; i < std::size(specials); ++i) x[i * 37] = specials[i];
+  const auto n = static_cast<int64_t>(x.size());
+  const CpuLevel saved = active_cpu_level();
+  for (CpuLevel level : {detected_cpu_level(), CpuLevel::REF}) {
+    set_max_cpu_level(level);
+    SCOPED_TRACE(cpu_level_name(level));
+    std::vector<uint16_t> h(x.size()), b(x.size());
+    std::vector<float> back(x.size()), back_b(x.size());
+    fp32_to_fp16_row(x.data(), h.data(), n);
+    fp16_to_fp32_row(h.data(), back.data(), n);
+    fp32_to_bf16_row(x.data(), b.data(), n);
+    bf16_to_fp32_row(b.data(), back_b.data(), n);
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(h[i], fp32_to_fp16_scalar(x[i])) << i;
+      ASSERT_EQ(fp32_bits(back[i]), fp32_bits(fp16_to_fp32_scalar(h[i]))) << i;
+      ASSERT_EQ(b[i], fp32_to_bf16(x[i])) << i;
+      ASSERT_EQ(fp32_bits(back_b[i]), fp32_bits(bf16_to_fp32(b[i]))) << i;
+    }
   }
+  set_max_cpu_level(saved);
 }
 
 TEST(Bf16, RoundingAndNaN) {

@@ -1,4 +1,4 @@
-// The traits table: one row per type. Kernels register their function pointers here.
+// The traits table: one row per type (layout and conversions; the dot products are in kernels).
 #include "tensor/ggml_type.h"
 
 #include <array>
@@ -40,8 +40,8 @@ Table make_table() {
   row(GgmlType::F64, "f64", 1, 8);
   row(GgmlType::BF16, "bf16", 1, 2);
 
-  // Conversions. vec_dot/vec_dot_ref are filled in by swapmoe_kernels (register_vec_dot), which
-  // sits above this library; vec_dot_type is decided here because it is part of the data format.
+  // Conversions. vec_dot_type is decided here because it is part of the data format; the dot
+  // products themselves are chosen by swapmoe_kernels, which sits above this library.
   auto conv = [&](GgmlType type, ToFloatFn to, FromFloatFn from, GgmlType dot_type, bool supported) {
     TypeTraits& r = t[static_cast<size_t>(type)];
     r.to_float = to;
@@ -64,8 +64,8 @@ Table make_table() {
 
 const TypeTraits kUnknown{};
 
-Table& table() {
-  static Table t = make_table();
+const Table& table() {
+  static const Table t = make_table();
   return t;
 }
 
@@ -74,13 +74,6 @@ Table& table() {
 const TypeTraits& type_traits(GgmlType type) {
   auto i = static_cast<size_t>(type);
   return i < table().size() ? table()[i] : kUnknown;
-}
-
-void register_vec_dot(GgmlType type, VecDotFn fast, VecDotFn ref) {
-  auto i = static_cast<size_t>(type);
-  if (i >= table().size()) return;
-  table()[i].vec_dot = fast;
-  table()[i].vec_dot_ref = ref;
 }
 
 bool type_is_known(uint32_t raw) {

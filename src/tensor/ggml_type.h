@@ -35,8 +35,6 @@ enum class GgmlType : uint32_t {
 using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 // Quantise n values (n a multiple of block_size), reference rounding identical to ggml's.
 using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
-// Dot product of n values: x in this type, y in traits.vec_dot_type.
-using VecDotFn = void (*)(int64_t n, float* result, const void* x, const void* y);
 
 struct TypeTraits {
   const char* name = nullptr;   // "q8_0", as ggml names it
@@ -45,19 +43,15 @@ struct TypeTraits {
   bool supported = false;       // can be loaded and computed with
   ToFloatFn to_float = nullptr;
   FromFloatFn from_float = nullptr;
-  GgmlType vec_dot_type = GgmlType::F32;  // what activations are converted to for vec_dot
-  VecDotFn vec_dot = nullptr;             // fastest available kernel
-  VecDotFn vec_dot_ref = nullptr;         // scalar reference kernel
+  // What activations are converted to for the dot products with this type, which live in
+  // swapmoe_kernels (kernels/vec_dot.h: vec_dot_kernels, can_compute).
+  GgmlType vec_dot_type = GgmlType::F32;
 };
 
 // Traits for any id; unknown ids get a row with name == nullptr and supported == false.
 const TypeTraits& type_traits(GgmlType type);
 bool type_is_known(uint32_t raw_type_id);
 const char* type_name(GgmlType type);  // "unknown" for unknown ids
-
-// Called by swapmoe_kernels during static initialisation (before main) to fill in the dot
-// products; not thread-safe, not for use after start-up.
-void register_vec_dot(GgmlType type, VecDotFn fast, VecDotFn ref);
 
 // Bytes of one row of n elements; n must be a multiple of the block size.
 inline size_t row_size(GgmlType type, int64_t n) {

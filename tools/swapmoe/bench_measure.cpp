@@ -5,6 +5,7 @@
 
 #include "core/timer.h"
 #include "runtime/generation.h"
+#include "runtime/session.h"
 
 namespace swapmoe::cli {
 
@@ -43,22 +44,20 @@ std::vector<int32_t> bench_prompt(const Engine& engine, const std::string& text,
 }
 
 namespace {
-int32_t argmax(const std::vector<float>& v) {
+int32_t argmax(std::span<const float> v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 }  // namespace
 
 DecodeResult measure_decode(Engine& engine, const std::vector<int32_t>& prompt, int n_decode,
                             const std::vector<int32_t>& reference) {
-  Transformer& tf = engine.transformer();
-  const int64_t n_vocab = engine.model().config().n_vocab;
-  std::vector<float> logits(n_vocab);
+  Session session(engine);
   DecodeResult r;
 
   Timer prefill;
-  tf.forward(prompt, 0, logits.data(), false);
-  engine.finish_prefill();
+  std::span<const float> logits = session.prefill(prompt);
   r.prompt_seconds = prefill.seconds();
+  Transformer& tf = engine.transformer();
 
   // Figures of the decode steps alone: the prompt's routing and warm-up loads are excluded.
   tf.reset_routing_stats();
@@ -66,14 +65,13 @@ DecodeResult measure_decode(Engine& engine, const std::vector<int32_t>& prompt, 
   int agree = 0;
   const bool forced = !reference.empty();
   const int n = forced ? std::min<int>(n_decode, static_cast<int>(reference.size())) : n_decode;
-  int64_t pos = static_cast<int64_t>(prompt.size());
-  for (int i = 0; i < n && pos < tf.n_ctx(); ++i, ++pos) {
+  for (int i = 0; i < n && session.pos() < session.n_ctx(); ++i) {
     const int32_t g = argmax(logits);
     r.greedy.push_back(g);
     if (forced) agree += g == reference[i];
     const int32_t next = forced ? reference[i] : g;
     Timer step;
-    tf.forward({&next, 1}, pos, logits.data(), false);
+    logits = session.step(next);
     r.token_ms.push_back(step.seconds() * 1e3);
   }
   const ExpertStats& after = engine.policy().stats();

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/memory_stats.h"
+#include "kernels/vec_dot.h"
 #include "planner/plan.h"
 #include "planner/planner.h"
 
@@ -19,6 +20,16 @@ void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx) {
   app->add_option("-t,--threads", o.threads, "compute threads (default: all cores)")->check(CLI::Range(0, 1024));
   app->add_option("-c,--ctx-size", o.ctx, "context size in tokens")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app->add_flag("--json", o.json, "end stdout with one JSON object of the run's figures");
+  app->add_option_function<std::string>(
+      "--cpu",
+      [](const std::string& level) {
+        const auto l = parse_cpu_level(level);
+        if (!l)
+          fail("swapmoe", fmt::format("--cpu {}: not an instruction-set level of this machine's architecture", level),
+               "choose one of: native, avx512, avx2_vnni, avx2, ref (x86-64); native, neon_dotprod, neon, ref (arm64)");
+        set_max_cpu_level(*l);
+      },
+      "use at most these CPU kernels: native (default), avx512, avx2_vnni, avx2, neon_dotprod, neon, ref");
 }
 
 namespace {
@@ -48,7 +59,7 @@ void attach_profile_planner(EngineOptions& e) {
   e.plan_for_budget = [profile](const BudgetPlanRequest& q) {
     PlanRequest r;
     r.budget = q.budget;
-    r.memory = {q.fixed, q.staging, q.slot_bytes};
+    r.memory = q.memory;
     const PlanOutcome out = make_plan(*profile, r);
     std::cerr << fmt::format("budget split: planned from the profile: {} slots, update interval {} ({:.2f} s)\n",
                              out.capacity, out.plan.update_interval, out.seconds);
@@ -65,6 +76,8 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
   app->add_option("--memory-budget", o.memory_budget, "memory budget for everything the engine allocates: 512M, 3.5G, or 40% of the full footprint");
   app->add_option("--expert-budget", o.expert_budget, "alternative to --memory-budget: keep this share of each layer's experts resident, e.g. 25%");
   app->add_option("--plan", o.plan, "slots per layer and update interval from a plan file (swapmoe plan), or 'uniform'");
+  app->add_option("--cache-type-k", o.cache_type_k, "KV cache type of the keys: f32, f16, q8_0")->capture_default_str();
+  app->add_option("--cache-type-v", o.cache_type_v, "KV cache type of the values: f32, f16, q8_0")->capture_default_str();
   app->add_option("--update-interval", o.swapmoe.update_interval, "swapmoe: tokens between updates of the wanted experts")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app->add_option("--max-loads-per-step", o.swapmoe.max_loads_per_step, "swapmoe: expert loads started per token")->capture_default_str()->check(CLI::Range(1, 1024));
   app->add_option("--staging-buffers", o.swapmoe.staging_buffers, "swapmoe: loads in flight at once (each buffer counts against the budget)")->capture_default_str()->check(CLI::Range(1, 64));
@@ -110,14 +123,14 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   e.policy = !o.policy.empty() ? o.policy : (budgeted ? "swapmoe" : "full");
   if (!o.memory_budget.empty() && !o.expert_budget.empty())
     fail("swapmoe", "--memory-budget and --expert-budget both given", "pass one of them");
-  e.memory_budget = o.memory_budget;
+  // Budgets are parsed here, at the edge, into a typed value.
+  if (!o.memory_budget.empty()) e.budget = Budget::parse(o.memory_budget);
   if (!o.expert_budget.empty()) {
-    double pct = 0;
-    if (!parse_percentage(o.expert_budget, &pct))
-      fail("swapmoe", fmt::format("--expert-budget '{}' is not a percentage", o.expert_budget), "e.g. --expert-budget 25%");
-    e.expert_fraction = pct / 100.0;
+    e.budget = Budget::experts(o.expert_budget);
     e.plan_source = "fraction";
   }
+  e.type_k = parse_kv_type(o.cache_type_k, "-ctk");
+  e.type_v = parse_kv_type(o.cache_type_v, "-ctv");
   e.swapmoe = o.swapmoe;
   if (!o.plan.empty() && o.plan != "uniform") load_plan_file(o.plan, e);
   if (o.plan.empty() && !o.memory_budget.empty() && e.policy == "swapmoe") attach_profile_planner(e);
@@ -126,14 +139,14 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
 
 RoutingTraces attach_routing_traces(Engine& engine, const ModelOptions& o) {
   RoutingTraces t;
-  Transformer& tf = engine.transformer();
+  RoutingHooks& hooks = engine.transformer().hooks;
   if (!o.dump_routing.empty()) {
     t.writer = std::make_unique<RoutingTraceWriter>(o.dump_routing, engine.model());
-    tf.on_routing = [w = t.writer.get()](const RoutingEvent& e) { w->record(e); };
+    hooks.on_routing = [w = t.writer.get()](const RoutingEvent& e) { w->record(e); };
   }
   if (!o.replay_routing.empty()) {
     t.reader = std::make_unique<RoutingTraceReader>(o.replay_routing, engine.model());
-    tf.replay_routing = [r = t.reader.get()](int64_t pos, int layer, int k, int32_t* ids, float* w) {
+    hooks.replay_routing = [r = t.reader.get()](int64_t pos, int layer, int k, int32_t* ids, float* w) {
       return r->replay(pos, layer, k, ids, w);
     };
   }

@@ -25,6 +25,7 @@ struct ModelOptions {
   std::string memory_budget;
   std::string expert_budget;  // "25%": keep this share of each layer's experts
   std::string plan;
+  std::string cache_type_k = "f16", cache_type_v = "f16";  // -ctk/-ctv, llama.cpp's default
   SwapMoeOptions swapmoe;
   std::string dump_routing, replay_routing;
 };
@@ -37,7 +38,7 @@ struct RoutingTraces {
 
 // -m, -t, -c, --json
 void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx);
-// --policy, --memory-budget, --expert-budget, --plan, swapping knobs, routing traces
+// --policy, --memory-budget, --expert-budget, --plan, -ctk/-ctv, swapping knobs, routing traces
 void add_budget_options(CLI::App* app, ModelOptions& o);
 void add_sampling_options(CLI::App* app, SamplerParams& p, uint64_t& seed, bool& seed_given);
 

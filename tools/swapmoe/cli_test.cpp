@@ -142,8 +142,21 @@ TEST_F(CliTest, ProfileThenPlanThenRunUnderThePlan) {
   r = run("run -m " + model_ + " -p hi -n 8 --temp 0 -t 1 -c 128 --expert-budget 50% --plan " + plan + " --json", false);
   ASSERT_EQ(r.code, 0) << r.out;
   const auto out = nlohmann::json::parse(r.last_stdout_line);
-  EXPECT_EQ(out["stalls"].get<int>(), 0);
+  EXPECT_EQ(out["slots"], j["slots"]) << "the run did not apply the plan";
   EXPECT_LE(out["accounted_bytes"].get<uint64_t>(), out["memory_budget_bytes"].get<uint64_t>());
+  // The uniform split `plan` reports for a byte budget is the split a run at that budget uses.
+  // Budgets between this tiny model's minimum (~95% of its footprint) and the full model.
+  for (const char* budget : {"96%", "97.5%", "99%"}) {
+    r = run("plan -m " + model_ + " --profile " + profile + " --memory-budget " + budget + " -c 128 -t 1 --json", false);
+    ASSERT_EQ(r.code, 0) << r.out;
+    const auto planned = nlohmann::json::parse(r.last_stdout_line);
+    r = run("run -m " + model_ + " -p hi -n 4 --temp 0 -t 1 -c 128 --memory-budget " + budget + " --plan uniform --json",
+            false);
+    ASSERT_EQ(r.code, 0) << r.out;
+    const auto ran = nlohmann::json::parse(r.last_stdout_line);
+    EXPECT_EQ(ran["slots"], planned["uniform_slots"]) << budget;
+    EXPECT_EQ(ran["memory_budget_bytes"], planned["memory_budget_bytes"]) << budget;
+  }
   for (const auto& f : {text, profile, plan}) std::filesystem::remove(f);
 }
 

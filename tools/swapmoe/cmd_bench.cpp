@@ -16,9 +16,11 @@
 #include "core/error.h"
 #include "core/memory_stats.h"
 #include "core/timer.h"
+#include "kernels/vec_dot.h"
 #include "runtime/generation.h"
 #include "runtime/metrics.h"
 #include "runtime/perplexity.h"
+#include "runtime/session.h"
 #include "svg_plot.h"
 
 namespace swapmoe::cli {
@@ -79,32 +81,33 @@ void run_single(const BenchOptions& o) {
   mo.ctx = std::max<int64_t>(mo.ctx, std::max(o.n_prompt, o.n_gen) + 1);
   Engine engine(engine_options(mo));
   RoutingTraces traces = attach_routing_traces(engine, mo);
-  Transformer& tf = engine.transformer();
+  Session session(engine);
   const int64_t n_vocab = engine.model().config().n_vocab;
   std::mt19937 rng(42);
   std::uniform_int_distribution<int32_t> dist(3, static_cast<int32_t>(n_vocab - 1));
-  std::vector<float> logits(n_vocab);
 
   // Warm-up: touches every page of the map and the caches once.
   std::vector<int32_t> warm(std::min(o.n_prompt, 8));
   for (auto& t : warm) t = dist(rng);
-  if (!warm.empty()) tf.forward(warm, 0, logits.data(), false);
+  if (!warm.empty()) session.evaluate(warm);
 
   std::vector<double> pp, tg, token_ms;
   for (int r = 0; r < o.reps; ++r) {
     if (o.n_prompt > 0) {
       std::vector<int32_t> prompt(o.n_prompt);
       for (auto& t : prompt) t = dist(rng);
+      session.reset();
       Timer t;
-      tf.forward(prompt, 0, logits.data(), false);
+      session.evaluate(prompt);
       pp.push_back(o.n_prompt / t.seconds());
     }
     if (o.n_gen > 0) {
+      session.reset();
       Timer t;
       for (int i = 0; i < o.n_gen; ++i) {
         int32_t tok = dist(rng);
         Timer step;
-        tf.forward({&tok, 1}, i, logits.data(), false);
+        session.step(tok);
         token_ms.push_back(step.seconds() * 1e3);
       }
       tg.push_back(o.n_gen / t.seconds());
@@ -124,11 +127,13 @@ void run_single(const BenchOptions& o) {
                              stg.mean, stg.stddev);
   const RunMetrics m = collect_metrics(engine);
   const double p50 = percentile(token_ms, 50), p99 = percentile(token_ms, 99);
-  std::cerr << fmt::format("peak RSS {} | decode p50 {:.2f} ms, p99 {:.2f} ms\n", format_bytes(peak), p50, p99);
+  std::cerr << fmt::format("peak RSS {} | decode p50 {:.2f} ms, p99 {:.2f} ms | cpu: {}\n", format_bytes(peak), p50,
+                           p99, cpu_description());
   std::cerr << format_metrics_line(m) << "\n";
   if (o.model.json) {
     nlohmann::json j = to_json(m);
     j.update({{"model", engine.options().model_path},
+              {"cpu", cpu_description()},
               {"threads", engine.pool().size()},
               {"n_prompt", o.n_prompt},
               {"n_gen", o.n_gen},

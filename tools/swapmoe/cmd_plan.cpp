@@ -25,7 +25,8 @@ struct PlanCmdOptions {
   uint64_t seed = 1;
   int threads = 0;
   int64_t ctx = 512;
-  int64_t ubatch = 1;
+  int64_t ubatch = 64;
+  std::string cache_type_k = "f16", cache_type_v = "f16";
   int staging_buffers = SwapMoeOptions{}.staging_buffers;
   bool json = false;
 };
@@ -39,35 +40,24 @@ void run(const PlanCmdOptions& o) {
   if (o.memory_budget.empty() == o.expert_budget.empty())
     fail("plan", "give exactly one of --memory-budget and --expert-budget", "e.g. --memory-budget 40% or --expert-budget 25%");
 
-  // The engine itself says how it splits a budget for these settings (-c, -t, --ubatch).
+  // The memory plan the engine would run with these settings (-c, -t, --ubatch, -ctk/-ctv,
+  // staging): the same fixed part, slot price and uniform split as `swapmoe run`.
   EngineOptions eo;
   eo.model_path = model_path;
   eo.n_threads = o.threads;
   eo.n_ctx = o.ctx;
   eo.n_ubatch = o.ubatch;
-  // ondemand accounts the fixed part exactly like swapmoe but needs no expert norms (which
-  // would read every expert once on a model without the cache); staging is added below.
-  eo.policy = "ondemand";
-  eo.expert_fraction = 1e-9;  // one slot per layer: the smallest engine
+  eo.type_k = parse_kv_type(o.cache_type_k, "-ctk");
+  eo.type_v = parse_kv_type(o.cache_type_v, "-ctv");
+  eo.policy = "swapmoe";
   eo.swapmoe.staging_buffers = o.staging_buffers;
-  const Engine engine(eo);
-  const MemoryAccount a = engine.memory_account();
+  eo.budget = o.memory_budget.empty() ? Budget::experts(o.expert_budget) : Budget::parse(o.memory_budget);
+  const MemoryPlan memory = Engine::preview_plan(eo);
   PlanRequest r;
-  r.memory.slot_bytes = engine.store()->buffer_bytes();
-  r.memory.fixed = a.total() - a.experts;
-  r.memory.staging = static_cast<uint64_t>(o.staging_buffers) * r.memory.slot_bytes;
+  r.memory = memory.split();
+  r.budget = memory.budget;
   r.max_latency_ms = o.max_latency_ms;
   r.seed = o.seed;
-  if (!o.memory_budget.empty()) {
-    r.budget = parse_memory_budget(o.memory_budget, engine.full_footprint());
-  } else {
-    // What --expert-budget gives the uniform baseline: the same share of every layer.
-    double pct = 0;
-    if (!parse_percentage(o.expert_budget, &pct))
-      fail("plan", fmt::format("--expert-budget '{}' is not a percentage", o.expert_budget), "e.g. --expert-budget 25%");
-    const int per_layer = std::clamp(static_cast<int>(std::lround(pct / 100 * profile.n_expert)), 1, profile.n_expert);
-    r.budget = bytes_for_slots(r.memory, static_cast<int64_t>(per_layer) * profile.moe_layers.size());
-  }
 
   const PlanOutcome out = make_plan(profile, r);
   if (!out.meets_latency)
@@ -100,6 +90,7 @@ void run(const PlanCmdOptions& o) {
                      {"update_interval", plan.update_interval},
                      {"predicted_ppl", plan.predicted_quality},
                      {"predicted_latency_ms", plan.predicted_latency_ms},
+                     {"uniform_slots", per_layer_slots(profile, out.uniform.slots)},
                      {"uniform_predicted_ppl", std::exp(out.uniform_predicted.quality)},
                      {"search_seconds", out.seconds},
                      {"seconds", total.seconds()}});
@@ -120,7 +111,9 @@ void register_plan(CLI::App& app) {
   cmd->add_option("-o,--output", o->output, "plan file to write (for --plan); without it the plan goes to stdout");
   cmd->add_option("-t,--threads", o->threads, "threads the plan is for (scratch memory; default: all cores)");
   cmd->add_option("-c,--ctx-size", o->ctx, "context the plan is for (KV cache memory): use the run's -c")->capture_default_str();
-  cmd->add_option("--ubatch", o->ubatch, "micro-batch the plan is for (scratch memory)")->capture_default_str();
+  cmd->add_option("--ubatch", o->ubatch, "micro-batch the plan is for (scratch memory): use the run's")->capture_default_str();
+  cmd->add_option("--cache-type-k", o->cache_type_k, "KV cache type of the keys the plan is for")->capture_default_str();
+  cmd->add_option("--cache-type-v", o->cache_type_v, "KV cache type of the values the plan is for")->capture_default_str();
   cmd->add_option("--staging-buffers", o->staging_buffers, "swapmoe staging buffers the plan is for")->capture_default_str();
   cmd->add_flag("--json", o->json, "end stdout with one JSON object of the plan");
   cmd->callback([o] { run(*o); });

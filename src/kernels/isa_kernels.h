@@ -1,0 +1,73 @@
+// The kernel sets compiled once per instruction-set flavour, for the dispatchers
+// (vec_dot_dispatch.cpp, quantize_act.cpp). Internal to swapmoe_kernels.
+//
+// A flavour is an object library built from one or more of the kernel sources with its own
+// compiler flags and SWAPMOE_ISA_NS set to its namespace (src/kernels/CMakeLists.txt):
+//
+//   swapmoe::avx2            vec_dot_avx2.cpp, quantize_act_avx2.cpp      -mavx2 -mfma -mf16c
+//   swapmoe::avx2_vnni       vec_dot_avx2.cpp, vec_dot_x4_vnni.cpp        + -mavxvnni (VEX)
+//   swapmoe::avx2_vnni_evex  vec_dot_avx2.cpp, vec_dot_x4_vnni.cpp        + -mavx512f/bw/vl/vnni (EVEX, ymm)
+//   swapmoe::avx512          vec_dot_avx512.cpp                           AVX-512 F/BW/VL/VNNI
+//   swapmoe::neon            vec_dot_neon.cpp                             aarch64 baseline
+//   swapmoe::neon_dotprod    vec_dot_neon.cpp                             -march=armv8.2-a+dotprod
+//
+// Each flavour exports one constant table (constant-initialised: complete before any code
+// runs). Its other functions have internal linkage or live in its namespace, so nothing built
+// with wider instructions can be picked by the linker for portable code.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/vec_dot.h"
+
+namespace swapmoe {
+
+// One flavour's kernels; nullptr where it has none for that type.
+struct VecDotSet {
+  VecDotFn f32 = nullptr;  // f32 x f32
+  VecDotFn f16 = nullptr;  // f16 x f32
+  VecDotFn bf16 = nullptr;  // bf16 x f32
+  VecDotFn q8_0 = nullptr;  // q8_0 x q8_0
+  VecDotFn q4_0 = nullptr;  // q4_0 x q8_0
+  VecDotFn q4_K = nullptr;  // q4_K x q8_K
+  VecDotFn q5_K = nullptr;  // q5_K x q8_K
+  VecDotFn q6_K = nullptr;  // q6_K x q8_K
+  VecDotX4Fn x4_q8_0 = nullptr;
+  VecDotX4Fn x4_q4_0 = nullptr;
+};
+
+#if defined(SWAPMOE_KERNELS_X86)
+namespace avx2 {
+extern const VecDotSet kVecDots;
+void quantize_row_q8_0_act(const float* x, void* y, int64_t n);
+void quantize_row_q8_K_act(const float* x, void* y, int64_t n);
+}  // namespace avx2
+namespace avx2_vnni {
+extern const VecDotSet kVecDots;
+}
+namespace avx2_vnni_evex {
+extern const VecDotSet kVecDots;
+}
+namespace avx512 {
+extern const VecDotSet kVecDots;
+}
+#endif
+
+#if defined(SWAPMOE_KERNELS_ARM64)
+namespace neon {
+extern const VecDotSet kVecDots;
+}
+namespace neon_dotprod {
+extern const VecDotSet kVecDots;
+}
+#endif
+
+// Inside a flavour's sources: functions shared between its files.
+#if defined(SWAPMOE_ISA_NS)
+namespace SWAPMOE_ISA_NS {
+void vec_dot_x4_q8_0_q8_0(int64_t n, float* s, const void* x, size_t x_stride, const void* y);
+void vec_dot_x4_q4_0_q8_0(int64_t n, float* s, const void* x, size_t x_stride, const void* y);
+}  // namespace SWAPMOE_ISA_NS
+#endif
+
+}  // namespace swapmoe

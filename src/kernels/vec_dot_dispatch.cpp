@@ -1,0 +1,141 @@
+// Picks the dot-product kernel per weight type and CPU level from the flavours compiled into
+// this build (isa_kernels.h) and the CPU's features. One table per level, built at first use.
+#include <array>
+#include <string>
+
+#include "kernels/isa_kernels.h"
+#include "kernels/vec_dot.h"
+
+namespace swapmoe {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// what exists
+
+// One row per weight type that has a dot product: its reference and where a flavour keeps it.
+struct Row {
+  GgmlType type;
+  VecDotFn ref;
+  VecDotFn VecDotSet::*fn;
+  VecDotX4Fn VecDotSet::*x4;
+};
+constexpr Row kRows[] = {
+    {GgmlType::F32, vec_dot_f32_f32_ref, &VecDotSet::f32, nullptr},
+    {GgmlType::F16, vec_dot_f16_f32_ref, &VecDotSet::f16, nullptr},
+    {GgmlType::BF16, vec_dot_bf16_f32_ref, &VecDotSet::bf16, nullptr},
+    {GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, &VecDotSet::q8_0, &VecDotSet::x4_q8_0},
+    {GgmlType::Q4_0, vec_dot_q4_0_q8_0_ref, &VecDotSet::q4_0, &VecDotSet::x4_q4_0},
+    {GgmlType::Q4_K, vec_dot_q4_K_q8_K_ref, &VecDotSet::q4_K, nullptr},
+    {GgmlType::Q5_K, vec_dot_q5_K_q8_K_ref, &VecDotSet::q5_K, nullptr},
+    {GgmlType::Q6_K, vec_dot_q6_K_q8_K_ref, &VecDotSet::q6_K, nullptr},
+};
+
+const Row* find_row(GgmlType w) {
+  for (const Row& r : kRows) {
+    if (r.type == w) return &r;
+  }
+  return nullptr;
+}
+
+// A compiled flavour, the lowest level that may use it, and whether this CPU runs it.
+struct Flavour {
+  const char* isa;
+  CpuLevel level;
+  const VecDotSet* set;
+  bool (*runs)(const CpuFeatures&);
+};
+
+// Fastest first. Of the two 256-bit VNNI encodings the EVEX one is preferred where both run
+// (as a -march=native build would compile it); they are equally fast.
+const Flavour kFlavours[] = {
+#if defined(SWAPMOE_KERNELS_X86)
+    {"avx512", CpuLevel::AVX512, &avx512::kVecDots, [](const CpuFeatures& f) { return f.avx512 && f.avx512_vnni; }},
+    {"avx2_vnni_evex", CpuLevel::AVX2_VNNI, &avx2_vnni_evex::kVecDots,
+     [](const CpuFeatures& f) { return f.avx512 && f.avx512_vnni; }},
+    {"avx2_vnni", CpuLevel::AVX2_VNNI, &avx2_vnni::kVecDots, [](const CpuFeatures& f) { return f.avx_vnni; }},
+    {"avx2", CpuLevel::AVX2, &avx2::kVecDots, [](const CpuFeatures& f) { return f.avx2; }},
+#endif
+#if defined(SWAPMOE_KERNELS_ARM64)
+    {"neon_dotprod", CpuLevel::NEON_DOTPROD, &neon_dotprod::kVecDots, [](const CpuFeatures& f) { return f.dotprod; }},
+    {"neon", CpuLevel::NEON, &neon::kVecDots, [](const CpuFeatures& f) { return f.neon; }},
+#endif
+    {"ref", CpuLevel::REF, nullptr, [](const CpuFeatures&) { return true; }},
+};
+
+// Flavour usable at `level` on this CPU (levels compare within one architecture).
+bool usable(const Flavour& fl, CpuLevel level) {
+  return static_cast<int>(fl.level) <= static_cast<int>(level) && fl.runs(cpu_features());
+}
+
+// ---------------------------------------------------------------------------------------------
+// the tables
+
+using Table = std::array<VecDotKernels, static_cast<size_t>(GgmlType::COUNT)>;
+
+Table build_table(CpuLevel level) {
+  Table t{};
+  for (const Row& r : kRows) {
+    VecDotKernels& k = t[static_cast<size_t>(r.type)];
+    k.ref = r.ref;
+    for (const Flavour& fl : kFlavours) {
+      if (!usable(fl, level)) continue;
+      const VecDotFn fn = fl.set ? fl.set->*r.fn : r.ref;
+      if (!k.fast && fn) k.fast = fn, k.isa = fl.isa;
+      if (!k.x4 && r.x4 && fl.set) k.x4 = fl.set->*r.x4;
+    }
+  }
+  return t;
+}
+
+const Table& table(CpuLevel level) {
+  static const auto tables = [] {
+    std::array<Table, kCpuLevelCount> all;
+    for (int l = 0; l < kCpuLevelCount; ++l) all[l] = build_table(static_cast<CpuLevel>(l));
+    return all;
+  }();
+  return tables[static_cast<size_t>(level)];
+}
+
+}  // namespace
+
+const VecDotKernels& vec_dot_kernels(GgmlType w) {
+  static const VecDotKernels none{};
+  const auto i = static_cast<size_t>(w);
+  const Table& t = table(active_cpu_level());
+  return i < t.size() ? t[i] : none;
+}
+
+bool can_compute(GgmlType w) { return find_row(w) != nullptr; }
+
+std::string supported_weight_types() {
+  std::string s;
+  for (const Row& r : kRows) {
+    if (!s.empty()) s += ", ";
+    s += type_name(r.type);
+  }
+  return s;
+}
+
+std::string cpu_description() {
+  std::string s = cpu_features_description() + ", kernels: " + cpu_level_name(active_cpu_level());
+  if (active_cpu_level() != detected_cpu_level()) s += " (capped)";
+  return s;
+}
+
+int vec_dot_variants(GgmlType w, NamedVecDot* out, int max_out) {
+  const Row* r = find_row(w);
+  if (!r) return 0;
+  int n = 0;
+  for (const Flavour& fl : kFlavours) {
+    if (n >= max_out || !fl.runs(cpu_features())) continue;
+    if (!fl.set) {
+      out[n++] = {fl.isa, r->ref, nullptr, fl.level};
+    } else if (fl.set->*r->fn) {
+      out[n++] = {fl.isa, fl.set->*r->fn, r->x4 ? fl.set->*r->x4 : nullptr, fl.level};
+    }
+  }
+  return n;
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,67 @@
+// The blocks a forward pass is assembled from (eager, hand-written): attention variants, FFN
+// variants and the MoE layer. Each works on one micro-batch of n tokens in ForwardScratch:
+// attention reads s.xn and leaves its output (before the output projection) in s.attn; the FFN
+// blocks read s.xn and leave their output in s.ffn_out.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "core/thread_pool.h"
+#include "model/expert_provider.h"
+#include "model/forward_scratch.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace swapmoe {
+
+// y = W x for n rows of x, through `act` (x converted once to W's vec_dot type).
+void linear(const TensorView& w, const float* x, int64_t n, float* y, QuantizedActivations& act, ThreadPool& pool);
+
+struct LayerContext {
+  const ModelConfig& c;
+  const LayerDesc& desc;
+  const LayerWeights& w;
+  int layer;
+  ForwardScratch& s;
+  ThreadPool& pool;
+};
+
+// Grouped-query attention over the KV cache for tokens at positions pos .. pos + n - 1, with the
+// layer's options (q/k norm, biases, sliding window) and the cache's types (f32, f16, q8_0).
+void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos);
+
+// SwiGLU FFN: out = down(silu(gate x) * up x).
+void dense_ffn(const LayerContext& l, int64_t n);
+
+// How the MoE layers routed, counted over (token, layer) pairs.
+struct RoutingStats {
+  uint64_t decisions = 0;  // (token, MoE layer) pairs routed
+  uint64_t hits = 0;       // the unmasked top-k was entirely resident before the layer ran
+  uint64_t faithful = 0;   // the masked top-k equals the unmasked top-k (as sets)
+  double hit_rate() const { return decisions ? double(hits) / double(decisions) : 1.0; }
+  double fidelity() const { return decisions ? double(faithful) / double(decisions) : 1.0; }
+};
+
+// One routing decision, for traces: the unmasked top-k of one token in one layer.
+struct RoutingEvent {
+  int64_t pos;
+  int layer;
+  int k;
+  const int32_t* ids;
+  const float* weights;
+};
+
+// Optional observers of the router (--dump-routing, --replay-routing).
+struct RoutingHooks {
+  std::function<void(const RoutingEvent&)> on_routing;
+  // Replaces the router's unmasked choice; returns false when it has no entry for (pos, layer).
+  std::function<bool(int64_t pos, int layer, int k, int32_t* ids, float* weights)> replay_routing;
+};
+
+// The MoE layer: route (masked to the provider's usable experts), run each chosen expert on its
+// tokens, sum in top-k order; plus the shared expert for MOE_SHARED layers.
+void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks& hooks, RoutingStats& stats,
+             int64_t n, int64_t pos);
+
+}  // namespace swapmoe

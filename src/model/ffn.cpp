@@ -1,0 +1,139 @@
+// FFN blocks: the dense SwiGLU FFN and the MoE layer (router, experts, shared expert).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "model/blocks.h"
+#include "model/ops.h"
+#include "model/router.h"
+
+namespace swapmoe {
+
+namespace {
+
+bool same_set(const int32_t* a, int na, const int32_t* b, int nb) {
+  if (na != nb) return false;
+  for (int i = 0; i < na; ++i)
+    if (std::find(b, b + nb, a[i]) == b + nb) return false;
+  return true;
+}
+
+// out (+)= down(silu(gate x) * up x) for n rows of s.xn, through s.gate/s.up.
+void swiglu_ffn(const LayerContext& l, const TensorView& gate, const TensorView& up, const TensorView& down,
+                int64_t n, float* out) {
+  ForwardScratch& s = l.s;
+  const int64_t ff = gate.ne[1];
+  const GgmlType vt = type_traits(gate.type).vec_dot_type;
+  s.act.quantize(vt, s.xn.data(), n, l.c.n_embd, &l.pool);
+  matmul(gate, s.act, s.gate.data(), l.pool);
+  if (type_traits(up.type).vec_dot_type == vt) matmul(up, s.act, s.up.data(), l.pool);
+  else linear(up, s.xn.data(), n, s.up.data(), s.act, l.pool);
+  swiglu(s.gate.data(), s.up.data(), s.gate.data(), n * ff);
+  linear(down, s.gate.data(), n, out, s.act, l.pool);
+}
+
+}  // namespace
+
+void dense_ffn(const LayerContext& l, int64_t n) {
+  swiglu_ffn(l, l.w.ffn_gate, l.w.ffn_up, l.w.ffn_down, n, l.s.ffn_out.data());
+}
+
+void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks& hooks, RoutingStats& stats,
+             int64_t n, int64_t pos) {
+  const ModelConfig& c = l.c;
+  ForwardScratch& s = l.s;
+  const int layer = l.layer;
+  const int k = static_cast<int>(c.n_expert_used);
+  const int64_t E = c.n_expert, ff = l.desc.n_ff;
+  linear(l.w.router, s.xn.data(), n, s.router.data(), s.act, l.pool);
+
+  const uint8_t* usable = experts.usable_mask(layer);
+  for (int64_t t = 0; t < n; ++t) {
+    int32_t* ids = &s.topk_ids[t * k];
+    float* w = &s.topk_w[t * k];
+    const float* logits = &s.router[t * E];
+    if (!(hooks.replay_routing && hooks.replay_routing(pos + t, layer, k, ids, w))) route(c.router, logits, E, k, nullptr, ids, w);
+    if (hooks.on_routing) hooks.on_routing(RoutingEvent{pos + t, layer, k, ids, w});
+    bool hit = true;
+    for (int j = 0; j < k; ++j) hit = hit && experts.is_resident(layer, ids[j]);
+    int32_t* mids = &s.masked_ids[t * k];
+    float* mw = &s.masked_w[t * k];
+    if (usable) {
+      // Mask, then route: the model's own rule over the usable experts only. A replayed trace
+      // stands in for the router, so its ids are the ones masked.
+      if (hooks.replay_routing) {
+        std::vector<float> masked_logits(E, -std::numeric_limits<float>::infinity());
+        for (int j = 0; j < k; ++j) masked_logits[ids[j]] = std::log(std::max(w[j], 1e-30f));
+        for (int64_t e = 0; e < E; ++e)
+          if (masked_logits[e] == -std::numeric_limits<float>::infinity()) masked_logits[e] = logits[e] - 1e4f;
+        s.n_masked[t] = route(c.router, masked_logits.data(), E, k, usable, mids, mw);
+      } else {
+        s.n_masked[t] = route(c.router, logits, E, k, usable, mids, mw);
+      }
+    } else {
+      std::copy(ids, ids + k, mids);
+      std::copy(w, w + k, mw);
+      s.n_masked[t] = k;
+    }
+    ++stats.decisions;
+    stats.hits += hit;
+    stats.faithful += same_set(ids, k, mids, s.n_masked[t]);
+  }
+  experts.observe(layer, n, k, s.topk_ids.data(), s.topk_w.data(), s.x_norm.data());
+
+  bool quantized = false;
+  // Group tokens by expert so that each expert's weights are read once per micro-batch. Each
+  // (token, choice) output is kept apart and summed afterwards in top-k order, as llama.cpp does.
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t m = 0;
+    for (int64_t t = 0; t < n; ++t)
+      for (int j = 0; j < s.n_masked[t]; ++j)
+        if (s.masked_ids[t * k + j] == e) s.expert_tokens[m++] = static_cast<int32_t>(t * k + j);
+    if (m == 0) continue;
+    const ExpertWeights ew = experts.acquire(layer, static_cast<int>(e));
+    // The layer's input is quantised once for all experts (gate and up read the same rows);
+    // each expert then runs on just its tokens.
+    const GgmlType want = type_traits(ew.gate.type).vec_dot_type;
+    if (!quantized || s.moe_act.type() != want) {
+      s.moe_act.quantize(want, s.xn.data(), n, c.n_embd, &l.pool);
+      quantized = true;
+    }
+    for (int64_t i = 0; i < m; ++i) s.token_ids[i] = s.expert_tokens[i] / k;
+    matmul_rows(ew.gate, 0, ff, s.moe_act, s.token_ids.data(), m, {s.gate.data(), ff}, l.pool);
+    if (type_traits(ew.up.type).vec_dot_type == want) {
+      matmul_rows(ew.up, 0, ff, s.moe_act, s.token_ids.data(), m, {s.up.data(), ff}, l.pool);
+    } else {
+      for (int64_t i = 0; i < m; ++i)
+        std::memcpy(&s.gathered[i * c.n_embd], &s.xn[s.token_ids[i] * c.n_embd], c.n_embd * sizeof(float));
+      linear(ew.up, s.gathered.data(), m, s.up.data(), s.act, l.pool);
+    }
+    swiglu(s.gate.data(), s.up.data(), s.gate.data(), m * ff);
+    linear(ew.down, s.gate.data(), m, s.down.data(), s.act, l.pool);
+    for (int64_t i = 0; i < m; ++i)
+      std::memcpy(&s.choice_out[s.expert_tokens[i] * c.n_embd], &s.down[i * c.n_embd], c.n_embd * sizeof(float));
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    float* out = &s.ffn_out[t * c.n_embd];
+    std::fill(out, out + c.n_embd, 0.0f);
+    for (int j = 0; j < s.n_masked[t]; ++j) {
+      const float* o = &s.choice_out[(t * k + j) * c.n_embd];
+      const float w = s.masked_w[t * k + j];
+      for (int64_t d = 0; d < c.n_embd; ++d) out[d] += w * o[d];
+    }
+  }
+
+  if (l.desc.ffn == FfnKind::MOE_SHARED) {
+    // The shared expert sees every token; its output joins the routed experts' (optionally
+    // scaled by a sigmoid gate per token). s.tmp holds it (the attention output is consumed).
+    swiglu_ffn(l, l.w.shexp_gate, l.w.shexp_up, l.w.shexp_down, n, s.tmp.data());
+    if (l.desc.shared_gate) linear(l.w.shexp_gate_inp, s.xn.data(), n, s.down.data(), s.act, l.pool);
+    for (int64_t t = 0; t < n; ++t) {
+      const float g = l.desc.shared_gate ? 1.0f / (1.0f + std::exp(-s.down[t])) : 1.0f;
+      for (int64_t d = 0; d < c.n_embd; ++d) s.ffn_out[t * c.n_embd + d] += g * s.tmp[t * c.n_embd + d];
+    }
+  }
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,40 @@
+#include "model/kv_cache.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace swapmoe {
+
+KvCache::KvCache(const ModelConfig& c, const RunShape& run)
+    : n_ctx_(run.n_ctx), kv_dim_(c.kv_dim()), type_k_(run.type_k), type_v_(run.type_v) {
+  if (run.n_ctx <= 0)
+    fail("kv cache", fmt::format("context size {} must be positive", run.n_ctx), "pass -c N with N > 0");
+  for (GgmlType t : {type_k_, type_v_}) {
+    if (t != GgmlType::F32 && t != GgmlType::F16 && t != GgmlType::Q8_0)
+      fail("kv cache", fmt::format("{} is not a KV cache type", type_name(t)), "choose one of: f32, f16, q8_0");
+    if (c.head_dim % type_traits(t).block_size != 0)
+      fail("kv cache", fmt::format("a {} cache needs the head size ({}) to be a multiple of {}", type_name(t),
+                                   c.head_dim, type_traits(t).block_size),
+           "use -ctk f16 -ctv f16 for this model");
+  }
+  k_row_bytes_ = row_size(type_k_, kv_dim_);
+  v_row_bytes_ = row_size(type_v_, kv_dim_);
+  const size_t rows = static_cast<size_t>(c.n_layer) * static_cast<size_t>(n_ctx_);
+  k_.resize(rows * k_row_bytes_);
+  v_.resize(rows * v_row_bytes_);
+  // Untouched positions are never read, but zeroed pages make the memory real now rather than
+  // at the first long prompt, as the budget assumes.
+  std::memset(k_.data(), 0, k_.size());
+  std::memset(v_.data(), 0, v_.size());
+}
+
+void KvCache::store(int layer, int64_t pos, const float* k, const float* v) {
+  const size_t i = row_index(layer, pos);
+  type_traits(type_k_).from_float(k, k_.data() + i * k_row_bytes_, kv_dim_);
+  type_traits(type_v_).from_float(v, v_.data() + i * v_row_bytes_, kv_dim_);
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,43 @@
+// KvCache: one sequence's keys (after RoPE) and values for every layer, in f32, f16 or q8_0
+// (llama.cpp's -ctk/-ctv). Rows are [layer][position][n_head_kv * head_dim] in the cache type.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/aligned_buffer.h"
+#include "model/memory_plan.h"
+#include "model/model_config.h"
+#include "tensor/ggml_type.h"
+
+namespace swapmoe {
+
+class KvCache {
+ public:
+  // Throws when a type is not a KV cache type or the rows cannot hold it (q8_0 needs head_dim
+  // a multiple of 32).
+  KvCache(const ModelConfig& c, const RunShape& run);
+
+  int64_t n_ctx() const { return n_ctx_; }
+  GgmlType type_k() const { return type_k_; }
+  GgmlType type_v() const { return type_v_; }
+  uint64_t bytes() const { return k_.size() + v_.size(); }
+
+  // Stores one position's key and value rows (kv_dim floats each), converting to the cache types.
+  void store(int layer, int64_t pos, const float* k, const float* v);
+  const uint8_t* k_row(int layer, int64_t pos) const { return k_.data() + row_index(layer, pos) * k_row_bytes_; }
+  const uint8_t* v_row(int layer, int64_t pos) const { return v_.data() + row_index(layer, pos) * v_row_bytes_; }
+  size_t k_row_bytes() const { return k_row_bytes_; }
+  size_t v_row_bytes() const { return v_row_bytes_; }
+
+ private:
+  size_t row_index(int layer, int64_t pos) const { return static_cast<size_t>(layer) * n_ctx_ + pos; }
+
+  int64_t n_ctx_;
+  int64_t kv_dim_;
+  GgmlType type_k_, type_v_;
+  size_t k_row_bytes_, v_row_bytes_;
+  AlignedBuffer k_, v_;
+};
+
+}  // namespace swapmoe

@@ -1,0 +1,54 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+
+namespace swapmoe {
+
+Session::Session(Engine& engine, const SamplerParams& sampling)
+    : seat_(engine),
+      engine_(engine),
+      kv_(engine.model().config(), engine.run_shape()),
+      logits_(static_cast<size_t>(engine.model().config().n_vocab), 0.0f),
+      sampler_(sampling, static_cast<int32_t>(engine.model().config().n_vocab)) {}
+
+std::span<const float> Session::keep_logits(const float* logits) {
+  if (logits) std::copy(logits, logits + logits_.size(), logits_.begin());
+  return logits_;
+}
+
+std::span<const float> Session::evaluate(std::span<const int32_t> tokens) {
+  const float* logits = engine_.transformer().forward(kv_, tokens, pos_);
+  pos_ += static_cast<int64_t>(tokens.size());
+  for (int32_t t : tokens) sampler_.accept(t);
+  return keep_logits(logits);
+}
+
+std::span<const float> Session::prefill(std::span<const int32_t> tokens) {
+  evaluate(tokens);
+  engine_.policy().finish_prefill();
+  return logits_;
+}
+
+std::span<const float> Session::step(int32_t token) {
+  const float* logits = engine_.transformer().forward(kv_, {&token, 1}, pos_);
+  ++pos_;
+  return keep_logits(logits);
+}
+
+void Session::evaluate_all(std::span<const int32_t> tokens, const Transformer::LogitsSink& on_logits) {
+  engine_.transformer().forward_all(kv_, tokens, pos_, on_logits);
+  pos_ += static_cast<int64_t>(tokens.size());
+}
+
+int32_t Session::sample() {
+  const int32_t t = sampler_.sample(logits_);
+  sampler_.accept(t);
+  return t;
+}
+
+void Session::reset() {
+  pos_ = 0;
+  sampler_.reset();
+}
+
+}  // namespace swapmoe

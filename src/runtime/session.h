@@ -1,0 +1,67 @@
+// Session: one sequence on an Engine: its KV cache, position, last logits and sampler. Every
+// driver (generation, perplexity, bench, profiler, server) evaluates through a Session, so the
+// prefill/decode protocol (the expert warm-up after a prompt) lives in one place.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "runtime/engine.h"
+#include "sampling/sampler.h"
+
+namespace swapmoe {
+
+class Session {
+ public:
+  // Allocates the KV cache; throws when the engine's planned sessions are all in use.
+  explicit Session(Engine& engine, const SamplerParams& sampling = {});
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Evaluates a prompt (or its continuation) at the current position, then lets the expert
+  // policy prepare for decoding (SwapMoE loads the prompt's wanted experts). Returns the last
+  // token's logits. The tokens are recorded for the sampler's repetition penalty.
+  std::span<const float> prefill(std::span<const int32_t> tokens);
+  // Evaluates tokens at the current position without the decode warm-up (llama-bench's pp).
+  std::span<const float> evaluate(std::span<const int32_t> tokens);
+  // Evaluates one token at the current position: a decode step.
+  std::span<const float> step(int32_t token);
+  // Scores tokens without the decode warm-up: every token's logits, one micro-batch at a time.
+  void evaluate_all(std::span<const int32_t> tokens, const Transformer::LogitsSink& on_logits);
+
+  // Samples the next token from the last logits and records it.
+  int32_t sample();
+
+  // Forgets the sequence (position 0, sampler history cleared); the cache is reused.
+  void reset();
+
+  int64_t pos() const { return pos_; }
+  int64_t n_ctx() const { return kv_.n_ctx(); }
+  std::span<const float> logits() const { return logits_; }
+  Sampler& sampler() { return sampler_; }
+  Engine& engine() { return engine_; }
+  // Bytes this session holds (KV cache and logits), as session_bytes() plans them.
+  uint64_t bytes() const { return kv_.bytes() + logits_.size() * sizeof(float); }
+
+ private:
+  std::span<const float> keep_logits(const float* logits);
+
+  // Holds one of the engine's planned sessions for as long as this object lives.
+  struct Seat {
+    explicit Seat(Engine& e) : engine(e) { engine.open_session(); }
+    ~Seat() { engine.close_session(); }
+    Engine& engine;
+  };
+
+  Seat seat_;
+  Engine& engine_;
+  KvCache kv_;
+  int64_t pos_ = 0;
+  std::vector<float> logits_;  // [n_vocab] of the last evaluated token
+  Sampler sampler_;
+};
+
+}  // namespace swapmoe
