@@ -188,10 +188,14 @@ TEST_F(PoliciesTest, SwapMoeDecodesWhileStorageIsStuckAndSwapsTowardsTheRouting)
   });
   greedy(e, 60, {}, [&] { gate->close(); });
   done = true;
+  // The loader thread may not have reached its read yet (decoding kept both cores busy): give it
+  // time to, so that the check below sees whether a load was requested at all.
+  for (int i = 0; i < 500 && gate->held_back() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const int held = gate->held_back();
   gate->open();
   watchdog.join();
   EXPECT_FALSE(watchdog_fired) << "a decode step waited on storage";
-  EXPECT_GT(gate->held_back(), 0) << "no load was started while storage was stuck: the test proves nothing";
+  EXPECT_GT(held, 0) << "no load was started while storage was stuck: the test proves nothing";
   EXPECT_EQ(e.policy().stats().stalls, 0u);
   greedy(e, 60);  // storage answers again: swaps land
   const ExpertStats& s = e.policy().stats();

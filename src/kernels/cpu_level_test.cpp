@@ -188,7 +188,7 @@ TEST(CpuLevelDeathTest, EnvironmentCapsAtFirstUse) {
   // Invalid: reported once on stderr, then the detected level.
   setenv("SWAPMOE_CPU", "pentium", 1);
   EXPECT_EXIT(std::exit(active_cpu_level() == detected_cpu_level() ? 0 : 1), testing::ExitedWithCode(0),
-              "SWAPMOE_CPU=pentium is not a level");
+              "SWAPMOE_CPU=pentium is not a CPU level");
   unsetenv("SWAPMOE_CPU");
 }
 

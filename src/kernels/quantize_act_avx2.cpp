@@ -3,7 +3,6 @@
 // the avx2 flavour (isa_kernels.h), chosen by quantize_act.cpp.
 #include <immintrin.h>
 
-#include <cmath>
 #include <cstring>
 
 #include "kernels/isa_kernels.h"
@@ -77,7 +76,9 @@ void quantize_row_q8_K_act(const float* x, void* vy, int64_t n) {
     }
     // The reference keeps the signed value of the *first* element with the largest magnitude.
     int first = 0;
-    while (std::fabs(x[first]) != amax) ++first;
+    // (Not std::fabs: at -O0 it is an out-of-line inline function, which must not be emitted
+    // from a file built with AVX2; see check_no_weak_symbols.cmake.)
+    while (x[first] != amax && x[first] != -amax) ++first;
     const float iscale = -127.f / x[first];
     const __m256 vis = _mm256_set1_ps(iscale);
     const __m256i q_max = _mm256_set1_epi32(127);

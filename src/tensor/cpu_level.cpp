@@ -117,18 +117,31 @@ CpuLevel initial_level() {
     const char* env = std::getenv("SWAPMOE_CPU");
     if (!env || !*env) return detected_cpu_level();
     if (const auto l = parse_cpu_level(env)) return capped(*l);
-    std::fprintf(stderr,
-                 "[cpu] SWAPMOE_CPU=%s is not a level of this build; using %s. Hint: ref, avx2, avx2_vnni, "
-                 "avx512, neon, neon_dotprod or native\n",
-                 env, cpu_level_name(detected_cpu_level()));
+    std::string levels;
+    for (int i = kCpuLevelCount - 1; i >= 0; --i) {
+      if (of_this_arch(static_cast<CpuLevel>(i))) levels += std::string(cpu_level_name(static_cast<CpuLevel>(i))) + ", ";
+    }
+    std::fprintf(stderr, "[cpu] SWAPMOE_CPU=%s is not a CPU level of this build, ignored (using %s); use %snative\n",
+                 env, cpu_level_name(detected_cpu_level()), levels.c_str());
     return detected_cpu_level();
   }();
   return level;
 }
 
-std::atomic<int> g_cap{-1};  // set by set_max_cpu_level; -1 = none
-
 }  // namespace
+
+namespace cpu_level_detail {
+
+constinit std::atomic<int> g_active{-1};
+
+CpuLevel init_active() {
+  int expected = -1;
+  // A set_max_cpu_level that ran first wins over SWAPMOE_CPU.
+  g_active.compare_exchange_strong(expected, static_cast<int>(initial_level()), std::memory_order_relaxed);
+  return static_cast<CpuLevel>(g_active.load(std::memory_order_relaxed));
+}
+
+}  // namespace cpu_level_detail
 
 const CpuFeatures& cpu_features() {
   static const CpuFeatures f = detect();
@@ -140,17 +153,12 @@ CpuLevel detected_cpu_level() {
   return l;
 }
 
-CpuLevel active_cpu_level() {
-  const int cap = g_cap.load(std::memory_order_relaxed);
-  return cap >= 0 ? static_cast<CpuLevel>(cap) : initial_level();
-}
-
 void set_max_cpu_level(CpuLevel max) {
   if (!of_this_arch(max)) {
     fail("cpu", std::string("level ") + cpu_level_name(max) + " does not exist on this architecture",
          std::string("this CPU runs up to ") + cpu_level_name(detected_cpu_level()) + "; use ref or native");
   }
-  g_cap.store(static_cast<int>(capped(max)), std::memory_order_relaxed);
+  cpu_level_detail::g_active.store(static_cast<int>(capped(max)), std::memory_order_relaxed);
 }
 
 const char* cpu_level_name(CpuLevel level) {

@@ -7,6 +7,7 @@
 // conversions); kernels/vec_dot.h re-exports it with the kernel-level queries.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,10 +48,18 @@ std::optional<CpuLevel> parse_cpu_level(std::string_view s);
 // The best level this CPU runs.
 CpuLevel detected_cpu_level();
 
-// The level in use: detected_cpu_level(), capped by SWAPMOE_CPU (read at the first call to
-// anything here) and then by set_max_cpu_level. An invalid SWAPMOE_CPU is reported on stderr
-// once and ignored.
-CpuLevel active_cpu_level();
+namespace cpu_level_detail {
+extern std::atomic<int> g_active;  // the active level, -1 until the first use
+CpuLevel init_active();            // detection + SWAPMOE_CPU, once
+}  // namespace cpu_level_detail
+
+// The level in use: detected_cpu_level(), capped by SWAPMOE_CPU (read at the first use) and
+// then by set_max_cpu_level. An invalid SWAPMOE_CPU is reported on stderr once and ignored.
+// Inline: it is asked once per row conversion or matrix product.
+inline CpuLevel active_cpu_level() {
+  const int l = cpu_level_detail::g_active.load(std::memory_order_relaxed);
+  return l >= 0 ? static_cast<CpuLevel>(l) : cpu_level_detail::init_active();
+}
 
 // Caps the level at `max` (a level above the detected one gives the detected one), overriding
 // SWAPMOE_CPU. Takes effect for every function chosen after the call; it may be called at any
