@@ -10,21 +10,9 @@
 
 namespace swapmoe {
 
-#if defined(SWAPMOE_KERNELS_X86)
-namespace {
-
-// One check per row; rows are hundreds of values or more.
-inline bool use_avx2() {
-  const CpuLevel l = active_cpu_level();
-  return l == CpuLevel::AVX2 || l == CpuLevel::AVX2_VNNI || l == CpuLevel::AVX512;
-}
-
-}  // namespace
-#endif
-
 void quantize_row_q8_0_act(const float* x, void* y, int64_t n) {
 #if defined(SWAPMOE_KERNELS_X86)
-  if (use_avx2()) {
+  if (avx2_active()) {
     avx2::quantize_row_q8_0_act(x, y, n);
     return;
   }
@@ -34,7 +22,7 @@ void quantize_row_q8_0_act(const float* x, void* y, int64_t n) {
 
 void quantize_row_q8_K_act(const float* x, void* y, int64_t n) {
 #if defined(SWAPMOE_KERNELS_X86)
-  if (use_avx2()) {
+  if (avx2_active()) {
     avx2::quantize_row_q8_K_act(x, y, n);
     return;
   }

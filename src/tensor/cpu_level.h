@@ -61,6 +61,12 @@ inline CpuLevel active_cpu_level() {
   return l >= 0 ? static_cast<CpuLevel>(l) : cpu_level_detail::init_active();
 }
 
+// Whether the x86-64 AVX2 code paths (AVX2 and every level above it) are in use.
+inline bool avx2_active() {
+  const CpuLevel l = active_cpu_level();
+  return l >= CpuLevel::AVX2 && l <= CpuLevel::AVX512;
+}
+
 // Caps the level at `max` (a level above the detected one gives the detected one), overriding
 // SWAPMOE_CPU. Takes effect for every function chosen after the call; it may be called at any
 // time (the kernel tables are fixed per level), though a matrix product already running on

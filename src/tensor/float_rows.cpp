@@ -17,21 +17,9 @@ void fp32_to_bf16_row(const float* src, uint16_t* dst, int64_t n);
 
 namespace swapmoe {
 
-#if defined(SWAPMOE_FLOAT_ROWS_AVX2)
-namespace {
-
-// One check per row; rows are hundreds of values or more.
-inline bool use_avx2() {
-  const CpuLevel l = active_cpu_level();
-  return l == CpuLevel::AVX2 || l == CpuLevel::AVX2_VNNI || l == CpuLevel::AVX512;
-}
-
-}  // namespace
-#endif
-
 void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
 #if defined(SWAPMOE_FLOAT_ROWS_AVX2)
-  if (use_avx2()) {
+  if (avx2_active()) {
     avx2::fp16_to_fp32_row(src, dst, n);
     return;
   }
@@ -41,7 +29,7 @@ void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
 
 void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n) {
 #if defined(SWAPMOE_FLOAT_ROWS_AVX2)
-  if (use_avx2()) {
+  if (avx2_active()) {
     avx2::fp32_to_fp16_row(src, dst, n);
     return;
   }
@@ -51,7 +39,7 @@ void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n) {
 
 void bf16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
 #if defined(SWAPMOE_FLOAT_ROWS_AVX2)
-  if (use_avx2()) {
+  if (avx2_active()) {
     avx2::bf16_to_fp32_row(src, dst, n);
     return;
   }
@@ -62,7 +50,7 @@ void bf16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
 
 void fp32_to_bf16_row(const float* src, uint16_t* dst, int64_t n) {
 #if defined(SWAPMOE_FLOAT_ROWS_AVX2)
-  if (use_avx2()) {
+  if (avx2_active()) {
     avx2::fp32_to_bf16_row(src, dst, n);
     return;
   }
