@@ -140,7 +140,6 @@ class Model {
   uint64_t expert_bytes() const;  // all routed experts of all layers
   uint64_t dense_bytes() const;   // every other weight, 64-byte aligned each (what OWNED holds)
   uint64_t owned_bytes() const { return owned_.size(); }  // dense weights held in memory (OWNED)
-  int64_t n_moe_layers() const { return config_.n_moe_layers(); }
 
   Model(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
 
