@@ -113,6 +113,11 @@ class GgufFile {
   TensorView tensor_view(const GgufTensorInfo& info) const;
   const uint8_t* mapped_data() const;  // start of the file in the map
 
+  // Before the first tensor_view()/mapped_data(): read the whole file into process memory on
+  // first use instead of mapping it (llama.cpp's --no-mmap). The data then stays resident
+  // whatever the page cache does, at the cost of a copy.
+  void read_instead_of_map();
+
  private:
   struct Impl;
   explicit GgufFile(std::unique_ptr<Impl> impl);

@@ -1,6 +1,7 @@
 // GgufFile accessors and the lazy read-only memory map of the tensor data.
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -103,6 +104,33 @@ std::string GgufFile::get_string(std::string_view key, const std::string& fallba
 // ---------------------------------------------------------------------------------------------
 // Memory map
 
+namespace {
+// Anonymous memory (so the destructor's munmap frees it too) filled with pread.
+void read_whole_file(GgufState& f) {
+  void* p = ::mmap(nullptr, f.file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    fail("gguf", f.path + ": cannot allocate " + std::to_string(f.file_size) + " bytes to read the model into",
+         "free some memory, or drop --no-mmap to map the file instead");
+  auto* dst = static_cast<uint8_t*>(p);
+  for (uint64_t done = 0; done < f.file_size;) {
+    const ssize_t n = ::pread(f.fd.get(), dst + done, f.file_size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = n < 0 ? std::strerror(errno) : "the file ended early";
+      ::munmap(p, f.file_size);
+      fail("gguf", f.path + ": read failed at byte " + std::to_string(done) + ": " + why,
+           "check the file and the storage it is on");
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  ::mprotect(p, f.file_size, PROT_READ);
+  f.map = dst;
+  f.map_bytes = f.file_size;
+}
+}  // namespace
+
+void GgufFile::read_instead_of_map() { impl_->read_not_map = true; }
+
 const uint8_t* GgufFile::mapped_data() const {
   Impl& f = *impl_;
   std::call_once(f.map_once, [&f] {
@@ -111,6 +139,10 @@ const uint8_t* GgufFile::mapped_data() const {
     struct stat st {};
     if (::fstat(f.fd.get(), &st) != 0 || static_cast<uint64_t>(st.st_size) < f.file_size)
       fail("gguf", f.path + ": file changed size since it was opened", "do not modify model files while they are in use");
+    if (f.read_not_map) {
+      read_whole_file(f);
+      return;
+    }
     void* p = ::mmap(nullptr, f.file_size, PROT_READ, MAP_SHARED, f.fd.get(), 0);
     if (p == MAP_FAILED)
       fail("gguf", f.path + ": mmap of " + std::to_string(f.file_size) + " bytes failed: " + std::strerror(errno),

@@ -27,7 +27,9 @@ struct GgufState {
   std::vector<GgufTensorInfo> tensors;
   std::unordered_map<std::string_view, size_t> tensor_index;    // name -> index into tensors
 
-  // The read-only map, created on first use.
+  // The read-only map, created on first use; with read_not_map, anonymous memory the file is
+  // read into instead (--no-mmap).
+  bool read_not_map = false;
   mutable std::once_flag map_once;
   mutable const uint8_t* map = nullptr;
   mutable size_t map_bytes = 0;

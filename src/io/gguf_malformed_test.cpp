@@ -54,6 +54,17 @@ TEST_F(GgufMalformed, KeyLengthPastEof) {
   expect_rejected(r, "metadata key has length 1099511627776");
 }
 
+TEST_F(GgufMalformed, KeyLengthTooLongShowsTheBytesEscaped) {
+  // The length of "general.architecture" off by one: the key swallows the value type's first
+  // byte. The message shows it as \x08 instead of printing a raw backspace.
+  RawGguf r = RawGguf().header(0, 1);
+  const std::string key = "general.architecture";
+  r.u64(key.size() + 1);
+  r.b.insert(r.b.end(), key.begin(), key.end());
+  r.u32(8).u64(5).b.insert(r.b.end(), {'l', 'l', 'a', 'm', 'a'});
+  expect_rejected(r, "metadata key #0 at offset 24 is not a printable name: 'general.architecture\\x08'");
+}
+
 TEST_F(GgufMalformed, StringValueLengthPastEof) {
   RawGguf r = RawGguf().header(0, 1);
   r.str("general.name").u32(kTypeString).u64(1000).str("short");

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 #include "io/file_cursor.h"
 #include "io/gguf.h"
@@ -140,10 +142,30 @@ void read_header(FileCursor& in, GgufState& f, uint64_t& n_tensors, uint64_t& n_
          kCorrupt);
 }
 
+// Keys are ASCII names (general.architecture). Control bytes or invalid UTF-8 in one mean its
+// length field is corrupt: say so, showing the bytes escaped, instead of printing them raw.
+void check_key_is_text(const GgufState& f, const std::string& key, uint64_t index, uint64_t offset) {
+  bool ok = !key.empty();
+  for (unsigned char c : key) ok = ok && c >= 0x20 && c != 0x7f && c < 0x80;
+  if (ok) return;
+  std::string shown;
+  for (unsigned char c : key.substr(0, 64)) {
+    if (c >= 0x20 && c < 0x7f) shown += static_cast<char>(c);
+    else shown += fmt::format("\\x{:02x}", c);
+  }
+  if (key.size() > 64) shown += "...";
+  fail("gguf",
+       fmt::format("{}: metadata key #{} at offset {} is not a printable name: '{}' ({} bytes)", f.path, index, offset,
+                   shown, key.size()),
+       "the key's length field is probably corrupt; re-download the file");
+}
+
 void read_metadata(FileCursor& in, GgufState& f, uint64_t n_kv) {
   uint64_t n_values = 0;
   for (uint64_t i = 0; i < n_kv; ++i) {
+    const uint64_t key_offset = in.pos();
     std::string key = in.string("metadata key");
+    check_key_is_text(f, key, i, key_offset);
     ValueParser p(in, key, n_values);
     GgufType type = p.type_tag("value type");
     GgufValue v = p.value(type, 0);

@@ -230,7 +230,10 @@ MemoryPlan plan_memory(const MemoryInputs& in, const RunShape& run, const PlanSe
     const int per_layer = std::clamp(static_cast<int>(std::lround(b.share * n_expert)), 1, n_expert);
     std::vector<int> slots(in.moe_layers.size(), 0);
     for (size_t l = 0; l < slots.size(); ++l) slots[l] = in.moe_layers[l] ? per_layer : 0;
-    if (!settings.slot_shape.empty()) slots = scale_shape(settings.slot_shape, in.moe_layers, INT64_MAX, n_expert);
+    // A plan's shape keeps the total this share gives (scaled down when it asks for more).
+    const int64_t n_moe = std::count(in.moe_layers.begin(), in.moe_layers.end(), uint8_t{1});
+    if (!settings.slot_shape.empty())
+      slots = scale_shape(settings.slot_shape, in.moe_layers, per_layer * n_moe, n_expert);
     p.slots = slots;
     p.budget = p.total();
     return p;

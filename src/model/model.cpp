@@ -83,6 +83,12 @@ void bind_model(Model& m, const ArchEntry& arch) {
 
 std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) {
   GgufFile file = GgufFile::open(path);
+  if (file.tensors().empty())
+    fail("model loader",
+         fmt::format("{} holds no weights: it is a vocabulary-only file (tokenizer '{}')", path,
+                     file.get_string("tokenizer.ggml.model", "none")),
+         "pass a model file; vocabulary-only files are for tokenizer tests");
+  if (dense == DenseWeights::READ) file.read_instead_of_map();
   const std::string arch_name = file.get_string("general.architecture");
   const ArchEntry* arch = find_arch(arch_name);
   if (!arch) {
@@ -98,16 +104,14 @@ std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) 
   // n_vocab from the embedding matrix: vocab metadata may be absent in weight-only files.
   const GgufTensorInfo* embd = file.find_tensor("token_embd.weight");
   if (!embd || embd->ne.size() < 2)
-    fail("model loader",
-         fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", path),
-         file.tensors().empty() ? "the file holds no weights (a vocabulary-only file?); pass a model file"
-                               : "the file is incomplete");
+    fail("model loader", fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", path),
+         "the file is incomplete; re-download or re-export it");
   config.n_vocab = embd->ne[1];
 
   auto model = std::make_unique<Model>(std::move(file), std::move(config));
   bind_model(*model, *arch);
   if (dense == DenseWeights::OWNED) model->copy_dense_weights();
-  if (dense == DenseWeights::MAPPED) model->prefault_map();
+  if (dense == DenseWeights::MAPPED || dense == DenseWeights::READ) model->prefault_map();
   return model;
 }
 

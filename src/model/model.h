@@ -109,6 +109,7 @@ enum class DenseWeights {
   OWNED,   // read once into process memory around the page cache, file map never touched:
            // under a memory budget every resident byte is then the engine's own and counted
   LAZY,    // views into the map, nothing read now: for tools that only look at shapes and sizes
+  READ,    // views into a copy of the whole file read into process memory at load (--no-mmap)
 };
 
 class Model {

@@ -84,7 +84,8 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
   kind_ = parse_policy(options_.policy);
   // Under a budget the dense weights are read into memory the engine owns and counts; the
   // file map is only used when every expert is resident anyway (the full model).
-  model_ = Model::load(options_.model_path, kind_ == PolicyKind::FULL ? DenseWeights::MAPPED : DenseWeights::OWNED);
+  const DenseWeights full = options_.use_mmap ? DenseWeights::MAPPED : DenseWeights::READ;
+  model_ = Model::load(options_.model_path, kind_ == PolicyKind::FULL ? full : DenseWeights::OWNED);
   const ModelConfig& c = model_->config();
   tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(model_->file()));
   if (tokenizer_->n_vocab() != c.n_vocab)

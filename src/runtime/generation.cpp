@@ -28,53 +28,76 @@ double percentile(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
 }
 
-GenerationResult generate(Engine& engine, const std::string& prompt, int n_predict, const SamplerParams& sampling,
-                          const std::function<void(std::string_view)>& on_text) {
-  const Tokenizer& tok = engine.tokenizer();
-  Session session(engine, sampling);
-  GenerationResult r;
-  r.prompt_tokens = tok.encode(prompt, tok.add_bos());
-  if (r.prompt_tokens.empty()) r.prompt_tokens.push_back(tok.bos_id());
-  const int64_t n_prompt = static_cast<int64_t>(r.prompt_tokens.size());
-  if (n_prompt >= session.n_ctx())
-    fail("generate", fmt::format("the prompt has {} tokens but the context holds {}", n_prompt, session.n_ctx()),
+void check_fits_context(const Session& session, int64_t n_tokens) {
+  if (session.pos() + n_tokens >= session.n_ctx())
+    fail("generate",
+         session.pos() == 0
+             ? fmt::format("the prompt has {} tokens but the context holds {}", n_tokens, session.n_ctx())
+             : fmt::format("this turn has {} tokens but only {} of the context's {} are left", n_tokens,
+                           session.n_ctx() - session.pos(), session.n_ctx()),
          "raise the context size with -c or shorten the prompt");
+}
+
+GenerationResult generate_turn(Session& session, std::vector<int32_t> input, int32_t pending,
+                               const GenerationSettings& settings, const std::function<void(std::string_view)>& on_text) {
+  const Tokenizer& tok = session.engine().tokenizer();
+  GenerationResult r;
+  if (pending >= 0) input.insert(input.begin(), pending);
+  if (input.empty() && session.pos() == 0) input.push_back(tok.bos_id());
+  if (input.empty()) fail("generate", "nothing to evaluate", "give a prompt or some text");
+  check_fits_context(session, static_cast<int64_t>(input.size()));
+  r.prompt_tokens = std::move(input);
 
   Timer timer;
   session.prefill(r.prompt_tokens);
   r.prompt_seconds = timer.seconds();
 
   StreamingDetokenizer detok(tok, StreamStart::CONTINUATION);
+  StopStrings stops(settings.stops);
+  auto show = [&](const std::string& text) {
+    if (text.empty()) return;
+    r.text += text;
+    if (on_text) on_text(text);
+  };
   r.stop_reason = "limit";
-  for (int i = 0; i < n_predict; ++i) {
+  for (int i = 0; settings.n_predict < 0 || i < settings.n_predict; ++i) {
     const int32_t next = session.sample();
     if (tok.is_eog(next)) {
       r.stop_reason = "eos";
+      r.pending = next;  // a conversation goes on after it, as llama.cpp's chat mode does
       break;
     }
     r.tokens.push_back(next);
-    std::string piece = detok.push(next);
-    if (!piece.empty()) {
-      r.text += piece;
-      if (on_text) on_text(piece);
+    show(stops.push(detok.push(next)));
+    r.pending = next;
+    if (stops.matched()) {
+      r.stop_reason = "stop";
+      break;
     }
-    if (i + 1 == n_predict) break;  // the last token needs no forward pass
+    if (i + 1 == settings.n_predict) break;  // the last token needs no forward pass now
     if (session.pos() >= session.n_ctx()) {
       r.stop_reason = "context";
       break;
     }
     Timer step;
     session.step(next);
+    r.pending = -1;
     r.token_ms.push_back(step.seconds() * 1e3);
   }
   // gen_seconds covers the decode steps only, so that tokens/s is steps per second.
   for (double ms : r.token_ms) r.gen_seconds += ms / 1e3;
-  std::string tail = detok.flush();
-  if (!tail.empty()) {
-    r.text += tail;
-    if (on_text) on_text(tail);
+  if (!stops.matched()) {
+    show(stops.push(detok.flush()));
+    show(stops.flush());
   }
   return r;
+}
+
+GenerationResult generate(Engine& engine, const std::string& prompt, const GenerationSettings& settings,
+                          const SamplerParams& sampling, const std::function<void(std::string_view)>& on_text) {
+  const Tokenizer& tok = engine.tokenizer();
+  Session session(engine, sampling);
+  return generate_turn(session, tok.encode(prompt, tok.add_bos()), -1, settings, on_text);
 }
 
 }  // namespace swapmoe

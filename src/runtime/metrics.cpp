@@ -1,5 +1,7 @@
 #include "runtime/metrics.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/memory_stats.h"
@@ -12,6 +14,8 @@ RunMetrics collect_metrics(const Engine& engine) {
   m.policy = policy_name(p.kind());
   m.plan = engine.options().plan_source;
   m.slots = p.slots();
+  m.n_expert = static_cast<int>(engine.model().config().n_expert);
+  if (engine.options().budget.is_set()) m.budget_asked = engine.options().budget.describe();
   const RoutingStats& r = engine.transformer().routing_stats();
   m.hit_rate = r.hit_rate();
   m.fidelity = r.fidelity();
@@ -45,13 +49,28 @@ nlohmann::json to_json(const RunMetrics& m) {
           {"peak_rss_bytes", m.peak_rss_bytes}};
 }
 
+namespace {
+// "6/8 experts per layer (75.0%)", or "4-6/8 ..." when layers differ: what a budget came to,
+// since a share of the experts rounds to whole experts.
+std::string resident_experts(const RunMetrics& m) {
+  int lo = m.n_expert, hi = 0, n_layers = 0;
+  double sum = 0;
+  for (int s : m.slots)
+    if (s > 0) lo = std::min(lo, s), hi = std::max(hi, s), sum += s, ++n_layers;
+  if (n_layers == 0 || m.n_expert == 0) return "";
+  const std::string range = lo == hi ? std::to_string(lo) : fmt::format("{}-{}", lo, hi);
+  return fmt::format(" | {}/{} experts per layer ({:.1f}%)", range, m.n_expert, 100.0 * sum / n_layers / m.n_expert);
+}
+}  // namespace
+
 std::string format_metrics_line(const RunMetrics& m) {
   std::string budget = m.memory_budget ? format_bytes(m.memory_budget) : "none";
+  if (!m.budget_asked.empty() && m.budget_asked != budget) budget = m.budget_asked + " = " + budget;
   return fmt::format(
-      "policy {} | budget {} (accounted {}) | hit rate {:.3f} | fidelity {:.3f} | stalls {} | swaps {} | "
+      "policy {} | budget {} (accounted {}){} | hit rate {:.3f} | fidelity {:.3f} | stalls {} | swaps {} | "
       "read {}/token",
-      m.policy, budget, format_bytes(m.accounted_bytes), m.hit_rate, m.fidelity, m.stalls, m.swaps,
-      format_bytes(static_cast<uint64_t>(m.bytes_read_per_token)));
+      m.policy, budget, format_bytes(m.accounted_bytes), resident_experts(m), m.hit_rate, m.fidelity, m.stalls,
+      m.swaps, format_bytes(static_cast<uint64_t>(m.bytes_read_per_token)));
 }
 
 }  // namespace swapmoe

@@ -16,6 +16,8 @@ struct RunMetrics {
   std::string policy;
   std::string plan;            // where the slots came from: "uniform", a plan file, "fraction"
   std::vector<int> slots;      // per layer
+  int n_expert = 0;            // experts per MoE layer
+  std::string budget_asked;    // the budget as given ("25% of the experts", "3.0 GiB"); "" without one
   double hit_rate = 1;         // unmasked top-k entirely resident
   double fidelity = 1;         // masked top-k == unmasked top-k
   uint64_t stalls = 0;         // tokens that waited on I/O

@@ -1,10 +1,16 @@
 #include "cli_common.h"
 
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.h"
 #include "core/memory_stats.h"
@@ -13,6 +19,23 @@
 #include "planner/planner.h"
 
 namespace swapmoe::cli {
+
+CLI::Validator finite_in(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        double v = 0;
+        try {
+          size_t used = 0;
+          v = std::stod(text, &used);
+          if (used != text.size()) return fmt::format("'{}' is not a number", text);
+        } catch (const std::exception&) {
+          return fmt::format("'{}' is not a number", text);
+        }
+        if (!std::isfinite(v) || v < lo || v > hi) return fmt::format("{} is outside [{:g}, {:g}]", text, lo, hi);
+        return {};
+      },
+      fmt::format("in [{:g}, {:g}]", lo, hi));
+}
 
 void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx) {
   o.ctx = default_ctx;
@@ -30,6 +53,15 @@ void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx) {
         set_max_cpu_level(*l);
       },
       "use at most these CPU kernels: native (default), avx512, avx2_vnni, avx2, neon_dotprod, neon, ref");
+  app->add_flag("--no-mmap", o.no_mmap, "read the model into memory instead of mapping it (the full model; under a budget nothing is mapped anyway)");
+  app->add_flag("--mlock", o.mlock, "lock the engine's memory in RAM so the system cannot page it out");
+}
+
+void add_batch_options(CLI::App* app, ModelOptions& o, const std::string& default_text) {
+  app->add_option("--ubatch-size,--ubatch", o.ubatch, "tokens evaluated together (default: " + default_text + ")")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  app->add_option("-b,--batch-size", o.batch, "logical batch: caps the micro-batch (as in llama.cpp)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
 }
 
 namespace {
@@ -69,6 +101,18 @@ void attach_profile_planner(EngineOptions& e) {
   std::cerr << fmt::format("budget split: planned from {} (quality model: {})\n", path,
                            profile->quality.fit_report().chosen);
 }
+
+// Whether the budget is enough for every expert to stay resident, as the full policy keeps them.
+bool budget_holds_full_model(EngineOptions e) {
+  e.policy = "full";
+  try {
+    Engine::preview_plan(e);
+    return true;
+  } catch (const Error&) {
+    return false;  // too small for the full model (or an error the real engine will report)
+  }
+}
+
 }  // namespace
 
 void add_budget_options(CLI::App* app, ModelOptions& o) {
@@ -82,19 +126,25 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
   app->add_option("--max-loads-per-step", o.swapmoe.max_loads_per_step, "swapmoe: expert loads started per token")->capture_default_str()->check(CLI::Range(1, 1024));
   app->add_option("--staging-buffers", o.swapmoe.staging_buffers, "swapmoe: loads in flight at once (each buffer counts against the budget)")->capture_default_str()->check(CLI::Range(1, 64));
   app->add_option("--importance-half-life", o.swapmoe.half_life, "swapmoe: importance decays with this half-life in tokens; 0 resets it at each update (the paper's window)")->capture_default_str()->check(CLI::Range(0.0, 1e9));
+  app->add_flag("--deterministic", o.swapmoe.deterministic,
+                "swapmoe: each expert load lands exactly one token after it starts, so a budgeted run with a fixed "
+                "seed gives the same text every time (by default loads land when the storage delivers them, and "
+                "the text may vary from run to run)");
   app->add_option("--dump-routing", o.dump_routing, "write the unmasked top-k routing of every token and layer to this JSONL file");
   app->add_option("--replay-routing", o.replay_routing, "drive the routing from a trace written by --dump-routing");
 }
 
 void add_sampling_options(CLI::App* app, SamplerParams& p, uint64_t& seed, bool& seed_given) {
-  app->add_option("--temp", p.temperature, "temperature; 0 = greedy")->capture_default_str();
-  app->add_option("--top-k", p.top_k, "keep the k most likely tokens; 0 = off")->capture_default_str();
-  app->add_option("--top-p", p.top_p, "nucleus sampling threshold; 1 = off")->capture_default_str();
-  app->add_option("--min-p", p.min_p, "drop tokens below min-p times the best; 0 = off")->capture_default_str();
-  app->add_option("--repeat-penalty", p.repeat_penalty, "penalty for repeated tokens; 1 = off")->capture_default_str();
-  app->add_option("--repeat-last-n", p.repeat_last_n, "tokens the penalty looks back on")->capture_default_str();
-  app->add_option_function<uint64_t>("-s,--seed", [&](const uint64_t& s) { seed = s, seed_given = true; },
-                                     "random seed (default: random)");
+  app->add_option("--temp", p.temperature, "temperature; 0 = greedy")->capture_default_str()->check(finite_in(0, 1e6));
+  app->add_option("--top-k", p.top_k, "keep the k most likely tokens; 0 = off")->capture_default_str()->check(CLI::Range(0, 1 << 30));
+  app->add_option("--top-p", p.top_p, "nucleus sampling threshold; 1 = off")->capture_default_str()->check(finite_in(0, 1));
+  app->add_option("--min-p", p.min_p, "drop tokens below min-p times the best; 0 = off")->capture_default_str()->check(finite_in(0, 1));
+  app->add_option("--repeat-penalty", p.repeat_penalty, "penalty for repeated tokens; 1 = off")->capture_default_str()->check(finite_in(1e-6, 1e6));
+  app->add_option("--repeat-last-n", p.repeat_last_n, "tokens the penalty looks back on; 0 = off")->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  app->add_option_function<int64_t>(
+         "-s,--seed", [&](const int64_t& s) { seed_given = s >= 0, seed = static_cast<uint64_t>(s); },
+         "random seed; -1 = random (the default; the seed used is printed)")
+      ->check(CLI::Range(int64_t{-1}, INT64_MAX));
 }
 
 std::string resolve_model_path(const std::string& arg) {
@@ -107,9 +157,14 @@ std::string resolve_model_path(const std::string& arg) {
       fail("swapmoe", fmt::format("'{}' is a directory, not a model file", arg), "pass the .gguf file itself");
     return arg;
   }
+  // The checkout's models/ for a build tree; ../share/swapmoe/models beside an installed binary.
   const std::string def = SWAPMOE_DEFAULT_MODEL;
   if (fs::exists(def)) return def;
-  fail("swapmoe", fmt::format("no -m given and the default model {} is missing", def),
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  const fs::path installed = exe.parent_path().parent_path() / "share/swapmoe/models/shakespeare-moe.gguf";
+  if (!ec && fs::exists(installed, ec)) return installed.string();
+  fail("swapmoe", fmt::format("no -m given and the default model is missing ({}, {})", def, installed.string()),
        "pass a GGUF file with -m, or run scripts/demo from the repository");
 }
 
@@ -119,6 +174,8 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   e.n_threads = o.threads;
   e.n_ctx = o.ctx;
   e.n_ubatch = o.ubatch > 0 ? o.ubatch : default_ubatch;
+  if (o.batch > 0) e.n_ubatch = std::min(e.n_ubatch, o.batch);  // llama.cpp: n_ubatch <= n_batch
+  e.use_mmap = !o.no_mmap;
   const bool budgeted = !o.memory_budget.empty() || !o.expert_budget.empty();
   e.policy = !o.policy.empty() ? o.policy : (budgeted ? "swapmoe" : "full");
   if (!o.memory_budget.empty() && !o.expert_budget.empty())
@@ -132,6 +189,15 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   e.type_k = parse_kv_type(o.cache_type_k, "-ctk");
   e.type_v = parse_kv_type(o.cache_type_v, "-ctv");
   e.swapmoe = o.swapmoe;
+  if (!o.plan.empty() && !budgeted)
+    fail("swapmoe", fmt::format("--plan {} given without a budget", o.plan),
+         "a plan says how a budget is split between layers: add --memory-budget or --expert-budget");
+  if (budgeted && o.policy.empty() && budget_holds_full_model(e)) {
+    std::cerr << fmt::format("note: the budget ({}) holds the full model: every expert stays resident (policy full)\n",
+                             e.budget.describe());
+    e.policy = "full";
+    return e;
+  }
   if (!o.plan.empty() && o.plan != "uniform") load_plan_file(o.plan, e);
   if (o.plan.empty() && !o.memory_budget.empty() && e.policy == "swapmoe") attach_profile_planner(e);
   return e;
@@ -151,6 +217,22 @@ RoutingTraces attach_routing_traces(Engine& engine, const ModelOptions& o) {
     };
   }
   return t;
+}
+
+void note_plan_scaling(const Engine& engine) {
+  const std::vector<int>& asked = engine.options().plan_slots;
+  const std::vector<int>& got = engine.memory_plan().slots;
+  if (asked.empty() || asked == got) return;
+  std::cerr << fmt::format("note: the plan {} from {} was scaled to {} to match this budget\n",
+                           fmt::join(asked, ","), engine.options().plan_source, fmt::join(got, ","));
+}
+
+void lock_memory_if_asked(const ModelOptions& o) {
+  if (!o.mlock) return;
+  // What the engine holds now; slots added later by a budget change are not locked.
+  if (::mlockall(MCL_CURRENT) != 0)
+    std::cerr << fmt::format("warning: --mlock failed ({}); raise the locked-memory limit (ulimit -l) or run "
+                             "without --mlock\n", std::strerror(errno));
 }
 
 void print_json_line(const nlohmann::json& j) {

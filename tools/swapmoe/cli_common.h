@@ -18,7 +18,9 @@ struct ModelOptions {
   int threads = 0;
   int64_t ctx = 512;
   int64_t ubatch = 0;  // 0: the command's default
+  int64_t batch = 0;   // -b: llama.cpp's logical batch; caps the micro-batch (0: no cap)
   bool json = false;
+  bool no_mmap = false, mlock = false;
 
   // Memory budget and expert policy
   std::string policy = "";  // "": full without a budget, swapmoe with one
@@ -36,10 +38,16 @@ struct RoutingTraces {
   std::unique_ptr<RoutingTraceReader> reader;
 };
 
-// -m, -t, -c, --json
+// A check for numeric options: finite and inside [lo, hi]; the message names the range.
+CLI::Validator finite_in(double lo, double hi);
+
+// -m, -t, -c, --json, --cpu, --no-mmap, --mlock
 void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx);
+// -ub/--ubatch-size and -b/--batch-size
+void add_batch_options(CLI::App* app, ModelOptions& o, const std::string& default_text);
 // --policy, --memory-budget, --expert-budget, --plan, -ctk/-ctv, swapping knobs, routing traces
 void add_budget_options(CLI::App* app, ModelOptions& o);
+// --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, -s/--seed (-1: random)
 void add_sampling_options(CLI::App* app, SamplerParams& p, uint64_t& seed, bool& seed_given);
 
 // The model to use: the -m argument, else the shipped default model. Throws with a hint when
@@ -47,6 +55,11 @@ void add_sampling_options(CLI::App* app, SamplerParams& p, uint64_t& seed, bool&
 std::string resolve_model_path(const std::string& arg);
 EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch = 64);
 RoutingTraces attach_routing_traces(Engine& engine, const ModelOptions& o);
+
+// A note on stderr when a plan file's split had to be scaled to fit the budget.
+void note_plan_scaling(const Engine& engine);
+// --mlock: locks the engine's memory in RAM (after it is built); warns when the limit refuses.
+void lock_memory_if_asked(const ModelOptions& o);
 
 // The last line of stdout, for scripts.
 void print_json_line(const nlohmann::json& j);

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -26,10 +27,14 @@ struct PerplexityOptions {
 };
 
 std::string read_text(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail("perplexity", fmt::format("'{}' is a directory, not a text file", path), "pass a text file with -f");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("perplexity", fmt::format("cannot open text file '{}'", path), "check the path given with -f");
   std::stringstream ss;
   ss << in.rdbuf();
+  if (ss.str().empty()) fail("perplexity", fmt::format("text file '{}' is empty", path), "pass a text to score with -f");
   return ss.str();
 }
 
@@ -42,6 +47,8 @@ void run(const PerplexityOptions& o) {
   ModelOptions mo = o.model;
   mo.swapmoe.deterministic = !o.async_loads;
   Engine engine(engine_options(mo, swapping ? 1 : 64));
+  lock_memory_if_asked(mo);
+  note_plan_scaling(engine);
   RoutingTraces traces = attach_routing_traces(engine, o.model);
   std::cerr << fmt::format("perplexity: {} bytes of text, context {}, {} threads\n", text.size(), o.model.ctx,
                            engine.pool().size());
@@ -84,9 +91,15 @@ void register_perplexity(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("perplexity", "perplexity of the model on a text file (llama.cpp's method)");
   add_model_options(cmd, o->model, 512);
   add_budget_options(cmd, o->model);
-  cmd->add_option("--ubatch", o->model.ubatch, "tokens evaluated together (default: 64, or 1 under swapmoe)");
+  add_batch_options(cmd, o->model, "64, or 1 under swapmoe");
   cmd->add_option("-f,--file", o->file, "text file")->required();
-  cmd->add_option("--chunks", o->max_chunks, "evaluate at most this many chunks (default: all)");
+  cmd->add_option("--chunks", o->max_chunks, "evaluate at most this many chunks; -1 = all (the default)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return v == "0" ? "0 chunks scores nothing: pass N > 0, or -1 for all" : std::string{};
+          },
+          "N > 0 or -1"))
+      ->check(CLI::Range(int64_t{-1}, INT64_MAX));
   cmd->add_flag("--async-loads", o->async_loads,
                 "swapmoe: switch experts in whenever their reads complete, as when serving (figures then vary "
                 "from run to run); by default each load lands one token after it starts");

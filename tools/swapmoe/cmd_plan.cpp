@@ -111,7 +111,7 @@ void register_plan(CLI::App& app) {
   cmd->add_option("-o,--output", o->output, "plan file to write (for --plan); without it the plan goes to stdout");
   cmd->add_option("-t,--threads", o->threads, "threads the plan is for (scratch memory; default: all cores)");
   cmd->add_option("-c,--ctx-size", o->ctx, "context the plan is for (KV cache memory): use the run's -c")->capture_default_str();
-  cmd->add_option("--ubatch", o->ubatch, "micro-batch the plan is for (scratch memory): use the run's")->capture_default_str();
+  cmd->add_option("--ubatch-size,--ubatch", o->ubatch, "micro-batch the plan is for (scratch memory): use the run's")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   cmd->add_option("--cache-type-k", o->cache_type_k, "KV cache type of the keys the plan is for")->capture_default_str();
   cmd->add_option("--cache-type-v", o->cache_type_v, "KV cache type of the values the plan is for")->capture_default_str();
   cmd->add_option("--staging-buffers", o->staging_buffers, "swapmoe staging buffers the plan is for")->capture_default_str();

@@ -1,5 +1,7 @@
 // swapmoe profile: measure a model on this device (expert sizes, load and compute times) and fit
 // the planner's quality model on calibration runs; writes "<model>.profile.json".
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -69,7 +71,13 @@ void run(const ProfileCmdOptions& o) {
   po.regressor = o.regressor;
   po.regressor.seed = o.seed;
   std::string last_stage;
+  // On a terminal the progress line rewrites itself; in a log, one line per finished stage.
+  const bool tty = ::isatty(2) != 0;
   po.progress = [&](const std::string& stage, int done, int n, const std::string& note) {
+    if (!tty) {
+      if (done == n) std::cerr << fmt::format("[profile {:5.1f}s] {} {}/{} {}\n", total.seconds(), stage, done, n, note);
+      return;
+    }
     if (stage != last_stage && !last_stage.empty()) std::cerr << "\n";
     last_stage = stage;
     std::cerr << fmt::format("\r[profile {:5.1f}s] {} {}/{} {}\033[K", total.seconds(), stage, done, n, note) << std::flush;
@@ -98,7 +106,7 @@ void run(const ProfileCmdOptions& o) {
     po.calibration_name = fmt::format("{} (first {:.0f}%)", cal, 100 * o.calibration_split);
     measure_quality(p, po);
   }
-  std::cerr << "\n";
+  if (tty) std::cerr << "\n";
   p.save(out);
 
   std::cout << fmt::format("model      {}: {} MoE layers of {} experts (top-{})\n", po.model_path, p.moe_layers.size(),

@@ -1,12 +1,21 @@
-// swapmoe run: generate text from a prompt, streamed, then a stats line.
+// swapmoe run: generate text from a prompt, streamed, then a stats line. With -i the user
+// continues the text after each turn; with -cnv (or `swapmoe chat`) it is a conversation in
+// the model's chat format.
+#include <unistd.h>
+
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <fmt/format.h>
 
 #include "cli_common.h"
+#include "core/error.h"
 #include "core/memory_stats.h"
+#include "runtime/chat_format.h"
 #include "runtime/generation.h"
 #include "runtime/metrics.h"
 
@@ -16,33 +25,165 @@ namespace {
 
 struct RunOptions {
   ModelOptions model;
-  std::string prompt;
+  std::string prompt, prompt_file;
   int n_predict = 128;
   SamplerParams sampling;
   uint64_t seed = 0;
   bool seed_given = false;
+  bool escape = true;
+  bool display_prompt = true;
+  std::vector<std::string> reverse_prompts, stops;
+  bool interactive = false;
+  bool conversation = false;
+  std::string system_prompt;
+  bool single_turn = false;
+  std::string chat_template;
 };
 
+// llama.cpp's -e: \n, \r, \t, \', \", \\ and \xHH in prompts become the characters they name.
+std::string process_escapes(const std::string& in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '\\' || i + 1 == in.size()) {
+      out += in[i];
+      continue;
+    }
+    const char c = in[++i];
+    switch (c) {
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case '\'': case '"': case '\\': out += c; break;
+      case 'x':
+        if (i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+          out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+          i += 2;
+          break;
+        }
+        [[fallthrough]];
+      default: out += '\\', out += c;
+    }
+  }
+  return out;
+}
+
+std::string read_prompt_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("run", fmt::format("cannot open prompt file '{}'", path), "check the path given with -f");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Figures over all turns of a run.
+struct Totals {
+  size_t prompt_tokens = 0, gen_tokens = 0;
+  double prompt_seconds = 0, gen_seconds = 0;
+  std::vector<double> token_ms;
+  std::vector<int32_t> tokens;
+  std::string text, stop_reason;
+
+  void add(const GenerationResult& r) {
+    prompt_tokens += r.prompt_tokens.size();
+    gen_tokens += r.tokens.size();
+    prompt_seconds += r.prompt_seconds;
+    gen_seconds += r.gen_seconds;
+    token_ms.insert(token_ms.end(), r.token_ms.begin(), r.token_ms.end());
+    tokens.insert(tokens.end(), r.tokens.begin(), r.tokens.end());
+    text += r.text;
+    stop_reason = r.stop_reason;
+  }
+};
+
+// The next line the user types; false at the end of input. On a terminal a "> " marks where
+// to type; from a pipe the line is echoed so the transcript reads as a conversation.
+bool read_user_line(std::string& line) {
+  const bool tty = ::isatty(0) != 0;
+  std::cout << (tty ? "\n> " : "\n") << std::flush;
+  if (!std::getline(std::cin, line)) return false;
+  if (!tty) std::cout << "> " << line << "\n" << std::flush;
+  return true;
+}
+
+void print_piece(std::string_view piece) { std::cout << piece << std::flush; }
+
+// Plain text: the prompt, then with -i each line the user types continues the text.
+void run_text(Session& session, const RunOptions& o, const GenerationSettings& settings, Totals& totals) {
+  const Tokenizer& tok = session.engine().tokenizer();
+  const std::string prompt = o.prompt_file.empty() ? o.prompt : read_prompt_file(o.prompt_file);
+  std::vector<int32_t> input = tok.encode(o.escape ? process_escapes(prompt) : prompt, tok.add_bos());
+  check_fits_context(session, static_cast<int64_t>(input.size()));  // before anything is printed
+  if (o.display_prompt) std::cout << prompt << std::flush;
+  GenerationResult r = generate_turn(session, std::move(input), -1, settings, print_piece);
+  totals.add(r);
+  std::string line;
+  while (o.interactive && !o.single_turn && read_user_line(line)) {
+    const std::string text = (o.escape ? process_escapes(line) : line) + "\n";
+    r = generate_turn(session, tok.encode(text, false), r.pending, settings, print_piece);
+    totals.add(r);
+  }
+}
+
+// A conversation in the model's chat format: -sys, then -p (or the first line typed) as the
+// first user message; each reply ends at the end of the assistant's turn.
+void run_chat(Session& session, const RunOptions& o, GenerationSettings settings, Totals& totals) {
+  const Tokenizer& tok = session.engine().tokenizer();
+  const ChatFormat format = chat_format_for(session.engine().model().file(), o.chat_template);
+  settings.stops.push_back({chat_turn_end(format), false});
+  std::vector<ChatMessage> messages;
+  if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
+  std::string user = o.prompt_file.empty() ? o.prompt : read_prompt_file(o.prompt_file);
+  if (user.empty() && !read_user_line(user)) return;
+  int32_t pending = -1;
+  while (true) {
+    const ChatMessage message{"user", o.escape ? process_escapes(user) : user};
+    const std::string text = render_chat_turn(format, messages, message, true);
+    messages.push_back(message);
+    const GenerationResult r = generate_turn(session, tok.encode(text, session.pos() == 0 && tok.add_bos()), pending,
+                                             settings, print_piece);
+    totals.add(r);
+    messages.push_back({"assistant", r.text});
+    pending = r.pending;
+    if (o.single_turn || !read_user_line(user)) break;
+  }
+  std::cout << "\n";
+}
+
 void run(const RunOptions& o) {
+  if (!o.prompt.empty() && !o.prompt_file.empty())
+    fail("run", "both -p and -f given", "pass the prompt either as text (-p) or as a file (-f)");
+  if (o.single_turn && !o.interactive && !o.conversation)
+    fail("run", "--single-turn without -i or -cnv", "it ends an interactive session after one turn");
   Engine engine(engine_options(o.model));
+  lock_memory_if_asked(o.model);
+  note_plan_scaling(engine);
   RoutingTraces traces = attach_routing_traces(engine, o.model);
   SamplerParams sp = o.sampling;
   sp.seed = o.seed_given ? o.seed
                          : static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 
-  std::cout << o.prompt << std::flush;
-  GenerationResult r = generate(engine, o.prompt, o.n_predict, sp, [](std::string_view piece) {
-    std::cout << piece << std::flush;
-  });
+  GenerationSettings settings;
+  settings.n_predict = o.n_predict;
+  for (const auto& r : o.reverse_prompts) settings.stops.push_back({o.escape ? process_escapes(r) : r, true});
+  for (const auto& s : o.stops) settings.stops.push_back({o.escape ? process_escapes(s) : s, false});
+
+  Session session(engine, sp);
+  Totals t;
+  if (o.conversation)
+    run_chat(session, o, settings, t);
+  else
+    run_text(session, o, settings, t);
   std::cout << "\n" << std::flush;
 
   const uint64_t peak = peak_rss_bytes();
-  const double p50 = percentile(r.token_ms, 50), p99 = percentile(r.token_ms, 99);
+  const double p50 = percentile(t.token_ms, 50), p99 = percentile(t.token_ms, 99);
+  const double prompt_tps = t.prompt_seconds > 0 ? static_cast<double>(t.prompt_tokens) / t.prompt_seconds : 0;
+  const double gen_tps = t.gen_seconds > 0 ? static_cast<double>(t.token_ms.size()) / t.gen_seconds : 0;
   std::cerr << fmt::format(
       "\nprompt: {} tokens, {:.2f} tok/s | generation: {} tokens, {:.2f} tok/s, p50 {:.2f} ms, p99 {:.2f} ms | "
       "peak RSS {} | stop: {} | seed {}\n",
-      r.prompt_tokens.size(), r.prompt_tokens_per_s(), r.tokens.size(), r.gen_tokens_per_s(), p50, p99,
-      format_bytes(peak), r.stop_reason, sp.seed);
+      t.prompt_tokens, prompt_tps, t.gen_tokens, gen_tps, p50, p99, format_bytes(peak), t.stop_reason, sp.seed);
   const RunMetrics m = collect_metrics(engine);
   std::cerr << format_metrics_line(m) << "\n";
   if (o.model.json) {
@@ -50,33 +191,68 @@ void run(const RunOptions& o) {
     j.update({
         {"model", engine.options().model_path},
         {"threads", engine.pool().size()},
-        {"n_prompt_tokens", r.prompt_tokens.size()},
-        {"n_gen_tokens", r.tokens.size()},
-        {"prompt_tokens_per_s", r.prompt_tokens_per_s()},
-        {"gen_tokens_per_s", r.gen_tokens_per_s()},
+        {"n_prompt_tokens", t.prompt_tokens},
+        {"n_gen_tokens", t.gen_tokens},
+        {"prompt_tokens_per_s", prompt_tps},
+        {"gen_tokens_per_s", gen_tps},
         {"p50_ms", p50},
         {"p99_ms", p99},
         {"peak_rss_bytes", peak},
-        {"stop_reason", r.stop_reason},
+        {"stop_reason", t.stop_reason},
         {"seed", sp.seed},
-        {"tokens", r.tokens},
-        {"text", r.text},
+        {"tokens", t.tokens},
+        {"text", t.text},
     });
     print_json_line(j);
   }
+}
+
+// The options of `run`, which `chat` shares.
+void add_run_options(CLI::App* cmd, RunOptions& o) {
+  add_model_options(cmd, o.model, 512);
+  add_batch_options(cmd, o.model, "64");
+  add_budget_options(cmd, o.model);
+  cmd->add_option("-p,--prompt", o.prompt, "prompt text (in chat mode: the first user message)");
+  cmd->add_option("-f,--file", o.prompt_file, "read the prompt from this file");
+  cmd->add_option("-n,--n-predict", o.n_predict, "tokens to generate (per turn); -1 = until end of text or a full context")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 1 << 24));
+  cmd->add_flag("-e,--escape,!--no-escape", o.escape, "turn \\n, \\t, \\\\, \\xHH ... in prompts into the characters (default: on)");
+  cmd->add_flag("!--no-display-prompt", o.display_prompt, "do not print the prompt before the generated text");
+  cmd->add_option("-r,--reverse-prompt", o.reverse_prompts,
+                  "stop when the text ends with this (shown; with -i the user's turn follows); may be repeated")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  cmd->add_option("--stop", o.stops, "stop before this text (not shown); may be repeated")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  cmd->add_flag("-i,--interactive", o.interactive, "after each turn, read a line from stdin and continue the text with it");
+  cmd->add_flag("--conversation,!--no-conversation", o.conversation,
+                "chat mode (-cnv): messages in the model's chat format, replies until the end of the assistant's turn");
+  cmd->add_option("--system-prompt", o.system_prompt, "chat mode: the system message (-sys)");
+  cmd->add_flag("--single-turn", o.single_turn, "chat or interactive mode: stop after one reply (-st)");
+  cmd->add_option("--chat-template", o.chat_template, "chat mode: use this built-in format (chatml) instead of the model's");
+  add_sampling_options(cmd, o.sampling, o.seed, o.seed_given);
 }
 
 }  // namespace
 
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt");
-  add_model_options(cmd, o->model, 512);
-  add_budget_options(cmd, o->model);
-  cmd->add_option("-p,--prompt", o->prompt, "prompt text")->capture_default_str();
-  cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate")->capture_default_str()->check(CLI::Range(0, 1 << 24));
-  add_sampling_options(cmd, o->sampling, o->seed, o->seed_given);
+  CLI::App* cmd = app.add_subcommand(
+      "run",
+      "generate text from a prompt. Under a budget, which experts are resident at each token depends on when "
+      "loads complete, so outputs may differ between runs even with --temp 0; --deterministic makes them repeat");
+  add_run_options(cmd, *o);
   cmd->callback([o] { run(*o); });
+
+  auto c = std::make_shared<RunOptions>();
+  CLI::App* chat = app.add_subcommand("chat", "talk to the model in its chat format (run -cnv)");
+  add_run_options(chat, *c);
+  chat->callback([c] {
+    c->conversation = true;
+    run(*c);
+  });
 }
 
 }  // namespace swapmoe::cli

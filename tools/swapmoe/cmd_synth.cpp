@@ -32,6 +32,18 @@ GgmlType parse_type(const std::string& name) {
   fail("synth", fmt::format("unknown or unsupported type '{}'", name), "use f32, f16, bf16, q8_0, q4_0, q4_K, q5_K or q6_K");
 }
 
+// The shape must be one `run` can load: whole attention heads of even width (RoPE rotates
+// pairs), a vocabulary that holds the writer's byte-level tokens. Checked before writing.
+void check_shape(const SynthSpec& s) {
+  constexpr int64_t kMinVocab = 260;  // <unk>, <s>, </s>, 256 byte tokens and the space piece
+  if (s.n_vocab < kMinVocab)
+    fail("synth", fmt::format("--vocab {} is too small", s.n_vocab),
+         fmt::format("the byte-level vocabulary needs at least {} tokens", kMinVocab));
+  if (s.head_dim == 0 && (s.n_embd % s.n_head != 0 || (s.n_embd / s.n_head) % 2 != 0))
+    fail("synth", fmt::format("--embd {} does not split into {} heads of even width", s.n_embd, s.n_head),
+         fmt::format("use a multiple of {}", 2 * s.n_head));
+}
+
 void run(const SynthOptions& o) {
   SynthSpec spec = synth_preset(o.preset);
   spec.type = parse_type(o.type);
@@ -41,6 +53,7 @@ void run(const SynthOptions& o) {
   if (o.n_vocab > 0) spec.n_vocab = o.n_vocab;
   if (o.n_embd > 0) spec.n_embd = o.n_embd;
   if (o.n_ff > 0) spec.n_ff = o.n_ff;
+  check_shape(spec);
   const int threads = o.threads > 0 ? o.threads : default_thread_count();
   const uint64_t bytes = synth_tensor_bytes(spec);
   std::cerr << fmt::format("synth: preset {} ({} layers, {} experts, top-{}), {} -> {} ({} of tensors)\n", o.preset,
@@ -62,13 +75,14 @@ void register_synth(CLI::App& app) {
   cmd->add_option("--preset", o->preset, "shape: " + presets)->capture_default_str();
   cmd->add_option("--type", o->type, "tensor type: f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K")->capture_default_str();
   cmd->add_option("-o,--output", o->output, "output file")->required();
-  cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
-  cmd->add_option("--layers", o->n_layer, "override the number of layers");
-  cmd->add_option("--experts", o->n_expert, "override the number of experts per layer");
-  cmd->add_option("--vocab", o->n_vocab, "override the vocabulary size");
-  cmd->add_option("--embd", o->n_embd, "override the embedding width (K-quants need multiples of 256)");
-  cmd->add_option("--ff", o->n_ff, "override the FFN/expert width");
+  const auto positive = CLI::Range(int64_t{1}, int64_t{1} << 24);
+  cmd->add_option("--layers", o->n_layer, "override the number of layers")->check(CLI::Range(1, 4096));
+  cmd->add_option("--experts", o->n_expert, "override the number of experts per layer")->check(CLI::Range(1, 4096));
+  cmd->add_option("--vocab", o->n_vocab, "override the vocabulary size (at least 260)")->check(positive);
+  cmd->add_option("--embd", o->n_embd, "override the embedding width (K-quants need multiples of 256)")->check(positive);
+  cmd->add_option("--ff", o->n_ff, "override the FFN/expert width")->check(positive);
   cmd->callback([o] { run(*o); });
 }
 

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "kernels/vec_dot.h"
+#include "llama_flags.h"
 
 namespace swapmoe::cli {
 void register_run(CLI::App& app);
@@ -20,28 +21,6 @@ void register_synth(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
 }  // namespace swapmoe::cli
-
-namespace {
-
-// llama.cpp's multi-letter short flags, which CLI11 cannot declare: rewritten to their long
-// names before parsing, so `-ctk q8_0` works as it does with llama.cpp.
-std::vector<std::string> with_long_names(int argc, char** argv) {
-  static const std::pair<const char*, const char*> kAliases[] = {
-      {"-ctk", "--cache-type-k"},
-      {"-ctv", "--cache-type-v"},
-  };
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    for (const auto& [short_name, long_name] : kAliases)
-      if (a == short_name) a = long_name;
-    args.push_back(std::move(a));
-  }
-  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
-  return args;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"swapmoe: serve Mixture-of-Experts models under a memory budget"};
@@ -59,7 +38,13 @@ int main(int argc, char** argv) {
   swapmoe::cli::register_profile(app);
   swapmoe::cli::register_plan(app);
   try {
-    app.parse(with_long_names(argc, argv));
+    std::vector<std::string> subcommands;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+      subcommands.push_back(sub->get_name());
+    auto [args, notes] = swapmoe::cli::translate_llama_flags({argv + 1, argv + argc}, subcommands);
+    for (const std::string& note : notes) std::cerr << note << "\n";
+    std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const swapmoe::Error& e) {
