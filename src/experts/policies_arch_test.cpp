@@ -32,12 +32,14 @@ class PoliciesOnArchTest : public ::testing::TestWithParam<const char*> {
     std::filesystem::remove(path_ + ".expert-norms");
   }
 
-  EngineOptions options(const std::string& policy) const {
+  // share: of each layer's experts ("25%"); "" for none.
+  EngineOptions options(const std::string& policy, const std::string& share = "") const {
     EngineOptions o;
     o.model_path = path_;
     o.n_threads = 2;
     o.n_ctx = 96;
     o.policy = policy;
+    if (!share.empty()) o.budget = Budget::experts(share);
     return o;
   }
 
@@ -59,9 +61,7 @@ class PoliciesOnArchTest : public ::testing::TestWithParam<const char*> {
 
 TEST_P(PoliciesOnArchTest, OnDemandUnderABudgetGivesTheTokensOfFull) {
   Engine full(options("full"));
-  EngineOptions o = options("ondemand");
-  o.budget = Budget::experts("25%");  // 2 of 8 experts a layer: top-2 of each token must be loaded
-  Engine ondemand(o);
+  Engine ondemand(options("ondemand", "25%"));  // 2 of 8 experts a layer: most tokens load some
   EXPECT_EQ(greedy(full, 24), greedy(ondemand, 24));
   EXPECT_GT(ondemand.policy().stats().stalls, 0u);
   EXPECT_EQ(ondemand.transformer().routing_stats().fidelity(), 1.0);
@@ -69,7 +69,7 @@ TEST_P(PoliciesOnArchTest, OnDemandUnderABudgetGivesTheTokensOfFull) {
 
 TEST_P(PoliciesOnArchTest, EveryPolicyStaysWithinItsBudget) {
   for (const char* policy : {"prune", "ondemand", "swapmoe"}) {
-    Engine probe(options(policy));
+    Engine probe(options(policy, "25%"));
     const uint64_t lo = probe.minimum_budget(), hi = probe.full_footprint();
     EngineOptions o = options(policy);
     o.budget = Budget::of_bytes(lo + (hi - lo) / 3);
@@ -81,7 +81,7 @@ TEST_P(PoliciesOnArchTest, EveryPolicyStaysWithinItsBudget) {
 }
 
 TEST_P(PoliciesOnArchTest, SharedExpertsAreDenseMemory) {
-  Engine e(options("swapmoe"));
+  Engine e(options("swapmoe", "50%"));
   const Model& m = e.model();
   // The routed experts are all the swappable bytes; everything else (a shared expert included)
   // is dense and always resident.
