@@ -63,6 +63,8 @@ TensorSpec decoder_layer_tensor(const ModelConfig& c, int layer, std::string_vie
 ModelConfig read_moe_only_config(const GgufFile& file);
 // expert_feed_forward_length, or llama.cpp's fallback feed_forward_length / expert_used_count.
 int64_t routed_expert_width(const ModelConfig& config);
+// Fails naming `keys` (the FFN width's GGUF keys) when width is not positive.
+void require_positive_width(const GgufFile& file, int64_t width, const std::string& keys);
 // Fails naming the keys when the heads do not span n_embd (architectures whose attention
 // projections llama.cpp sizes by n_embd: olmoe, qwen2moe).
 void require_heads_span_embedding(const ModelConfig& config, const GgufFile& file);

@@ -29,6 +29,12 @@ int64_t routed_expert_width(const ModelConfig& c) {
   return c.n_ff_exp > 0 ? c.n_ff_exp : (c.n_expert_used > 0 ? c.n_ff / c.n_expert_used : 0);
 }
 
+void require_positive_width(const GgufFile& f, int64_t width, const std::string& keys) {
+  if (width <= 0)
+    fail("model config", fmt::format("{}: {} must be positive", f.path(), keys),
+         "the file's metadata is incomplete; re-export the model");
+}
+
 void require_heads_span_embedding(const ModelConfig& c, const GgufFile& f) {
   if (c.q_dim() != c.n_embd)
     fail("model config",

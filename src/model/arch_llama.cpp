@@ -1,8 +1,5 @@
 // The llama architecture, with and without experts (Llama, Mistral, Mixtral): GQA attention with
 // normal-mode RoPE, SwiGLU FFN or routed SwiGLU experts with softmax-top-k-renormalise routing.
-#include <fmt/format.h>
-
-#include "core/error.h"
 #include "io/gguf.h"
 #include "model/arch.h"
 
@@ -22,9 +19,7 @@ void describe_llama(ModelConfig& c) {
 
 ModelConfig read_llama(const GgufFile& f) {
   ModelConfig c = ModelConfig::read_common(f);
-  if (c.n_ff <= 0)
-    fail("model config", fmt::format("{}: llama.feed_forward_length must be positive", f.path()),
-         "the file's metadata is incomplete; re-export the model");
+  require_positive_width(f, c.n_ff, "llama.feed_forward_length");
   describe_llama(c);
   return c;
 }

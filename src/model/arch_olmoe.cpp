@@ -2,9 +2,6 @@
 // the whole q and the whole k projection (not per head) before NEOX-mode RoPE, and only MoE
 // layers: softmax router, top-k probabilities used as they are (not renormalised), no shared
 // expert; the experts' width is feed_forward_length. The output head is never tied.
-#include <fmt/format.h>
-
-#include "core/error.h"
 #include "io/gguf.h"
 #include "model/arch.h"
 
@@ -25,9 +22,7 @@ void describe_olmoe(ModelConfig& c) {
 ModelConfig read_olmoe(const GgufFile& f) {
   ModelConfig c = read_moe_only_config(f);
   require_heads_span_embedding(c, f);
-  if (c.n_ff <= 0)
-    fail("model config", fmt::format("{}: olmoe.feed_forward_length must be positive", f.path()),
-         "the file's metadata is incomplete; re-export the model");
+  require_positive_width(f, c.n_ff, "olmoe.feed_forward_length");
   describe_olmoe(c);
   return c;
 }

@@ -3,9 +3,6 @@
 // probabilities used as they are (not renormalised), plus a shared expert of its own width
 // (expert_shared_feed_forward_length) whose output is scaled per token by sigmoid(w . x)
 // (ffn_gate_inp_shexp). The output head is never tied.
-#include <fmt/format.h>
-
-#include "core/error.h"
 #include "io/gguf.h"
 #include "model/arch.h"
 
@@ -31,11 +28,8 @@ void describe_qwen2moe(ModelConfig& c) {
 ModelConfig read_qwen2moe(const GgufFile& f) {
   ModelConfig c = read_moe_only_config(f);
   require_heads_span_embedding(c, f);
-  if (routed_expert_width(c) <= 0 || shared_width(c) <= 0)
-    fail("model config",
-         fmt::format("{}: qwen2moe.expert_feed_forward_length and expert_shared_feed_forward_length (or "
-                     "feed_forward_length) must be positive", f.path()),
-         "the file's metadata is incomplete; re-export the model");
+  require_positive_width(f, routed_expert_width(c), "qwen2moe.expert_feed_forward_length (or feed_forward_length)");
+  require_positive_width(f, shared_width(c), "qwen2moe.expert_shared_feed_forward_length (or feed_forward_length)");
   describe_qwen2moe(c);
   return c;
 }

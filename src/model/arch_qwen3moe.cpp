@@ -3,9 +3,6 @@
 // NEOX-mode RoPE, and only MoE layers: softmax router, top-k renormalised (norm_topk_prob, which
 // llama.cpp always applies for this architecture), no shared expert. The experts' width is
 // expert_feed_forward_length, not the dense feed_forward_length.
-#include <fmt/format.h>
-
-#include "core/error.h"
 #include "io/gguf.h"
 #include "model/arch.h"
 
@@ -25,10 +22,7 @@ void describe_qwen3moe(ModelConfig& c) {
 
 ModelConfig read_qwen3moe(const GgufFile& f) {
   ModelConfig c = read_moe_only_config(f);
-  if (routed_expert_width(c) <= 0)
-    fail("model config",
-         fmt::format("{}: qwen3moe.expert_feed_forward_length (or feed_forward_length) must be positive", f.path()),
-         "the file's metadata is incomplete; re-export the model");
+  require_positive_width(f, routed_expert_width(c), "qwen3moe.expert_feed_forward_length (or feed_forward_length)");
   describe_qwen3moe(c);
   return c;
 }
