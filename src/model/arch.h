@@ -44,10 +44,29 @@ std::vector<std::string> supported_architectures();
 
 // ---- entries (one file each) --------------------------------------------------------------
 extern const ArchEntry kArchLlama;
+extern const ArchEntry kArchQwen3Moe;
+extern const ArchEntry kArchOlmoe;
+extern const ArchEntry kArchQwen2Moe;
 
-// ---- pieces shared by entries ---------------------------------------------------------------
-// The weights outside the layers that every decoder has: token_embd, output_norm, output
-// (optional: tied to token_embd when absent).
-TensorSpec common_global_tensor(const ModelConfig& c, std::string_view name);
+// ---- pieces shared by entries (arch_common.cpp) ------------------------------------------------
+// The weights outside the layers that every decoder has: token_embd, output_norm, output (when
+// output_may_be_tied, optional: tied to token_embd when absent).
+TensorSpec common_global_tensor(const ModelConfig& c, std::string_view name, bool output_may_be_tied = true);
+// A layer's weights as its LayerDesc says: attention (projections, optional q/k/v biases, q/k
+// norms of the described kind) and FFN (dense SwiGLU, or router, stacked experts, shared expert
+// and its gate). decoder_layer_tensor is either.
+TensorSpec attention_tensor(const ModelConfig& c, int layer, std::string_view name);
+TensorSpec ffn_tensor(const ModelConfig& c, int layer, std::string_view name);
+TensorSpec decoder_layer_tensor(const ModelConfig& c, int layer, std::string_view name);
+// read_common plus what llama.cpp checks for its MoE-only architectures (qwen3moe, olmoe,
+// qwen2moe): the rms epsilon key present, experts present, RoPE over the whole head.
+ModelConfig read_moe_only_config(const GgufFile& file);
+// expert_feed_forward_length, or llama.cpp's fallback feed_forward_length / expert_used_count.
+int64_t routed_expert_width(const ModelConfig& config);
+// Fails naming `keys` (the FFN width's GGUF keys) when width is not positive.
+void require_positive_width(const GgufFile& file, int64_t width, const std::string& keys);
+// Fails naming the keys when the heads do not span n_embd (architectures whose attention
+// projections llama.cpp sizes by n_embd: olmoe, qwen2moe).
+void require_heads_span_embedding(const ModelConfig& config, const GgufFile& file);
 
 }  // namespace swapmoe

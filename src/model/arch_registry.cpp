@@ -1,4 +1,4 @@
-// The registry of architectures: a lookup table over the entries, and the pieces they share.
+// The registry of architectures: a lookup table over the entries.
 #include <array>
 
 #include "model/arch.h"
@@ -7,7 +7,7 @@ namespace swapmoe {
 
 namespace {
 // One line per architecture.
-constexpr std::array<const ArchEntry*, 1> kEntries = {&kArchLlama};
+constexpr std::array<const ArchEntry*, 4> kEntries = {&kArchLlama, &kArchQwen3Moe, &kArchOlmoe, &kArchQwen2Moe};
 }  // namespace
 
 const ArchEntry* find_arch(std::string_view name) {
@@ -20,13 +20,6 @@ std::vector<std::string> supported_architectures() {
   std::vector<std::string> names;
   for (const ArchEntry* a : kEntries) names.emplace_back(a->name);
   return names;
-}
-
-TensorSpec common_global_tensor(const ModelConfig& c, std::string_view name) {
-  if (name == "token_embd.weight") return TensorSpec::required({c.n_embd, c.n_vocab});
-  if (name == "output_norm.weight") return TensorSpec::required({c.n_embd});
-  if (name == "output.weight") return TensorSpec::optional({c.n_embd, c.n_vocab});
-  return {};
 }
 
 }  // namespace swapmoe

@@ -26,9 +26,14 @@ void add_bias(const TensorView& b, float* x, int64_t n, int64_t dim) {
     for (int64_t i = 0; i < dim; ++i) x[t * dim + i] += bias[i];
 }
 
-void head_norm(const TensorView& w, float* x, int64_t n_heads, int64_t hd, float eps) {
-  if (!w.data) return;
-  for (int64_t h = 0; h < n_heads; ++h) rms_norm(x + h * hd, static_cast<const float*>(w.data), x + h * hd, hd, eps);
+// RMSNorm of one token's q or k (n_heads heads of hd values) in place, as the layer asks: each
+// head with the same head_dim weights, or the whole projection at once.
+void qk_norm(QkNorm mode, const TensorView& w, float* x, int64_t n_heads, int64_t hd, float eps) {
+  const float* weight = static_cast<const float*>(w.data);
+  if (mode == QkNorm::PER_HEAD)
+    for (int64_t h = 0; h < n_heads; ++h) rms_norm(x + h * hd, weight, x + h * hd, hd, eps);
+  else if (mode == QkNorm::WHOLE)
+    rms_norm(x, weight, x, n_heads * hd, eps);
 }
 
 }  // namespace
@@ -57,8 +62,8 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
   for (int64_t t = 0; t < n; ++t) {
     float* q = &s.q[t * q_dim];
     float* k = &s.k[t * kv_dim];
-    head_norm(L.q_norm, q, c.n_head, hd, c.rms_eps);
-    head_norm(L.k_norm, k, c.n_head_kv, hd, c.rms_eps);
+    qk_norm(l.desc.qk_norm, L.q_norm, q, c.n_head, hd, c.rms_eps);
+    qk_norm(l.desc.qk_norm, L.k_norm, k, c.n_head_kv, hd, c.rms_eps);
     const float* cs = &s.rope[t * c.n_rot];
     if (c.rope_mode == RopeMode::NEOX) {
       rope_apply_neox(q, c.n_head, hd, c.n_rot, cs);

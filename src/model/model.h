@@ -58,7 +58,7 @@ struct LayerWeights {
   TensorView shexp_gate;   // (n_embd -> n_ff_shared), MOE_SHARED
   TensorView shexp_up;     // (n_embd -> n_ff_shared)
   TensorView shexp_down;   // (n_ff_shared -> n_embd)
-  TensorView shexp_gate_inp;  // (n_embd -> 1), shared_gate
+  TensorView shexp_gate_inp;  // (n_embd -> 1), shared_gate: a one-output router, kept f32 by converters
   const GgufTensorInfo* exps_info[3] = {nullptr, nullptr, nullptr};  // gate, up, down
 
   // Dense layers
@@ -90,7 +90,7 @@ struct LayerWeights {
     f(l.shexp_gate, "ffn_gate_shexp.weight", TensorRole::MATRIX);
     f(l.shexp_up, "ffn_up_shexp.weight", TensorRole::MATRIX);
     f(l.shexp_down, "ffn_down_shexp.weight", TensorRole::MATRIX);
-    f(l.shexp_gate_inp, "ffn_gate_inp_shexp.weight", TensorRole::MATRIX);
+    f(l.shexp_gate_inp, "ffn_gate_inp_shexp.weight", TensorRole::ROUTER);
     f(l.ffn_gate, "ffn_gate.weight", TensorRole::MATRIX);
     f(l.ffn_up, "ffn_up.weight", TensorRole::MATRIX);
     f(l.ffn_down, "ffn_down.weight", TensorRole::MATRIX);

@@ -40,12 +40,20 @@ ModelConfig ModelConfig::read_common(const GgufFile& f) {
   c.n_expert_used = u_or("expert_used_count", 0);
   c.rope_freq_base = static_cast<float>(f.get_f64(p + "rope.freq_base", 10000.0));
   c.rms_eps = static_cast<float>(f.get_f64(p + "attention.layer_norm_rms_epsilon", 1e-5));
-  const double scale_linear = f.get_f64(p + "rope.scale_linear", 1.0);
-  c.rope_freq_scale = static_cast<float>(1.0 / (scale_linear > 0 ? scale_linear : 1.0));
+  c.n_ff_exp = u_or("expert_feed_forward_length", 0);
+  c.n_ff_shexp = u_or("expert_shared_feed_forward_length", 0);
+  // Linear RoPE scaling, under its current key or the old one (as llama.cpp reads them); other
+  // scaling types change the angles in ways this engine does not implement, so they are refused.
+  const std::string scaling = f.get_string(p + "rope.scaling.type", "linear");
+  if (scaling != "linear" && scaling != "none")
+    fail("model config", fmt::format("{}: rope.scaling.type '{}' is not supported", f.path(), scaling),
+         "supported: linear, none; use a file converted without long-context RoPE scaling");
+  const double factor = f.get_f64(p + "rope.scaling.factor", f.get_f64(p + "rope.scale_linear", 0.0));
+  c.rope_freq_scale = static_cast<float>(factor > 0 ? 1.0 / factor : 1.0);
 
   const std::string where = "model config";
   const std::string hint = "the file's metadata is inconsistent; re-export the model";
-  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_ff < 0)
+  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_ff < 0 || c.n_ff_exp < 0 || c.n_ff_shexp < 0)
     fail(where, fmt::format("{}: embedding_length, block_count and head_count must be positive", f.path()), hint);
   if (c.n_layer > 4096 || c.n_embd > (1 << 20) || c.n_head > 4096)
     fail(where, fmt::format("{}: implausible sizes (n_layer={}, n_embd={}, n_head={})", f.path(), c.n_layer, c.n_embd, c.n_head), hint);

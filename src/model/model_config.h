@@ -25,12 +25,15 @@ struct RouterRule {
 };
 
 enum class AttentionKind { GQA };  // grouped-query attention (MHA and MQA are special cases)
+// RMSNorm of q and k after their projections, before RoPE: over each head (Qwen3, weights of
+// head_dim) or over the whole projection (OLMoE, weights of q_dim and kv_dim).
+enum class QkNorm { NONE, PER_HEAD, WHOLE };
 enum class FfnKind { DENSE, MOE, MOE_SHARED };
 
 struct LayerDesc {
   AttentionKind attention = AttentionKind::GQA;
-  bool qk_norm = false;        // RMSNorm of each q and k head before RoPE (Qwen3)
-  bool qkv_bias = false;       // biases on the q, k and v projections (Qwen2)
+  QkNorm qk_norm = QkNorm::NONE;
+  bool qkv_bias = false;       // biases on the q, k and v projections (Qwen2); optional in the file
   int64_t sliding_window = 0;  // attend to at most this many past positions (0: all)
   FfnKind ffn = FfnKind::DENSE;
   int64_t n_ff = 0;            // dense FFN width, or the width of one routed expert
@@ -52,6 +55,8 @@ struct ModelConfig {
   int64_t head_dim = 0;     // n_embd / n_head unless attention.key_length says otherwise
   int64_t n_rot = 0;        // rotated dimensions per head
   int64_t n_ff = 0;         // feed_forward_length: dense FFN width
+  int64_t n_ff_exp = 0;     // expert_feed_forward_length: one routed expert's width (0: absent)
+  int64_t n_ff_shexp = 0;   // expert_shared_feed_forward_length: the shared expert's width (0: absent)
   int64_t n_expert = 0;     // routed experts per MoE layer; 0 for dense models
   int64_t n_expert_used = 0;
   float rope_freq_base = 10000.0f;

@@ -87,7 +87,8 @@ std::vector<std::string> synth_vocab(int64_t n_vocab, std::vector<float>* scores
 }  // namespace
 
 std::vector<std::string> synth_preset_names() {
-  return {"tiny", "tiny-dense", "olmoe-1b-7b", "mixtral-8x7b", "qwen3-30b-a3b"};
+  return {"tiny",         "tiny-dense",    "tiny-qwen3moe", "tiny-olmoe",       "tiny-qwen2moe",
+          "mixtral-8x7b", "qwen3-30b-a3b", "olmoe-1b-7b",   "qwen1.5-moe-a2.7b"};
 }
 
 SynthSpec synth_preset(const std::string& name) {
@@ -99,9 +100,19 @@ SynthSpec synth_preset(const std::string& name) {
     s.n_expert_used = 0;
     return s;
   }
-  if (name == "olmoe-1b-7b") {  // OLMoE-1B-7B: 16 layers, 64 experts, top-8
-    s.n_vocab = 50304, s.n_embd = 2048, s.n_layer = 16, s.n_head = 16, s.n_head_kv = 16, s.n_ff = 1024;
-    s.n_expert = 64, s.n_expert_used = 8, s.n_ctx_train = 4096;
+  // The small shapes keep what distinguishes each architecture: qwen3moe heads wider than
+  // n_embd / n_head and experts narrower than the dense width; olmoe multi-head attention (its
+  // k norm spans n_embd in llama.cpp); qwen2moe a shared expert of a third width.
+  if (name == "tiny-qwen3moe") {
+    s.arch = "qwen3moe", s.head_dim = 32, s.n_ff = 192, s.n_ff_exp = 64, s.rope_freq_base = 1e6f, s.rms_eps = 1e-6f;
+    return s;
+  }
+  if (name == "tiny-olmoe") {
+    s.arch = "olmoe", s.n_head_kv = 4, s.n_ff = 64;
+    return s;
+  }
+  if (name == "tiny-qwen2moe") {
+    s.arch = "qwen2moe", s.n_ff = 192, s.n_ff_exp = 64, s.n_ff_shexp = 96, s.rope_freq_base = 1e6f, s.rms_eps = 1e-6f;
     return s;
   }
   if (name == "mixtral-8x7b") {  // Mixtral-8x7B: 32 layers, 8 experts, top-2
@@ -109,10 +120,24 @@ SynthSpec synth_preset(const std::string& name) {
     s.n_expert = 8, s.n_expert_used = 2, s.n_ctx_train = 32768, s.rope_freq_base = 1e6f;
     return s;
   }
-  if (name == "qwen3-30b-a3b") {  // Qwen3-30B-A3B in the llama layout: 48 layers, 128 experts, top-8
+  if (name == "qwen3-30b-a3b") {  // Qwen3-30B-A3B: 48 layers, 128 experts of 768, top-8
+    s.arch = "qwen3moe";
     s.n_vocab = 151936, s.n_embd = 2048, s.n_layer = 48, s.n_head = 32, s.n_head_kv = 4, s.head_dim = 128;
-    s.n_ff = 768, s.n_expert = 128, s.n_expert_used = 8, s.n_ctx_train = 40960, s.rope_freq_base = 1e6f;
-    s.rms_eps = 1e-6f;
+    s.n_ff = 6144, s.n_ff_exp = 768, s.n_expert = 128, s.n_expert_used = 8, s.n_ctx_train = 40960;
+    s.rope_freq_base = 1e6f, s.rms_eps = 1e-6f;
+    return s;
+  }
+  if (name == "olmoe-1b-7b") {  // OLMoE-1B-7B: 16 layers, 64 experts of 1024, top-8
+    s.arch = "olmoe";
+    s.n_vocab = 50304, s.n_embd = 2048, s.n_layer = 16, s.n_head = 16, s.n_head_kv = 16, s.n_ff = 1024;
+    s.n_expert = 64, s.n_expert_used = 8, s.n_ctx_train = 4096;
+    return s;
+  }
+  if (name == "qwen1.5-moe-a2.7b") {  // Qwen1.5-MoE-A2.7B: 24 layers, 60 experts of 1408, top-4, shared 5632
+    s.arch = "qwen2moe";
+    s.n_vocab = 151936, s.n_embd = 2048, s.n_layer = 24, s.n_head = 16, s.n_head_kv = 16, s.n_ff = 5632;
+    s.n_ff_exp = 1408, s.n_ff_shexp = 5632, s.n_expert = 60, s.n_expert_used = 4, s.n_ctx_train = 8192;
+    s.rope_freq_base = 1e6f, s.rms_eps = 1e-6f;
     return s;
   }
   std::string names;
@@ -120,35 +145,59 @@ SynthSpec synth_preset(const std::string& name) {
   fail("synth", fmt::format("unknown preset '{}'", name), "choose one of: " + names);
 }
 
-namespace {
+const ArchEntry& synth_arch(const SynthSpec& s) {
+  const ArchEntry* arch = find_arch(s.arch);
+  if (!arch) {
+    std::string names;
+    for (auto& a : supported_architectures()) names += (names.empty() ? "" : ", ") + a;
+    fail("synth", fmt::format("architecture '{}' is not supported", s.arch), "supported architectures: " + names);
+  }
+  return *arch;
+}
 
-// Every tensor of the synth model, in file order (embedding, layers, output norm and head):
-// the llama entry's specs, walked with the visitor the loader binds with, so a synth file always
-// has exactly what loading requires. f(name, spec, role) for each tensor the file holds.
-template <class F>
-void for_each_synth_tensor(const SynthSpec& s, F&& f) {
-  const ArchEntry& arch = *find_arch("llama");
+ModelConfig synth_config(const SynthSpec& s) {
+  const ArchEntry& arch = synth_arch(s);
   ModelConfig c;
+  c.arch = s.arch;
   c.n_vocab = s.n_vocab, c.n_embd = s.n_embd, c.n_layer = s.n_layer, c.n_head = s.n_head, c.n_head_kv = s.n_head_kv;
   c.head_dim = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
-  c.n_ff = s.n_ff, c.n_expert = s.n_expert, c.n_expert_used = s.n_expert_used;
+  c.n_rot = c.head_dim;
+  c.n_ff = s.n_ff, c.n_ff_exp = s.n_ff_exp, c.n_ff_shexp = s.n_ff_shexp;
+  c.n_expert = s.n_expert, c.n_expert_used = s.n_expert_used;
+  c.n_ctx_train = s.n_ctx_train, c.rope_freq_base = s.rope_freq_base, c.rms_eps = s.rms_eps;
   arch.describe(c);
-  auto emit = [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
-    if (spec.need == TensorSpec::REQUIRED || (role == TensorRole::OUTPUT && !s.tied_output)) f(name, spec, role);
+  if (s.tied_output && arch.tensor(c, -1, "output.weight").need == TensorSpec::REQUIRED)
+    fail("synth", fmt::format("{} models always have their own output head", s.arch), "do not ask for a tied output");
+  return c;
+}
+
+namespace {
+
+// Every tensor of the synth model, in file order (embedding, layers, output norm and head): the
+// architecture entry's specs, walked with the visitor the loader binds with, so a synth file always
+// has exactly what loading requires, plus the optional weights the layers are described with
+// (q/k/v biases). f(name, spec, role) for each tensor the file holds.
+template <class F>
+void for_each_synth_tensor(const SynthSpec& s, F&& f) {
+  const ArchEntry& arch = synth_arch(s);
+  const ModelConfig c = synth_config(s);
+  auto emit = [&](const std::string& name, const TensorSpec& spec, TensorRole role, bool described) {
+    if (spec.need == TensorSpec::REQUIRED || (spec.need == TensorSpec::OPTIONAL && described)) f(name, spec, role);
   };
   struct {
     TensorView tok_embd, output_norm, output;
   } globals;
   Model::visit_globals(globals, [&](TensorView&, const char* name, TensorRole role) {
-    if (role == TensorRole::EMBEDDING) emit(name, arch.tensor(c, -1, name), role);
+    if (role == TensorRole::EMBEDDING) emit(name, arch.tensor(c, -1, name), role, false);
   });
   LayerWeights layer;
   for (int il = 0; il < c.n_layer; ++il)
     layer.for_each([&](TensorView&, const char* suffix, TensorRole role) {
-      emit(fmt::format("blk.{}.{}", il, suffix), arch.tensor(c, il, suffix), role);
+      const bool described = role == TensorRole::BIAS && c.layers[il].qkv_bias;
+      emit(fmt::format("blk.{}.{}", il, suffix), arch.tensor(c, il, suffix), role, described);
     });
   Model::visit_globals(globals, [&](TensorView&, const char* name, TensorRole role) {
-    if (role != TensorRole::EMBEDDING) emit(name, arch.tensor(c, -1, name), role);
+    if (role != TensorRole::EMBEDDING) emit(name, arch.tensor(c, -1, name), role, !s.tied_output);
   });
 }
 
@@ -175,34 +224,40 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   if (!traits.supported || !traits.from_float)
     fail("synth", fmt::format("type {} cannot be written", type_name(s.type)),
          "use f32, f16, bf16, q8_0, q4_0, q4_K, q5_K or q6_K");
-  const int64_t hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
-  const int64_t q_dim = s.n_head * hd;
-  for (int64_t n : {s.n_embd, q_dim, s.n_ff})
-    if (n % traits.block_size != 0)
-      fail("synth", fmt::format("dimension {} is not a multiple of {}'s block size {}", n, traits.name, traits.block_size),
+  // Every row of a matrix in the spec's type must be whole blocks of it.
+  for_each_synth_tensor(s, [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
+    if (synth_type(s, role) == s.type && spec.shape[0] % traits.block_size != 0)
+      fail("synth", fmt::format("{} rows of {} values are not a multiple of {}'s block size {}", name, spec.shape[0],
+                                traits.name, traits.block_size),
            "pick another type or dimensions");
+  });
 
+  const ModelConfig c = synth_config(s);
+  const std::string p = s.arch + ".";
+  auto u32 = [](int64_t v) { return GgufValue::u32(static_cast<uint32_t>(v)); };
   GgufWriter w;
-  w.set("general.architecture", GgufValue::string("llama"));
+  w.set("general.architecture", GgufValue::string(s.arch));
   w.set("general.name", GgufValue::string("swapmoe-synth-" + s.name));
   w.set("general.alignment", GgufValue::u32(32));
-  w.set("llama.context_length", GgufValue::u32(static_cast<uint32_t>(s.n_ctx_train)));
-  w.set("llama.embedding_length", GgufValue::u32(static_cast<uint32_t>(s.n_embd)));
-  w.set("llama.block_count", GgufValue::u32(static_cast<uint32_t>(s.n_layer)));
-  w.set("llama.feed_forward_length", GgufValue::u32(static_cast<uint32_t>(s.n_ff)));
-  w.set("llama.attention.head_count", GgufValue::u32(static_cast<uint32_t>(s.n_head)));
-  w.set("llama.attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(s.n_head_kv)));
+  w.set(p + "context_length", u32(s.n_ctx_train));
+  w.set(p + "embedding_length", u32(s.n_embd));
+  w.set(p + "block_count", u32(s.n_layer));
+  w.set(p + "feed_forward_length", u32(s.n_ff));
+  if (s.n_ff_exp > 0) w.set(p + "expert_feed_forward_length", u32(s.n_ff_exp));
+  if (s.n_ff_shexp > 0) w.set(p + "expert_shared_feed_forward_length", u32(s.n_ff_shexp));
+  w.set(p + "attention.head_count", u32(s.n_head));
+  w.set(p + "attention.head_count_kv", u32(s.n_head_kv));
   if (s.head_dim) {
-    w.set("llama.attention.key_length", GgufValue::u32(static_cast<uint32_t>(hd)));
-    w.set("llama.attention.value_length", GgufValue::u32(static_cast<uint32_t>(hd)));
+    w.set(p + "attention.key_length", u32(c.head_dim));
+    w.set(p + "attention.value_length", u32(c.head_dim));
   }
-  w.set("llama.rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(hd)));
-  w.set("llama.rope.freq_base", GgufValue::f32(s.rope_freq_base));
-  w.set("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(s.rms_eps));
-  w.set("llama.vocab_size", GgufValue::u32(static_cast<uint32_t>(s.n_vocab)));
+  w.set(p + "rope.dimension_count", u32(c.n_rot));
+  w.set(p + "rope.freq_base", GgufValue::f32(s.rope_freq_base));
+  w.set(p + "attention.layer_norm_rms_epsilon", GgufValue::f32(s.rms_eps));
+  w.set(p + "vocab_size", u32(s.n_vocab));
   if (s.n_expert > 0) {
-    w.set("llama.expert_count", GgufValue::u32(static_cast<uint32_t>(s.n_expert)));
-    w.set("llama.expert_used_count", GgufValue::u32(static_cast<uint32_t>(s.n_expert_used)));
+    w.set(p + "expert_count", u32(s.n_expert));
+    w.set(p + "expert_used_count", u32(s.n_expert_used));
   }
   std::vector<float> scores;
   std::vector<int32_t> types;
@@ -233,10 +288,12 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
       for (int64_t i = 0; i < n; ++i) v[i] = 1.0f + 0.1f * rng.normal();
     });
   };
-  // Routers stay f32, as converters keep them.
+  // Routers stay f32, as converters keep them; a one-output router (qwen2moe's shared-expert
+  // gate) is a vector, as converters write it.
   auto router = [&](const std::string& name, int64_t n_embd, int64_t n_expert) {
     const uint64_t seed = hash_name(name, s.seed);
-    w.add_tensor(name, GgmlType::F32, {n_embd, n_expert}, [=](uint8_t* dst, size_t) {
+    std::vector<int64_t> ne = n_expert == 1 ? std::vector<int64_t>{n_embd} : std::vector<int64_t>{n_embd, n_expert};
+    w.add_tensor(name, GgmlType::F32, std::move(ne), [=](uint8_t* dst, size_t) {
       fill_rows(dst, GgmlType::F32, n_expert, n_embd, seed, 1,
                 [=](int64_t) { return 2.0f / std::sqrt(static_cast<float>(n_embd)); });
     });

@@ -1,24 +1,28 @@
-// Synthetic models: GGUF files with random weights in real model shapes (llama/Mixtral layout),
-// for tests and benchmarks that must go through the real loading code.
+// Synthetic models: GGUF files with random weights in real model shapes, of any architecture the
+// registry has (arch.h), for tests and benchmarks that must go through the real loading code.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "model/model_config.h"
 #include "tensor/ggml_type.h"
 
 namespace swapmoe {
 
 struct SynthSpec {
   std::string name = "tiny";
+  std::string arch = "llama";  // general.architecture; its registry entry decides the tensors
   int64_t n_vocab = 512;
   int64_t n_embd = 64;
   int64_t n_layer = 2;
   int64_t n_head = 4;
   int64_t n_head_kv = 2;
   int64_t head_dim = 0;  // 0: n_embd / n_head
-  int64_t n_ff = 128;
+  int64_t n_ff = 128;       // feed_forward_length (llama, olmoe: also the experts' width)
+  int64_t n_ff_exp = 0;     // expert_feed_forward_length when non-zero (qwen3moe, qwen2moe)
+  int64_t n_ff_shexp = 0;   // expert_shared_feed_forward_length when non-zero (qwen2moe)
   int64_t n_expert = 8;  // 0: dense llama
   int64_t n_expert_used = 2;
   int64_t n_ctx_train = 2048;
@@ -29,9 +33,15 @@ struct SynthSpec {
   uint64_t seed = 1;
 };
 
-// Presets: "tiny", "tiny-dense", "olmoe-1b-7b", "mixtral-8x7b", "qwen3-30b-a3b".
+// Presets: small shapes for tests ("tiny" and "tiny-dense" llama, "tiny-qwen3moe", "tiny-olmoe",
+// "tiny-qwen2moe") and real models' shapes in their own architectures ("mixtral-8x7b",
+// "qwen3-30b-a3b", "olmoe-1b-7b", "qwen1.5-moe-a2.7b").
 SynthSpec synth_preset(const std::string& name);
 std::vector<std::string> synth_preset_names();
+
+// The configuration a loader reads back from the file the spec describes (n_vocab included);
+// throws naming the problem when the architecture is unknown or the shape is not one it allows.
+ModelConfig synth_config(const SynthSpec& spec);
 
 // Writes the model with a byte-level vocabulary (byte tokens plus filler pieces) so that any
 // text can be tokenized. n_threads generate and quantise weights in parallel.

@@ -50,16 +50,36 @@ class ReferenceModel {
     return out;
   }
 
+  // Normal mode rotates (x[2i], x[2i+1]), NEOX mode (x[i], x[i + n_rot/2]), both by pos * base^(-2i/n_rot).
   void rope(std::vector<double>& v, int64_t n_heads, int64_t pos) const {
+    const int64_t half = c_.n_rot / 2;
     for (int64_t h = 0; h < n_heads; ++h)
-      for (int64_t i = 0; i < c_.n_rot; i += 2) {
-        const double theta = pos * std::pow(static_cast<double>(c_.rope_freq_base), -static_cast<double>(i) / c_.n_rot);
-        double& a = v[h * c_.head_dim + i];
-        double& b = v[h * c_.head_dim + i + 1];
+      for (int64_t i = 0; i < half; ++i) {
+        const double theta = pos * std::pow(static_cast<double>(c_.rope_freq_base), -2.0 * i / c_.n_rot);
+        const bool neox = c_.rope_mode == RopeMode::NEOX;
+        double& a = v[h * c_.head_dim + (neox ? i : 2 * i)];
+        double& b = v[h * c_.head_dim + (neox ? i + half : 2 * i + 1)];
         const double x0 = a, x1 = b;
         a = x0 * std::cos(theta) - x1 * std::sin(theta);
         b = x0 * std::sin(theta) + x1 * std::cos(theta);
       }
+  }
+
+  void add(std::vector<double>& x, const TensorView& bias) const {
+    if (!bias.data) return;
+    auto b = load(bias);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += b[i];
+  }
+
+  // q/k RMSNorm per head (Qwen3) or over the whole projection (OLMoE).
+  void qk_norm(std::vector<double>& v, const TensorView& w, QkNorm mode) const {
+    if (mode == QkNorm::WHOLE) v = norm(v, w);
+    if (mode != QkNorm::PER_HEAD) return;
+    const int64_t hd = c_.head_dim;
+    for (size_t h = 0; h * hd < v.size(); ++h) {
+      auto head = norm(std::vector<double>(v.begin() + h * hd, v.begin() + (h + 1) * hd), w);
+      std::copy(head.begin(), head.end(), v.begin() + h * hd);
+    }
   }
 
   // Logits of every position.
@@ -77,6 +97,9 @@ class ReferenceModel {
         q[t] = mv(wq, xn, E);
         k[t] = mv(wk, xn, E);
         v[t] = mv(wv, xn, E);
+        add(q[t], L.bq), add(k[t], L.bk), add(v[t], L.bv);
+        qk_norm(q[t], L.q_norm, c_.layers[l].qk_norm);
+        qk_norm(k[t], L.k_norm, c_.layers[l].qk_norm);
         rope(q[t], c_.n_head, t);
         rope(k[t], c_.n_head_kv, t);
       }
@@ -106,7 +129,7 @@ class ReferenceModel {
                           double weight) {
           auto gv = mv(g, xn, E), uv = mv(u, xn, E);
           for (size_t i = 0; i < gv.size(); ++i) gv[i] = gv[i] / (1 + std::exp(-gv[i])) * uv[i];
-          auto dv = mv(d, gv, c_.n_ff);
+          auto dv = mv(d, gv, static_cast<int64_t>(gv.size()));
           for (int64_t i = 0; i < E; ++i) out[i] += weight * dv[i];
         };
         if (L.is_moe) {
@@ -114,11 +137,17 @@ class ReferenceModel {
           std::vector<int> idx(c_.n_expert);
           std::iota(idx.begin(), idx.end(), 0);
           std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+          // Renormalised: over the top-k; otherwise the softmax over every expert.
           double sum = 0;
-          for (int j = 0; j < c_.n_expert_used; ++j) sum += std::exp(logits[idx[j]] - logits[idx[0]]);
+          const int n_sum = c_.router.normalize ? static_cast<int>(c_.n_expert_used) : static_cast<int>(c_.n_expert);
+          for (int j = 0; j < n_sum; ++j) sum += std::exp(logits[idx[j]] - logits[idx[0]]);
           for (int j = 0; j < c_.n_expert_used; ++j) {
             ExpertWeights ew = L.expert(idx[j]);
             expert(load(ew.gate), load(ew.up), load(ew.down), std::exp(logits[idx[j]] - logits[idx[0]]) / sum);
+          }
+          if (c_.layers[l].ffn == FfnKind::MOE_SHARED) {
+            const double g = c_.layers[l].shared_gate ? 1 / (1 + std::exp(-mv(load(L.shexp_gate_inp), xn, E)[0])) : 1.0;
+            expert(load(L.shexp_gate), load(L.shexp_up), load(L.shexp_down), g);
           }
         } else {
           expert(load(L.ffn_gate), load(L.ffn_up), load(L.ffn_down), 1.0);
@@ -189,7 +218,9 @@ TEST_P(TransformerTest, MatchesFloat64Reference) {
   std::filesystem::remove(path);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, TransformerTest, ::testing::Values("tiny", "tiny-dense"));
+INSTANTIATE_TEST_SUITE_P(Shapes, TransformerTest,
+                         ::testing::Values("tiny", "tiny-dense", "tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe"),
+                         [](const auto& info) { return std::string(info.param).substr(std::string(info.param).find('-') + 1); });
 
 TEST(Transformer, RejectsPositionsPastTheContext) {
   const std::string path = temp_model(synth_preset("tiny"), "ctx");

@@ -44,6 +44,7 @@ class ProfilerTest : public ::testing::Test {
     const MemoryPlan m = Engine::preview_plan(options(Budget::experts("1%")));  // one slot per layer
     return Budget::of_bytes(m.minimum() + (n_slots - 3) * m.slot_bytes);
   }
+  void profile_then_plan();
   static inline std::string path_;
 };
 
@@ -82,7 +83,8 @@ TEST_F(ProfilerTest, APlanThatDoesNotFitIsRefused) {
   EXPECT_THROW(Engine e(o), Error);
 }
 
-TEST_F(ProfilerTest, ProfileThenPlanEndToEnd) {
+// Profiles the model at path_ (3 MoE layers), plans from the profile, and runs the plan.
+void ProfilerTest::profile_then_plan() {
   ProfileOptions po;
   po.model_path = path_;
   po.n_threads = 1;
@@ -120,6 +122,23 @@ TEST_F(ProfilerTest, ProfileThenPlanEndToEnd) {
   EXPECT_EQ(std::accumulate(s.begin(), s.end(), 0),
             (e.memory_budget() - (e.memory_account().total() - e.memory_account().experts) -
              2 * e.store()->buffer_bytes()) / e.store()->buffer_bytes());
+}
+
+TEST_F(ProfilerTest, ProfileThenPlanEndToEnd) { profile_then_plan(); }
+
+// The planner on another architecture: qwen2moe's shared experts are dense memory the plan
+// leaves out of the slots.
+TEST_F(ProfilerTest, ProfileThenPlanEndToEndOnQwen2Moe) {
+  const std::string llama_path = path_;
+  SynthSpec s = synth_preset("tiny-qwen2moe");
+  s.n_layer = 3;
+  s.type = GgmlType::Q8_0;
+  path_ = llama_path + ".qwen2moe.gguf";
+  write_synth_model(s, path_, 1);
+  profile_then_plan();
+  std::filesystem::remove(path_);
+  std::filesystem::remove(path_ + ".expert-norms");
+  path_ = llama_path;
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ struct SynthOptions {
   std::string output;
   int threads = 0;
   uint64_t seed = 1;
-  int64_t n_layer = 0, n_expert = 0, n_vocab = 0, n_embd = 0, n_ff = 0;
+  int64_t n_layer = 0, n_expert = 0, n_vocab = 0, n_embd = 0, n_ff = 0, n_ff_exp = 0, n_ff_shexp = 0, head_dim = 0;
 };
 
 GgmlType parse_type(const std::string& name) {
@@ -42,6 +42,8 @@ void check_shape(const SynthSpec& s) {
   if (s.head_dim == 0 && (s.n_embd % s.n_head != 0 || (s.n_embd / s.n_head) % 2 != 0))
     fail("synth", fmt::format("--embd {} does not split into {} heads of even width", s.n_embd, s.n_head),
          fmt::format("use a multiple of {}", 2 * s.n_head));
+  if (s.head_dim % 2 != 0)
+    fail("synth", fmt::format("--head-dim {} is odd", s.head_dim), "RoPE rotates pairs of values: use an even size");
 }
 
 void run(const SynthOptions& o) {
@@ -53,11 +55,14 @@ void run(const SynthOptions& o) {
   if (o.n_vocab > 0) spec.n_vocab = o.n_vocab;
   if (o.n_embd > 0) spec.n_embd = o.n_embd;
   if (o.n_ff > 0) spec.n_ff = o.n_ff;
+  if (o.n_ff_exp > 0) spec.n_ff_exp = o.n_ff_exp;
+  if (o.n_ff_shexp > 0) spec.n_ff_shexp = o.n_ff_shexp;
+  if (o.head_dim > 0) spec.head_dim = o.head_dim;
   check_shape(spec);
   const int threads = o.threads > 0 ? o.threads : default_thread_count();
   const uint64_t bytes = synth_tensor_bytes(spec);
-  std::cerr << fmt::format("synth: preset {} ({} layers, {} experts, top-{}), {} -> {} ({} of tensors)\n", o.preset,
-                           spec.n_layer, spec.n_expert, spec.n_expert_used, o.type, o.output, format_bytes(bytes));
+  std::cerr << fmt::format("synth: preset {} ({}, {} layers, {} experts, top-{}), {} -> {} ({} of tensors)\n",
+                           o.preset, spec.arch, spec.n_layer, spec.n_expert, spec.n_expert_used, o.type, o.output, format_bytes(bytes));
   Timer t;
   write_synth_model(spec, o.output, threads);
   const double s = t.seconds();
@@ -82,7 +87,10 @@ void register_synth(CLI::App& app) {
   cmd->add_option("--experts", o->n_expert, "override the number of experts per layer")->check(CLI::Range(1, 4096));
   cmd->add_option("--vocab", o->n_vocab, "override the vocabulary size (at least 260)")->check(positive);
   cmd->add_option("--embd", o->n_embd, "override the embedding width (K-quants need multiples of 256)")->check(positive);
-  cmd->add_option("--ff", o->n_ff, "override the FFN/expert width")->check(positive);
+  cmd->add_option("--ff", o->n_ff, "override feed_forward_length (the dense width; llama and olmoe experts too)")->check(positive);
+  cmd->add_option("--ff-exp", o->n_ff_exp, "override the routed experts' width (qwen3moe, qwen2moe)")->check(positive);
+  cmd->add_option("--ff-shexp", o->n_ff_shexp, "override the shared expert's width (qwen2moe)")->check(positive);
+  cmd->add_option("--head-dim", o->head_dim, "override the attention head size (default: embd / heads)")->check(CLI::Range(2, 4096));
   cmd->callback([o] { run(*o); });
 }
 

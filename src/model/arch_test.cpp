@@ -1,0 +1,124 @@
+// The architecture registry: what each entry reads back from a synth file of its own, the real
+// models' shapes (parameter counts), and the error for an architecture the build lacks.
+#include "model/arch.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/error.h"
+#include "io/gguf.h"
+#include "model/model.h"
+#include "model/synth_model.h"
+
+namespace swapmoe {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("swapmoe_arch_" + name + "_" + std::to_string(::getpid()) + ".gguf"))
+      .string();
+}
+
+std::unique_ptr<Model> load_preset(const std::string& preset, const std::string& path) {
+  write_synth_model(synth_preset(preset), path, 1);
+  return Model::load(path);
+}
+
+TEST(Arch, Qwen3MoeReadsPerHeadQkNormNeoxRenormalisedExpertsOfTheirOwnWidth) {
+  const std::string path = temp_path("qwen3moe");
+  auto m = load_preset("tiny-qwen3moe", path);
+  const ModelConfig& c = m->config();
+  EXPECT_EQ(c.arch, "qwen3moe");
+  EXPECT_EQ(c.rope_mode, RopeMode::NEOX);
+  EXPECT_TRUE(c.router.normalize);
+  EXPECT_EQ(c.head_dim, 32);  // wider than n_embd / n_head
+  EXPECT_EQ(c.rms_eps, 1e-6f);
+  for (const LayerDesc& l : c.layers) {
+    EXPECT_EQ(l.qk_norm, QkNorm::PER_HEAD);
+    EXPECT_EQ(l.ffn, FfnKind::MOE);
+    EXPECT_EQ(l.n_ff, 64);  // expert_feed_forward_length, not feed_forward_length (192)
+  }
+  EXPECT_EQ(m->layers[0].q_norm.ne[0], 32);
+  EXPECT_EQ(m->layers[0].gate_exps.ne[1], 64);
+  EXPECT_EQ(m->layers[0].bq.data, nullptr);  // biases are optional and absent
+  std::filesystem::remove(path);
+}
+
+TEST(Arch, OlmoeReadsWholeProjectionQkNormAndRawTopKProbabilities) {
+  const std::string path = temp_path("olmoe");
+  auto m = load_preset("tiny-olmoe", path);
+  const ModelConfig& c = m->config();
+  EXPECT_EQ(c.rope_mode, RopeMode::NEOX);
+  EXPECT_FALSE(c.router.normalize);
+  for (const LayerDesc& l : c.layers) EXPECT_EQ(l.qk_norm, QkNorm::WHOLE);
+  EXPECT_EQ(m->layers[0].q_norm.ne[0], c.n_embd);
+  EXPECT_EQ(m->layers[0].k_norm.ne[0], c.kv_dim());
+  EXPECT_NE(m->output.data, m->tok_embd.data);
+  std::filesystem::remove(path);
+}
+
+TEST(Arch, Qwen2MoeReadsBiasesAndAGatedSharedExpertOfItsOwnWidth) {
+  const std::string path = temp_path("qwen2moe");
+  auto m = load_preset("tiny-qwen2moe", path);
+  const ModelConfig& c = m->config();
+  EXPECT_EQ(c.rope_mode, RopeMode::NEOX);
+  EXPECT_FALSE(c.router.normalize);
+  for (const LayerDesc& l : c.layers) {
+    EXPECT_EQ(l.ffn, FfnKind::MOE_SHARED);
+    EXPECT_EQ(l.n_ff, 64);
+    EXPECT_EQ(l.n_ff_shared, 96);
+    EXPECT_TRUE(l.shared_gate);
+    EXPECT_EQ(l.qk_norm, QkNorm::NONE);
+  }
+  const LayerWeights& l = m->layers[0];
+  EXPECT_NE(l.bq.data, nullptr);
+  EXPECT_NE(l.bv.data, nullptr);
+  EXPECT_EQ(l.shexp_gate.ne[1], 96);
+  EXPECT_EQ(l.shexp_gate_inp.type, GgmlType::F32);
+  // The shared expert is dense (always resident) memory; only routed experts are swappable.
+  const uint64_t routed = static_cast<uint64_t>(c.n_layer) * c.n_expert * l.expert_bytes();
+  EXPECT_EQ(m->expert_bytes(), routed);
+  EXPECT_GT(m->dense_bytes(), static_cast<uint64_t>(c.n_layer) * 3 * 64 * 96 * 4);
+  std::filesystem::remove(path);
+}
+
+// Parameter counts of the real models, from the presets' shapes (f32: 4 bytes a parameter).
+TEST(Arch, RealShapePresetsHaveTheModelsParameterCounts) {
+  const struct {
+    const char* preset;
+    const char* arch;
+    double billions;
+  } cases[] = {{"qwen3-30b-a3b", "qwen3moe", 30.53}, {"olmoe-1b-7b", "olmoe", 6.92}, {"qwen1.5-moe-a2.7b", "qwen2moe", 14.32}};
+  for (const auto& k : cases) {
+    SynthSpec s = synth_preset(k.preset);
+    EXPECT_EQ(s.arch, k.arch);
+    const double params = static_cast<double>(synth_tensor_bytes(s)) / 4 / 1e9;
+    EXPECT_NEAR(params, k.billions, 0.01 * k.billions) << k.preset;
+  }
+}
+
+TEST(Arch, UnsupportedArchitectureIsNamedWithTheSupportedOnes) {
+  const std::string path = temp_path("unknown");
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::string("mamba9"));
+  w.write(path);
+  try {
+    Model::load(path);
+    FAIL() << "loaded an unsupported architecture";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("'mamba9'"), std::string::npos) << msg;
+    for (const char* name : {"llama", "qwen3moe", "olmoe", "qwen2moe"}) EXPECT_NE(msg.find(name), std::string::npos) << msg;
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(Arch, SynthRefusesATiedHeadWhereTheArchitectureHasNone) {
+  SynthSpec s = synth_preset("tiny-olmoe");
+  s.tied_output = true;
+  EXPECT_THROW(synth_config(s), Error);
+}
+
+}  // namespace
+}  // namespace swapmoe
