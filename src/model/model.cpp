@@ -83,11 +83,6 @@ void bind_model(Model& m, const ArchEntry& arch) {
 
 std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) {
   GgufFile file = GgufFile::open(path);
-  if (file.tensors().empty())
-    fail("model loader",
-         fmt::format("{} holds no weights: it is a vocabulary-only file (tokenizer '{}')", path,
-                     file.get_string("tokenizer.ggml.model", "none")),
-         "pass a model file; vocabulary-only files are for tokenizer tests");
   if (dense == DenseWeights::READ) file.read_instead_of_map();
   const std::string arch_name = file.get_string("general.architecture");
   const ArchEntry* arch = find_arch(arch_name);
@@ -96,6 +91,14 @@ std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) 
     for (auto& a : supported_architectures()) names += (names.empty() ? "" : ", ") + a;
     fail("model loader", fmt::format("{}: architecture '{}' is not supported", path, arch_name),
          "supported architectures: " + names);
+  }
+  if (file.tensors().empty()) {
+    const std::string tokenizer = file.get_string("tokenizer.ggml.model", "");
+    fail("model loader",
+         tokenizer.empty() ? fmt::format("{} holds no tensors", path)
+                           : fmt::format("{} holds no weights: it is a vocabulary-only file (tokenizer '{}')", path,
+                                         tokenizer),
+         "pass a model file; vocabulary-only files are for tokenizer tests");
   }
   ModelConfig config = arch->read_config(file);
   if (static_cast<int64_t>(config.layers.size()) != config.n_layer)
