@@ -46,6 +46,18 @@ inline __m256i table16(const int8_t* values) {
   return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values)));
 }
 
+// IQ4_NL/MXFP4 x Q8_0: the nibbles index a table of signed levels (|level| <= 127, so the sign
+// trick of dot_s8s8 holds); block_scale(b) is the weight block's scale.
+template <typename Block, typename BlockScale>
+float table_dot(int64_t n, const Block* x, const void* vy, const int8_t* levels16, BlockScale block_scale) {
+  const auto* y = static_cast<const BlockQ8_0*>(vy);
+  const __m256i levels = table16(levels16);
+  return sum_blocks(
+      n / QK8_0,
+      [&](int64_t b) { return dot_s8s8(_mm256_shuffle_epi8(levels, unpack_nibbles_32(x[b].qs)), load256(y[b].qs)); },
+      [&](int64_t b) { return block_scale(b) * fp16_to_fp32(y[b].d); });
+}
+
 }  // namespace
 
 // Q4_1/Q5_1: the quants are unsigned; the minimum adds m * s per block (s = dy * sum(q8)).
@@ -88,26 +100,14 @@ void vec_dot_q5_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
       [&](int64_t b) { return fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d); });
 }
 
-// IQ4_NL/MXFP4: the nibbles index a table of signed levels (|level| <= 127, so the sign trick
-// of dot_s8s8 holds).
 void vec_dot_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockIQ4_NL*>(vx);
-  const auto* y = static_cast<const BlockQ8_0*>(vy);
-  const __m256i levels = table16(kValuesIQ4NL);
-  *s = sum_blocks(
-      n / QK4_NL,
-      [&](int64_t b) { return dot_s8s8(_mm256_shuffle_epi8(levels, unpack_nibbles_32(x[b].qs)), load256(y[b].qs)); },
-      [&](int64_t b) { return fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d); });
+  *s = table_dot(n, x, vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); });
 }
 
 void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockMXFP4*>(vx);
-  const auto* y = static_cast<const BlockQ8_0*>(vy);
-  const __m256i levels = table16(kValuesMXFP4);
-  *s = sum_blocks(
-      n / QK_MXFP4,
-      [&](int64_t b) { return dot_s8s8(_mm256_shuffle_epi8(levels, unpack_nibbles_32(x[b].qs)), load256(y[b].qs)); },
-      [&](int64_t b) { return e8m0_to_fp32_half(x[b].e) * fp16_to_fp32(y[b].d); });
+  *s = table_dot(n, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); });
 }
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS

@@ -183,6 +183,20 @@ void vec_dot_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum;
 }
 
+// IQ4_NL/MXFP4 x Q8_0 (any block starting its 16 bytes of nibbles at qs): levels looked up
+// per byte, signed dot; block_scale(b) is the weight block's scale.
+template <typename Block, typename BlockScale>
+float table_dot(int64_t n, const Block* x, const void* vy, const int8_t* levels16, BlockScale block_scale, VecDotFn tail) {
+  const auto* y = static_cast<const BlockQ8_0*>(vy);
+  const __m512i levels = table16(levels16);
+  const auto pair_dot = [&](int64_t b) {
+    const __m512i q = _mm512_shuffle_epi8(levels, unpack_nibbles_2x32(x[b].qs, x[b + 1].qs));
+    return dot_s8s8(q, load_2x32(y[b].qs, y[b + 1].qs));
+  };
+  const auto scale = [&](int64_t b) { return block_scale(b) * fp16_to_fp32(y[b].d); };
+  return sum_block_pairs(n / QK8_0, pair_dot, scale, tail, sizeof(Block), sizeof(BlockQ8_0), x, y);
+}
+
 }  // namespace
 
 // The types added with issue 9 (declared in isa_kernels.h for every flavour).
@@ -238,26 +252,12 @@ void vec_dot_q5_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
 // IQ4_NL/MXFP4: table lookup of the signed levels, then the signed dot.
 void vec_dot_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockIQ4_NL*>(vx);
-  const auto* y = static_cast<const BlockQ8_0*>(vy);
-  const __m512i levels = table16(kValuesIQ4NL);
-  const auto pair_dot = [&](int64_t b) {
-    const __m512i q = _mm512_shuffle_epi8(levels, unpack_nibbles_2x32(x[b].qs, x[b + 1].qs));
-    return dot_s8s8(q, load_2x32(y[b].qs, y[b + 1].qs));
-  };
-  const auto scale = [&](int64_t b) { return d2(x[b].d, y[b].d); };
-  *s = sum_block_pairs(n / QK4_NL, pair_dot, scale, vec_dot_iq4_nl_q8_0_ref, sizeof(BlockIQ4_NL), sizeof(BlockQ8_0), x, y);
+  *s = table_dot(n, x, vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); }, vec_dot_iq4_nl_q8_0_ref);
 }
 
 void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockMXFP4*>(vx);
-  const auto* y = static_cast<const BlockQ8_0*>(vy);
-  const __m512i levels = table16(kValuesMXFP4);
-  const auto pair_dot = [&](int64_t b) {
-    const __m512i q = _mm512_shuffle_epi8(levels, unpack_nibbles_2x32(x[b].qs, x[b + 1].qs));
-    return dot_s8s8(q, load_2x32(y[b].qs, y[b + 1].qs));
-  };
-  const auto scale = [&](int64_t b) { return e8m0_to_fp32_half(x[b].e) * fp16_to_fp32(y[b].d); };
-  *s = sum_block_pairs(n / QK_MXFP4, pair_dot, scale, vec_dot_mxfp4_q8_0_ref, sizeof(BlockMXFP4), sizeof(BlockQ8_0), x, y);
+  *s = table_dot(n, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); }, vec_dot_mxfp4_q8_0_ref);
 }
 
 extern constinit const VecDotSet kVecDots{

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "kernels/vec_dot.h"
 #include "model/arch.h"
 #include "model/model.h"
 
@@ -174,7 +175,7 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   const TypeTraits& traits = type_traits(s.type);
   if (!traits.supported || !traits.from_float)
     fail("synth", fmt::format("type {} cannot be written", type_name(s.type)),
-         "use f32, f16, bf16, q8_0, q4_0, q4_K, q5_K or q6_K");
+         "use one of " + supported_weight_types());
   const int64_t hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
   const int64_t q_dim = s.n_head * hd;
   for (int64_t n : {s.n_embd, q_dim, s.n_ff})

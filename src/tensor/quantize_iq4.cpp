@@ -56,14 +56,8 @@ Fit fit_levels(const float* x, const float* w, float id, uint8_t* L) {
 float block_scale(const float* x, uint8_t* L) {
   float w[32];
   for (int j = 0; j < 32; ++j) w[j] = x[j] * x[j];
-  float amax = 0, max = 0;
-  for (int j = 0; j < 32; ++j) {
-    const float ax = std::fabs(x[j]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[j];
-    }
-  }
+  float amax;
+  const float max = max_by_magnitude(x, 32, &amax);
   if (amax < kGroupMaxEps) return 0;
   const float v0 = kValuesIQ4NL[0];
   Fit f = fit_levels(x, w, 1 / (-max / v0), L);

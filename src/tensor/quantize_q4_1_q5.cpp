@@ -7,6 +7,7 @@
 
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_search.h"
 #include "tensor/quantize.h"
 
 namespace swapmoe {
@@ -17,25 +18,19 @@ namespace {
 // these see, that is truncation toward zero.
 int trunc_to_int(float v) { return static_cast<int>(v); }
 
-void min_max(const float* x, int n, float* min, float* max) {
-  *min = FLT_MAX;
-  *max = -FLT_MAX;
-  for (int j = 0; j < n; ++j) {
-    if (x[j] < *min) *min = x[j];
-    if (x[j] > *max) *max = x[j];
+// Q4_1/Q5_1: the block's range [min, max] in `steps` steps; stores d and m, returns 1/d (0 for
+// a constant block).
+float store_range_scale(const float* x, int steps, uint16_t* d_out, uint16_t* m_out, float* min_out) {
+  float min = FLT_MAX, max = -FLT_MAX;
+  for (int j = 0; j < 32; ++j) {
+    if (x[j] < min) min = x[j];
+    if (x[j] > max) max = x[j];
   }
-}
-
-// Value of largest magnitude, sign kept (the first one on ties).
-float signed_absmax(const float* x, int n) {
-  float amax = 0.0f, max = 0.0f;
-  for (int j = 0; j < n; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  return max;
+  const float d = (max - min) / static_cast<float>(steps);
+  *d_out = fp32_to_fp16(d);
+  *m_out = fp32_to_fp16(min);
+  *min_out = min;
+  return d != 0.0f ? 1.0f / d : 0.0f;
 }
 
 // Packs 32 five-bit quants: low nibbles as Q4_0, fifth bits into the 32-bit word qh.
@@ -63,12 +58,8 @@ int unpack_5bit(const uint8_t* qs, const uint8_t* qh_bytes, int j) {
 void quantize_row_q4_1_ref(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<BlockQ4_1*>(vy);
   for (int64_t i = 0; i < n / QK4_1; ++i, x += QK4_1) {
-    float min, max;
-    min_max(x, QK4_1, &min, &max);
-    const float d = (max - min) / 15;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[i].d = fp32_to_fp16(d);
-    y[i].m = fp32_to_fp16(min);
+    float min;
+    const float id = store_range_scale(x, 15, &y[i].d, &y[i].m, &min);
     for (int j = 0; j < QK4_1 / 2; ++j) {
       const int q0 = std::min(15, trunc_to_int((x[j] - min) * id + 0.5f));
       const int q1 = std::min(15, trunc_to_int((x[j + QK4_1 / 2] - min) * id + 0.5f));
@@ -93,7 +84,8 @@ void dequantize_row_q4_1(const void* vx, float* y, int64_t n) {
 void quantize_row_q5_0_ref(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<BlockQ5_0*>(vy);
   for (int64_t i = 0; i < n / QK5_0; ++i, x += QK5_0) {
-    const float d = signed_absmax(x, QK5_0) / -16;
+    float amax;
+    const float d = max_by_magnitude(x, QK5_0, &amax) / -16;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
     uint8_t q[QK5_0];
@@ -114,12 +106,8 @@ void dequantize_row_q5_0(const void* vx, float* y, int64_t n) {
 void quantize_row_q5_1_ref(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<BlockQ5_1*>(vy);
   for (int64_t i = 0; i < n / QK5_1; ++i, x += QK5_1) {
-    float min, max;
-    min_max(x, QK5_1, &min, &max);
-    const float d = (max - min) / 31;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[i].d = fp32_to_fp16(d);
-    y[i].m = fp32_to_fp16(min);
+    float min;
+    const float id = store_range_scale(x, 31, &y[i].d, &y[i].m, &min);
     uint8_t q[QK5_1];
     for (int j = 0; j < QK5_1; ++j) q[j] = static_cast<uint8_t>(trunc_to_int((x[j] - min) * id + 0.5f));
     pack_5bit(q, y[i].qs, y[i].qh);
