@@ -4,9 +4,9 @@
 // A flavour is an object library built from one or more of the kernel sources with its own
 // compiler flags and SWAPMOE_ISA_NS set to its namespace (src/kernels/CMakeLists.txt):
 //
-//   swapmoe::avx2            vec_dot_avx2.cpp, quantize_act_avx2.cpp      -mavx2 -mfma -mf16c
-//   swapmoe::avx2_vnni       vec_dot_avx2.cpp, vec_dot_x4_vnni.cpp        + -mavxvnni (VEX)
-//   swapmoe::avx2_vnni_evex  vec_dot_avx2.cpp, vec_dot_x4_vnni.cpp        + -mavx512f/bw/vl/vnni (EVEX, ymm)
+//   swapmoe::avx2            vec_dot_avx2*.cpp, quantize_act_avx2.cpp     -mavx2 -mfma -mf16c
+//   swapmoe::avx2_vnni       vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavxvnni (VEX)
+//   swapmoe::avx2_vnni_evex  vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavx512f/bw/vl/vnni (EVEX, ymm)
 //   swapmoe::avx512          vec_dot_avx512.cpp                           AVX-512 F/BW/VL/VNNI
 //   swapmoe::neon            vec_dot_neon.cpp                             aarch64 baseline
 //   swapmoe::neon_dotprod    vec_dot_neon.cpp                             -march=armv8.2-a+dotprod
@@ -32,6 +32,14 @@ struct VecDotSet {
   VecDotFn q4_K = nullptr;  // q4_K x q8_K
   VecDotFn q5_K = nullptr;  // q5_K x q8_K
   VecDotFn q6_K = nullptr;  // q6_K x q8_K
+  VecDotFn q4_1 = nullptr;  // q4_1 x q8_1
+  VecDotFn q5_0 = nullptr;  // q5_0 x q8_0
+  VecDotFn q5_1 = nullptr;  // q5_1 x q8_1
+  VecDotFn iq4_nl = nullptr;  // iq4_nl x q8_0
+  VecDotFn mxfp4 = nullptr;  // mxfp4 x q8_0
+  VecDotFn q2_K = nullptr;  // q2_K x q8_K
+  VecDotFn q3_K = nullptr;  // q3_K x q8_K
+  VecDotFn iq4_xs = nullptr;  // iq4_xs x q8_K
   VecDotX4Fn x4_q8_0 = nullptr;
   VecDotX4Fn x4_q4_0 = nullptr;
 };
@@ -67,6 +75,14 @@ extern const VecDotSet kVecDots;
 namespace SWAPMOE_ISA_NS {
 void vec_dot_x4_q8_0_q8_0(int64_t n, float* s, const void* x, size_t x_stride, const void* y);
 void vec_dot_x4_q4_0_q8_0(int64_t n, float* s, const void* x, size_t x_stride, const void* y);
+void vec_dot_q4_1_q8_1(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q5_0_q8_0(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q5_1_q8_1(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_iq4_nl_q8_0(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q2_K_q8_K(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q3_K_q8_K(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_iq4_xs_q8_K(int64_t n, float* s, const void* x, const void* y);
 }  // namespace SWAPMOE_ISA_NS
 #endif
 

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor/fp16.h"
 #include "tensor/ggml_type.h"
+#include "tensor/quant_blocks.h"
 #include "tensor/test_data.h"
 
 namespace swapmoe::test {
@@ -43,6 +45,25 @@ inline DotTruth dot_truth(const std::vector<float>& a, const std::vector<float>&
     t.magnitude += std::fabs(double(a[i]) * b[i]);
   }
   return t;
+}
+
+// Q4_1/Q5_1 dot products take the activation sum of each block from its Q8_1 field
+// s = fp16(d * sum(q)), as ggml does, so they differ from the dot of the dequantised rows by
+// exactly sum_b m_b * (s_b - d_b * sum(q_b)). That difference for weight type w (0 unless its
+// activations are Q8_1); add it to a dequantised "truth".
+inline double q8_1_sum_rounding(GgmlType w, const void* qw, const void* qa, int64_t n) {
+  if (type_traits(w).vec_dot_type != GgmlType::Q8_1) return 0;
+  const auto* wb = static_cast<const uint8_t*>(qw);
+  const auto* a = static_cast<const BlockQ8_1*>(qa);
+  double diff = 0;
+  for (int64_t b = 0; b < n / QK8_1; ++b, wb += type_traits(w).type_size) {
+    uint16_t m;  // Q4_1 and Q5_1 both start with d, m
+    std::memcpy(&m, wb + 2, 2);
+    int sum = 0;
+    for (int j = 0; j < QK8_1; ++j) sum += a[b].qs[j];
+    diff += double(fp16_to_fp32(m)) * (double(fp16_to_fp32(a[b].s)) - double(fp16_to_fp32(a[b].d)) * sum);
+  }
+  return diff;
 }
 
 }  // namespace swapmoe::test

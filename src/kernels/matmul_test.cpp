@@ -20,6 +20,8 @@ struct Case {
 const Case kCases[] = {
     {GgmlType::F32, 72},   {GgmlType::F16, 136},  {GgmlType::BF16, 64},  {GgmlType::Q8_0, 96},
     {GgmlType::Q4_0, 160}, {GgmlType::Q4_K, 512}, {GgmlType::Q5_K, 256}, {GgmlType::Q6_K, 768},
+    {GgmlType::Q4_1, 96},  {GgmlType::Q5_0, 160}, {GgmlType::Q5_1, 64},  {GgmlType::IQ4_NL, 96},
+    {GgmlType::MXFP4, 224}, {GgmlType::Q2_K, 512}, {GgmlType::Q3_K, 256}, {GgmlType::IQ4_XS, 768},
 };
 
 struct Weights {
@@ -55,13 +57,14 @@ std::vector<float> as_seen(const QuantizedActivations& qa) {
   return x;
 }
 
-void expect_matches(const Weights& w, const std::vector<float>& xs, const float* y, int64_t n_tokens,
+void expect_matches(const Weights& w, const QuantizedActivations& qa, const float* y, int64_t n_tokens,
                     const int32_t* ids, int64_t r0, int64_t r1, int64_t stride, const char* what) {
   const int64_t n = w.view.ne[0];
+  const std::vector<float> xs = as_seen(qa);
   for (int64_t i = 0; i < n_tokens; ++i) {
     const int64_t t = ids ? ids[i] : i;
     for (int64_t r = r0; r < r1; ++r) {
-      double ref = 0, mag = 0;
+      double ref = test::q8_1_sum_rounding(w.view.type, w.view.row(r), qa.row(t), n), mag = 0;
       for (int64_t c = 0; c < n; ++c) {
         ref += double(w.deq[r * n + c]) * xs[t * n + c];
         mag += std::fabs(double(w.deq[r * n + c]) * xs[t * n + c]);
@@ -84,7 +87,7 @@ TEST(Matmul, MatchesNaiveLoop) {
           qa.quantize(type_traits(c.type).vec_dot_type, x.data(), n_tokens, c.n_cols, &pool);
           std::vector<float> y(n_tokens * n_rows, NAN);
           matmul(w.view, qa, y.data(), pool);
-          expect_matches(w, as_seen(qa), y.data(), n_tokens, nullptr, 0, n_rows, n_rows, "matmul");
+          expect_matches(w, qa, y.data(), n_tokens, nullptr, 0, n_rows, n_rows, "matmul");
 
           // The float convenience overload computes the same thing.
           std::vector<float> y2(n_tokens * n_rows, NAN);
@@ -107,7 +110,7 @@ TEST(Matmul, LargeTiledShapes) {
     qa.quantize(type_traits(t).vec_dot_type, x.data(), n_tokens, n_cols, &pool);
     std::vector<float> y(n_tokens * n_rows, NAN);
     matmul(w.view, qa, y.data(), pool);
-    expect_matches(w, as_seen(qa), y.data(), n_tokens, nullptr, 0, n_rows, n_rows, "large");
+    expect_matches(w, qa, y.data(), n_tokens, nullptr, 0, n_rows, n_rows, "large");
   }
 }
 
@@ -122,7 +125,7 @@ TEST(Matmul, RowRangeTokenIdsAndStride) {
   const int64_t r0 = 7, r1 = 33, stride = 30;
   std::vector<float> y(5 * stride, -1.0f);
   matmul_rows(w.view, r0, r1, qa, ids, 5, MatmulOutput{y.data(), stride}, pool);
-  expect_matches(w, as_seen(qa), y.data(), 5, ids, r0, r1, stride, "rows");
+  expect_matches(w, qa, y.data(), 5, ids, r0, r1, stride, "rows");
   for (int i = 0; i < 5; ++i) {
     for (int64_t c = r1 - r0; c < stride; ++c) EXPECT_EQ(y[i * stride + c], -1.0f) << "wrote past the row range";
   }

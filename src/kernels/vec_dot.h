@@ -29,6 +29,14 @@ void vec_dot_q4_0_q8_0_ref(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q4_K_q8_K_ref(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q5_K_q8_K_ref(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q6_K_q8_K_ref(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q4_1_q8_1_ref(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q5_0_q8_0_ref(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q5_1_q8_1_ref(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_iq4_nl_q8_0_ref(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_mxfp4_q8_0_ref(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q2_K_q8_K_ref(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q3_K_q8_K_ref(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_iq4_xs_q8_K_ref(int64_t n, float* s, const void* x, const void* y);
 
 // Dot products of 4 consecutive weight rows (x, x + x_stride, ...) with one activation row,
 // s[0..3]. Matrix-vector products use them where they exist: the activation block is loaded
@@ -51,7 +59,7 @@ const VecDotKernels& vec_dot_kernels(GgmlType w);
 // A dot product exists for weight type w (the loader's and matmul's test).
 bool can_compute(GgmlType w);
 
-// The weight types with a dot product, for messages: "f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K".
+// The weight types with a dot product, for messages: "f32, f16, bf16, q8_0, q4_0, q4_K, ...".
 std::string supported_weight_types();
 
 // "x86-64 avx512 (avx2 fma f16c avx-vnni avx512f/bw/vl/vnni), kernels: avx512", and where the

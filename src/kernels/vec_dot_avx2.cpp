@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "kernels/avx2_helpers.h"
 #include "kernels/isa_kernels.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
@@ -22,40 +23,6 @@
 namespace swapmoe::SWAPMOE_ISA_NS {
 
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// Sums of 4 adjacent products u8 * s8 into int32 lanes (u in [0, 255], s in [-127, 127]).
-inline __m256i dot_u8s8(__m256i u, __m256i s) {
-#if SWAPMOE_VNNI256 == 2
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
-#elif SWAPMOE_VNNI256 == 1
-  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
-#else
-  // maddubs saturates at int16, safe here: 2 * 255 * 127 < 32767 only for u <= 128, which
-  // holds for every caller (|q8| <= 127, 4-6 bit quants).
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-#endif
-}
-
-// Signed int8 dot via the unsigned path: |x| * (y with x's sign). Needs x != -128.
-inline __m256i dot_s8s8(__m256i x, __m256i y) {
-  return dot_u8s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
-
-// 32 nibbles of a Q4 block as bytes: low nibbles in lanes 0-15, high nibbles in 16-31.
-inline __m256i unpack_nibbles_32(const uint8_t* qs) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // Q4_K/Q5_K packed 6-bit scales -> 16 int16 lanes: scales 0-7, then mins 0-7.
 inline __m256i unpack_k4_scales(const uint8_t* packed) {
@@ -81,18 +48,6 @@ inline __m128i mins_dot_bsums(__m256i scales_mins, const int16_t* bsums) {
 template <int k>
 inline __m256i scale_k(__m256i scales) {
   return _mm256_shuffle_epi8(scales, _mm256_set1_epi16(static_cast<short>((2 * k + 1) << 8 | (2 * k))));
-}
-
-// acc + (u8*s8 pair products, times an int16 scale, summed pairwise into int32). VNNI fuses
-// the multiply-add of the scaled pairs into the accumulation (vpdpwssd).
-inline __m256i add_scaled_dot(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
-#if SWAPMOE_VNNI256 == 2
-  return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scale16);
-#elif SWAPMOE_VNNI256 == 1
-  return _mm256_dpwssd_avx_epi32(acc, _mm256_maddubs_epi16(u, s), scale16);
-#else
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16));
-#endif
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,6 +282,14 @@ extern constinit const VecDotSet kVecDots{
     .q4_K = vec_dot_q4_K_q8_K,
     .q5_K = vec_dot_q5_K_q8_K,
     .q6_K = vec_dot_q6_K_q8_K,
+    .q4_1 = vec_dot_q4_1_q8_1,  // vec_dot_avx2_q32.cpp, same flavour
+    .q5_0 = vec_dot_q5_0_q8_0,
+    .q5_1 = vec_dot_q5_1_q8_1,
+    .iq4_nl = vec_dot_iq4_nl_q8_0,
+    .mxfp4 = vec_dot_mxfp4_q8_0,
+    .q2_K = vec_dot_q2_K_q8_K,  // vec_dot_avx2_k_low.cpp, same flavour
+    .q3_K = vec_dot_q3_K_q8_K,
+    .iq4_xs = vec_dot_iq4_xs_q8_K,
 #if SWAPMOE_VNNI256
     .x4_q8_0 = vec_dot_x4_q8_0_q8_0,  // vec_dot_x4_vnni.cpp, same flavour
     .x4_q4_0 = vec_dot_x4_q4_0_q8_0,

@@ -1,5 +1,6 @@
 // AVX-512 (F, BW, VL, VNNI) dot products: two 32-value blocks per 512-bit register, int8
-// products with vpdpbusd. Only the types where 512 bits pay off; the rest use the AVX2 kernels.
+// products with vpdpbusd. Only the 32-value block types, where 512 bits pay off; the K-quants use
+// the AVX2 kernels (compiled for EVEX with VNNI as the avx2_vnni_evex flavour).
 // Built as the avx512 flavour (isa_kernels.h).
 
 // GCC 12's AVX-512 headers build casts and reductions from _mm512_undefined_*(), which trips
@@ -10,6 +11,8 @@
 #endif
 
 #include <immintrin.h>
+
+#include <cstring>
 
 #include "kernels/isa_kernels.h"
 #include "tensor/fp16.h"
@@ -50,6 +53,42 @@ inline __m512i unpack_nibbles_2x32(const uint8_t* a, const uint8_t* b) {
 }
 
 inline float d2(uint16_t a, uint16_t b) { return fp16_to_fp32(a) * fp16_to_fp32(b); }
+
+// sum over pairs of blocks of scales_2(scale(b), scale(b + 1)) * pair_dot(b) (16 int32 lanes,
+// 8 per block), two accumulators; an odd last block goes to the scalar reference `tail`.
+template <typename PairDot, typename Scale>
+float sum_block_pairs(int64_t nb, PairDot pair_dot, Scale scale, VecDotFn tail, int64_t block_bytes,
+                      int64_t act_block_bytes, const void* x, const void* y) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    acc0 = _mm512_fmadd_ps(scales_2(scale(b), scale(b + 1)), _mm512_cvtepi32_ps(pair_dot(b)), acc0);
+    acc1 = _mm512_fmadd_ps(scales_2(scale(b + 2), scale(b + 3)), _mm512_cvtepi32_ps(pair_dot(b + 2)), acc1);
+  }
+  for (; b + 2 <= nb; b += 2) {
+    acc0 = _mm512_fmadd_ps(scales_2(scale(b), scale(b + 1)), _mm512_cvtepi32_ps(pair_dot(b)), acc0);
+  }
+  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  if (b < nb) {
+    float t = 0;
+    tail(32, &t, static_cast<const uint8_t*>(x) + b * block_bytes, static_cast<const uint8_t*>(y) + b * act_block_bytes);
+    sum += t;
+  }
+  return sum;
+}
+
+// The fifth bits of two Q5 blocks as a byte mask, in the order of unpack_nibbles_2x32.
+inline __mmask64 fifth_bits_2x32(const uint8_t* qh_a, const uint8_t* qh_b) {
+  uint32_t a, b;
+  std::memcpy(&a, qh_a, 4);
+  std::memcpy(&b, qh_b, 4);
+  return static_cast<__mmask64>(a) | (static_cast<__mmask64>(b) << 32);
+}
+
+// A 16-entry int8 table in every 128-bit lane, for byte lookups with shuffle_epi8.
+inline __m512i table16(const int8_t* values) {
+  return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values)));
+}
 
 void vec_dot_f32_f32(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const float*>(vx);
@@ -144,13 +183,93 @@ void vec_dot_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum;
 }
 
+// IQ4_NL/MXFP4 x Q8_0 (any block starting its 16 bytes of nibbles at qs): levels looked up
+// per byte, signed dot; block_scale(b) is the weight block's scale.
+template <typename Block, typename BlockScale>
+float table_dot(int64_t n, const Block* x, const void* vy, const int8_t* levels16, BlockScale block_scale, VecDotFn tail) {
+  const auto* y = static_cast<const BlockQ8_0*>(vy);
+  const __m512i levels = table16(levels16);
+  const auto pair_dot = [&](int64_t b) {
+    const __m512i q = _mm512_shuffle_epi8(levels, unpack_nibbles_2x32(x[b].qs, x[b + 1].qs));
+    return dot_s8s8(q, load_2x32(y[b].qs, y[b + 1].qs));
+  };
+  const auto scale = [&](int64_t b) { return block_scale(b) * fp16_to_fp32(y[b].d); };
+  return sum_block_pairs(n / QK8_0, pair_dot, scale, tail, sizeof(Block), sizeof(BlockQ8_0), x, y);
+}
+
 }  // namespace
+
+// The types added with issue 9 (declared in isa_kernels.h for every flavour).
+
+// Q4_1/Q5_1 x Q8_1: unsigned quants; the minimum adds m * s per block (the odd last block's
+// with the rest of that block, in the scalar tail).
+void vec_dot_q4_1_q8_1(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockQ4_1*>(vx);
+  const auto* y = static_cast<const BlockQ8_1*>(vy);
+  const int64_t nb = n / QK4_1;
+  float mins = 0;
+  for (int64_t b = 0; b < (nb & ~int64_t{1}); ++b) mins += fp16_to_fp32(x[b].m) * fp16_to_fp32(y[b].s);
+  const auto pair_dot = [&](int64_t b) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), unpack_nibbles_2x32(x[b].qs, x[b + 1].qs),
+                               load_2x32(y[b].qs, y[b + 1].qs));
+  };
+  const auto scale = [&](int64_t b) { return d2(x[b].d, y[b].d); };
+  *s = mins + sum_block_pairs(nb, pair_dot, scale, vec_dot_q4_1_q8_1_ref, sizeof(BlockQ4_1), sizeof(BlockQ8_1), x, y);
+}
+
+void vec_dot_q5_1_q8_1(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockQ5_1*>(vx);
+  const auto* y = static_cast<const BlockQ8_1*>(vy);
+  const int64_t nb = n / QK5_1;
+  const __m512i sixteen = _mm512_set1_epi8(16);
+  float mins = 0;
+  for (int64_t b = 0; b < (nb & ~int64_t{1}); ++b) mins += fp16_to_fp32(x[b].m) * fp16_to_fp32(y[b].s);
+  const auto pair_dot = [&](int64_t b) {
+    const __m512i lo = unpack_nibbles_2x32(x[b].qs, x[b + 1].qs);
+    const __m512i q = _mm512_mask_add_epi8(lo, fifth_bits_2x32(x[b].qh, x[b + 1].qh), lo, sixteen);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, load_2x32(y[b].qs, y[b + 1].qs));
+  };
+  const auto scale = [&](int64_t b) { return d2(x[b].d, y[b].d); };
+  *s = mins + sum_block_pairs(nb, pair_dot, scale, vec_dot_q5_1_q8_1_ref, sizeof(BlockQ5_1), sizeof(BlockQ8_1), x, y);
+}
+
+// Q5_0: sum (q - 16) * y = sum q*y - 16 * sum y, both unsigned-by-signed as in Q4_0.
+void vec_dot_q5_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockQ5_0*>(vx);
+  const auto* y = static_cast<const BlockQ8_0*>(vy);
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i sixteen = _mm512_set1_epi8(16);
+  const auto pair_dot = [&](int64_t b) {
+    const __m512i lo = unpack_nibbles_2x32(x[b].qs, x[b + 1].qs);
+    const __m512i q = _mm512_mask_add_epi8(lo, fifth_bits_2x32(x[b].qh, x[b + 1].qh), lo, sixteen);
+    const __m512i ys = load_2x32(y[b].qs, y[b + 1].qs);
+    return _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, q, ys), _mm512_dpbusd_epi32(zero, sixteen, ys));
+  };
+  const auto scale = [&](int64_t b) { return d2(x[b].d, y[b].d); };
+  *s = sum_block_pairs(n / QK5_0, pair_dot, scale, vec_dot_q5_0_q8_0_ref, sizeof(BlockQ5_0), sizeof(BlockQ8_0), x, y);
+}
+
+// IQ4_NL/MXFP4: table lookup of the signed levels, then the signed dot.
+void vec_dot_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockIQ4_NL*>(vx);
+  *s = table_dot(n, x, vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); }, vec_dot_iq4_nl_q8_0_ref);
+}
+
+void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockMXFP4*>(vx);
+  *s = table_dot(n, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); }, vec_dot_mxfp4_q8_0_ref);
+}
 
 extern constinit const VecDotSet kVecDots{
     .f32 = vec_dot_f32_f32,
     .f16 = vec_dot_f16_f32,
     .q8_0 = vec_dot_q8_0_q8_0,
     .q4_0 = vec_dot_q4_0_q8_0,
+    .q4_1 = vec_dot_q4_1_q8_1,
+    .q5_0 = vec_dot_q5_0_q8_0,
+    .q5_1 = vec_dot_q5_1_q8_1,
+    .iq4_nl = vec_dot_iq4_nl_q8_0,
+    .mxfp4 = vec_dot_mxfp4_q8_0,
 };
 
 }  // namespace swapmoe::avx512

@@ -29,6 +29,14 @@ constexpr Row kRows[] = {
     {GgmlType::Q4_K, vec_dot_q4_K_q8_K_ref, &VecDotSet::q4_K, nullptr},
     {GgmlType::Q5_K, vec_dot_q5_K_q8_K_ref, &VecDotSet::q5_K, nullptr},
     {GgmlType::Q6_K, vec_dot_q6_K_q8_K_ref, &VecDotSet::q6_K, nullptr},
+    {GgmlType::Q4_1, vec_dot_q4_1_q8_1_ref, &VecDotSet::q4_1, nullptr},
+    {GgmlType::Q5_0, vec_dot_q5_0_q8_0_ref, &VecDotSet::q5_0, nullptr},
+    {GgmlType::Q5_1, vec_dot_q5_1_q8_1_ref, &VecDotSet::q5_1, nullptr},
+    {GgmlType::IQ4_NL, vec_dot_iq4_nl_q8_0_ref, &VecDotSet::iq4_nl, nullptr},
+    {GgmlType::MXFP4, vec_dot_mxfp4_q8_0_ref, &VecDotSet::mxfp4, nullptr},
+    {GgmlType::Q2_K, vec_dot_q2_K_q8_K_ref, &VecDotSet::q2_K, nullptr},
+    {GgmlType::Q3_K, vec_dot_q3_K_q8_K_ref, &VecDotSet::q3_K, nullptr},
+    {GgmlType::IQ4_XS, vec_dot_iq4_xs_q8_K_ref, &VecDotSet::iq4_xs, nullptr},
 };
 
 const Row* find_row(GgmlType w) {

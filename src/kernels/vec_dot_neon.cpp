@@ -1,5 +1,5 @@
-// ARMv8 NEON dot products (sdot in the dot-product flavour). The K-quants use the scalar
-// references on ARM for now.
+// ARMv8 NEON dot products (sdot in the dot-product flavour): the float types and the 32-value
+// block types. The K-quants (and IQ4_XS) use the scalar references on ARM for now.
 //
 // Built per flavour (isa_kernels.h): SWAPMOE_NEON_DOT=0 neon (aarch64 baseline),
 // 1 neon_dotprod (-march=armv8.2-a+dotprod), in namespace SWAPMOE_ISA_NS.
@@ -29,6 +29,39 @@ inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
 }
 
 inline float d2(uint16_t a, uint16_t b) { return fp16_to_fp32(a) * fp16_to_fp32(b); }
+
+// The 32 nibbles of a Q4_0-ordered block: values 0-15 (low nibbles) and 16-31 (high nibbles).
+struct Nibbles {
+  uint8x16_t lo, hi;
+};
+inline Nibbles unpack_nibbles(const uint8_t* qs) {
+  const uint8x16_t v = vld1q_u8(qs);
+  return {vandq_u8(v, vdupq_n_u8(0x0F)), vshrq_n_u8(v, 4)};
+}
+
+// The fifth bits of a Q5 block (bit j of the 32-bit qh) as 0x10 in byte j: bytes 0-15 from
+// qh bits 0-15, bytes 16-31 from bits 16-31.
+inline Nibbles fifth_bits(const uint8_t* qh) {
+  static constexpr uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t bit = vld1q_u8(kBit);
+  const uint8x16_t sixteen = vdupq_n_u8(0x10);
+  const uint8x16_t lo = vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1]));
+  const uint8x16_t hi = vcombine_u8(vdup_n_u8(qh[2]), vdup_n_u8(qh[3]));
+  return {vandq_u8(vtstq_u8(lo, bit), sixteen), vandq_u8(vtstq_u8(hi, bit), sixteen)};
+}
+
+// Integer dot of 32 weight bytes (as int8: all callers' values fit) with a block's 32 int8 activations.
+inline int32x4_t dot32(Nibbles q, const int8_t* y) {
+  const int32x4_t p = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(q.lo), vld1q_s8(y));
+  return dot16(p, vreinterpretq_s8_u8(q.hi), vld1q_s8(y + 16));
+}
+
+inline Nibbles add(Nibbles a, Nibbles b) { return {vaddq_u8(a.lo, b.lo), vaddq_u8(a.hi, b.hi)}; }
+
+// Signed levels looked up by nibble (IQ4_NL, MXFP4).
+inline Nibbles lookup(int8x16_t table, Nibbles q) {
+  return {vreinterpretq_u8_s8(vqtbl1q_s8(table, q.lo)), vreinterpretq_u8_s8(vqtbl1q_s8(table, q.hi))};
+}
 
 void vec_dot_f32_f32(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const float*>(vx);
@@ -89,11 +122,80 @@ void vec_dot_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
 
 }  // namespace
 
+// The types added with issue 9 (declared in isa_kernels.h for every flavour).
+
+// Q4_1/Q5_1 x Q8_1: unsigned quants (< 32, so int8 too); the minimum adds m * s per block.
+void vec_dot_q4_1_q8_1(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockQ4_1*>(vx);
+  const auto* y = static_cast<const BlockQ8_1*>(vy);
+  float32x4_t acc = vdupq_n_f32(0);
+  float mins = 0;
+  for (int64_t b = 0; b < n / QK4_1; ++b) {
+    acc = vmlaq_n_f32(acc, vcvtq_f32_s32(dot32(unpack_nibbles(x[b].qs), y[b].qs)), d2(x[b].d, y[b].d));
+    mins += fp16_to_fp32(x[b].m) * fp16_to_fp32(y[b].s);
+  }
+  *s = vaddvq_f32(acc) + mins;
+}
+
+void vec_dot_q5_1_q8_1(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockQ5_1*>(vx);
+  const auto* y = static_cast<const BlockQ8_1*>(vy);
+  float32x4_t acc = vdupq_n_f32(0);
+  float mins = 0;
+  for (int64_t b = 0; b < n / QK5_1; ++b) {
+    const Nibbles q = add(unpack_nibbles(x[b].qs), fifth_bits(x[b].qh));
+    acc = vmlaq_n_f32(acc, vcvtq_f32_s32(dot32(q, y[b].qs)), d2(x[b].d, y[b].d));
+    mins += fp16_to_fp32(x[b].m) * fp16_to_fp32(y[b].s);
+  }
+  *s = vaddvq_f32(acc) + mins;
+}
+
+void vec_dot_q5_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockQ5_0*>(vx);
+  const auto* y = static_cast<const BlockQ8_0*>(vy);
+  const uint8x16_t minus16 = vdupq_n_u8(static_cast<uint8_t>(-16));
+  float32x4_t acc = vdupq_n_f32(0);
+  for (int64_t b = 0; b < n / QK5_0; ++b) {
+    const Nibbles q = add(add(unpack_nibbles(x[b].qs), fifth_bits(x[b].qh)), Nibbles{minus16, minus16});  // [-16, 15]
+    acc = vmlaq_n_f32(acc, vcvtq_f32_s32(dot32(q, y[b].qs)), d2(x[b].d, y[b].d));
+  }
+  *s = vaddvq_f32(acc);
+}
+
+void vec_dot_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockIQ4_NL*>(vx);
+  const auto* y = static_cast<const BlockQ8_0*>(vy);
+  const int8x16_t table = vld1q_s8(kValuesIQ4NL);
+  float32x4_t acc = vdupq_n_f32(0);
+  for (int64_t b = 0; b < n / QK4_NL; ++b) {
+    const int32x4_t p = dot32(lookup(table, unpack_nibbles(x[b].qs)), y[b].qs);
+    acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), d2(x[b].d, y[b].d));
+  }
+  *s = vaddvq_f32(acc);
+}
+
+void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockMXFP4*>(vx);
+  const auto* y = static_cast<const BlockQ8_0*>(vy);
+  const int8x16_t table = vld1q_s8(kValuesMXFP4);
+  float32x4_t acc = vdupq_n_f32(0);
+  for (int64_t b = 0; b < n / QK_MXFP4; ++b) {
+    const int32x4_t p = dot32(lookup(table, unpack_nibbles(x[b].qs)), y[b].qs);
+    acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), e8m0_to_fp32_half(x[b].e) * fp16_to_fp32(y[b].d));
+  }
+  *s = vaddvq_f32(acc);
+}
+
 extern constinit const VecDotSet kVecDots{
     .f32 = vec_dot_f32_f32,
     .f16 = vec_dot_f16_f32,
     .q8_0 = vec_dot_q8_0_q8_0,
     .q4_0 = vec_dot_q4_0_q8_0,
+    .q4_1 = vec_dot_q4_1_q8_1,
+    .q5_0 = vec_dot_q5_0_q8_0,
+    .q5_1 = vec_dot_q5_1_q8_1,
+    .iq4_nl = vec_dot_iq4_nl_q8_0,
+    .mxfp4 = vec_dot_mxfp4_q8_0,
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS

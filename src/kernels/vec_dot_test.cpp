@@ -11,8 +11,10 @@
 namespace swapmoe {
 namespace {
 
-const GgmlType kWeightTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
-                                 GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+const GgmlType kWeightTypes[] = {GgmlType::F32,    GgmlType::F16,    GgmlType::BF16,  GgmlType::Q8_0, GgmlType::Q4_0,
+                                 GgmlType::Q4_K,   GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::Q4_1, GgmlType::Q5_0,
+                                 GgmlType::Q5_1,   GgmlType::IQ4_NL, GgmlType::MXFP4, GgmlType::Q2_K, GgmlType::Q3_K,
+                                 GgmlType::IQ4_XS};
 
 std::vector<int64_t> lengths(GgmlType w) {
   const int64_t bs = type_traits(type_traits(w).vec_dot_type).block_size;
@@ -27,11 +29,12 @@ TEST(VecDot, EveryWeightTypeHasKernels) {
     EXPECT_NE(vec_dot_kernels(w).fast, nullptr) << type_name(w);
     EXPECT_NE(vec_dot_kernels(w).ref, nullptr) << type_name(w);
   }
-  for (GgmlType w : {GgmlType::Q8_K, GgmlType::Q4_1, GgmlType::Q2_K, GgmlType::I32, GgmlType::COUNT}) {
+  for (GgmlType w : {GgmlType::Q8_K, GgmlType::Q8_1, GgmlType::I32, GgmlType::COUNT}) {
     EXPECT_FALSE(can_compute(w)) << type_name(w);
     EXPECT_EQ(vec_dot_kernels(w).fast, nullptr) << type_name(w);
   }
-  EXPECT_EQ(supported_weight_types(), "f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K");
+  EXPECT_EQ(supported_weight_types(),
+            "f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K, q4_1, q5_0, q5_1, iq4_nl, mxfp4, q2_K, q3_K, iq4_xs");
 }
 
 // In a fresh process (the death-test child re-runs this binary with only this test), the very
@@ -49,7 +52,8 @@ TEST(VecDot, ReferenceMatchesDequantisedDot) {
       SCOPED_TRACE(std::string(type_name(w)) + " n=" + std::to_string(n));
       const auto qw = test::quantized_row(w, n, 11 + n, true);
       const auto qa = test::quantized_row(a, n, 12 + n, false);
-      const auto truth = test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa, n));
+      auto truth = test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa, n));
+      truth.value += test::q8_1_sum_rounding(w, qw.data(), qa.data(), n);
       float r = 0;
       vec_dot_kernels(w).ref(n, &r, qw.data(), qa.data());
       EXPECT_NEAR(r, truth.value, 1e-6 * truth.magnitude + 1e-30);
@@ -120,7 +124,9 @@ TEST(VecDot, FourRowKernelsMatchReference) {
 
 // Extreme quants: all weights at the ends of their range, activations at +-127.
 TEST(VecDot, SaturationEdges) {
-  for (GgmlType w : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType w : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q4_1,
+                     GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::MXFP4, GgmlType::Q2_K, GgmlType::Q3_K,
+                     GgmlType::IQ4_XS}) {
     const GgmlType a = type_traits(w).vec_dot_type;
     const int64_t n = 1024;
     std::vector<float> xw(n), xa(n);

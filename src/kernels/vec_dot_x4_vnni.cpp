@@ -9,6 +9,7 @@
 // 2 EVEX (AVX512-VNNI + VL); vec_dot_avx2.cpp of the same flavour lists them in its table.
 #include <immintrin.h>
 
+#include "kernels/avx2_helpers.h"
 #include "kernels/isa_kernels.h"
 #include "tensor/quant_blocks.h"
 
@@ -28,18 +29,9 @@ inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
 // An fp16 scale broadcast to 8 float lanes (vpbroadcastw + vcvtph2ps, no scalar round trip).
 inline __m256 broadcast_fp16(const uint16_t* h) {
   return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(*h)));
-}
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 // -offset * (sums of 4 adjacent y), the accumulator start that removes the weight offset.

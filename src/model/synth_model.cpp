@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "kernels/vec_dot.h"
 #include "model/arch.h"
 #include "model/model.h"
 
@@ -223,7 +224,7 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   const TypeTraits& traits = type_traits(s.type);
   if (!traits.supported || !traits.from_float)
     fail("synth", fmt::format("type {} cannot be written", type_name(s.type)),
-         "use f32, f16, bf16, q8_0, q4_0, q4_K, q5_K or q6_K");
+         "use one of " + supported_weight_types());
   // Every row of a matrix in the spec's type must be whole blocks of it.
   for_each_synth_tensor(s, [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
     if (synth_type(s, role) == s.type && spec.shape[0] % traits.block_size != 0)

@@ -33,12 +33,15 @@ Table make_table() {
   row(GgmlType::Q5_K, "q5_K", 256, 176);
   row(GgmlType::Q6_K, "q6_K", 256, 210);
   row(GgmlType::Q8_K, "q8_K", 256, 292);
+  row(GgmlType::IQ4_NL, "iq4_nl", 32, 18);
+  row(GgmlType::IQ4_XS, "iq4_xs", 256, 136);
   row(GgmlType::I8, "i8", 1, 1);
   row(GgmlType::I16, "i16", 1, 2);
   row(GgmlType::I32, "i32", 1, 4);
   row(GgmlType::I64, "i64", 1, 8);
   row(GgmlType::F64, "f64", 1, 8);
   row(GgmlType::BF16, "bf16", 1, 2);
+  row(GgmlType::MXFP4, "mxfp4", 32, 17);
 
   // Conversions. vec_dot_type is decided here because it is part of the data format; the dot
   // products themselves are chosen by swapmoe_kernels, which sits above this library.
@@ -53,10 +56,20 @@ Table make_table() {
   conv(GgmlType::F16, dequantize_row_f16, quantize_row_f16_ref, GgmlType::F32, true);
   conv(GgmlType::BF16, dequantize_row_bf16, quantize_row_bf16_ref, GgmlType::F32, true);
   conv(GgmlType::Q4_0, dequantize_row_q4_0, quantize_row_q4_0_ref, GgmlType::Q8_0, true);
+  conv(GgmlType::Q4_1, dequantize_row_q4_1, quantize_row_q4_1_ref, GgmlType::Q8_1, true);
+  conv(GgmlType::Q5_0, dequantize_row_q5_0, quantize_row_q5_0_ref, GgmlType::Q8_0, true);
+  conv(GgmlType::Q5_1, dequantize_row_q5_1, quantize_row_q5_1_ref, GgmlType::Q8_1, true);
   conv(GgmlType::Q8_0, dequantize_row_q8_0, quantize_row_q8_0_ref, GgmlType::Q8_0, true);
+  conv(GgmlType::IQ4_NL, dequantize_row_iq4_nl, quantize_row_iq4_nl, GgmlType::Q8_0, true);
+  conv(GgmlType::MXFP4, dequantize_row_mxfp4, quantize_row_mxfp4_ref, GgmlType::Q8_0, true);
+  conv(GgmlType::Q2_K, dequantize_row_q2_K, quantize_row_q2_K_ref, GgmlType::Q8_K, true);
+  conv(GgmlType::Q3_K, dequantize_row_q3_K, quantize_row_q3_K_ref, GgmlType::Q8_K, true);
   conv(GgmlType::Q4_K, dequantize_row_q4_K, quantize_row_q4_K_ref, GgmlType::Q8_K, true);
   conv(GgmlType::Q5_K, dequantize_row_q5_K, quantize_row_q5_K_ref, GgmlType::Q8_K, true);
   conv(GgmlType::Q6_K, dequantize_row_q6_K, quantize_row_q6_K_ref, GgmlType::Q8_K, true);
+  conv(GgmlType::IQ4_XS, dequantize_row_iq4_xs, quantize_row_iq4_xs_ref, GgmlType::Q8_K, true);
+  // Q8_1 only ever holds activations, like Q8_K below.
+  conv(GgmlType::Q8_1, dequantize_row_q8_1, quantize_row_q8_1_ref, GgmlType::Q8_1, false);
   // Q8_K only ever holds activations: convertible, but not a weight type we compute with.
   conv(GgmlType::Q8_K, dequantize_row_q8_K, quantize_row_q8_K_ref, GgmlType::Q8_K, false);
   return t;

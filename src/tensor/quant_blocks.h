@@ -4,11 +4,18 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace swapmoe {
 
 constexpr int QK4_0 = 32;   // values per Q4_0 block
+constexpr int QK4_1 = 32;   // values per Q4_1 block
+constexpr int QK5_0 = 32;   // values per Q5_0 block
+constexpr int QK5_1 = 32;   // values per Q5_1 block
 constexpr int QK8_0 = 32;   // values per Q8_0 block
+constexpr int QK8_1 = 32;   // values per Q8_1 block
+constexpr int QK4_NL = 32;  // values per IQ4_NL block
+constexpr int QK_MXFP4 = 32;  // values per MXFP4 block
 constexpr int QK_K = 256;   // values per K-quant super-block
 constexpr int K_SCALE_SIZE = 12;  // bytes of packed 6-bit scales/mins in Q4_K and Q5_K
 
@@ -26,6 +33,119 @@ struct BlockQ8_0 {
   int8_t qs[QK8_0];
 };
 static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block must be 34 bytes");
+
+// 32 values: x = d * q + m, q in [0, 15], nibbles ordered as in Q4_0.
+struct BlockQ4_1 {
+  uint16_t d;               // fp16 scale
+  uint16_t m;               // fp16 minimum (the value of q = 0)
+  uint8_t qs[QK4_1 / 2];
+};
+static_assert(sizeof(BlockQ4_1) == 20, "Q4_1 block must be 20 bytes");
+
+// 32 values: x = d * (q - 16), q in [0, 31]. Low 4 bits as the Q4_0 nibbles; the fifth bit of
+// value j is bit j of the little-endian 32-bit word qh.
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[QK5_0 / 2];
+};
+static_assert(sizeof(BlockQ5_0) == 22, "Q5_0 block must be 22 bytes");
+
+// 32 values: x = d * q + m, q in [0, 31], bits stored as in Q5_0.
+struct BlockQ5_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qh[4];
+  uint8_t qs[QK5_1 / 2];
+};
+static_assert(sizeof(BlockQ5_1) == 24, "Q5_1 block must be 24 bytes");
+
+// Activation type for Q4_1/Q5_1: Q8_0 plus s = d * sum(qs), which multiplies the weight
+// block's minimum in the dot product.
+struct BlockQ8_1 {
+  uint16_t d;               // fp16 scale
+  uint16_t s;               // fp16 d * sum(qs)
+  int8_t qs[QK8_1];
+};
+static_assert(sizeof(BlockQ8_1) == 36, "Q8_1 block must be 36 bytes");
+
+// 32 values: x = d * kValuesIQ4NL[q], q in [0, 15], nibbles ordered as in Q4_0.
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[QK4_NL / 2];
+};
+static_assert(sizeof(BlockIQ4_NL) == 18, "IQ4_NL block must be 18 bytes");
+
+// 32 values: x = 2^(e - 128) * kValuesMXFP4[q] (OCP MX FP4 E2M1, the values doubled so they
+// are integers, hence the halved E8M0 scale). Nibbles ordered as in Q4_0.
+struct BlockMXFP4 {
+  uint8_t e;                // E8M0 shared exponent
+  uint8_t qs[QK_MXFP4 / 2];
+};
+static_assert(sizeof(BlockMXFP4) == 17, "MXFP4 block must be 17 bytes");
+
+// The 16 non-linear levels of IQ4_NL/IQ4_XS (denser near zero, as weights are).
+constexpr int8_t kValuesIQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+// FP4 E2M1 values times two: 0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives (sign = bit 3).
+constexpr int8_t kValuesMXFP4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+// Half the value of an E8M0 exponent byte, 2^(e - 128), matching kValuesMXFP4's doubling.
+// e = 0 and 1 give the subnormals 2^-128 and 2^-127; 255 (NaN in the MX spec) is not special.
+static inline float e8m0_to_fp32_half(uint8_t e) {
+  const uint32_t bits = e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// 256 values in 16 sub-blocks of 16: x = d * (scales[j] & 15) * q - dmin * (scales[j] >> 4),
+// q in [0, 3]. Per 128 values: 32 bytes of qs, bits 2k..2k+1 of byte l holding value 32k + l.
+struct BlockQ2_K {
+  uint8_t scales[QK_K / 16];      // 4-bit scale (low) and min (high) per sub-block
+  uint8_t qs[QK_K / 4];
+  uint16_t d;                     // fp16 super-block scale of the scales
+  uint16_t dmin;                  // fp16 super-block scale of the mins
+};
+static_assert(sizeof(BlockQ2_K) == 84, "Q2_K block must be 84 bytes");
+
+// 256 values in 16 sub-blocks of 16: x = d * (sc[j] - 32) * (q - 4), q in [0, 7]. The low two
+// bits are stored as in Q2_K; the third bit of value v is bit v / 32 of hmask[v % 32]. The
+// 6-bit sc are packed in `scales` (unpack_scales_q3_K).
+struct BlockQ3_K {
+  uint8_t hmask[QK_K / 8];
+  uint8_t qs[QK_K / 4];
+  uint8_t scales[12];
+  uint16_t d;
+};
+static_assert(sizeof(BlockQ3_K) == 110, "Q3_K block must be 110 bytes");
+
+// 256 values in 8 sub-blocks of 32: x = d * (ls[j] - 32) * kValuesIQ4NL[q]. The 6-bit ls[j]:
+// low 4 bits in nibble j % 2 of scales_l[j / 2], high 2 bits at bit 2j of scales_h. Each 16
+// bytes of qs hold one sub-block, nibbles ordered as in Q4_0.
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;
+  uint8_t scales_l[QK_K / 64];
+  uint8_t qs[QK_K / 2];
+};
+static_assert(sizeof(BlockIQ4_XS) == 136, "IQ4_XS block must be 136 bytes");
+
+// The 16 signed sub-block scales (sc - 32, in [-32, 31]) of a Q3_K block: low 4 bits of scale j
+// in nibble j / 8 of byte j % 8, high 2 bits at bits 2 * (j / 4) of byte 8 + j % 4.
+static inline void unpack_scales_q3_K(const uint8_t* packed, int8_t* out) {
+  for (int j = 0; j < 16; ++j) {
+    const int lo = (packed[j % 8] >> (4 * (j / 8))) & 0xF;
+    const int hi = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+    out[j] = static_cast<int8_t>((lo | (hi << 4)) - 32);
+  }
+}
+
+// The 6-bit scale of IQ4_XS sub-block j (0..7), minus 32.
+static inline int iq4_xs_scale(const BlockIQ4_XS& b, int j) {
+  const int lo = (b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF;
+  const int hi = (b.scales_h >> (2 * j)) & 3;
+  return (lo | (hi << 4)) - 32;
+}
 
 // 256 values in 8 sub-blocks of 32: x = d * sc[j] * q - dmin * m[j], q in [0, 15].
 // sc/m are 6-bit, packed in `scales` (see unpack in quantize_k.cpp / get_scale_min_k4).

@@ -21,14 +21,8 @@ float qx_weight(int rmse_type, float x) {
 }  // namespace
 
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  float amax;
+  const float max = max_by_magnitude(x, n, &amax);
   if (amax < kGroupMaxEps) {
     std::fill(L, L + n, int8_t{0});
     return 0.f;
@@ -67,6 +61,51 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type) 
     }
   }
   return scale;
+}
+
+float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse) {
+  float amax;
+  const float max = max_by_magnitude(x, n, &amax);
+  if (amax < kGroupMaxEps) {
+    std::fill(L, L + n, int8_t{0});
+    return 0.f;
+  }
+  const float iscale = static_cast<float>(-nmax) / max;
+  auto clamp_l = [&](int l) { return std::max(-nmax, std::min(nmax - 1, l)); };
+  if (!do_rmse) {
+    for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(clamp_l(nearest_int(iscale * x[i])) + nmax);
+    return 1 / iscale;
+  }
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = clamp_l(nearest_int(iscale * x[i]));
+    L[i] = static_cast<int8_t>(l);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * static_cast<float>(l);
+    suml2 += w * static_cast<float>(l) * static_cast<float>(l);
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      float slx = sumlx - w * x[i] * static_cast<float>(L[i]);
+      if (slx <= 0) continue;
+      float sl2 = suml2 - w * static_cast<float>(L[i]) * static_cast<float>(L[i]);
+      const int new_l = clamp_l(nearest_int(x[i] * sl2 / slx));  // the best quant for x[i] alone
+      if (new_l == L[i]) continue;
+      slx += w * x[i] * static_cast<float>(new_l);
+      sl2 += w * static_cast<float>(new_l) * static_cast<float>(new_l);
+      if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+        L[i] = static_cast<int8_t>(new_l);
+        sumlx = slx;
+        suml2 = sl2;
+        ++n_changed;
+      }
+    }
+    if (n_changed == 0) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
 float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,

@@ -14,6 +14,18 @@ void quantize_row_f16_ref(const float* x, void* y, int64_t n);
 void quantize_row_bf16_ref(const float* x, void* y, int64_t n);
 void quantize_row_q4_0_ref(const float* x, void* y, int64_t n);
 void quantize_row_q8_0_ref(const float* x, void* y, int64_t n);
+void quantize_row_q4_1_ref(const float* x, void* y, int64_t n);
+void quantize_row_q5_0_ref(const float* x, void* y, int64_t n);
+void quantize_row_q5_1_ref(const float* x, void* y, int64_t n);
+void quantize_row_q8_1_ref(const float* x, void* y, int64_t n);
+void quantize_row_q2_K_ref(const float* x, void* y, int64_t n);
+void quantize_row_q3_K_ref(const float* x, void* y, int64_t n);
+// IQ4_NL as llama-quantize writes it (ggml's quantize_iq4_nl without importance weights, which
+// searches 15 scales per block). ggml's quantize_row_iq4_nl_ref searches none and leaves the
+// quants of all-zero blocks undefined, so it is not what files hold.
+void quantize_row_iq4_nl(const float* x, void* y, int64_t n);
+void quantize_row_iq4_xs_ref(const float* x, void* y, int64_t n);
+void quantize_row_mxfp4_ref(const float* x, void* y, int64_t n);
 void quantize_row_q4_K_ref(const float* x, void* y, int64_t n);
 void quantize_row_q5_K_ref(const float* x, void* y, int64_t n);
 void quantize_row_q6_K_ref(const float* x, void* y, int64_t n);
@@ -24,6 +36,15 @@ void dequantize_row_f16(const void* x, float* y, int64_t n);
 void dequantize_row_bf16(const void* x, float* y, int64_t n);
 void dequantize_row_q4_0(const void* x, float* y, int64_t n);
 void dequantize_row_q8_0(const void* x, float* y, int64_t n);
+void dequantize_row_q4_1(const void* x, float* y, int64_t n);
+void dequantize_row_q5_0(const void* x, float* y, int64_t n);
+void dequantize_row_q5_1(const void* x, float* y, int64_t n);
+void dequantize_row_q8_1(const void* x, float* y, int64_t n);
+void dequantize_row_q2_K(const void* x, float* y, int64_t n);
+void dequantize_row_q3_K(const void* x, float* y, int64_t n);
+void dequantize_row_iq4_nl(const void* x, float* y, int64_t n);
+void dequantize_row_iq4_xs(const void* x, float* y, int64_t n);
+void dequantize_row_mxfp4(const void* x, float* y, int64_t n);
 void dequantize_row_q4_K(const void* x, float* y, int64_t n);
 void dequantize_row_q5_K(const void* x, float* y, int64_t n);
 void dequantize_row_q6_K(const void* x, float* y, int64_t n);

@@ -27,8 +27,9 @@ std::vector<float> dequantize(GgmlType type, const std::vector<uint8_t>& q, int6
 }
 
 // Fingerprints of ggml's quantize_row_*_ref / to_float on test::weight_like(16384, 42),
-// taken from llama.cpp (ggml-quants.c at c392e50, Feb 2025). A mismatch means a file we write
-// would differ from one llama.cpp writes.
+// taken from llama.cpp (ggml-quants.c at c392e50, Feb 2025; the types from Q4_1 on from the
+// Sept 2026 tree through ggml_quantize_chunk, which is what llama-quantize calls). A mismatch
+// means a file we write would differ from one llama.cpp writes.
 struct Golden {
   GgmlType type;
   uint64_t quantised;
@@ -37,6 +38,14 @@ struct Golden {
 const Golden kGolden[] = {
     {GgmlType::Q4_0, 0xc9e803bad0f5b1deull, 0x6d707ff27e06ff57ull},
     {GgmlType::Q8_0, 0x7e2d15664ef2f197ull, 0x130fc43ada664d54ull},
+    {GgmlType::Q4_1, 0x2cee4e1edc80a0d6ull, 0xe5656a5c15acc6ceull},
+    {GgmlType::Q5_0, 0xfecd2f34c46945b3ull, 0x10ec8ca880c21905ull},
+    {GgmlType::Q5_1, 0xa03b345bf7f3debcull, 0x0cbca87f2969c813ull},
+    {GgmlType::Q2_K, 0x42a85c9459b22172ull, 0x7d95f54d8608a0beull},
+    {GgmlType::Q3_K, 0x60d90f938f7e06cdull, 0xbf2bbc93f4d12d36ull},
+    {GgmlType::IQ4_NL, 0x76bf8d209cf76b63ull, 0xe308f8825d364beeull},
+    {GgmlType::IQ4_XS, 0xe8f147bb3c630c08ull, 0x988f7f6d9e76d6d5ull},
+    {GgmlType::MXFP4, 0xc71350634e00bdddull, 0xf752460488abc70bull},
     {GgmlType::Q4_K, 0xa5402ad53efc529bull, 0xfb73167fcd560579ull},
     {GgmlType::Q5_K, 0xd1c1ed5565096684ull, 0x13449451870f9d33ull},
     {GgmlType::Q6_K, 0x9f96ca68afbf8946ull, 0x60f31d7e447bdfddull},
@@ -55,6 +64,12 @@ TEST(Quantize, BitExactWithLlamaCpp) {
     const auto y = dequantize(g.type, q, n);
     EXPECT_EQ(test::fnv1a(y.data(), y.size() * sizeof(float)), g.dequantised);
   }
+}
+
+// Q8_1 holds activations only: ggml has no to_float for it, so only the quantised bytes.
+TEST(Quantize, Q8_1BitExactWithLlamaCpp) {
+  const auto q = quantize(GgmlType::Q8_1, test::weight_like(256 * 64, 42));
+  EXPECT_EQ(test::fnv1a(q.data(), q.size()), 0xfd14394b955ea296ull);
 }
 
 TEST(Quantize, HandBuiltQ8_0Block) {
@@ -94,9 +109,42 @@ TEST(Quantize, HandBuiltQ4_0Block) {
   EXPECT_EQ(b.qs[2], 0x88);        // zeros
 }
 
+// Hand-written blocks of the formats with a twist: Q5_0's fifth bits, MXFP4's E8M0 scale and
+// FP4 codes, IQ4_NL's level table.
+TEST(Quantize, HandBuiltQ5_0MxFp4Iq4NlBlocks) {
+  std::vector<float> y(32);
+  BlockQ5_0 q5{};
+  q5.d = fp32_to_fp16(0.5f);
+  q5.qs[0] = 0x3F;   // value 0: low nibble 15, value 16: 3
+  q5.qh[0] = 0x01;   // value 0 gets the fifth bit: 31
+  q5.qh[2] = 0x01;   // value 16 too: 19
+  dequantize_row_q5_0(&q5, y.data(), 32);
+  EXPECT_EQ(y[0], (31 - 16) * 0.5f);
+  EXPECT_EQ(y[16], (19 - 16) * 0.5f);
+  EXPECT_EQ(y[1], -16 * 0.5f);
+
+  BlockMXFP4 m{};
+  m.e = 127 + 1;      // 2^1, halved: each level counts 1
+  m.qs[0] = 0xF7;     // value 0: code 7 = +6 (doubled 12), value 16: code 15 = -6
+  dequantize_row_mxfp4(&m, y.data(), 32);
+  EXPECT_EQ(y[0], 12.0f);
+  EXPECT_EQ(y[16], -12.0f);
+  EXPECT_EQ(e8m0_to_fp32_half(0), 0x1p-128f);
+  EXPECT_EQ(e8m0_to_fp32_half(254), 0x1p126f);
+
+  BlockIQ4_NL nl{};
+  nl.d = fp32_to_fp16(2.0f);
+  nl.qs[3] = 0x0F;
+  dequantize_row_iq4_nl(&nl, y.data(), 32);
+  EXPECT_EQ(y[3], 2.0f * 113);
+  EXPECT_EQ(y[19], 2.0f * -127);
+}
+
 TEST(Quantize, AllZeroInputGivesZeroOutput) {
   const std::vector<float> x(512, 0.0f);
-  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K}) {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K,
+                     GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_1, GgmlType::Q2_K, GgmlType::Q3_K,
+                     GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::MXFP4}) {
     const auto y = dequantize(t, quantize(t, x), 512);
     for (float v : y) ASSERT_EQ(v, 0.0f) << type_name(t);
   }
@@ -113,6 +161,9 @@ TEST(Quantize, RoundTripErrorBounds) {
       {GgmlType::F32, 0.0},     {GgmlType::F16, 5e-4},   {GgmlType::BF16, 4e-3},
       {GgmlType::Q8_0, 7e-3},   {GgmlType::Q8_K, 7e-3},  {GgmlType::Q6_K, 2e-2},
       {GgmlType::Q5_K, 3.5e-2}, {GgmlType::Q4_K, 7e-2},  {GgmlType::Q4_0, 1.1e-1},
+      {GgmlType::Q8_1, 7e-3},   {GgmlType::Q5_1, 4e-2},  {GgmlType::Q5_0, 4.5e-2},
+      {GgmlType::Q4_1, 8.5e-2}, {GgmlType::IQ4_NL, 8.5e-2}, {GgmlType::IQ4_XS, 8.5e-2},
+      {GgmlType::MXFP4, 1.3e-1}, {GgmlType::Q3_K, 1.6e-1}, {GgmlType::Q2_K, 3.2e-1},
   };
   const int64_t n = 256 * 32;
   test::XorShift rng(5);
@@ -135,7 +186,9 @@ TEST(Quantize, RoundTripErrorBounds) {
 
 TEST(TypeTraits, RowsFilled) {
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q8_0,
-                     GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K}) {
+                     GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::Q4_1,
+                     GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_1, GgmlType::Q2_K, GgmlType::Q3_K,
+                     GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::MXFP4}) {
     const TypeTraits& tr = type_traits(t);
     EXPECT_NE(tr.to_float, nullptr) << type_name(t);
     EXPECT_NE(tr.from_float, nullptr) << type_name(t);
@@ -143,6 +196,17 @@ TEST(TypeTraits, RowsFilled) {
   EXPECT_EQ(type_traits(GgmlType::Q4_K).vec_dot_type, GgmlType::Q8_K);
   EXPECT_EQ(type_traits(GgmlType::Q4_0).vec_dot_type, GgmlType::Q8_0);
   EXPECT_EQ(row_size(GgmlType::Q6_K, 512), 420u);
+  EXPECT_EQ(type_traits(GgmlType::Q4_1).vec_dot_type, GgmlType::Q8_1);
+  EXPECT_EQ(type_traits(GgmlType::Q5_1).vec_dot_type, GgmlType::Q8_1);
+  EXPECT_EQ(type_traits(GgmlType::Q5_0).vec_dot_type, GgmlType::Q8_0);
+  EXPECT_EQ(type_traits(GgmlType::IQ4_NL).vec_dot_type, GgmlType::Q8_0);
+  EXPECT_EQ(type_traits(GgmlType::MXFP4).vec_dot_type, GgmlType::Q8_0);
+  EXPECT_EQ(type_traits(GgmlType::Q2_K).vec_dot_type, GgmlType::Q8_K);
+  EXPECT_EQ(type_traits(GgmlType::Q3_K).vec_dot_type, GgmlType::Q8_K);
+  EXPECT_EQ(type_traits(GgmlType::IQ4_XS).vec_dot_type, GgmlType::Q8_K);
+  EXPECT_EQ(row_size(GgmlType::IQ4_XS, 512), 272u);
+  EXPECT_EQ(row_size(GgmlType::MXFP4, 64), 34u);
+  EXPECT_STREQ(type_name(GgmlType::IQ4_NL), "iq4_nl");
 }
 
 }  // namespace

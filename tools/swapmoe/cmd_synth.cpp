@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/memory_stats.h"
 #include "core/timer.h"
+#include "kernels/vec_dot.h"
 #include "model/synth_model.h"
 
 namespace swapmoe::cli {
@@ -29,7 +30,7 @@ GgmlType parse_type(const std::string& name) {
     const auto t = static_cast<GgmlType>(id);
     if (name == type_name(t) && type_traits(t).supported) return t;
   }
-  fail("synth", fmt::format("unknown or unsupported type '{}'", name), "use f32, f16, bf16, q8_0, q4_0, q4_K, q5_K or q6_K");
+  fail("synth", fmt::format("unknown or unsupported type '{}'", name), "use one of " + supported_weight_types());
 }
 
 // The shape must be one `run` can load: whole attention heads of even width (RoPE rotates
@@ -78,7 +79,7 @@ void register_synth(CLI::App& app) {
   std::string presets;
   for (auto& n : synth_preset_names()) presets += (presets.empty() ? "" : ", ") + n;
   cmd->add_option("--preset", o->preset, "shape: " + presets)->capture_default_str();
-  cmd->add_option("--type", o->type, "tensor type: f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K")->capture_default_str();
+  cmd->add_option("--type", o->type, "tensor type: " + supported_weight_types())->capture_default_str();
   cmd->add_option("-o,--output", o->output, "output file")->required();
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
