@@ -209,6 +209,10 @@ void run(const RunOptions& o) {
 
 // The options of `run`, which `chat` shares.
 void add_run_options(CLI::App* cmd, RunOptions& o) {
+  cmd->footer(
+      "Reproducibility: without a budget, --temp 0 (or a fixed --seed) gives the same text on every run. Under a "
+      "budget, which experts are resident at each token depends on when their loads complete, so outputs may "
+      "differ between runs; --deterministic makes each load land one token after it starts, and runs repeat.");
   add_model_options(cmd, o.model, 512);
   add_batch_options(cmd, o.model, "64");
   add_budget_options(cmd, o.model);
@@ -239,10 +243,7 @@ void add_run_options(CLI::App* cmd, RunOptions& o) {
 
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "run",
-      "generate text from a prompt. Under a budget, which experts are resident at each token depends on when "
-      "loads complete, so outputs may differ between runs even with --temp 0; --deterministic makes them repeat");
+  CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt");
   add_run_options(cmd, *o);
   cmd->callback([o] { run(*o); });
 
