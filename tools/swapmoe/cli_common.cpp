@@ -125,7 +125,7 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
   app->add_option("--update-interval", o.swapmoe.update_interval, "swapmoe: tokens between updates of the wanted experts")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app->add_option("--max-loads-per-step", o.swapmoe.max_loads_per_step, "swapmoe: expert loads started per token")->capture_default_str()->check(CLI::Range(1, 1024));
   app->add_option("--staging-buffers", o.swapmoe.staging_buffers, "swapmoe: loads in flight at once (each buffer counts against the budget)")->capture_default_str()->check(CLI::Range(1, 64));
-  app->add_option("--importance-half-life", o.swapmoe.half_life, "swapmoe: importance decays with this half-life in tokens; 0 resets it at each update (the paper's window)")->capture_default_str()->check(CLI::Range(0.0, 1e9));
+  app->add_option("--importance-half-life", o.swapmoe.half_life, "swapmoe: importance decays with this half-life in tokens; 0 resets it at each update (the paper's window)")->capture_default_str()->check(finite_in(0, 1e9));
   app->add_flag("--deterministic", o.swapmoe.deterministic,
                 "swapmoe: each expert load lands exactly one token after it starts, so a budgeted run with a fixed "
                 "seed gives the same text every time (by default loads land when the storage delivers them, and "
