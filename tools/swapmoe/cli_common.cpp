@@ -7,6 +7,8 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -233,6 +235,17 @@ void lock_memory_if_asked(const ModelOptions& o) {
   if (::mlockall(MCL_CURRENT) != 0)
     std::cerr << fmt::format("warning: --mlock failed ({}); raise the locked-memory limit (ulimit -l) or run "
                              "without --mlock\n", std::strerror(errno));
+}
+
+std::string read_text_file(const std::string& path, const char* flag) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail("swapmoe", fmt::format("'{}' is a directory, not a text file", path), fmt::format("pass a file with {}", flag));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("swapmoe", fmt::format("cannot open text file '{}'", path), fmt::format("check the path given with {}", flag));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 void print_json_line(const nlohmann::json& j) {

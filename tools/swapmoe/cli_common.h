@@ -61,6 +61,10 @@ void note_plan_scaling(const Engine& engine);
 // --mlock: locks the engine's memory in RAM (after it is built); warns when the limit refuses.
 void lock_memory_if_asked(const ModelOptions& o);
 
+// The whole of a text file named by `flag` (-f); throws naming the path for a missing file or
+// a directory.
+std::string read_text_file(const std::string& path, const char* flag);
+
 // The last line of stdout, for scripts.
 void print_json_line(const nlohmann::json& j);
 
