@@ -43,6 +43,9 @@ void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx) {
   o.ctx = default_ctx;
   app->add_option("-m,--model", o.model, "GGUF model file (default: the shipped shakespeare-moe model)");
   app->add_option("-t,--threads", o.threads, "compute threads (default: all cores)")->check(CLI::Range(0, 1024));
+  app->add_option("--poll", o.poll, "how long idle threads spin before sleeping, 0-100 (0: sleep at once, least CPU)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
   app->add_option("-c,--ctx-size", o.ctx, "context size in tokens")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app->add_flag("--json", o.json, "end stdout with one JSON object of the run's figures");
   app->add_option_function<std::string>(
@@ -174,6 +177,7 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   EngineOptions e;
   e.model_path = resolve_model_path(o.model);
   e.n_threads = o.threads;
+  e.poll = o.poll;
   e.n_ctx = o.ctx;
   e.n_ubatch = o.ubatch > 0 ? o.ubatch : default_ubatch;
   if (o.batch > 0) e.n_ubatch = std::min(e.n_ubatch, o.batch);  // llama.cpp: n_ubatch <= n_batch

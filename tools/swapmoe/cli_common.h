@@ -16,6 +16,7 @@ namespace swapmoe::cli {
 struct ModelOptions {
   std::string model;  // empty: the default model
   int threads = 0;
+  int poll = 50;
   int64_t ctx = 512;
   int64_t ubatch = 0;  // 0: the command's default
   int64_t batch = 0;   // -b: llama.cpp's logical batch; caps the micro-batch (0: no cap)
