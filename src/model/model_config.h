@@ -16,6 +16,25 @@ class GgufFile;
 // rotates halves (x[i], x[i + n_rot/2]) as GPT-NeoX, Qwen and OLMoE do.
 enum class RopeMode { NORMAL, NEOX };
 
+// RoPE scaling as the file states it ("<arch>.rope.scaling.*", llama.cpp's hparams); rope_params()
+// (rope.h) turns it into the numbers the rotation uses, as llama.cpp's context does.
+enum class RopeScalingType { NONE, LINEAR, YARN };
+struct RopeScaling {
+  RopeScalingType type = RopeScalingType::LINEAR;
+  float factor = 0.0f;         // rope.scaling.factor (or rope.scale_linear); 0: none
+  int64_t n_ctx_orig = 0;      // rope.scaling.original_context_length; context_length when absent
+  float attn_factor = 1.0f;    // rope.scaling.attn_factor: multiplies cos and sin for every type
+  // YaRN keys that only some architectures read in llama.cpp (their entries call
+  // read_yarn_keys); the defaults are llama.cpp's. A negative ext_factor means "not set": 1 for
+  // YaRN, 0 otherwise.
+  float yarn_ext_factor = -1.0f;
+  float yarn_attn_factor = 1.0f;
+  float yarn_beta_fast = 32.0f;
+  float yarn_beta_slow = 1.0f;
+  float yarn_log_mul = 0.0f;           // rope.scaling.yarn_log_multiplier (mscale_all_dims)
+  bool yarn_log_mul_is_mscale = false;  // DeepSeek-V2 takes mscale = log_mul as well
+};
+
 // How a router turns its logits into the chosen experts and their weights.
 enum class GatingFn { SOFTMAX, SIGMOID };
 struct RouterRule {
@@ -60,7 +79,7 @@ struct ModelConfig {
   int64_t n_expert = 0;     // routed experts per MoE layer; 0 for dense models
   int64_t n_expert_used = 0;
   float rope_freq_base = 10000.0f;
-  float rope_freq_scale = 1.0f;
+  RopeScaling rope_scaling;
   RopeMode rope_mode = RopeMode::NORMAL;
   float rms_eps = 1e-5f;
   RouterRule router;
@@ -76,5 +95,10 @@ struct ModelConfig {
   // inconsistent key. Architecture entries call it, then fill in what is theirs.
   static ModelConfig read_common(const GgufFile& file);
 };
+
+// The YaRN keys of "<arch>.rope.scaling.*" that llama.cpp reads only for some architectures
+// (yarn_ext_factor, yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_log_multiplier):
+// entries of those architectures call it after read_common.
+void read_yarn_keys(const GgufFile& file, ModelConfig& config);
 
 }  // namespace swapmoe

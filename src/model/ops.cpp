@@ -18,17 +18,6 @@ float rms_norm(const float* x, const float* weight, float* out, int64_t n, float
   return static_cast<float>(std::sqrt(out_sq));
 }
 
-void rope_cache(int64_t pos, int64_t n_rot, float freq_base, float freq_scale, float* cos_sin) {
-  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
-  float theta = static_cast<float>(pos);
-  for (int64_t i = 0; i < n_rot; i += 2) {
-    const float t = freq_scale * theta;
-    cos_sin[i] = std::cos(t);
-    cos_sin[i + 1] = std::sin(t);
-    theta *= theta_scale;
-  }
-}
-
 void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin) {
   for (int64_t h = 0; h < n_heads; ++h) {
     float* v = x + h * head_dim;
