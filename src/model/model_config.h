@@ -48,16 +48,25 @@ enum class AttentionKind { GQA };  // grouped-query attention (MHA and MQA are s
 // head_dim) or over the whole projection (OLMoE, weights of q_dim and kv_dim).
 enum class QkNorm { NONE, PER_HEAD, WHOLE };
 enum class FfnKind { DENSE, MOE, MOE_SHARED };
+// The gated activation of the FFN: silu(gate) * up, or gpt-oss's clamped variant
+// min(gate, 7) * sigmoid(1.702 min(gate, 7)) * (clamp(up, -7, 7) + 1).
+enum class FfnAct { SWIGLU, SWIGLU_OAI };
 
 struct LayerDesc {
   AttentionKind attention = AttentionKind::GQA;
   QkNorm qk_norm = QkNorm::NONE;
   bool qkv_bias = false;       // biases on the q, k and v projections (Qwen2); optional in the file
-  int64_t sliding_window = 0;  // attend to at most this many past positions (0: all)
+  int64_t sliding_window = 0;  // attend to at most this many past positions, itself included (0: all)
+  bool attn_sinks = false;     // a learned logit per head joins each softmax and takes its share (gpt-oss)
+  bool attn_out_bias = false;  // a bias on the output projection (gpt-oss)
+  bool post_attn_norm = false; // the FFN's input norm is stored as post_attention_norm (gpt-oss)
   FfnKind ffn = FfnKind::DENSE;
   int64_t n_ff = 0;            // dense FFN width, or the width of one routed expert
   int64_t n_ff_shared = 0;     // width of the shared expert (MOE_SHARED)
   bool shared_gate = false;    // the shared expert's output is scaled by sigmoid(w . x) (Qwen2-MoE)
+  FfnAct act = FfnAct::SWIGLU;
+  bool router_bias = false;    // a bias on the router logits (gpt-oss)
+  bool expert_bias = false;    // biases on each routed expert's gate, up and down (gpt-oss)
 
   bool is_moe() const { return ffn != FfnKind::DENSE; }
 };
@@ -83,6 +92,9 @@ struct ModelConfig {
   RopeMode rope_mode = RopeMode::NORMAL;
   float rms_eps = 1e-5f;
   RouterRule router;
+  int64_t n_swa = 0;              // attention.sliding_window: the window of the sliding layers (0: none)
+  std::vector<bool> swa_layers;   // which layers slide (attention.sliding_window_pattern); empty: the
+                                  // architecture's default pattern
   std::vector<LayerDesc> layers;  // n_layer entries
 
   bool is_moe() const { return n_expert > 0; }

@@ -1,5 +1,6 @@
 #include "model/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -43,8 +44,10 @@ void rope_apply_neox(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot,
   }
 }
 
-void softmax(float* x, int64_t n) {
-  float max = -std::numeric_limits<float>::infinity();
+void softmax(float* x, int64_t n) { softmax_with_sink(x, n, -std::numeric_limits<float>::infinity()); }
+
+void softmax_with_sink(float* x, int64_t n, float sink) {
+  float max = sink;
   for (int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -52,12 +55,21 @@ void softmax(float* x, int64_t n) {
     x[i] = e;
     sum += e;
   }
+  if (sink != -std::numeric_limits<float>::infinity()) sum += std::exp(sink - max);
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = silu(gate[i]) * up[i];
+}
+
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n, float alpha, float limit) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = std::min(gate[i], limit);
+    const float u = std::clamp(up[i], -limit, limit);
+    out[i] = g / (1.0f + std::exp(alpha * (-g))) * (u + 1.0f);
+  }
 }
 
 }  // namespace swapmoe

@@ -18,9 +18,17 @@ void rope_apply_neox(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot,
 
 // In-place softmax over n values (max-subtracted, sum in double).
 void softmax(float* x, int64_t n);
+// The same with an attention sink: one more logit that takes its share of the sum but has no
+// output (as ggml_soft_max_add_sinks: the max and the sum include it).
+void softmax_with_sink(float* x, int64_t n, float sink);
 
 // out[i] = silu(gate[i]) * up[i]
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
+
+// gpt-oss's clamped SwiGLU, with llama.cpp's constants: the gate clamped above at `limit`, the up
+// projection to [-limit, limit] and shifted by one:
+// out[i] = g * sigmoid(alpha g) * (u + 1), g = min(gate[i], limit), u = clamp(up[i], -limit, limit).
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n, float alpha = 1.702f, float limit = 7.0f);
 
 inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
 

@@ -75,10 +75,11 @@ void Transformer::forward_ubatch(KvCache& kv, const int32_t* tokens, int64_t n, 
                c.rms_eps);
     attention_gqa(l, kv, n, pos);
     linear(l.w.wo, s.attn.data(), n, s.tmp.data(), s.act, pool_);
+    add_bias(l.w.bo, s.tmp.data(), n, c.n_embd);
     for (int64_t i = 0; i < n * c.n_embd; ++i) s.x[i] += s.tmp[i];
     // feed-forward block
     for (int64_t t = 0; t < n; ++t)
-      s.x_norm[t] = rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(l.w.ffn_norm.data), &s.xn[t * c.n_embd],
+      s.x_norm[t] = rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(l.w.ffn_input_norm().data), &s.xn[t * c.n_embd],
                              c.n_embd, c.rms_eps);
     if (l.desc.is_moe()) moe_ffn(l, *experts_, hooks, stats_, n, pos);
     else dense_ffn(l, n);
