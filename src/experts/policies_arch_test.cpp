@@ -117,7 +117,7 @@ TEST_P(PoliciesOnArchTest, ARecordedRoutingTraceReplaysToTheSameTokens) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, PoliciesOnArchTest,
-                         ::testing::Values("tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe"),
+                         ::testing::Values("tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe", "tiny-gptoss"),
                          [](const auto& info) { return std::string(info.param).substr(5); });
 
 }  // namespace

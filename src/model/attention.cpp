@@ -19,12 +19,16 @@ void linear(const TensorView& w, const float* x, int64_t n, float* y, QuantizedA
 
 namespace {
 
+}  // namespace
+
 void add_bias(const TensorView& b, float* x, int64_t n, int64_t dim) {
   if (!b.data) return;
   const float* bias = static_cast<const float*>(b.data);
   for (int64_t t = 0; t < n; ++t)
     for (int64_t i = 0; i < dim; ++i) x[t * dim + i] += bias[i];
 }
+
+namespace {
 
 // RMSNorm of one token's q or k (n_heads heads of hd values) in place, as the layer asks: each
 // head with the same head_dim weights, or the whole projection at once.
@@ -82,6 +86,7 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
   const size_t q8_bytes = row_size(GgmlType::Q8_0, hd);
   const VecDotFn k_dot = tk == GgmlType::F32 ? nullptr : vec_dot_kernels(tk).fast;
   const ToFloatFn v_to_float = type_traits(tv).to_float;
+  const float* sinks = l.desc.attn_sinks ? static_cast<const float*>(L.sinks.data) : nullptr;
   l.pool.run([&](int ith, int nth) {
     float* scores = &s.scores[static_cast<size_t>(ith) * kv.n_ctx()];
     float* q_conv = &s.head_rows[static_cast<size_t>(ith) * 2 * hd];
@@ -114,7 +119,8 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
           scores[j] = dot * scale;
         }
       }
-      softmax(scores, n_keys);
+      if (sinks) softmax_with_sink(scores, n_keys, sinks[h]);
+      else softmax(scores, n_keys);
       float* out = &s.attn[t * q_dim + h * hd];
       std::fill(out, out + hd, 0.0f);
       for (int64_t j = 0; j < n_keys; ++j) {
