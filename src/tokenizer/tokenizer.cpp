@@ -29,34 +29,6 @@ std::string escape_spaces(std::string_view text) {
   return out;
 }
 
-std::string spm_piece(const Vocab& vocab, int32_t id) {
-  const TokenData& t = vocab.token(id);
-  switch (t.type) {
-    case TokenType::NORMAL: {
-      std::string piece;
-      piece.reserve(t.text.size());
-      for (size_t i = 0; i < t.text.size();) {
-        if (t.text.compare(i, k_space_marker.size(), k_space_marker) == 0) {
-          piece += ' ';
-          i += k_space_marker.size();
-        } else {
-          piece += t.text[i++];
-        }
-      }
-      return piece;
-    }
-    case TokenType::USER_DEFINED: return t.text;
-    case TokenType::BYTE: return std::string(1, static_cast<char>(vocab.token_to_byte(id)));
-    // Control and unknown tokens are not text; unused and undefined ones are suppressed
-    // like them (llama.cpp, special = false).
-    case TokenType::UNDEFINED:
-    case TokenType::UNKNOWN:
-    case TokenType::CONTROL:
-    case TokenType::UNUSED: return {};
-  }
-  return {};
-}
-
 // Byte-level text back to bytes. A code point outside GPT-2's byte map (a hand-added token)
 // is kept as its UTF-8.
 std::string bpe_decode_text(std::string_view text) {
@@ -73,12 +45,30 @@ std::string bpe_decode_text(std::string_view text) {
   return out;
 }
 
-std::string bpe_piece(const Vocab& vocab, int32_t id) {
+// SentencePiece's U+2581 back to spaces.
+std::string spm_decode_text(std::string_view text) {
+  std::string piece;
+  piece.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, k_space_marker.size(), k_space_marker) == 0) {
+      piece += ' ';
+      i += k_space_marker.size();
+    } else {
+      piece += text[i++];
+    }
+  }
+  return piece;
+}
+
+// The text of one token with special = false in llama.cpp's terms.
+std::string token_piece(const Vocab& vocab, int32_t id) {
   const TokenData& t = vocab.token(id);
   switch (t.type) {
-    case TokenType::NORMAL: return bpe_decode_text(t.text);
+    case TokenType::NORMAL: return vocab.type() == VocabType::BPE ? bpe_decode_text(t.text) : spm_decode_text(t.text);
     case TokenType::USER_DEFINED: return t.text;
     case TokenType::BYTE: return std::string(1, static_cast<char>(vocab.token_to_byte(id)));
+    // Control and unknown tokens are not text; unused and undefined ones are suppressed
+    // like them (llama.cpp, special = false).
     case TokenType::UNDEFINED:
     case TokenType::UNKNOWN:
     case TokenType::CONTROL:
@@ -97,9 +87,7 @@ Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
     merges_ = std::make_shared<const BpeMerges>(vocab_.merges());
   }
   pieces_.reserve(vocab_.n_tokens());
-  for (int32_t id = 0; id < vocab_.n_tokens(); ++id) {
-    pieces_.push_back(vocab_.type() == VocabType::BPE ? bpe_piece(vocab_, id) : spm_piece(vocab_, id));
-  }
+  for (int32_t id = 0; id < vocab_.n_tokens(); ++id) pieces_.push_back(token_piece(vocab_, id));
 }
 
 Tokenizer Tokenizer::from_gguf(const GgufFile& file) { return Tokenizer(Vocab::from_gguf(file)); }
