@@ -1,47 +1,20 @@
 // Tokenizer: special-token splitting, per-type encoding, pieces and decoding.
 #include "tokenizer/tokenizer.h"
 
+#include <unordered_map>
+
 #include "core/error.h"
+#include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/special_tokens.h"
 #include "tokenizer/spm_tokenizer.h"
+#include "tokenizer/unicode_classes.h"
 
 namespace swapmoe {
 
 namespace {
 
 constexpr std::string_view k_space_marker = "\xE2\x96\x81";  // U+2581, SentencePiece's space
-
-// A stretch of input: raw text still to be tokenized, or a token already matched verbatim.
-struct Fragment {
-  int32_t id;  // TOKEN_NULL for raw text
-  size_t offset;
-  size_t length;
-};
-
-// Splits raw fragments around every occurrence of each USER_DEFINED token, longest token
-// first, leftmost occurrences first: llama.cpp's order, so overlapping matches resolve alike.
-std::vector<Fragment> split_user_defined(const Vocab& vocab, std::string_view text) {
-  std::vector<Fragment> fragments{{TOKEN_NULL, 0, text.size()}};
-  std::vector<Fragment> next;
-  for (const int32_t id : vocab.user_defined_ids()) {
-    const std::string& needle = vocab.token(id).text;
-    next.clear();
-    for (const Fragment& f : fragments) {
-      if (f.id != TOKEN_NULL) {
-        next.push_back(f);
-        continue;
-      }
-      const std::string_view raw = text.substr(f.offset, f.length);
-      size_t pos = 0;
-      for (size_t match; (match = raw.find(needle, pos)) != std::string_view::npos; pos = match + needle.size()) {
-        if (match > pos) next.push_back({TOKEN_NULL, f.offset + pos, match - pos});
-        next.push_back({id, f.offset + match, needle.size()});
-      }
-      if (pos < raw.size()) next.push_back({TOKEN_NULL, f.offset + pos, raw.size() - pos});
-    }
-    fragments.swap(next);
-  }
-  return fragments;
-}
 
 std::string escape_spaces(std::string_view text) {
   std::string out;
@@ -56,22 +29,42 @@ std::string escape_spaces(std::string_view text) {
   return out;
 }
 
-std::string spm_piece(const Vocab& vocab, int32_t id) {
+// Byte-level text back to bytes. A code point outside GPT-2's byte map (a hand-added token)
+// is kept as its UTF-8.
+std::string bpe_decode_text(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const uint32_t cp : decode_utf8_lenient(text)) {
+    const int byte = unicode_to_byte(cp);
+    if (byte >= 0) {
+      out += static_cast<char>(byte);
+    } else {
+      append_utf8(out, cp);
+    }
+  }
+  return out;
+}
+
+// SentencePiece's U+2581 back to spaces.
+std::string spm_decode_text(std::string_view text) {
+  std::string piece;
+  piece.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, k_space_marker.size(), k_space_marker) == 0) {
+      piece += ' ';
+      i += k_space_marker.size();
+    } else {
+      piece += text[i++];
+    }
+  }
+  return piece;
+}
+
+// The text of one token with special = false in llama.cpp's terms.
+std::string token_piece(const Vocab& vocab, int32_t id) {
   const TokenData& t = vocab.token(id);
   switch (t.type) {
-    case TokenType::NORMAL: {
-      std::string piece;
-      piece.reserve(t.text.size());
-      for (size_t i = 0; i < t.text.size();) {
-        if (t.text.compare(i, k_space_marker.size(), k_space_marker) == 0) {
-          piece += ' ';
-          i += k_space_marker.size();
-        } else {
-          piece += t.text[i++];
-        }
-      }
-      return piece;
-    }
+    case TokenType::NORMAL: return vocab.type() == VocabType::BPE ? bpe_decode_text(t.text) : spm_decode_text(t.text);
     case TokenType::USER_DEFINED: return t.text;
     case TokenType::BYTE: return std::string(1, static_cast<char>(vocab.token_to_byte(id)));
     // Control and unknown tokens are not text; unused and undefined ones are suppressed
@@ -84,38 +77,41 @@ std::string spm_piece(const Vocab& vocab, int32_t id) {
   return {};
 }
 
+bool is_special_type(TokenType t) { return t == TokenType::CONTROL || t == TokenType::UNKNOWN; }
+
 }  // namespace
 
 Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
-  switch (vocab_.type()) {
-    case VocabType::SPM: break;
-    default: fail("tokenizer", std::string("no tokenizer for vocabulary type ") + vocab_type_name(vocab_.type()));
+  if (vocab_.type() == VocabType::BPE) {
+    pre_tokenizer_ = std::make_shared<const PreTokenizer>(vocab_.config().pre);
+    merges_ = std::make_shared<const BpeMerges>(vocab_.merges());
   }
   pieces_.reserve(vocab_.n_tokens());
-  for (int32_t id = 0; id < vocab_.n_tokens(); ++id) pieces_.push_back(spm_piece(vocab_, id));
+  for (int32_t id = 0; id < vocab_.n_tokens(); ++id) pieces_.push_back(token_piece(vocab_, id));
 }
 
 Tokenizer Tokenizer::from_gguf(const GgufFile& file) { return Tokenizer(Vocab::from_gguf(file)); }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
   std::vector<int32_t> out;
   if (add_bos) {
     if (bos_id() == TOKEN_NULL) fail("tokenizer", "add_bos requested but the vocabulary has no BOS token");
     out.push_back(bos_id());
   }
   switch (vocab_.type()) {
-    case VocabType::SPM: encode_spm(text, out); break;
+    case VocabType::SPM: encode_spm(text, parse_special, out); break;
+    case VocabType::BPE: encode_bpe(text, parse_special, out); break;
   }
   return out;
 }
 
-void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) const {
+void Tokenizer::encode_spm(std::string_view text, bool parse_special, std::vector<int32_t>& out) const {
   if (text.empty()) return;
   // SentencePiece adds a space before the text (dummy prefix) so that a word at the start
   // tokenizes like the same word after a space; llama.cpp repeats this after every special
   // token, treating each raw fragment as the start of a text.
   bool prev_special = true;
-  for (const Fragment& f : split_user_defined(vocab_, text)) {
+  for (const TextFragment& f : split_special_tokens(vocab_, text, parse_special)) {
     if (f.id != TOKEN_NULL) {
       out.push_back(f.id);
       prev_special = true;
@@ -130,22 +126,48 @@ void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) con
   }
 }
 
-const std::string& Tokenizer::token_to_piece(int32_t id) const {
+void Tokenizer::encode_bpe(std::string_view text, bool parse_special, std::vector<int32_t>& out) const {
+  std::vector<std::string> words;
+  // Natural text repeats its words: merging each distinct word once per call more than halves
+  // the time on prose. Local to the call, so concurrent encodes share nothing.
+  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> seen;  // word -> span of `out`
+  for (const TextFragment& f : split_special_tokens(vocab_, text, parse_special)) {
+    if (f.id != TOKEN_NULL) {
+      out.push_back(f.id);
+      continue;
+    }
+    pre_tokenizer_->split(text.substr(f.offset, f.length), words);
+    for (std::string& word : words) {
+      const auto it = seen.find(word);
+      if (it != seen.end()) {
+        const auto [first, count] = it->second;
+        for (uint32_t i = 0; i < count; ++i) out.push_back(out[first + i]);
+        continue;
+      }
+      const size_t first = out.size();
+      bpe_encode_word(vocab_, *merges_, pre_tokenizer_->ignore_merges(), word, out);
+      seen.emplace(std::move(word), std::make_pair(static_cast<uint32_t>(first), static_cast<uint32_t>(out.size() - first)));
+    }
+  }
+}
+
+const std::string& Tokenizer::token_to_piece(int32_t id, bool render_special) const {
   if (!vocab_.is_valid(id)) {
     fail("tokenizer", "token id " + std::to_string(id) + " is outside the vocabulary of " +
                           std::to_string(n_vocab()) + " tokens",
          "the id did not come from this model's tokenizer or sampler");
   }
+  if (render_special && is_special_type(vocab_.token(id).type)) return vocab_.token(id).text;
   return pieces_[id];
 }
 
-std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool render_special) const {
   std::string out;
   // Only the very first token may lose its space, even when that token is BOS and prints
   // nothing: llama.cpp's rule, so text decoded after BOS keeps the space encode added.
   bool strip_space = vocab_.config().add_space_prefix;
   for (const int32_t id : ids) {
-    std::string_view piece = token_to_piece(id);
+    std::string_view piece = token_to_piece(id, render_special);
     if (strip_space && !piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
     strip_space = false;
     out += piece;

@@ -1,8 +1,9 @@
-// Text <-> token ids for a Vocab, reproducing llama.cpp's results (encode without special-token
-// parsing, decode without rendering control tokens). Dispatches on the vocabulary type.
+// Text <-> token ids for a Vocab, reproducing llama.cpp's results (special tokens in text parsed
+// or not, control tokens rendered or not). Dispatches on the vocabulary type.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,8 @@
 namespace swapmoe {
 
 class GgufFile;
+class BpeMerges;
+class PreTokenizer;
 
 class Tokenizer {
  public:
@@ -20,20 +23,23 @@ class Tokenizer {
   static Tokenizer from_gguf(const GgufFile& file);
 
   // Text to ids. With add_bos, the BOS token comes first (pass add_bos() for the model's own
-  // preference). Text that spells a control token ("<s>") is tokenized as plain text, as
-  // llama.cpp does with parse_special = false; USER_DEFINED tokens are matched verbatim.
+  // preference). Without parse_special, text that spells a control token ("<s>",
+  // "<|im_start|>") is tokenized as plain text; with it, such text becomes that token (chat
+  // templates need this). USER_DEFINED tokens are matched verbatim either way (llama.cpp).
   // Never appends EOS: a prompt continues, it does not end.
-  std::vector<int32_t> encode(std::string_view text, bool add_bos) const;
+  std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special = false) const;
 
-  // The bytes of one token: U+2581 becomes a space, <0xXX> becomes that byte, control,
-  // unknown and unused tokens become "". May be a partial UTF-8 sequence.
+  // The bytes of one token: SPM's U+2581 becomes a space and <0xXX> that byte, BPE's
+  // byte-level code points become their bytes; control, unknown and unused tokens become ""
+  // unless render_special, which gives their text. May be a partial UTF-8 sequence.
   // Throws swapmoe::Error for an id out of range.
-  const std::string& token_to_piece(int32_t id) const;
+  const std::string& token_to_piece(int32_t id, bool render_special = false) const;
 
   // Concatenated pieces, as llama.cpp's detokenize(remove_special = false, unparse_special =
-  // false): with add_space_prefix, the first token loses one leading space (the one encode
-  // added) unless the sequence starts with BOS, in which case the space after it is kept.
-  std::string decode(const std::vector<int32_t>& ids) const;
+  // render_special): with add_space_prefix (SPM), the first token loses one leading space (the
+  // one encode added) unless the sequence starts with BOS, in which case the space after it is
+  // kept. No clean-up of spaces before punctuation, so that decode(encode(s)) == s.
+  std::string decode(const std::vector<int32_t>& ids, bool render_special = false) const;
 
   const Vocab& vocab() const { return vocab_; }
   int32_t n_vocab() const { return vocab_.n_tokens(); }
@@ -43,10 +49,14 @@ class Tokenizer {
   bool is_eog(int32_t id) const { return vocab_.is_eog(id); }
 
  private:
-  void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
+  void encode_spm(std::string_view text, bool parse_special, std::vector<int32_t>& out) const;
+  void encode_bpe(std::string_view text, bool parse_special, std::vector<int32_t>& out) const;
 
   Vocab vocab_;
   std::vector<std::string> pieces_;  // token_to_piece for every id, built once
+  // BPE only; shared so that a Tokenizer stays copyable (both are immutable once built).
+  std::shared_ptr<const PreTokenizer> pre_tokenizer_;
+  std::shared_ptr<const BpeMerges> merges_;
 };
 
 }  // namespace swapmoe

@@ -1,5 +1,6 @@
-// llama.cpp's tokenizer test vectors for the llama SPM vocabulary, read from shared/data/vocab:
-// every string must encode to exactly the reference ids (no BOS) and decode back to itself.
+// llama.cpp's tokenizer test vectors, read from shared/data/vocab: for every vocabulary there
+// (SPM and byte-level BPE), every string must encode to exactly the reference ids (no BOS) and
+// decode back to itself.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -13,7 +14,10 @@
 namespace swapmoe {
 namespace {
 
-const std::string k_vocab_path = std::string(SWAPMOE_SHARED_DATA_DIR) + "/vocab/ggml-vocab-llama-spm.gguf";
+const std::string k_vocab_dir = std::string(SWAPMOE_SHARED_DATA_DIR) + "/vocab";
+const std::string k_vocab_path = k_vocab_dir + "/ggml-vocab-llama-spm.gguf";
+
+std::string vocab_path(const std::string& name) { return k_vocab_dir + "/ggml-vocab-" + name + ".gguf"; }
 
 struct Vector {
   std::string text;
@@ -108,6 +112,47 @@ TEST_F(LlamaSpmVectors, EveryVectorDecodesBack) {
     EXPECT_EQ(streamed, v.text);
   }
 }
+
+// Every byte-level BPE vocabulary with llama.cpp test vectors.
+class BpeVectors : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(vocab_path(GetParam()))) {
+      GTEST_SKIP() << "shared test data not found at " << vocab_path(GetParam())
+                   << " (needs ../shared/data beside the checkout)";
+    }
+  }
+};
+
+TEST_P(BpeVectors, EveryVectorEncodesExactlyAndDecodesBack) {
+  const std::string path = vocab_path(GetParam());
+  const Tokenizer tok = Tokenizer::from_gguf(GgufFile::open(path));
+  EXPECT_EQ(tok.vocab().type(), VocabType::BPE);
+  const auto vectors = read_vectors(path);
+  ASSERT_FALSE(vectors.empty());
+  int passed = 0;
+  for (const auto& v : vectors) {
+    const auto ids = tok.encode(v.text, false);
+    EXPECT_EQ(ids, v.ids) << GetParam() << " text: '" << v.text << "'";
+    passed += ids == v.ids;
+    EXPECT_EQ(tok.decode(v.ids), v.text) << GetParam();
+
+    StreamingDetokenizer stream(tok, StreamStart::BEGINNING);
+    std::string streamed;
+    for (int32_t id : v.ids) streamed += stream.push(id);
+    streamed += stream.flush();
+    EXPECT_EQ(streamed, v.text) << GetParam();
+  }
+  std::printf("%s vectors: %d of %zu pass\n", GetParam().c_str(), passed, vectors.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBpeVocabularies, BpeVectors,
+                         ::testing::Values("gpt-2", "llama-bpe", "qwen2", "qwen35", "deepseek-llm", "deepseek-coder"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace swapmoe

@@ -12,8 +12,17 @@ namespace {
 
 // Texts that llama.cpp treats as end of generation whatever the metadata says; chat models
 // often mark only eos, and generation would otherwise run past the end of a turn.
-constexpr std::array<std::string_view, 7> k_eog_texts = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>",
+constexpr std::array<std::string_view, 22> k_eog_texts = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>",  // DeepSeek's, full-width bars
+    "[e~[",
+};
+
+// gpt-oss (harmony) structure tokens: llama.cpp always renders them, as USER_DEFINED.
+constexpr std::array<std::string_view, 4> k_rendered_structure_texts = {
+    "<|channel|>", "<|message|>", "<|start|>", "<|constrain|>",
 };
 
 void check_special_id(const char* name, int32_t id, int32_t n_tokens) {
@@ -36,13 +45,14 @@ int hex_digit(char c) {
 const char* vocab_type_name(VocabType t) {
   switch (t) {
     case VocabType::SPM: return "SPM";
+    case VocabType::BPE: return "BPE";
   }
   return "?";
 }
 
 Vocab::Vocab(VocabType type, std::vector<std::string> texts, std::vector<float> scores,
-             std::vector<TokenType> types, VocabConfig config)
-    : type_(type), config_(config) {
+             std::vector<TokenType> types, VocabConfig config, std::vector<std::string> merges)
+    : type_(type), config_(std::move(config)), merges_(std::move(merges)) {
   if (!scores.empty() && scores.size() != texts.size()) {
     fail("vocab", std::to_string(scores.size()) + " scores for " + std::to_string(texts.size()) + " tokens",
          "tokenizer.ggml.scores must have one entry per token");
@@ -99,6 +109,28 @@ void Vocab::build_index() {
     fail("vocab", "add_eos_token is set but there is no eos_token_id", "set tokenizer.ggml.eos_token_id");
   }
 
+  mark_end_of_generation();
+
+  user_defined_ids_.clear();
+  for (int32_t i = 0; i < n; ++i) {
+    if (tokens_[i].type == TokenType::USER_DEFINED) user_defined_ids_.push_back(i);
+  }
+  // Longest first so that a token containing another wins; ties by id keep it deterministic.
+  std::stable_sort(user_defined_ids_.begin(), user_defined_ids_.end(), [&](int32_t a, int32_t b) {
+    return tokens_[a].text.size() > tokens_[b].text.size();
+  });
+
+  special_ids_.clear();
+  for (int32_t i = 0; i < n; ++i) {
+    const TokenType t = tokens_[i].type;
+    if (t == TokenType::CONTROL || t == TokenType::USER_DEFINED || t == TokenType::UNKNOWN) special_ids_.push_back(i);
+  }
+  std::stable_sort(special_ids_.begin(), special_ids_.end(), [&](int32_t a, int32_t b) {
+    return tokens_[a].text.size() > tokens_[b].text.size();
+  });
+}
+
+void Vocab::mark_end_of_generation() {
   eog_ids_.clear();
   for (int32_t id : {config_.eos_id, config_.eot_id, config_.eom_id}) {
     if (id != TOKEN_NULL) eog_ids_.push_back(id);
@@ -110,17 +142,33 @@ void Vocab::build_index() {
     // As in llama.cpp: an end-of-turn marker must never be printed, so it is made CONTROL.
     tokens_[id].type = TokenType::CONTROL;
   }
+  for (auto text : k_rendered_structure_texts) {
+    const int32_t id = text_to_token(text);
+    if (id != TOKEN_NULL) tokens_[id].type = TokenType::USER_DEFINED;
+  }
   std::sort(eog_ids_.begin(), eog_ids_.end());
   eog_ids_.erase(std::unique(eog_ids_.begin(), eog_ids_.end()), eog_ids_.end());
 
-  user_defined_ids_.clear();
-  for (int32_t i = 0; i < n; ++i) {
-    if (tokens_[i].type == TokenType::USER_DEFINED) user_defined_ids_.push_back(i);
+  auto in_eog = [&](std::string_view text) {
+    const int32_t id = text_to_token(text);
+    return id != TOKEN_NULL && is_eog(id) ? id : TOKEN_NULL;
+  };
+  auto drop_eog = [&](int32_t id, TokenType new_type) {
+    eog_ids_.erase(std::find(eog_ids_.begin(), eog_ids_.end(), id));
+    tokens_[id].type = new_type;
+  };
+  // Harmony (gpt-oss) and solar-open: "<|end|>" closes a message inside a turn, the turn ends
+  // with "<|return|>" or "<|call|>"; llama.cpp keeps generating through "<|end|>" and prints it.
+  const int32_t end_id = in_eog("<|end|>");
+  const bool has_call = in_eog("<|call|>") != TOKEN_NULL || in_eog("<|calls|>") != TOKEN_NULL;
+  if (end_id != TOKEN_NULL && has_call && (in_eog("<|return|>") != TOKEN_NULL || in_eog("<|flush|>") != TOKEN_NULL)) {
+    drop_eog(end_id, TokenType::USER_DEFINED);
   }
-  // Longest first so that a token containing another wins; ties by id keep it deterministic.
-  std::stable_sort(user_defined_ids_.begin(), user_defined_ids_.end(), [&](int32_t a, int32_t b) {
-    return tokens_[a].text.size() > tokens_[b].text.size();
-  });
+  // Gemma 4: "</s>" is ordinary text there.
+  const int32_t s_id = in_eog("</s>");
+  if (s_id != TOKEN_NULL && in_eog("<|tool_response>") != TOKEN_NULL) {
+    drop_eog(s_id, TokenType::NORMAL);
+  }
 }
 
 const TokenData& Vocab::token(int32_t id) const {

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/vocab.h"
 
 namespace swapmoe {
@@ -48,12 +49,11 @@ Vocab Vocab::from_gguf(const GgufFile& file) {
          "this GGUF carries no tokenizer; convert the model with its tokenizer files present");
   }
   const std::string& model = model_value->as_string();
-  if (model != "llama") {
+  if (model != "llama" && model != "gpt2") {
     fail(k_where, "tokenizer.ggml.model '" + model + "' is not supported",
-         model == "gpt2" ? "only SentencePiece ('llama') vocabularies are implemented so far; BPE is planned"
-                         : "supported: 'llama' (SentencePiece)");
+         "supported: 'llama' (SentencePiece) and 'gpt2' (byte-level BPE)");
   }
-  const VocabType type = VocabType::SPM;
+  const VocabType type = model == "gpt2" ? VocabType::BPE : VocabType::SPM;
 
   const GgufArray& text_array = require_array(file, "tokenizer.ggml.tokens", GgufType::STRING);
   const size_t n = text_array.values.size();
@@ -86,6 +86,19 @@ Vocab Vocab::from_gguf(const GgufFile& file) {
   }
 
   VocabConfig config;  // SPM defaults
+  std::vector<std::string> merges;
+  if (type == VocabType::BPE) {
+    // llama.cpp's BPE defaults; the pre-tokenizer decides add_bos (Llama 3 adds it).
+    config.bos_id = 11;
+    config.eos_id = 11;
+    config.unk_id = TOKEN_NULL;
+    config.add_space_prefix = false;
+    config.pre = file.get_string("tokenizer.ggml.pre", "default");
+    config.add_bos = PreTokenizer(config.pre).default_add_bos();
+    const GgufArray& a = require_array(file, "tokenizer.ggml.merges", GgufType::STRING);
+    merges.reserve(a.values.size());
+    for (const auto& v : a.values) merges.push_back(v.as_string());
+  }
   config.bos_id = read_id(file, "tokenizer.ggml.bos_token_id", config.bos_id);
   config.eos_id = read_id(file, "tokenizer.ggml.eos_token_id", config.eos_id);
   config.unk_id = read_id(file, "tokenizer.ggml.unknown_token_id", config.unk_id);
@@ -99,7 +112,7 @@ Vocab Vocab::from_gguf(const GgufFile& file) {
   config.add_eos = file.get_bool("tokenizer.ggml.add_eos_token", config.add_eos);
   config.add_space_prefix = file.get_bool("tokenizer.ggml.add_space_prefix", config.add_space_prefix);
 
-  return Vocab(type, std::move(texts), std::move(scores), std::move(types), config);
+  return Vocab(type, std::move(texts), std::move(scores), std::move(types), std::move(config), std::move(merges));
 }
 
 }  // namespace swapmoe

@@ -99,7 +99,9 @@ TEST_F(VocabGguf, MissingModel) {
 
 TEST_F(VocabGguf, UnsupportedModels) {
   writer_.set("tokenizer.ggml.model", GgufValue::string("gpt2"));
-  expect_error("'gpt2' is not supported");
+  expect_error("missing key tokenizer.ggml.merges");
+  writer_.set("tokenizer.ggml.pre", GgufValue::string("no-such-pre"));
+  expect_error("tokenizer.ggml.pre 'no-such-pre' is not supported");
   writer_.set("tokenizer.ggml.model", GgufValue::string("bert"));
   expect_error("'bert' is not supported");
 }
@@ -131,15 +133,16 @@ TEST_F(VocabGguf, SpecialIdOutOfRange) {
   expect_error("bos_token_id = 99");
 }
 
-TEST(VocabGgufReal, Gpt2VocabIsRejectedClearly) {
+TEST(VocabGgufReal, Gpt2VocabIsReadWithLlamaCppDefaults) {
   const std::string path = std::string(SWAPMOE_SHARED_DATA_DIR) + "/vocab/ggml-vocab-gpt-2.gguf";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "shared test data not found at " << path;
-  try {
-    Vocab::from_gguf(GgufFile::open(path));
-    FAIL() << "gpt2 vocabulary accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("BPE is planned"), std::string::npos) << e.what();
-  }
+  const Vocab v = Vocab::from_gguf(GgufFile::open(path));
+  EXPECT_EQ(v.type(), VocabType::BPE);
+  EXPECT_EQ(v.config().pre, "gpt-2");
+  EXPECT_FALSE(v.config().add_bos);
+  EXPECT_FALSE(v.config().add_space_prefix);
+  EXPECT_EQ(v.merges().size(), 50000u);
+  EXPECT_EQ(v.merges().front(), "\xC4\xA0 t");  // "Ġ t": GPT-2's first merge
 }
 
 }  // namespace

@@ -146,3 +146,29 @@ TEST_F(CliTest, BenchSweepWritesTableCsvJsonAndPlot) {
 }
 
 }  // namespace
+
+namespace {
+
+// swapmoe tokenize reads only the vocabulary: llama.cpp's vocabulary-only files work.
+TEST(CliTokenize, VocabularyOnlyFileLikeLlamaTokenize) {
+  const std::string vocab = std::string(SWAPMOE_SHARED_DATA_DIR) + "/vocab/ggml-vocab-qwen2.gguf";
+  if (!std::filesystem::exists(vocab)) GTEST_SKIP() << "shared test data not found at " << vocab;
+  Result r = run("tokenize -m " + vocab + " -p 'Hello world<|im_end|>' --ids --parse-special", false);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "[9707, 1879, 151645]\n");
+  r = run("tokenize -m " + vocab + " -p 'Hello world'", false);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "  9707 -> 'Hello'\n  1879 -> ' world'\n");
+
+  const std::string spm = std::string(SWAPMOE_SHARED_DATA_DIR) + "/vocab/ggml-vocab-llama-spm.gguf";
+  r = run("tokenize -m " + spm + " -p 'Hello world' --ids", false);
+  EXPECT_EQ(r.out, "[1, 15043, 3186]\n");  // the vocabulary's BOS, unless --no-bos
+  r = run("tokenize -m " + spm + " -p 'Hello world' --ids --no-bos", false);
+  EXPECT_EQ(r.out, "[15043, 3186]\n");
+
+  r = run("tokenize -m " + vocab);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("exactly one of -p TEXT and -f FILE"), std::string::npos) << r.out;
+}
+
+}  // namespace
