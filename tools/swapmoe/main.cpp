@@ -1,4 +1,4 @@
-// swapmoe: the command-line front end. One subcommand per job: run, perplexity, bench, synth, profile, plan.
+// swapmoe: the command-line front end. One subcommand per job: run, perplexity, bench, synth, profile, plan, template.
 #include <cstdio>
 #include <algorithm>
 #include <iostream>
@@ -20,6 +20,7 @@ void register_bench(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
+void register_template(CLI::App& app);
 }  // namespace swapmoe::cli
 
 int main(int argc, char** argv) {
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   swapmoe::cli::register_synth(app);
   swapmoe::cli::register_profile(app);
   swapmoe::cli::register_plan(app);
+  swapmoe::cli::register_template(app);
   try {
     std::vector<std::string> subcommands;
     for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
