@@ -8,6 +8,14 @@
 
 namespace swapmoe::jinja {
 
+const Value& argument(const CallArgs& args, size_t position, const char* name) {
+  if (position < args.positional.size()) return args.positional[position];
+  for (const auto& [k, v] : args.keywords)
+    if (k == name) return v;
+  static const Value kMissing;
+  return kMissing;
+}
+
 Value get_attribute(const Value& object, const std::string& name) {
   if (object.is_undefined()) throw std::runtime_error(object.as_string().empty() ? "undefined value" : object.as_string());
   if (object.is_namespace()) {

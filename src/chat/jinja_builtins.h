@@ -9,6 +9,10 @@
 
 namespace swapmoe::jinja {
 
+// The argument at `position`, else the keyword `name`, else undefined: how Python binds a
+// parameter that may be passed either way.
+const Value& argument(const CallArgs& args, size_t position, const char* name);
+
 bool has_filter(const std::string& name);
 Value apply_filter(const std::string& name, const Value& input, const CallArgs& args);
 

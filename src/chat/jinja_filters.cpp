@@ -15,13 +15,7 @@ namespace {
 
 using Filter = Value (*)(const Value& input, const CallArgs& args);
 
-const Value& arg(const CallArgs& a, size_t i, const char* name) {
-  if (i < a.positional.size()) return a.positional[i];
-  for (const auto& [k, v] : a.keywords)
-    if (k == name) return v;
-  static const Value kMissing;
-  return kMissing;
-}
+const Value& arg(const CallArgs& a, size_t i, const char* name) { return argument(a, i, name); }
 
 bool given(const Value& v) { return !v.is_undefined(); }
 

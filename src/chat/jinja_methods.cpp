@@ -11,13 +11,7 @@ namespace swapmoe::jinja {
 
 namespace {
 
-const Value& arg(const CallArgs& a, size_t i, const char* name) {
-  if (i < a.positional.size()) return a.positional[i];
-  for (const auto& [k, v] : a.keywords)
-    if (k == name) return v;
-  static const Value kMissing;
-  return kMissing;
-}
+const Value& arg(const CallArgs& a, size_t i, const char* name) { return argument(a, i, name); }
 
 std::string string_arg(const CallArgs& a, size_t i, const char* name, const char* method) {
   const Value& v = arg(a, i, name);

@@ -78,7 +78,7 @@ std::string render_chat_turn(const ChatFormat& format, std::span<const ChatMessa
 }
 
 std::string chat_turn_end(const ChatFormat& format) {
-  static const std::string kMark = "\x1f\x1e";  // text no template writes on its own
+  static const std::string kMark = "\x01\x02";  // text no template writes, and not whitespace (trim)
   const ChatMessage probe[] = {{"user", "u"}, {"assistant", kMark}};
   std::string text;
   try {
