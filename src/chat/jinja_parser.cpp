@@ -228,8 +228,14 @@ class Parser {
 
   ExprPtr parse_compare() {
     ExprPtr e = parse_math1();
-    while (true) {
+    for (int n = 0;; ++n) {
       const Token& t = peek();
+      // Python reads a < b < c as a < b and b < c; refused rather than evaluated another way.
+      if (n == 1 && ((t.type == TokenType::OP && (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == ">" ||
+                                                  t.text == "<=" || t.text == ">=")) ||
+                     (t.type == TokenType::NAME && (t.text == "in" || t.text == "not") && t_[pos_ + 1].text != "if")))
+        if (!(t.type == TokenType::NAME && t.text == "not" && t_[pos_ + 1].text != "in"))
+          error(t, "unsupported: chained comparison (a < b < c)");
       if (t.type == TokenType::OP &&
           (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == ">" || t.text == "<=" || t.text == ">=")) {
         ++pos_;

@@ -83,6 +83,7 @@ TEST(Jinja, ErrorsNameTheConstructAndLine) {
             std::string::npos)
       << error_of("\n\n  {% call foo() %}{% endcall %}");
   EXPECT_NE(error_of("{% if x %}").find("missing '{% elif %}'"), std::string::npos) << error_of("{% if x %}");
+  EXPECT_NE(error_of("{{ 1 < 2 < 3 }}").find("test:1:10: unsupported: chained comparison"), std::string::npos);
   EXPECT_NE(error_of("{{ x is frob }}").find("unsupported test 'frob'"), std::string::npos);
   EXPECT_NE(error_of("{{ raise_exception('no system role') }}").find("no system role"), std::string::npos);
   EXPECT_NE(error_of("{{ x.y }}").find("test:1:6: 'x' is undefined"), std::string::npos) << error_of("{{ x.y }}");
