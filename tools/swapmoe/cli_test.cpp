@@ -16,7 +16,7 @@ using swapmoe::cli_test::Result;
 using swapmoe::cli_test::run;
 
 TEST_F(CliTest, HelpEverywhere) {
-  for (const char* sub : {"", "run ", "chat ", "perplexity ", "bench ", "synth ", "profile ", "plan "}) {
+  for (const char* sub : {"", "run ", "chat ", "perplexity ", "bench ", "synth ", "profile ", "plan ", "template "}) {
     Result r = run(std::string(sub) + "--help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub << r.out;
@@ -145,9 +145,38 @@ TEST_F(CliTest, BenchSweepWritesTableCsvJsonAndPlot) {
   for (const auto& f : {text, csv, svg}) std::filesystem::remove(f);
 }
 
-}  // namespace
-
-namespace {
+TEST_F(CliTest, TemplatePrintsTheRenderedConversation) {
+  const std::string conversation = model_ + ".conversation.json";
+  {
+    std::ofstream f(conversation);
+    f << R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])";
+  }
+  // A file without a chat template gets ChatML, as in llama.cpp.
+  Result r = run("template -m " + model_ + " --messages " + conversation + " --add-generation-prompt", false);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  r = run("template -m " + model_ + " --chat-template llama3 --messages " + conversation, false);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("<s><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>", 0), 0u) << r.out;
+  // A vocabulary-only file carrying its own template.
+  const std::string vocab = std::string(SWAPMOE_SHARED_DATA_DIR) + "/vocab/ggml-vocab-qwen2.gguf";
+  if (std::filesystem::exists(vocab)) {
+    r = run("template -m " + vocab + " --messages " + conversation, false);
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+  }
+  // Unsupported constructs are named with their line and column, and nothing is printed.
+  const std::string bad = model_ + ".bad.jinja";
+  {
+    std::ofstream f(bad);
+    f << "{% for m in messages %}\n  {% call x() %}{% endcall %}{% endfor %}";
+  }
+  r = run("template --chat-template " + bad + " --messages " + conversation);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("bad.jinja:2:6: unsupported tag '{% call %}'"), std::string::npos) << r.out;
+  std::filesystem::remove(conversation);
+  std::filesystem::remove(bad);
+}
 
 // swapmoe tokenize reads only the vocabulary: llama.cpp's vocabulary-only files work.
 TEST(CliTokenize, VocabularyOnlyFileLikeLlamaTokenize) {

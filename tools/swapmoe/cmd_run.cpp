@@ -120,7 +120,8 @@ void run_text(Session& session, const RunOptions& o, const GenerationSettings& s
 void run_chat(Session& session, const RunOptions& o, GenerationSettings settings, Totals& totals) {
   const Tokenizer& tok = session.engine().tokenizer();
   const ChatFormat format = chat_format_for(session.engine().model().file(), o.chat_template);
-  settings.stops.push_back({chat_turn_end(format), false});
+  const std::string turn_end = chat_turn_end(format);
+  if (!turn_end.empty()) settings.stops.push_back({turn_end, false});
   std::vector<ChatMessage> messages;
   if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
   std::string user = o.prompt_file.empty() ? o.prompt : read_text_file(o.prompt_file, "-f");
@@ -128,10 +129,14 @@ void run_chat(Session& session, const RunOptions& o, GenerationSettings settings
   int32_t pending = -1;
   while (true) {
     const ChatMessage message{"user", o.escape ? process_escapes(user) : user};
-    const std::string text = render_chat_turn(format, messages, message, true);
+    std::string text = render_chat_turn(format, messages, message, true);
     messages.push_back(message);
-    const GenerationResult r = generate_turn(session, tok.encode(text, session.pos() == 0 && tok.add_bos()), pending,
-                                             settings, print_piece);
+    // Templates that write bos_token themselves: the tokenizer adds the BOS token instead of
+    // encoding its text.
+    const bool add_bos = session.pos() == 0 && tok.add_bos();
+    if (add_bos && !format.bos_token.empty() && text.rfind(format.bos_token, 0) == 0)
+      text.erase(0, format.bos_token.size());
+    const GenerationResult r = generate_turn(session, tok.encode(text, add_bos), pending, settings, print_piece);
     totals.add(r);
     messages.push_back({"assistant", r.text});
     pending = r.pending;
@@ -225,7 +230,8 @@ void add_run_options(CLI::App* cmd, RunOptions& o) {
                 "chat mode (-cnv): messages in the model's chat format, replies until the end of the assistant's turn");
   cmd->add_option("--system-prompt", o.system_prompt, "chat mode: the system message (-sys)");
   cmd->add_flag("--single-turn", o.single_turn, "chat or interactive mode: stop after one reply (-st)");
-  cmd->add_option("--chat-template", o.chat_template, "chat mode: use this built-in format (chatml) instead of the model's");
+  cmd->add_option("--chat-template", o.chat_template,
+                  "chat mode: a Jinja template file or a built-in (chatml, llama3, gemma) instead of the model's");
   add_sampling_options(cmd, o.sampling, o.seed, o.seed_given);
 }
 

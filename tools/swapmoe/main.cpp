@@ -1,4 +1,5 @@
-// swapmoe: the command-line front end. One subcommand per job: run, perplexity, bench, synth, profile, plan, tokenize.
+// swapmoe: the command-line front end. One subcommand per job: run, chat, perplexity, bench, synth, profile, plan,
+// tokenize, template.
 #include <cstdio>
 #include <algorithm>
 #include <iostream>
@@ -21,6 +22,7 @@ void register_synth(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
 void register_tokenize(CLI::App& app);
+void register_template(CLI::App& app);
 }  // namespace swapmoe::cli
 
 int main(int argc, char** argv) {
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   swapmoe::cli::register_profile(app);
   swapmoe::cli::register_plan(app);
   swapmoe::cli::register_tokenize(app);
+  swapmoe::cli::register_template(app);
   try {
     std::vector<std::string> subcommands;
     for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
