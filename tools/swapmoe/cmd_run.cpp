@@ -102,7 +102,9 @@ void print_piece(std::string_view piece) { std::cout << piece << std::flush; }
 void run_text(Session& session, const RunOptions& o, const GenerationSettings& settings, Totals& totals) {
   const Tokenizer& tok = session.engine().tokenizer();
   const std::string prompt = o.prompt_file.empty() ? o.prompt : read_text_file(o.prompt_file, "-f");
-  std::vector<int32_t> input = tok.encode(o.escape ? process_escapes(prompt) : prompt, tok.add_bos());
+  // Special tokens in the prompt are parsed, as llama.cpp does; lines typed with -i are not.
+  std::vector<int32_t> input =
+      tok.encode(o.escape ? process_escapes(prompt) : prompt, tok.add_bos(), /*parse_special=*/true);
   check_fits_context(session, static_cast<int64_t>(input.size()));  // before anything is printed
   if (o.display_prompt) std::cout << prompt << std::flush;
   GenerationResult r = generate_turn(session, std::move(input), -1, settings, print_piece);
@@ -136,7 +138,8 @@ void run_chat(Session& session, const RunOptions& o, GenerationSettings settings
     const bool add_bos = session.pos() == 0 && tok.add_bos();
     if (add_bos && !format.bos_token.empty() && text.rfind(format.bos_token, 0) == 0)
       text.erase(0, format.bos_token.size());
-    const GenerationResult r = generate_turn(session, tok.encode(text, add_bos), pending, settings, print_piece);
+    const GenerationResult r =
+        generate_turn(session, tok.encode(text, add_bos, /*parse_special=*/true), pending, settings, print_piece);
     totals.add(r);
     messages.push_back({"assistant", r.text});
     pending = r.pending;
