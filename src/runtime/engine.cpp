@@ -147,6 +147,7 @@ void Engine::set_memory_budget(const Budget& budget) {
     policy_->set_update_interval(options_.swapmoe.update_interval);
   }
   plan_ = std::move(plan);
+  options_.budget = budget;  // reports show the budget now in force
 }
 
 void Engine::open_session() {

@@ -59,9 +59,17 @@ GenerationResult generate_turn(Session& session, std::vector<int32_t> input, int
     r.text += text;
     if (on_text) on_text(text);
   };
+  std::vector<int32_t> banned;
+  if (settings.ignore_eos)
+    for (int32_t id = 0; id < tok.n_vocab(); ++id)
+      if (tok.is_eog(id)) banned.push_back(id);
   r.stop_reason = "limit";
   for (int i = 0; settings.n_predict < 0 || i < settings.n_predict; ++i) {
-    const int32_t next = session.sample();
+    if (settings.interrupt && settings.interrupt->load()) {
+      r.stop_reason = "interrupted";
+      break;
+    }
+    const int32_t next = session.sample(banned);
     if (tok.is_eog(next)) {
       r.stop_reason = "eos";
       r.pending = next;  // a conversation goes on after it, as llama.cpp's chat mode does

@@ -2,6 +2,7 @@
 // end-of-generation token, a stop string, the token limit or the end of the context.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -18,6 +19,9 @@ namespace swapmoe {
 struct GenerationSettings {
   int n_predict = 128;            // tokens to generate; -1: until end of generation or a full context
   std::vector<StopString> stops;  // reverse prompts (kept) and stop strings (dropped)
+  bool ignore_eos = false;  // never sample an end-of-generation token (llama.cpp's --ignore-eos)
+  // When set, polled before each token: true ends the reply ("interrupted"), e.g. on Ctrl-C.
+  const std::atomic<bool>* interrupt = nullptr;
 };
 
 struct GenerationResult {
@@ -27,7 +31,7 @@ struct GenerationResult {
   double prompt_seconds = 0;           // prefill wall time
   double gen_seconds = 0;              // decode wall time (all generated tokens after the first)
   std::vector<double> token_ms;        // per decode step latency
-  std::string stop_reason;             // "eos", "stop" (a stop string), "limit" or "context"
+  std::string stop_reason;             // "eos", "stop" (a stop string), "limit", "context" or "interrupted"
   // The last sampled token when it was not evaluated (generation ended on it, an
   // end-of-generation token included); a later turn on the same session evaluates it first.
   // -1: none.

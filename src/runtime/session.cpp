@@ -1,5 +1,7 @@
 #include "runtime/session.h"
 
+#include <cmath>
+
 #include <algorithm>
 
 namespace swapmoe {
@@ -40,7 +42,9 @@ void Session::evaluate_all(std::span<const int32_t> tokens, const Transformer::L
   pos_ += static_cast<int64_t>(tokens.size());
 }
 
-int32_t Session::sample() {
+int32_t Session::sample(std::span<const int32_t> banned) {
+  for (int32_t b : banned)
+    if (b >= 0 && static_cast<size_t>(b) < logits_.size()) logits_[static_cast<size_t>(b)] = -INFINITY;
   const int32_t t = sampler_.sample(logits_);
   sampler_.accept(t);
   return t;

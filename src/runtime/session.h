@@ -31,8 +31,9 @@ class Session {
   // Scores tokens without the decode warm-up: every token's logits, one micro-batch at a time.
   void evaluate_all(std::span<const int32_t> tokens, const Transformer::LogitsSink& on_logits);
 
-  // Samples the next token from the last logits and records it.
-  int32_t sample();
+  // Samples the next token from the last logits and records it; `banned` tokens are never
+  // chosen (llama.cpp's --ignore-eos bans the end-of-generation tokens).
+  int32_t sample(std::span<const int32_t> banned = {});
 
   // Forgets the sequence (position 0, sampler history cleared); the cache is reused.
   void reset();

@@ -10,12 +10,14 @@
 
 #include <fmt/format.h>
 
+#include "chat_commands.h"
 #include "cli_common.h"
 #include "core/error.h"
 #include "core/memory_stats.h"
 #include "runtime/chat_format.h"
 #include "runtime/generation.h"
 #include "runtime/metrics.h"
+#include "reply_interrupt.h"
 
 namespace swapmoe::cli {
 
@@ -29,6 +31,7 @@ struct RunOptions {
   uint64_t seed = 0;
   bool seed_given = false;
   bool escape = true;
+  bool ignore_eos = false;
   bool display_prompt = true;
   std::vector<std::string> reverse_prompts, stops;
   bool interactive = false;
@@ -107,12 +110,23 @@ void run_text(Session& session, const RunOptions& o, const GenerationSettings& s
       tok.encode(o.escape ? process_escapes(prompt) : prompt, tok.add_bos(), /*parse_special=*/true);
   check_fits_context(session, static_cast<int64_t>(input.size()));  // before anything is printed
   if (o.display_prompt) std::cout << prompt << std::flush;
-  GenerationResult r = generate_turn(session, std::move(input), -1, settings, print_piece);
+  if (!o.interactive) {
+    totals.add(generate_turn(session, std::move(input), -1, settings, print_piece));
+    return;
+  }
+  ReplyInterrupt interrupt;
+  GenerationSettings turn = settings;
+  turn.interrupt = interrupt.flag();
+  interrupt.begin_reply();
+  GenerationResult r = generate_turn(session, std::move(input), -1, turn, print_piece);
+  interrupt.end_reply();
   totals.add(r);
   std::string line;
-  while (o.interactive && !o.single_turn && read_user_line(line)) {
+  while (!o.single_turn && read_user_line(line)) {
     const std::string text = (o.escape ? process_escapes(line) : line) + "\n";
-    r = generate_turn(session, tok.encode(text, false), r.pending, settings, print_piece);
+    interrupt.begin_reply();
+    r = generate_turn(session, tok.encode(text, false), r.pending, turn, print_piece);
+    interrupt.end_reply();
     totals.add(r);
   }
 }
@@ -124,26 +138,46 @@ void run_chat(Session& session, const RunOptions& o, GenerationSettings settings
   const ChatFormat format = chat_format_for(session.engine().model().file(), o.chat_template);
   const std::string turn_end = chat_turn_end(format);
   if (!turn_end.empty()) settings.stops.push_back({turn_end, false});
+  ReplyInterrupt interrupt;
+  settings.interrupt = interrupt.flag();
   std::vector<ChatMessage> messages;
   if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
+  GenerationResult last;
+  // The next message; commands (/budget, /stats) are carried out on the way. False at the end.
+  auto next_message = [&](std::string& line) {
+    while (read_user_line(line))
+      if (!run_chat_command(line, session, last)) return true;
+    return false;
+  };
   std::string user = o.prompt_file.empty() ? o.prompt : read_text_file(o.prompt_file, "-f");
-  if (user.empty() && !read_user_line(user)) return;
+  if (user.empty() && !next_message(user)) return;
   int32_t pending = -1;
+  bool first_turn = true;
   while (true) {
     const ChatMessage message{"user", o.escape ? process_escapes(user) : user};
-    std::string text = render_chat_turn(format, messages, message, true);
-    messages.push_back(message);
+    // The first turn is the whole rendering (the system message too); later turns add what
+    // their message adds to it.
+    std::string text;
+    if (first_turn) {
+      messages.push_back(message);
+      text = render_chat(format, messages, true);
+      first_turn = false;
+    } else {
+      text = render_chat_turn(format, messages, message, true);
+      messages.push_back(message);
+    }
     // Templates that write bos_token themselves: the tokenizer adds the BOS token instead of
     // encoding its text.
     const bool add_bos = session.pos() == 0 && tok.add_bos();
     if (add_bos && !format.bos_token.empty() && text.rfind(format.bos_token, 0) == 0)
       text.erase(0, format.bos_token.size());
-    const GenerationResult r =
-        generate_turn(session, tok.encode(text, add_bos, /*parse_special=*/true), pending, settings, print_piece);
-    totals.add(r);
-    messages.push_back({"assistant", r.text});
-    pending = r.pending;
-    if (o.single_turn || !read_user_line(user)) break;
+    interrupt.begin_reply();
+    last = generate_turn(session, tok.encode(text, add_bos, /*parse_special=*/true), pending, settings, print_piece);
+    interrupt.end_reply();
+    totals.add(last);
+    messages.push_back({"assistant", last.text});
+    pending = last.pending;
+    if (o.single_turn || !next_message(user)) break;
   }
   std::cout << "\n";
 }
@@ -163,6 +197,7 @@ void run(const RunOptions& o) {
 
   GenerationSettings settings;
   settings.n_predict = o.n_predict;
+  settings.ignore_eos = o.ignore_eos;
   for (const auto& r : o.reverse_prompts) settings.stops.push_back({o.escape ? process_escapes(r) : r, true});
   for (const auto& s : o.stops) settings.stops.push_back({o.escape ? process_escapes(s) : s, false});
 
@@ -220,6 +255,7 @@ void add_run_options(CLI::App* cmd, RunOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(-1, 1 << 24));
   cmd->add_flag("-e,--escape,!--no-escape", o.escape, "turn \\n, \\t, \\\\, \\xHH ... in prompts into the characters (default: on)");
+  cmd->add_flag("--ignore-eos", o.ignore_eos, "never end a reply with an end-of-generation token (only -n, stop strings or Ctrl-C end it)");
   cmd->add_flag("!--no-display-prompt", o.display_prompt, "do not print the prompt before the generated text");
   cmd->add_option("-r,--reverse-prompt", o.reverse_prompts,
                   "stop when the text ends with this (shown; with -i the user's turn follows); may be repeated")
