@@ -7,7 +7,8 @@ namespace swapmoe {
 
 namespace {
 // One line per architecture.
-constexpr std::array<const ArchEntry*, 4> kEntries = {&kArchLlama, &kArchQwen3Moe, &kArchOlmoe, &kArchQwen2Moe};
+constexpr std::array<const ArchEntry*, 5> kEntries = {&kArchLlama, &kArchQwen3Moe, &kArchOlmoe, &kArchQwen2Moe,
+                                                      &kArchDeepseek2};
 }  // namespace
 
 const ArchEntry* find_arch(std::string_view name) {

@@ -28,14 +28,23 @@ struct SynthSpec {
   int64_t n_ctx_train = 2048;
   float rope_freq_base = 10000.0f;
   float rms_eps = 1e-5f;
+  int64_t n_rot = 0;        // rotated dimensions per head (0: all of head_dim; deepseek2: the rope part)
+  // deepseek2 (multi-head latent attention and DeepSeek routing; see ModelConfig)
+  int64_t q_lora_rank = 0, kv_lora_rank = 0, head_dim_k_mla = 0, head_dim_v_mla = 0;
+  int64_t n_layer_dense_lead = 0, n_expert_shared = 0;
+  GatingFn gating = GatingFn::SOFTMAX;
+  bool expert_weights_norm = false;
+  float expert_weights_scale = 1.0f;
+  int n_expert_groups = 0, n_expert_groups_used = 0;
   GgmlType type = GgmlType::F32;  // type of the matrices (norms stay f32)
   bool tied_output = false;       // omit output.weight
   uint64_t seed = 1;
 };
 
 // Presets: small shapes for tests ("tiny" and "tiny-dense" llama, "tiny-qwen3moe", "tiny-olmoe",
-// "tiny-qwen2moe") and real models' shapes in their own architectures ("mixtral-8x7b",
-// "qwen3-30b-a3b", "olmoe-1b-7b", "qwen1.5-moe-a2.7b").
+// "tiny-qwen2moe", "tiny-deepseek2" as V2-Lite, "tiny-deepseek2-v3" with V3's options) and real
+// models' shapes in their own architectures ("mixtral-8x7b", "qwen3-30b-a3b", "olmoe-1b-7b",
+// "qwen1.5-moe-a2.7b", "deepseek-v2-lite").
 SynthSpec synth_preset(const std::string& name);
 std::vector<std::string> synth_preset_names();
 
