@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "model/memory_plan.h"
 #include "model/model.h"
 #include "model/synth_model.h"
 
@@ -83,13 +84,56 @@ TEST(Arch, Qwen2MoeReadsBiasesAndAGatedSharedExpertOfItsOwnWidth) {
   std::filesystem::remove(path);
 }
 
+TEST(Arch, Deepseek2ReadsLatentAttentionLeadingDenseLayersAndDeepseekRouting) {
+  for (const char* preset : {"tiny-deepseek2", "tiny-deepseek2-v3"}) {
+    const std::string path = temp_path(preset);
+    SynthSpec spec = synth_preset(preset);
+    spec.n_layer = 3;
+    write_synth_model(spec, path, 1);
+    auto m = Model::load(path);
+    const ModelConfig& c = m->config();
+    const bool v3 = std::string(preset) == "tiny-deepseek2-v3";
+    EXPECT_EQ(c.rope_mode, RopeMode::NORMAL);
+    EXPECT_EQ(c.kv_lora_rank, 64);
+    EXPECT_EQ(c.q_lora_rank, v3 ? 32 : 0);
+    EXPECT_EQ(c.head_dim, 64 + 32);  // the cache row: latent and rotated part
+    EXPECT_EQ(c.qk_nope(), 32);
+    EXPECT_EQ(c.router.gating, v3 ? GatingFn::SIGMOID : GatingFn::SOFTMAX);
+    EXPECT_EQ(c.router.normalize, v3);
+    EXPECT_EQ(c.router.scale, v3 ? 2.5f : 1.0f);
+    EXPECT_EQ(c.router.n_groups, v3 ? 4 : 0);
+    EXPECT_EQ(c.router.n_groups_used, v3 ? 2 : 0);
+    ASSERT_EQ(c.layers.size(), 3u);
+    EXPECT_EQ(c.layers[0].ffn, FfnKind::DENSE);  // leading_dense_block_count 1
+    EXPECT_EQ(c.layers[0].n_ff, 128);
+    EXPECT_EQ(c.n_moe_layers(), 2);
+    for (int il = 0; il < 3; ++il) {
+      const LayerWeights& l = m->layers[il];
+      EXPECT_EQ(c.layers[il].attention, AttentionKind::MLA);
+      EXPECT_EQ(l.wq.data != nullptr, !v3);
+      EXPECT_EQ(l.wq_a.data != nullptr, v3);
+      EXPECT_EQ(l.wk_b.ne[2], c.n_head);
+      EXPECT_EQ(l.exp_probs_b.data != nullptr, v3 && il > 0);
+      if (il > 0) EXPECT_EQ(l.shexp_gate.ne[1], 32);  // one shared expert of the experts' width
+    }
+    // Only routed experts are swappable; the dense layer and the shared experts are dense memory.
+    EXPECT_EQ(m->expert_bytes(), 2ull * c.n_expert * m->layers[1].expert_bytes());
+    // The cache holds the latent and the rotated part per layer and position, and no values.
+    RunShape run;
+    run.n_ctx = 100;
+    EXPECT_EQ(kv_cache_bytes(c, run), 3ull * 100 * row_size(GgmlType::F16, 64 + 32));
+    std::filesystem::remove(path);
+  }
+}
+
 // Parameter counts of the real models, from the presets' shapes (f32: 4 bytes a parameter).
 TEST(Arch, RealShapePresetsHaveTheModelsParameterCounts) {
   const struct {
     const char* preset;
     const char* arch;
     double billions;
-  } cases[] = {{"qwen3-30b-a3b", "qwen3moe", 30.53}, {"olmoe-1b-7b", "olmoe", 6.92}, {"qwen1.5-moe-a2.7b", "qwen2moe", 14.32}};
+  } cases[] = {{"qwen3-30b-a3b", "qwen3moe", 30.53}, {"olmoe-1b-7b", "olmoe", 6.92}, {"qwen1.5-moe-a2.7b", "qwen2moe", 14.32},
+               {"deepseek-v2-lite", "deepseek2", 15.71}};
   for (const auto& k : cases) {
     SynthSpec s = synth_preset(k.preset);
     EXPECT_EQ(s.arch, k.arch);
