@@ -30,3 +30,8 @@ set(CPACK_DEBIAN_PACKAGE_SECTION science)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # dependencies from the libraries the binary links
 set(CPACK_STRIP_FILES ON)
 include(CPack)
+
+if(SWAPMOE_BUILD_TESTS)
+  add_test(NAME install_tree COMMAND ${CMAKE_COMMAND} -DBUILD=${CMAKE_BINARY_DIR}
+           -DPREFIX=${CMAKE_BINARY_DIR}/install-test -DMODELS=${SWAPMOE_MODELS_DIR} -P ${CMAKE_CURRENT_LIST_DIR}/install_test.cmake)
+endif()

@@ -1,5 +1,6 @@
 #include "core/thread_pool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -14,13 +15,16 @@
 namespace swapmoe {
 
 namespace {
-// Roughly 50-100 us of spinning before a worker goes to sleep: long enough to bridge the gap
-// between two kernels of one token, short enough not to burn a core while the engine is idle.
-constexpr int kSpinIterations = 20000;
+// At poll 50, roughly 50-100 us of spinning before a worker goes to sleep: long enough to bridge
+// the gap between two kernels of one token, short enough not to burn a core while idle.
+constexpr int kSpinPerPoll = 400;
+// The caller spins this long for parts still running on other threads, then yields its core.
+constexpr int kWaitSpin = 20000;
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+ThreadPool::ThreadPool(int n_threads, int poll)
+    : n_threads_(n_threads < 1 ? 1 : n_threads), spin_iterations_(kSpinPerPoll * std::clamp(poll, 0, 100)) {
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -38,30 +42,28 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     fn(0, 1);  // inline: an exception simply propagates
     return;
   }
-  job_ = &fn;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  const uint32_t tag = ++tag_;
+  job_.store(&fn, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  parts_.store(static_cast<uint64_t>(tag) << 32, std::memory_order_release);  // publishes job_ and done_
   {
     std::lock_guard<std::mutex> lock(mutex_);
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (sleepers_.load(std::memory_order_acquire) > 0) wake_.notify_all();
-  try {
-    fn(0, n_threads_);
-  } catch (...) {
-    capture_error();  // the workers still use fn and its captures: wait for them first
-  }
-  // Spin while the others finish; on a machine whose cores are shared with other processes a
-  // worker may have lost its core, so after a while give ours up instead of burning it.
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-    if (spin < kSpinIterations) {
+  run_parts(tag);
+  // Parts claimed by workers may still be running; after a while give our core up to them in
+  // case they lost theirs.
+  for (int spin = 0; done_.load(std::memory_order_acquire) != n_threads_; ++spin) {
+    if (spin < kWaitSpin) {
       SWAPMOE_CPU_RELAX();
     } else {
       std::this_thread::yield();
     }
   }
-  job_ = nullptr;
-  // pending_ reaching 0 (acquire) orders every worker's capture_error() before this load. The
-  // reset happens before the next generation's release, so no worker sees a stale failure.
+  job_.store(nullptr, std::memory_order_relaxed);
+  // done_ reaching nth (acquire) orders every part's capture_error() before this load. The
+  // reset happens before the next run's release, so no part sees a stale failure.
   if (failed_.load(std::memory_order_relaxed)) {
     std::exception_ptr error = std::move(error_);
     error_ = nullptr;
@@ -70,15 +72,32 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   }
 }
 
+void ThreadPool::run_parts(uint32_t tag) {
+  uint64_t cur = parts_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<uint32_t>(cur >> 32) != tag || static_cast<int>(cur & 0xffffffffu) >= n_threads_) return;
+    if (!parts_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    // The part is ours and its run cannot end before done_ counts it: job_ is that run's.
+    const int part = static_cast<int>(cur & 0xffffffffu);
+    try {
+      (*job_.load(std::memory_order_relaxed))(part, n_threads_);
+    } catch (...) {
+      capture_error();
+    }
+    done_.fetch_add(1, std::memory_order_acq_rel);  // release: publishes error_ to the caller
+    cur = parts_.load(std::memory_order_acquire);
+  }
+}
+
 void ThreadPool::capture_error() noexcept {
   if (!failed_.exchange(true, std::memory_order_relaxed)) error_ = std::current_exception();
 }
 
-void ThreadPool::worker_loop(int ith) {
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
+    for (int spin = 0; gen == seen && spin < spin_iterations_; ++spin) {
       SWAPMOE_CPU_RELAX();
       gen = generation_.load(std::memory_order_acquire);
     }
@@ -91,12 +110,7 @@ void ThreadPool::worker_loop(int ith) {
     }
     seen = gen;
     if (stop_.load()) return;
-    try {
-      (*job_)(ith, n_threads_);
-    } catch (...) {
-      capture_error();
-    }
-    pending_.fetch_sub(1, std::memory_order_acq_rel);  // release: publishes error_ to the caller
+    run_parts(static_cast<uint32_t>(parts_.load(std::memory_order_acquire) >> 32));
   }
 }
 

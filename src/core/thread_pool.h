@@ -4,6 +4,11 @@
 // generation counter before sleeping: waking a thread through a condition variable for every
 // matrix-vector product would cost more than the product itself on small models.
 //
+// The nth parts are claimed, not assigned: whichever thread is running takes the next part, the
+// caller included. On a machine whose cores are shared with other processes a worker may not
+// get a core for milliseconds; its part is then done by a thread that has one, instead of every
+// matrix product waiting for it (which made -t 2 a hundred times slower than -t 1 under load).
+//
 // A job that throws fails the run() that started it, on the calling thread, with the original
 // exception: an exception must never leave a worker's thread function (that aborts the process).
 #pragma once
@@ -20,34 +25,44 @@ namespace swapmoe {
 
 class ThreadPool {
  public:
-  // n_threads counts the calling thread: ThreadPool(1) runs everything inline.
-  explicit ThreadPool(int n_threads);
+  // n_threads counts the calling thread: ThreadPool(1) runs everything inline. poll (0-100,
+  // llama.cpp's --poll) sets how long an idle worker spins before it sleeps: 0 sleeps at once
+  // (least CPU), 100 spins about 0.2 ms (least latency); 50 is the default.
+  explicit ThreadPool(int n_threads, int poll = 50);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
 
-  // Runs fn(ith, nth) once on each of the nth = size() threads, the caller being ith = 0,
-  // and returns when all have finished. Not re-entrant.
+  // Runs fn(ith, nth) once for each part ith of nth = size(), each part on whichever thread
+  // claims it (ith is a part, not a thread: per-part scratch indexed by ith is safe), and
+  // returns when all parts have finished. Not re-entrant.
   //
-  // If fn throws on any thread, run() still waits for every thread to finish its part (fn's
-  // captures stay in use until then), then rethrows the first exception captured, unchanged.
-  // The other threads are not interrupted. The pool stays usable afterwards.
+  // If fn throws on any part, run() still runs every other part and waits for them to finish
+  // (fn's captures stay in use until then), then rethrows the first exception captured,
+  // unchanged. The pool stays usable afterwards.
   void run(const std::function<void(int ith, int nth)>& fn);
 
  private:
-  void worker_loop(int ith);
+  void worker_loop();
+  // Claims and runs parts of the run tagged `tag` until none is left.
+  void run_parts(uint32_t tag);
   // Called from a catch block on any thread: keeps the in-flight exception if it is the first.
   void capture_error() noexcept;
 
   int n_threads_;
+  int spin_iterations_;
   std::vector<std::thread> workers_;
-  const std::function<void(int, int)>* job_ = nullptr;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<const std::function<void(int, int)>*> job_{nullptr};
+  std::atomic<uint64_t> generation_{0};  // bumped to wake the workers
+  // The run's tag (high 32 bits) and the next unclaimed part (low 32 bits), claimed by CAS, so
+  // a worker that wakes after its run has ended can never take a part of the next one.
+  std::atomic<uint64_t> parts_{0};
+  std::atomic<int> done_{0};  // parts of the current run finished
+  uint32_t tag_ = 0;
   // The first exception of the current run. Written only by the thread that sets failed_ first,
-  // read by the caller once pending_ reaches 0, so the nothrow path pays one relaxed load.
+  // read by the caller once done_ reaches nth, so the nothrow path pays one relaxed load.
   std::atomic<bool> failed_{false};
   std::exception_ptr error_;
   std::atomic<bool> stop_{false};

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -23,6 +24,31 @@ TEST(ThreadPool, EveryThreadRunsOncePerCall) {
       for (int i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1);
     }
   }
+}
+
+TEST(ThreadPool, EveryPartRunsOnceAtAnyPollLevel) {
+  for (int poll : {0, 50, 100}) {
+    ThreadPool pool(3, poll);
+    for (int iter = 0; iter < 500; ++iter) {
+      std::vector<std::atomic<int>> hits(3);
+      pool.run([&](int ith, int) { hits[ith].fetch_add(1); });
+      for (int i = 0; i < 3; ++i) ASSERT_EQ(hits[i].load(), 1) << "poll " << poll;
+    }
+  }
+}
+
+TEST(ThreadPool, MorePoolsThanCoresStillFinish) {
+  // Four pools of four threads on this machine's cores: workers lose their cores all the time,
+  // and the parts they have not claimed are done by the threads that run.
+  std::vector<std::thread> callers;
+  std::atomic<long> total{0};
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([&] {
+      ThreadPool pool(4);
+      for (int iter = 0; iter < 300; ++iter) pool.run([&](int, int) { total.fetch_add(1); });
+    });
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(total.load(), 4L * 300 * 4);
 }
 
 namespace {

@@ -124,8 +124,8 @@ TEST_P(PoliciesOnArchTest, ARecordedRoutingTraceReplaysToTheSameTokens) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, PoliciesOnArchTest,
-                         ::testing::Values("tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe", "tiny-deepseek2",
-                                           "tiny-deepseek2-v3"),
+                         ::testing::Values("tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe", "tiny-gptoss",
+                                           "tiny-deepseek2", "tiny-deepseek2-v3"),
                          [](const auto& info) {
                            std::string name = std::string(info.param).substr(5);
                            std::replace(name.begin(), name.end(), '-', '_');  // gtest names: no dashes

@@ -47,6 +47,7 @@ extern const ArchEntry kArchLlama;
 extern const ArchEntry kArchQwen3Moe;
 extern const ArchEntry kArchOlmoe;
 extern const ArchEntry kArchQwen2Moe;
+extern const ArchEntry kArchGptOss;
 extern const ArchEntry kArchDeepseek2;
 
 // ---- pieces shared by entries (arch_common.cpp) ------------------------------------------------

@@ -62,6 +62,8 @@ TensorSpec attention_tensor(const ModelConfig& c, int il, std::string_view name)
   // llama.cpp loads q/k/v biases of any architecture when the file has them.
   if (name == "attn_q.bias") return S::optional({c.q_dim()});
   if (name == "attn_k.bias" || name == "attn_v.bias") return S::optional({c.kv_dim()});
+  if (l.attn_out_bias && name == "attn_output.bias") return S::required({e});
+  if (l.attn_sinks && name == "attn_sinks.weight") return S::required({c.n_head});
   if (l.qk_norm == QkNorm::PER_HEAD && (name == "attn_q_norm.weight" || name == "attn_k_norm.weight"))
     return S::required({c.head_dim});
   if (l.qk_norm == QkNorm::WHOLE && name == "attn_q_norm.weight") return S::required({c.q_dim()});
@@ -73,7 +75,7 @@ TensorSpec ffn_tensor(const ModelConfig& c, int il, std::string_view name) {
   const LayerDesc& l = c.layers[il];
   const int64_t e = c.n_embd, ff = l.n_ff;
   using S = TensorSpec;
-  if (name == "ffn_norm.weight") return S::required({e});
+  if (name == (l.post_attn_norm ? "post_attention_norm.weight" : "ffn_norm.weight")) return S::required({e});
   if (!l.is_moe()) {
     if (name == "ffn_gate.weight" || name == "ffn_up.weight") return S::required({e, ff});
     if (name == "ffn_down.weight") return S::required({ff, e});
@@ -82,6 +84,10 @@ TensorSpec ffn_tensor(const ModelConfig& c, int il, std::string_view name) {
   if (name == "ffn_gate_inp.weight") return S::required({e, c.n_expert});
   if (name == "ffn_gate_exps.weight" || name == "ffn_up_exps.weight") return S::required({e, ff, c.n_expert});
   if (name == "ffn_down_exps.weight") return S::required({ff, e, c.n_expert});
+  if (l.router_bias && name == "ffn_gate_inp.bias") return S::required({c.n_expert});
+  if (l.expert_bias && (name == "ffn_gate_exps.bias" || name == "ffn_up_exps.bias"))
+    return S::required({ff, c.n_expert});
+  if (l.expert_bias && name == "ffn_down_exps.bias") return S::required({e, c.n_expert});
   if (l.ffn == FfnKind::MOE_SHARED) {
     const int64_t sh = l.n_ff_shared;
     if (name == "ffn_gate_shexp.weight" || name == "ffn_up_shexp.weight") return S::required({e, sh});

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "model/arch.h"
+#include "model/rope.h"
 
 namespace swapmoe {
 
@@ -27,7 +28,7 @@ void describe_deepseek2(ModelConfig& c) {
       l.ffn = FfnKind::MOE_SHARED;
       l.n_ff = c.n_ff_exp;
       l.n_ff_shared = c.n_ff_shexp;  // n_ff_exp * expert_shared_count (read_deepseek2)
-      l.router_bias = c.router.gating == GatingFn::SIGMOID;
+      l.selection_bias = c.router.gating == GatingFn::SIGMOID;
     }
     c.layers.push_back(l);
   }
@@ -100,7 +101,8 @@ ModelConfig read_deepseek2(const GgufFile& f) {
   // llama.cpp keeps the multiplier without the converter's factor 0.1.
   c.rope_yarn_log_mul = static_cast<float>(f.get_f64(p + "rope.scaling.yarn_log_multiplier", 0.0) / 0.1);
   // MLA's softmax scale depends on the RoPE scaling (mscale); with none it is 1/sqrt(head_dim_k_mla).
-  if (c.rope_freq_scale != 1.0f)
+  const RopeParams rope = rope_params(c);
+  if (rope.freq_scale != 1.0f || rope.ext_factor != 0.0f)
     fail("model config", fmt::format("{}: RoPE scaling with deepseek2 is not supported yet", f.path()),
          "use a file converted without rope.scaling");
   if (f.find(p + "attention.temperature_scale"))
@@ -127,7 +129,7 @@ TensorSpec deepseek2_tensor(const ModelConfig& c, int il, std::string_view name)
   if (name == "attn_k_b.weight") return S::required({c.qk_nope(), rank, heads});
   if (name == "attn_v_b.weight") return S::required({rank, c.head_dim_v_mla, heads});
   if (name == "attn_output.weight") return S::required({heads * c.head_dim_v_mla, e});
-  if (c.layers[il].router_bias && name == "exp_probs_b.bias") return S::optional({c.n_expert});
+  if (c.layers[il].selection_bias && name == "exp_probs_b.bias") return S::optional({c.n_expert});
   return ffn_tensor(c, il, name);
 }
 

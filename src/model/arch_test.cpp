@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -114,7 +115,9 @@ TEST(Arch, Deepseek2ReadsLatentAttentionLeadingDenseLayersAndDeepseekRouting) {
       EXPECT_EQ(l.wq_a.data != nullptr, v3);
       EXPECT_EQ(l.wk_b.ne[2], c.n_head);
       EXPECT_EQ(l.exp_probs_b.data != nullptr, v3 && il > 0);
-      if (il > 0) EXPECT_EQ(l.shexp_gate.ne[1], 32);  // one shared expert of the experts' width
+      if (il > 0) {
+        EXPECT_EQ(l.shexp_gate.ne[1], 32);  // one shared expert of the experts' width
+      }
     }
     // Only routed experts are swappable; the dense layer and the shared experts are dense memory.
     EXPECT_EQ(m->expert_bytes(), 2ull * c.n_expert * m->layers[1].expert_bytes());
@@ -126,6 +129,76 @@ TEST(Arch, Deepseek2ReadsLatentAttentionLeadingDenseLayersAndDeepseekRouting) {
   }
 }
 
+TEST(Arch, GptOssReadsSinksSlidingWindowsBiasesClampedSwigluAndYarn) {
+  const std::string path = temp_path("gptoss");
+  SynthSpec spec = synth_preset("tiny-gptoss");
+  spec.expert_type = GgmlType::MXFP4;  // as the published files hold them
+  write_synth_model(spec, path, 1);
+  auto m = Model::load(path);
+  const ModelConfig& c = m->config();
+  EXPECT_EQ(c.arch, "gpt-oss");
+  EXPECT_EQ(c.rope_mode, RopeMode::NEOX);
+  EXPECT_TRUE(c.router.normalize);  // softmax of the selected logits
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.rope_scaling.type, RopeScalingType::YARN);
+  EXPECT_EQ(c.rope_scaling.factor, 4.0f);
+  EXPECT_EQ(c.rope_scaling.n_ctx_orig, 256);
+  EXPECT_EQ(c.n_swa, 4);
+  for (int il = 0; il < c.n_layer; ++il) {
+    const LayerDesc& l = c.layers[il];
+    EXPECT_EQ(l.sliding_window, il % 2 == 0 ? 4 : 0) << il;  // the even layers slide
+    EXPECT_TRUE(l.attn_sinks && l.attn_out_bias && l.post_attn_norm && l.router_bias && l.expert_bias);
+    EXPECT_EQ(l.act, FfnAct::SWIGLU_OAI);
+    EXPECT_EQ(l.n_ff, 64);
+  }
+  const LayerWeights& l = m->layers[0];
+  EXPECT_EQ(l.sinks.ne[0], c.n_head);
+  EXPECT_NE(l.bo.data, nullptr);
+  EXPECT_NE(l.bq.data, nullptr);
+  EXPECT_EQ(l.ffn_norm.data, nullptr);
+  EXPECT_EQ(l.ffn_input_norm().data, l.post_attn_norm.data);
+  EXPECT_EQ(l.gate_exps.type, GgmlType::MXFP4);
+  EXPECT_EQ(l.wq.type, GgmlType::F32);
+  EXPECT_EQ(l.down_exps_b.ne[0], c.n_embd);
+  EXPECT_EQ(l.down_exps_b.ne[1], c.n_expert);
+  // Expert biases are dense memory (always resident): the swappable bytes are the weights alone.
+  EXPECT_EQ(m->expert_bytes(), static_cast<uint64_t>(c.n_layer) * c.n_expert * l.expert_bytes());
+  std::filesystem::remove(path);
+}
+
+TEST(Arch, GptOssReadsTheSlidingWindowPatternAndRefusesAMissingWindow) {
+  const std::string path = temp_path("gptoss_keys");
+  write_synth_model(synth_preset("tiny-gptoss"), path, 1);
+  const GgufFile f = GgufFile::open(path);
+  auto rewrite = [&](const std::string& key, const GgufValue* value) {
+    GgufWriter w;
+    for (const auto& [k, v] : f.metadata())
+      if (k != key) w.set(k, v);
+    if (value) w.set(key, *value);
+    for (const GgufTensorInfo& t : f.tensors()) w.add_tensor(t.name, t.type, t.ne, [&](uint8_t* dst, size_t n) {
+      std::memcpy(dst, f.mapped_data() + t.file_offset, n);
+    });
+    const std::string out = temp_path("gptoss_rewritten");
+    w.write(out);
+    return out;
+  };
+  const GgufValue pattern = GgufValue::array(GgufType::BOOL, {GgufValue::boolean(false), GgufValue::boolean(true)});
+  std::string p = rewrite("gpt-oss.attention.sliding_window_pattern", &pattern);
+  auto m = Model::load(p);
+  EXPECT_EQ(m->config().layers[0].sliding_window, 0);
+  EXPECT_EQ(m->config().layers[1].sliding_window, 4);
+  m.reset();
+  p = rewrite("gpt-oss.attention.sliding_window", nullptr);
+  try {
+    Model::load(p);
+    FAIL() << "loaded without a window";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("attention.sliding_window"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(p);
+  std::filesystem::remove(path);
+}
+
 // Parameter counts of the real models, from the presets' shapes (f32: 4 bytes a parameter).
 TEST(Arch, RealShapePresetsHaveTheModelsParameterCounts) {
   const struct {
@@ -133,9 +206,11 @@ TEST(Arch, RealShapePresetsHaveTheModelsParameterCounts) {
     const char* arch;
     double billions;
   } cases[] = {{"qwen3-30b-a3b", "qwen3moe", 30.53}, {"olmoe-1b-7b", "olmoe", 6.92}, {"qwen1.5-moe-a2.7b", "qwen2moe", 14.32},
+               {"gpt-oss-20b", "gpt-oss", 20.91}, {"gpt-oss-120b", "gpt-oss", 116.83},
                {"deepseek-v2-lite", "deepseek2", 15.71}};
   for (const auto& k : cases) {
     SynthSpec s = synth_preset(k.preset);
+    s.expert_type.reset();  // every tensor f32: 4 bytes a parameter
     EXPECT_EQ(s.arch, k.arch);
     const double params = static_cast<double>(synth_tensor_bytes(s)) / 4 / 1e9;
     EXPECT_NEAR(params, k.billions, 0.01 * k.billions) << k.preset;
@@ -153,7 +228,7 @@ TEST(Arch, UnsupportedArchitectureIsNamedWithTheSupportedOnes) {
   } catch (const Error& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("'mamba9'"), std::string::npos) << msg;
-    for (const char* name : {"llama", "qwen3moe", "olmoe", "qwen2moe"}) EXPECT_NE(msg.find(name), std::string::npos) << msg;
+    for (const char* name : {"llama", "qwen3moe", "olmoe", "qwen2moe", "gpt-oss", "deepseek2"}) EXPECT_NE(msg.find(name), std::string::npos) << msg;
   }
   std::filesystem::remove(path);
 }

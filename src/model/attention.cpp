@@ -20,12 +20,16 @@ void linear(const TensorView& w, const float* x, int64_t n, float* y, QuantizedA
 
 namespace {
 
+}  // namespace
+
 void add_bias(const TensorView& b, float* x, int64_t n, int64_t dim) {
   if (!b.data) return;
   const float* bias = static_cast<const float*>(b.data);
   for (int64_t t = 0; t < n; ++t)
     for (int64_t i = 0; i < dim; ++i) x[t * dim + i] += bias[i];
 }
+
+namespace {
 
 // RMSNorm of one token's q or k (n_heads heads of hd values) in place, as the layer asks: each
 // head with the same head_dim weights, or the whole projection at once.
@@ -80,6 +84,7 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
   a.q = s.q.data(), a.q_stride = q_dim, a.out = s.attn.data(), a.out_stride = q_dim;
   a.n_head = c.n_head, a.group = c.n_head / c.n_head_kv, a.hd_k = a.hd_v = hd;
   a.window = l.desc.sliding_window;
+  a.sinks = l.desc.attn_sinks ? static_cast<const float*>(L.sinks.data) : nullptr;
   a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
   attend_cached(l, kv, n, pos, a);
 }
@@ -127,7 +132,8 @@ void attend_cached(const LayerContext& l, const KvCache& kv, int64_t n, int64_t 
           scores[j] = dot * a.scale;
         }
       }
-      softmax(scores, n_keys);
+      if (a.sinks) softmax_with_sink(scores, n_keys, a.sinks[h]);
+      else softmax(scores, n_keys);
       float* out = &a.out[t * a.out_stride + h * hd_v];
       std::fill(out, out + hd_v, 0.0f);
       for (int64_t j = 0; j < n_keys; ++j) {

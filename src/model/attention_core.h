@@ -1,8 +1,9 @@
 // The part of attention every variant shares: softmax attention of a micro-batch's queries over
 // one layer's KV cache, with the cache type's arithmetic as llama.cpp's non-flash path has it
 // (f32 plain dot products; f16 rounds the query and the softmax weights to f16; q8_0 quantises
-// the query). GQA reads keys and values per KV head; MLA reads one latent row per position whose
-// first hd_v values are also the values.
+// the query), and an attention sink, when given, taking its share of each head's softmax. GQA
+// reads keys and values per KV head; MLA reads one latent row per position whose first hd_v
+// values are also the values.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,7 @@ struct CachedAttention {
   int64_t hd_k = 0, hd_v = 0;
   int64_t window = 0;        // sliding window (0: all positions)
   float scale = 1.0f;        // applied to q.k before the softmax
+  const float* sinks = nullptr;  // [n_head] attention sinks: one extra softmax logit per head (gpt-oss)
   bool values_in_keys = false;  // values are the first hd_v values of the key rows (MLA)
 };
 

@@ -10,6 +10,7 @@
 #include "model/attention_core.h"
 #include "model/blocks.h"
 #include "model/ops.h"
+#include "model/rope.h"
 
 namespace swapmoe {
 
@@ -17,7 +18,7 @@ float mla_kq_scale(const ModelConfig& c) {
   // llama.cpp pre-scales by mscale^2 for YaRN: mscale = (1 + 0.1 ln(1/s)) (1 + 0.1 log_mul ln(1/s))
   // with s the frequency scale; 1 without RoPE scaling (the only case read_deepseek2 accepts
   // until YaRN is implemented in the RoPE op).
-  const float ln = std::log(1.0f / c.rope_freq_scale);
+  const float ln = std::log(1.0f / rope_params(c).freq_scale);
   const float mscale = (1.0f + 0.1f * ln) * (1.0f + 0.1f * c.rope_yarn_log_mul * ln);
   return mscale * mscale / std::sqrt(static_cast<float>(c.head_dim_k_mla));
 }

@@ -18,6 +18,9 @@ namespace swapmoe {
 // y = W x for n rows of x, through `act` (x converted once to W's vec_dot type).
 void linear(const TensorView& w, const float* x, int64_t n, float* y, QuantizedActivations& act, ThreadPool& pool);
 
+// x[t][i] += b[i] for n rows of dim values; nothing when the bias is absent.
+void add_bias(const TensorView& b, float* x, int64_t n, int64_t dim);
+
 struct LayerContext {
   const ModelConfig& c;
   const LayerDesc& desc;

@@ -20,6 +20,19 @@ bool same_set(const int32_t* a, int na, const int32_t* b, int nb) {
   return true;
 }
 
+// Row `e` of a per-expert bias ({dim, n_expert}) added to m rows of dim values; nothing when absent.
+void add_expert_bias(const TensorView& b, int64_t e, float* x, int64_t m, int64_t dim) {
+  if (!b.data) return;
+  const float* bias = static_cast<const float*>(b.data) + e * dim;
+  for (int64_t t = 0; t < m; ++t)
+    for (int64_t i = 0; i < dim; ++i) x[t * dim + i] += bias[i];
+}
+
+void activate(FfnAct act, const float* gate, const float* up, float* out, int64_t n) {
+  if (act == FfnAct::SWIGLU_OAI) swiglu_oai(gate, up, out, n);
+  else swiglu(gate, up, out, n);
+}
+
 // out (+)= down(silu(gate x) * up x) for n rows of s.xn, through s.gate/s.up.
 void swiglu_ffn(const LayerContext& l, const TensorView& gate, const TensorView& up, const TensorView& down,
                 int64_t n, float* out) {
@@ -48,6 +61,7 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
   const int k = static_cast<int>(c.n_expert_used);
   const int64_t E = c.n_expert, ff = l.desc.n_ff;
   linear(l.w.router, s.xn.data(), n, s.router.data(), s.act, l.pool);
+  add_bias(l.w.router_b, s.router.data(), n, E);
 
   const uint8_t* usable = experts.usable_mask(layer);
   const float* bias = static_cast<const float*>(l.w.exp_probs_b.data);
@@ -110,8 +124,11 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
         std::memcpy(&s.gathered[i * c.n_embd], &s.xn[s.token_ids[i] * c.n_embd], c.n_embd * sizeof(float));
       linear(ew.up, s.gathered.data(), m, s.up.data(), s.act, l.pool);
     }
-    swiglu(s.gate.data(), s.up.data(), s.gate.data(), m * ff);
+    add_expert_bias(l.w.gate_exps_b, e, s.gate.data(), m, ff);
+    add_expert_bias(l.w.up_exps_b, e, s.up.data(), m, ff);
+    activate(l.desc.act, s.gate.data(), s.up.data(), s.gate.data(), m * ff);
     linear(ew.down, s.gate.data(), m, s.down.data(), s.act, l.pool);
+    add_expert_bias(l.w.down_exps_b, e, s.down.data(), m, c.n_embd);
     for (int64_t i = 0; i < m; ++i)
       std::memcpy(&s.choice_out[s.expert_tokens[i] * c.n_embd], &s.down[i * c.n_embd], c.n_embd * sizeof(float));
   }

@@ -48,7 +48,10 @@ struct LayerWeights {
   TensorView q_norm;       // (head_dim) f32, qk_norm
   TensorView k_norm;       // (head_dim) f32, qk_norm
   TensorView wo;           // (q_dim -> n_embd); MLA: (n_head * head_dim_v_mla -> n_embd)
+  TensorView bo;           // (n_embd) f32, attn_out_bias
+  TensorView sinks;        // (n_head) f32, attn_sinks: one extra softmax logit per head
   TensorView ffn_norm;     // (n_embd) f32
+  TensorView post_attn_norm;  // (n_embd) f32: the FFN's input norm under gpt-oss's name
 
   // Multi-head latent attention (MLA); wq above when there is no q LoRA
   TensorView wq_a;         // (n_embd -> q_lora_rank)
@@ -61,10 +64,16 @@ struct LayerWeights {
 
   // MoE layers
   TensorView router;       // (n_embd -> n_expert)
-  TensorView exp_probs_b;  // (n_expert) f32, router_bias: added to the probabilities to select only
+  TensorView router_b;     // (n_expert) f32, router_bias
+  TensorView exp_probs_b;  // (n_expert) f32, selection_bias: added to the probabilities to select only
   TensorView gate_exps;    // {n_embd, n_ff, n_expert}
   TensorView up_exps;      // {n_embd, n_ff, n_expert}
   TensorView down_exps;    // {n_ff, n_embd, n_expert}
+  // expert_bias: f32 {n_ff, n_expert}, {n_ff, n_expert}, {n_embd, n_expert}. Dense (always
+  // resident), not part of an expert's bytes: they are (2 n_ff + n_embd) floats an expert against
+  // 3 n_embd n_ff weights (0.26% of gpt-oss-20b's MXFP4 experts), so swapping them with the expert
+  // would complicate the store and slots for nothing; the memory plan counts them as dense.
+  TensorView gate_exps_b, up_exps_b, down_exps_b;
   TensorView shexp_gate;   // (n_embd -> n_ff_shared), MOE_SHARED
   TensorView shexp_up;     // (n_embd -> n_ff_shared)
   TensorView shexp_down;   // (n_ff_shared -> n_embd)
@@ -99,12 +108,19 @@ struct LayerWeights {
     f(l.wk_b, "attn_k_b.weight", TensorRole::MATRIX);
     f(l.wv_b, "attn_v_b.weight", TensorRole::MATRIX);
     f(l.wo, "attn_output.weight", TensorRole::MATRIX);
+    f(l.bo, "attn_output.bias", TensorRole::BIAS);
+    f(l.sinks, "attn_sinks.weight", TensorRole::BIAS);
     f(l.ffn_norm, "ffn_norm.weight", TensorRole::NORM);
+    f(l.post_attn_norm, "post_attention_norm.weight", TensorRole::NORM);
     f(l.router, "ffn_gate_inp.weight", TensorRole::ROUTER);
+    f(l.router_b, "ffn_gate_inp.bias", TensorRole::BIAS);
     f(l.exp_probs_b, "exp_probs_b.bias", TensorRole::BIAS);
     f(l.gate_exps, "ffn_gate_exps.weight", TensorRole::EXPERTS);
     f(l.up_exps, "ffn_up_exps.weight", TensorRole::EXPERTS);
     f(l.down_exps, "ffn_down_exps.weight", TensorRole::EXPERTS);
+    f(l.gate_exps_b, "ffn_gate_exps.bias", TensorRole::BIAS);
+    f(l.up_exps_b, "ffn_up_exps.bias", TensorRole::BIAS);
+    f(l.down_exps_b, "ffn_down_exps.bias", TensorRole::BIAS);
     f(l.shexp_gate, "ffn_gate_shexp.weight", TensorRole::MATRIX);
     f(l.shexp_up, "ffn_up_shexp.weight", TensorRole::MATRIX);
     f(l.shexp_down, "ffn_down_shexp.weight", TensorRole::MATRIX);
@@ -115,6 +131,9 @@ struct LayerWeights {
   }
   template <class F> void for_each(F&& f) { visit(*this, f); }
   template <class F> void for_each(F&& f) const { visit(*this, f); }
+
+  // The norm in front of the FFN, whichever name the architecture gives it.
+  const TensorView& ffn_input_norm() const { return ffn_norm.data ? ffn_norm : post_attn_norm; }
 
   ExpertWeights expert(int64_t e) const { return {gate_exps.slice2(e), up_exps.slice2(e), down_exps.slice2(e)}; }
   ExpertFileRanges expert_ranges(int64_t e) const;

@@ -21,6 +21,41 @@ int64_t ModelConfig::max_ff() const {
   return m;
 }
 
+namespace {
+
+// The keys every architecture reads in llama.cpp (llama_model::load_hparams).
+RopeScaling read_rope_scaling(const GgufFile& f, const std::string& p) {
+  RopeScaling r;
+  const std::string type = f.get_string(p + "rope.scaling.type", "linear");
+  if (type == "none") r.type = RopeScalingType::NONE;
+  else if (type == "linear") r.type = RopeScalingType::LINEAR;
+  else if (type == "yarn") r.type = RopeScalingType::YARN;
+  else
+    fail("model config", fmt::format("{}: {}rope.scaling.type '{}' is not supported", f.path(), p, type),
+         "supported: none, linear, yarn; use a file converted without that RoPE scaling");
+  r.factor = static_cast<float>(f.get_f64(p + "rope.scaling.factor", f.get_f64(p + "rope.scale_linear", 0.0)));
+  r.n_ctx_orig = static_cast<int64_t>(f.get_u64(p + "rope.scaling.original_context_length", 0));
+  r.attn_factor = static_cast<float>(f.get_f64(p + "rope.scaling.attn_factor", 1.0));
+  if (r.factor < 0 || !(r.attn_factor > 0) || r.n_ctx_orig < 0)
+    fail("model config",
+         fmt::format("{}: {}rope.scaling.factor {} and attn_factor {} must be positive", f.path(), p, r.factor,
+                     r.attn_factor),
+         "the file's metadata is inconsistent; re-export the model");
+  return r;
+}
+
+}  // namespace
+
+void read_yarn_keys(const GgufFile& f, ModelConfig& c) {
+  const std::string p = c.arch + ".rope.scaling.";
+  RopeScaling& r = c.rope_scaling;
+  r.yarn_ext_factor = static_cast<float>(f.get_f64(p + "yarn_ext_factor", r.yarn_ext_factor));
+  r.yarn_attn_factor = static_cast<float>(f.get_f64(p + "yarn_attn_factor", r.yarn_attn_factor));
+  r.yarn_beta_fast = static_cast<float>(f.get_f64(p + "yarn_beta_fast", r.yarn_beta_fast));
+  r.yarn_beta_slow = static_cast<float>(f.get_f64(p + "yarn_beta_slow", r.yarn_beta_slow));
+  r.yarn_log_mul = static_cast<float>(f.get_f64(p + "yarn_log_multiplier", r.yarn_log_mul));
+}
+
 ModelConfig ModelConfig::read_common(const GgufFile& f) {
   ModelConfig c;
   c.arch = f.get_string("general.architecture");
@@ -42,15 +77,7 @@ ModelConfig ModelConfig::read_common(const GgufFile& f) {
   c.rms_eps = static_cast<float>(f.get_f64(p + "attention.layer_norm_rms_epsilon", 1e-5));
   c.n_ff_exp = u_or("expert_feed_forward_length", 0);
   c.n_ff_shexp = u_or("expert_shared_feed_forward_length", 0);
-  // Linear RoPE scaling, under its current key or the old one (as llama.cpp reads them); other
-  // scaling types change the angles in ways this engine does not implement, so they are refused.
-  const std::string scaling = f.get_string(p + "rope.scaling.type", "linear");
-  if (scaling != "linear" && scaling != "none")
-    fail("model config", fmt::format("{}: rope.scaling.type '{}' is not supported", f.path(), scaling),
-         "supported: linear, none; use a file converted without long-context RoPE scaling");
-  const double factor = f.get_f64(p + "rope.scaling.factor", f.get_f64(p + "rope.scale_linear", 0.0));
-  c.rope_freq_scale = static_cast<float>(factor > 0 ? 1.0 / factor : 1.0);
-
+  c.rope_scaling = read_rope_scaling(f, p);
   const std::string where = "model config";
   const std::string hint = "the file's metadata is inconsistent; re-export the model";
   if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_ff < 0 || c.n_ff_exp < 0 || c.n_ff_shexp < 0)

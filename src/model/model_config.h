@@ -16,6 +16,25 @@ class GgufFile;
 // rotates halves (x[i], x[i + n_rot/2]) as GPT-NeoX, Qwen and OLMoE do.
 enum class RopeMode { NORMAL, NEOX };
 
+// RoPE scaling as the file states it ("<arch>.rope.scaling.*", llama.cpp's hparams); rope_params()
+// (rope.h) turns it into the numbers the rotation uses, as llama.cpp's context does.
+enum class RopeScalingType { NONE, LINEAR, YARN };
+struct RopeScaling {
+  RopeScalingType type = RopeScalingType::LINEAR;
+  float factor = 0.0f;         // rope.scaling.factor (or rope.scale_linear); 0: none
+  int64_t n_ctx_orig = 0;      // rope.scaling.original_context_length; context_length when absent
+  float attn_factor = 1.0f;    // rope.scaling.attn_factor: multiplies cos and sin for every type
+  // YaRN keys that only some architectures read in llama.cpp (their entries call
+  // read_yarn_keys); the defaults are llama.cpp's. A negative ext_factor means "not set": 1 for
+  // YaRN, 0 otherwise.
+  float yarn_ext_factor = -1.0f;
+  float yarn_attn_factor = 1.0f;
+  float yarn_beta_fast = 32.0f;
+  float yarn_beta_slow = 1.0f;
+  float yarn_log_mul = 0.0f;           // rope.scaling.yarn_log_multiplier (mscale_all_dims)
+  bool yarn_log_mul_is_mscale = false;  // DeepSeek-V2 takes mscale = log_mul as well
+};
+
 // How a router turns its logits into the chosen experts and their weights.
 enum class GatingFn { SOFTMAX, SIGMOID };
 struct RouterRule {
@@ -36,17 +55,26 @@ enum class AttentionKind { GQA, MLA };
 // head_dim) or over the whole projection (OLMoE, weights of q_dim and kv_dim).
 enum class QkNorm { NONE, PER_HEAD, WHOLE };
 enum class FfnKind { DENSE, MOE, MOE_SHARED };
+// The gated activation of the FFN: silu(gate) * up, or gpt-oss's clamped variant
+// min(gate, 7) * sigmoid(1.702 min(gate, 7)) * (clamp(up, -7, 7) + 1).
+enum class FfnAct { SWIGLU, SWIGLU_OAI };
 
 struct LayerDesc {
   AttentionKind attention = AttentionKind::GQA;
   QkNorm qk_norm = QkNorm::NONE;
   bool qkv_bias = false;       // biases on the q, k and v projections (Qwen2); optional in the file
-  int64_t sliding_window = 0;  // attend to at most this many past positions (0: all)
+  int64_t sliding_window = 0;  // attend to at most this many past positions, itself included (0: all)
+  bool attn_sinks = false;     // a learned logit per head joins each softmax and takes its share (gpt-oss)
+  bool attn_out_bias = false;  // a bias on the output projection (gpt-oss)
+  bool post_attn_norm = false; // the FFN's input norm is stored as post_attention_norm (gpt-oss)
   FfnKind ffn = FfnKind::DENSE;
   int64_t n_ff = 0;            // dense FFN width, or the width of one routed expert
   int64_t n_ff_shared = 0;     // width of the shared expert (MOE_SHARED)
   bool shared_gate = false;    // the shared expert's output is scaled by sigmoid(w . x) (Qwen2-MoE)
-  bool router_bias = false;    // the router may add a selection bias (exp_probs_b, DeepSeek-V3); optional in the file
+  FfnAct act = FfnAct::SWIGLU;
+  bool router_bias = false;    // a bias on the router logits (gpt-oss)
+  bool expert_bias = false;    // biases on each routed expert's gate, up and down (gpt-oss)
+  bool selection_bias = false; // the router may add a selection bias (exp_probs_b, DeepSeek-V3); optional in the file
 
   bool is_moe() const { return ffn != FfnKind::DENSE; }
 };
@@ -68,10 +96,13 @@ struct ModelConfig {
   int64_t n_expert = 0;     // routed experts per MoE layer; 0 for dense models
   int64_t n_expert_used = 0;
   float rope_freq_base = 10000.0f;
-  float rope_freq_scale = 1.0f;
+  RopeScaling rope_scaling;
   RopeMode rope_mode = RopeMode::NORMAL;
   float rms_eps = 1e-5f;
   RouterRule router;
+  int64_t n_swa = 0;              // attention.sliding_window: the window of the sliding layers (0: none)
+  std::vector<bool> swa_layers;   // which layers slide (attention.sliding_window_pattern); empty: the
+                                  // architecture's default pattern
   std::vector<LayerDesc> layers;  // n_layer entries
 
   // Multi-head latent attention (AttentionKind::MLA; DeepSeek-V2/V3). The cache is one "head"
@@ -104,5 +135,10 @@ struct ModelConfig {
   // inconsistent key. Architecture entries call it, then fill in what is theirs.
   static ModelConfig read_common(const GgufFile& file);
 };
+
+// The YaRN keys of "<arch>.rope.scaling.*" that llama.cpp reads only for some architectures
+// (yarn_ext_factor, yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_log_multiplier):
+// entries of those architectures call it after read_common.
+void read_yarn_keys(const GgufFile& file, ModelConfig& config);
 
 }  // namespace swapmoe

@@ -1,5 +1,6 @@
 #include "model/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -16,17 +17,6 @@ float rms_norm(const float* x, const float* weight, float* out, int64_t n, float
     out_sq += static_cast<double>(out[i]) * out[i];
   }
   return static_cast<float>(std::sqrt(out_sq));
-}
-
-void rope_cache(int64_t pos, int64_t n_rot, float freq_base, float freq_scale, float* cos_sin) {
-  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
-  float theta = static_cast<float>(pos);
-  for (int64_t i = 0; i < n_rot; i += 2) {
-    const float t = freq_scale * theta;
-    cos_sin[i] = std::cos(t);
-    cos_sin[i + 1] = std::sin(t);
-    theta *= theta_scale;
-  }
 }
 
 void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin) {
@@ -54,8 +44,10 @@ void rope_apply_neox(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot,
   }
 }
 
-void softmax(float* x, int64_t n) {
-  float max = -std::numeric_limits<float>::infinity();
+void softmax(float* x, int64_t n) { softmax_with_sink(x, n, -std::numeric_limits<float>::infinity()); }
+
+void softmax_with_sink(float* x, int64_t n, float sink) {
+  float max = sink;
   for (int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -63,12 +55,21 @@ void softmax(float* x, int64_t n) {
     x[i] = e;
     sum += e;
   }
+  if (sink != -std::numeric_limits<float>::infinity()) sum += std::exp(sink - max);
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = silu(gate[i]) * up[i];
+}
+
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n, float alpha, float limit) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = std::min(gate[i], limit);
+    const float u = std::clamp(up[i], -limit, limit);
+    out[i] = g / (1.0f + std::exp(alpha * (-g))) * (u + 1.0f);
+  }
 }
 
 }  // namespace swapmoe

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/ops.h"
+#include "model/rope.h"
 
 namespace swapmoe {
 namespace {
@@ -102,7 +103,7 @@ TEST(Router, GroupLimitedSigmoidWithSelectionBias) {
 TEST(Rope, NeoxRotatesTheHalvesByTheSameAngles) {
   const int64_t hd = 8, n_rot = 6;
   std::vector<float> cs(n_rot), x(hd), want(hd);
-  rope_cache(5, n_rot, 10000.0f, 1.0f, cs.data());
+  rope_cache(5, n_rot, RopeParams{}, cs.data());
   for (int64_t i = 0; i < hd; ++i) x[i] = want[i] = 0.1f * float(i + 1);
   for (int64_t i = 0; i < n_rot / 2; ++i) {
     const double theta = 5.0 * std::pow(10000.0, -2.0 * double(i) / double(n_rot));

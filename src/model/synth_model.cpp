@@ -88,8 +88,9 @@ std::vector<std::string> synth_vocab(int64_t n_vocab, std::vector<float>* scores
 }  // namespace
 
 std::vector<std::string> synth_preset_names() {
-  return {"tiny",          "tiny-dense",  "tiny-qwen3moe",     "tiny-olmoe",      "tiny-qwen2moe", "tiny-deepseek2",
-          "tiny-deepseek2-v3", "mixtral-8x7b", "qwen3-30b-a3b", "olmoe-1b-7b", "qwen1.5-moe-a2.7b", "deepseek-v2-lite"};
+  return {"tiny",           "tiny-dense",        "tiny-qwen3moe", "tiny-olmoe",       "tiny-qwen2moe",
+          "tiny-gptoss",    "tiny-deepseek2",    "tiny-deepseek2-v3", "mixtral-8x7b", "qwen3-30b-a3b",
+          "olmoe-1b-7b",    "qwen1.5-moe-a2.7b", "gpt-oss-20b",   "gpt-oss-120b",     "deepseek-v2-lite"};
 }
 
 SynthSpec synth_preset(const std::string& name) {
@@ -114,6 +115,23 @@ SynthSpec synth_preset(const std::string& name) {
   }
   if (name == "tiny-qwen2moe") {
     s.arch = "qwen2moe", s.n_ff = 192, s.n_ff_exp = 64, s.n_ff_shexp = 96, s.rope_freq_base = 1e6f, s.rms_eps = 1e-6f;
+    return s;
+  }
+  // gpt-oss: heads wider than n_embd / n_head, top-4 of 8, a window of 4 on the even layer (short
+  // enough that every test's sequence slides) and YaRN whose ramp spans some of the 16 pairs.
+  if (name == "tiny-gptoss") {
+    s.arch = "gpt-oss", s.head_dim = 32, s.n_ff = 64, s.n_ff_exp = 64, s.n_expert_used = 4;
+    s.n_ctx_train = 1024, s.rope_freq_base = 150000.0f, s.sliding_window = 4;
+    s.rope_yarn_factor = 4.0f, s.rope_yarn_orig_ctx = 256;
+    return s;
+  }
+  if (name == "gpt-oss-20b" || name == "gpt-oss-120b") {  // 24 layers of 32 experts / 36 of 128; top-4, MXFP4 experts
+    const bool big = name == "gpt-oss-120b";
+    s.arch = "gpt-oss";
+    s.n_vocab = 201088, s.n_embd = 2880, s.n_layer = big ? 36 : 24, s.n_head = 64, s.n_head_kv = 8, s.head_dim = 64;
+    s.n_ff = 2880, s.n_ff_exp = 2880, s.n_expert = big ? 128 : 32, s.n_expert_used = 4, s.n_ctx_train = 131072;
+    s.rope_freq_base = 150000.0f, s.sliding_window = 128, s.rope_yarn_factor = 32.0f, s.rope_yarn_orig_ctx = 4096;
+    s.expert_type = GgmlType::MXFP4;
     return s;
   }
   // deepseek2: multi-head latent attention (a latent of 64 plus a RoPE part of 32: q8_0 cache
@@ -195,6 +213,12 @@ ModelConfig synth_config(const SynthSpec& s) {
   c.n_ff_shexp = s.n_expert_shared > 0 ? s.n_ff_exp * s.n_expert_shared : s.n_ff_shexp;
   c.n_expert = s.n_expert, c.n_expert_used = s.n_expert_used;
   c.n_ctx_train = s.n_ctx_train, c.rope_freq_base = s.rope_freq_base, c.rms_eps = s.rms_eps;
+  c.n_swa = s.sliding_window;
+  if (s.rope_yarn_factor > 0) {
+    c.rope_scaling.type = RopeScalingType::YARN;
+    c.rope_scaling.factor = s.rope_yarn_factor;
+    c.rope_scaling.n_ctx_orig = s.rope_yarn_orig_ctx;
+  }
   arch.describe(c);
   if (s.tied_output && arch.tensor(c, -1, "output.weight").need == TensorSpec::REQUIRED)
     fail("synth", fmt::format("{} models always have their own output head", s.arch), "do not ask for a tied output");
@@ -224,7 +248,7 @@ void for_each_synth_tensor(const SynthSpec& s, F&& f) {
   for (int il = 0; il < c.n_layer; ++il)
     layer.for_each([&](TensorView&, const char* suffix, TensorRole role) {
       const bool described = role == TensorRole::BIAS &&
-                             (std::string_view(suffix) == "exp_probs_b.bias" ? c.layers[il].router_bias : c.layers[il].qkv_bias);
+                             (std::string_view(suffix) == "exp_probs_b.bias" ? c.layers[il].selection_bias : c.layers[il].qkv_bias);
       emit(fmt::format("blk.{}.{}", il, suffix), arch.tensor(c, il, suffix), role, described);
     });
   Model::visit_globals(globals, [&](TensorView&, const char* name, TensorRole role) {
@@ -232,9 +256,11 @@ void for_each_synth_tensor(const SynthSpec& s, F&& f) {
   });
 }
 
-// Norms, biases and routers stay f32, as converters keep them; the rest is in the spec's type.
+// Norms, biases and routers stay f32, as converters keep them; experts are in their own type
+// when the spec has one; the rest is in the spec's type.
 GgmlType synth_type(const SynthSpec& s, TensorRole role) {
-  return role == TensorRole::NORM || role == TensorRole::BIAS || role == TensorRole::ROUTER ? GgmlType::F32 : s.type;
+  if (role == TensorRole::NORM || role == TensorRole::BIAS || role == TensorRole::ROUTER) return GgmlType::F32;
+  return role == TensorRole::EXPERTS && s.expert_type ? *s.expert_type : s.type;
 }
 
 }  // namespace
@@ -251,13 +277,15 @@ uint64_t synth_tensor_bytes(const SynthSpec& s) {
 
 void write_synth_model(const SynthSpec& s, const std::string& path, int n_threads) {
   if (n_threads < 1) n_threads = 1;
-  const TypeTraits& traits = type_traits(s.type);
-  if (!traits.supported || !traits.from_float)
-    fail("synth", fmt::format("type {} cannot be written", type_name(s.type)),
-         "use one of " + supported_weight_types());
-  // Every row of a matrix in the spec's type must be whole blocks of it.
+  for (GgmlType t : {s.type, s.expert_type.value_or(s.type)}) {
+    const TypeTraits& traits = type_traits(t);
+    if (!traits.supported || !traits.from_float)
+      fail("synth", fmt::format("type {} cannot be written", type_name(t)), "use one of " + supported_weight_types());
+  }
+  // Every row of a matrix must be whole blocks of its type.
   for_each_synth_tensor(s, [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
-    if (synth_type(s, role) == s.type && spec.shape[0] % traits.block_size != 0)
+    const TypeTraits& traits = type_traits(synth_type(s, role));
+    if (spec.shape[0] % traits.block_size != 0)
       fail("synth", fmt::format("{} rows of {} values are not a multiple of {}'s block size {}", name, spec.shape[0],
                                 traits.name, traits.block_size),
            "pick another type or dimensions");
@@ -302,6 +330,12 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   w.set(p + "rope.freq_base", GgufValue::f32(s.rope_freq_base));
   w.set(p + "attention.layer_norm_rms_epsilon", GgufValue::f32(s.rms_eps));
   w.set(p + "vocab_size", u32(s.n_vocab));
+  if (s.sliding_window > 0) w.set(p + "attention.sliding_window", u32(s.sliding_window));
+  if (s.rope_yarn_factor > 0) {
+    w.set(p + "rope.scaling.type", GgufValue::string("yarn"));
+    w.set(p + "rope.scaling.factor", GgufValue::f32(s.rope_yarn_factor));
+    w.set(p + "rope.scaling.original_context_length", u32(s.rope_yarn_orig_ctx));
+  }
   if (s.n_expert > 0) {
     w.set(p + "expert_count", u32(s.n_expert));
     w.set(p + "expert_used_count", u32(s.n_expert_used));
@@ -349,9 +383,12 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
                 [=](int64_t) { return 2.0f / std::sqrt(static_cast<float>(n_embd)); });
     });
   };
-  auto bias = [&](const std::string& name, int64_t n) {
+  // Biases (and attention sinks) of any shape: a vector, or a row per expert.
+  auto bias = [&](const std::string& name, std::vector<int64_t> ne) {
     const uint64_t seed = hash_name(name, s.seed);
-    w.add_tensor(name, GgmlType::F32, {n}, [=](uint8_t* dst, size_t) {
+    int64_t n = 1;
+    for (int64_t d : ne) n *= d;
+    w.add_tensor(name, GgmlType::F32, std::move(ne), [=](uint8_t* dst, size_t) {
       Rng rng{seed};
       float* v = reinterpret_cast<float*>(dst);
       for (int64_t i = 0; i < n; ++i) v[i] = 0.1f * rng.normal();
@@ -359,12 +396,13 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   };
   // Experts get different magnitudes (0.5x to 1.5x), as trained experts do, so that pruning by
   // magnitude and importance scores have something to see.
+  const GgmlType expert_type = s.expert_type.value_or(type);
   auto experts = [&](const std::string& name, int64_t n_in, int64_t n_out) {  // {n_in, n_out, n_expert}
     const uint64_t seed = hash_name(name, s.seed);
     const float scale = 1.0f / std::sqrt(static_cast<float>(n_in));
     const int64_t n_expert = s.n_expert;
-    w.add_tensor(name, type, {n_in, n_out, n_expert}, [=](uint8_t* dst, size_t) {
-      fill_rows(dst, type, n_out * n_expert, n_in, seed, n_threads, [=](int64_t row) {
+    w.add_tensor(name, expert_type, {n_in, n_out, n_expert}, [=](uint8_t* dst, size_t) {
+      fill_rows(dst, expert_type, n_out * n_expert, n_in, seed, n_threads, [=](int64_t row) {
         const int64_t e = row / n_out;
         return scale * (0.5f + static_cast<float>((e * 7919) % n_expert) / static_cast<float>(n_expert));
       });
@@ -381,7 +419,7 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
       case TensorRole::MATRIX: return matrix(name, ne, 1.0f);
       case TensorRole::ROUTER: return router(name, ne[0], ne[1]);
       case TensorRole::EXPERTS: return experts(name, ne[0], ne[1]);
-      case TensorRole::BIAS: return bias(name, ne[0]);
+      case TensorRole::BIAS: return bias(name, ne);
     }
   });
   w.write(path);

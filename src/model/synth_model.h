@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,14 +38,18 @@ struct SynthSpec {
   float expert_weights_scale = 1.0f;
   int n_expert_groups = 0, n_expert_groups_used = 0;
   GgmlType type = GgmlType::F32;  // type of the matrices (norms stay f32)
+  std::optional<GgmlType> expert_type;  // the routed experts' type when not `type` (gpt-oss: MXFP4)
+  int64_t sliding_window = 0;     // attention.sliding_window (gpt-oss)
+  float rope_yarn_factor = 0;     // rope.scaling.type yarn with this factor when non-zero
+  int64_t rope_yarn_orig_ctx = 0; // rope.scaling.original_context_length
   bool tied_output = false;       // omit output.weight
   uint64_t seed = 1;
 };
 
 // Presets: small shapes for tests ("tiny" and "tiny-dense" llama, "tiny-qwen3moe", "tiny-olmoe",
-// "tiny-qwen2moe", "tiny-deepseek2" as V2-Lite, "tiny-deepseek2-v3" with V3's options) and real
-// models' shapes in their own architectures ("mixtral-8x7b", "qwen3-30b-a3b", "olmoe-1b-7b",
-// "qwen1.5-moe-a2.7b", "deepseek-v2-lite").
+// "tiny-qwen2moe", "tiny-gptoss", "tiny-deepseek2" as V2-Lite, "tiny-deepseek2-v3" with V3's
+// options) and real models' shapes in their own architectures ("mixtral-8x7b", "qwen3-30b-a3b",
+// "olmoe-1b-7b", "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b", "deepseek-v2-lite").
 SynthSpec synth_preset(const std::string& name);
 std::vector<std::string> synth_preset_names();
 

@@ -21,7 +21,7 @@ RunShape effective(RunShape run, const ThreadPool& pool) {
 
 Transformer::Transformer(const Model& model, const RunShape& run, ThreadPool& pool, ExpertProvider* experts)
     : model_(model), cfg_(model.config()), run_(effective(run, pool)), pool_(pool), mapped_(model),
-      experts_(experts ? experts : &mapped_), s_(scratch_sizes(cfg_, run_)) {
+      experts_(experts ? experts : &mapped_), rope_(rope_params(cfg_)), s_(scratch_sizes(cfg_, run_)) {
   if (run.n_ctx <= 0) fail("transformer", fmt::format("context size {} must be positive", run.n_ctx), "pass -c N with N > 0");
 }
 
@@ -64,7 +64,7 @@ void Transformer::forward_ubatch(KvCache& kv, const int32_t* tokens, int64_t n, 
   for (int64_t t = 0; t < n; ++t) {
     const TypeTraits& tr = type_traits(model_.tok_embd.type);
     tr.to_float(model_.tok_embd.row(tokens[t]), &s.x[t * c.n_embd], c.n_embd);
-    rope_cache(pos + t, c.n_rot, c.rope_freq_base, c.rope_freq_scale, &s.rope[t * c.n_rot]);
+    rope_cache(pos + t, c.n_rot, rope_, &s.rope[t * c.n_rot]);
   }
 
   for (int layer = 0; layer < c.n_layer; ++layer) {
@@ -76,10 +76,11 @@ void Transformer::forward_ubatch(KvCache& kv, const int32_t* tokens, int64_t n, 
     if (l.desc.attention == AttentionKind::MLA) attention_mla(l, kv, n, pos);
     else attention_gqa(l, kv, n, pos);
     linear(l.w.wo, s.attn.data(), n, s.tmp.data(), s.act, pool_);
+    add_bias(l.w.bo, s.tmp.data(), n, c.n_embd);
     for (int64_t i = 0; i < n * c.n_embd; ++i) s.x[i] += s.tmp[i];
     // feed-forward block
     for (int64_t t = 0; t < n; ++t)
-      s.x_norm[t] = rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(l.w.ffn_norm.data), &s.xn[t * c.n_embd],
+      s.x_norm[t] = rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(l.w.ffn_input_norm().data), &s.xn[t * c.n_embd],
                              c.n_embd, c.rms_eps);
     if (l.desc.is_moe()) moe_ffn(l, *experts_, hooks, stats_, n, pos);
     else dense_ffn(l, n);

@@ -15,6 +15,7 @@
 #include "model/kv_cache.h"
 #include "model/memory_plan.h"
 #include "model/model.h"
+#include "model/rope.h"
 
 namespace swapmoe {
 
@@ -51,6 +52,7 @@ class Transformer {
   ThreadPool& pool_;
   MappedExperts mapped_;
   ExpertProvider* experts_;
+  RopeParams rope_;  // derived once from the config's RoPE scaling
   RoutingStats stats_;
   ForwardScratch s_;
 };

@@ -51,7 +51,9 @@ class ReferenceModel {
     return out;
   }
 
-  // Normal mode rotates (x[2i], x[2i+1]), NEOX mode (x[i], x[i + n_rot/2]), both by pos * base^(-2i/n_rot).
+  // Normal mode rotates (x[2i], x[2i+1]), NEOX mode (x[i], x[i + n_rot/2]), both by pos * base^(-2i/n_rot)
+  // (rope_at); with YaRN, pair i's frequency mixes the interpolated (/ factor) and the original one
+  // by a linear ramp between the correction dims, and cos and sin are scaled by 0.1 ln(factor) + 1.
   void rope(std::vector<double>& v, int64_t n_heads, int64_t pos) const {
     for (int64_t h = 0; h < n_heads; ++h) rope_at(&v[h * c_.head_dim], pos);
   }
@@ -93,19 +95,24 @@ class ReferenceModel {
       std::vector<double> att(c_.n_head * hd, 0.0);
       for (int64_t h = 0; h < c_.n_head; ++h) {
         const int64_t kvh = h / (c_.n_head / c_.n_head_kv);
-        std::vector<double> s(t + 1);
-        for (int64_t j = 0; j <= t; ++j) {
+        // A sliding window sees the last `window` positions, itself included; a sink is one more
+        // softmax logit with no value.
+        const int64_t first = desc.sliding_window > 0 ? std::max<int64_t>(0, t - desc.sliding_window + 1) : 0;
+        std::vector<double> s(t + 1, 0.0);
+        double mx = desc.attn_sinks ? load(L.sinks)[h] : -INFINITY;
+        for (int64_t j = first; j <= t; ++j) {
           double d = 0;
           for (int64_t i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[j][kvh * hd + i];
           s[j] = d / std::sqrt(static_cast<double>(hd));
+          mx = std::max(mx, s[j]);
         }
-        const double mx = *std::max_element(s.begin(), s.end());
-        double sum = 0;
-        for (double& e : s) sum += (e = std::exp(e - mx));
-        for (int64_t j = 0; j <= t; ++j)
+        double sum = desc.attn_sinks ? std::exp(load(L.sinks)[h] - mx) : 0.0;
+        for (int64_t j = first; j <= t; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        for (int64_t j = first; j <= t; ++j)
           for (int64_t i = 0; i < hd; ++i) att[h * hd + i] += s[j] / sum * v[j][kvh * hd + i];
       }
       auto o = mv(wo, att, c_.n_head * hd);
+      add(o, L.bo);
       for (int64_t i = 0; i < E; ++i) x[t][i] += o[i];
     }
   }
@@ -198,48 +205,78 @@ class ReferenceModel {
   // Rotates one n_rot-wide part at position pos.
   void rope_at(double* v, int64_t pos) const {
     const int64_t half = c_.n_rot / 2;
+    const RopeScaling& r = c_.rope_scaling;
+    const bool yarn = r.type == RopeScalingType::YARN;
+    const double base = c_.rope_freq_base, n = static_cast<double>(c_.n_rot), factor = yarn ? r.factor : 1.0;
+    auto corr_dim = [&](double rotations) {
+      return n * std::log(static_cast<double>(r.n_ctx_orig) / (rotations * 2 * M_PI)) / (2 * std::log(base));
+    };
+    const double low = yarn ? std::max(0.0, std::floor(corr_dim(r.yarn_beta_fast))) : 0.0;
+    const double high = yarn ? std::min(n - 1, std::ceil(corr_dim(r.yarn_beta_slow))) : 0.0;
+    const double mscale = yarn ? 0.1 * std::log(factor) + 1.0 : 1.0;
     const bool neox = c_.rope_mode == RopeMode::NEOX;
     for (int64_t i = 0; i < half; ++i) {
-      const double theta = pos * std::pow(static_cast<double>(c_.rope_freq_base), -2.0 * i / c_.n_rot);
+      const double freq = std::pow(base, -2.0 * i / c_.n_rot);
+      const double keep = yarn ? 1.0 - std::clamp((i - low) / std::max(0.001, high - low), 0.0, 1.0) : 1.0;
+      const double theta = pos * (freq / factor * (1 - keep) + freq * keep);
       double& a = v[neox ? i : 2 * i];
       double& b = v[neox ? i + half : 2 * i + 1];
       const double x0 = a, x1 = b;
-      a = x0 * std::cos(theta) - x1 * std::sin(theta);
-      b = x0 * std::sin(theta) + x1 * std::cos(theta);
+      a = (x0 * std::cos(theta) - x1 * std::sin(theta)) * mscale;
+      b = (x0 * std::sin(theta) + x1 * std::cos(theta)) * mscale;
     }
   }
 
   // Logits of every position.
   std::vector<std::vector<double>> forward(const std::vector<int32_t>& tokens) const {
-    const int64_t n = static_cast<int64_t>(tokens.size()), E = c_.n_embd, hd = c_.head_dim;
+    const int64_t n = static_cast<int64_t>(tokens.size()), E = c_.n_embd;
     std::vector<double> emb = load(m_.tok_embd);
     std::vector<std::vector<double>> x(n);
     for (int64_t t = 0; t < n; ++t) x[t].assign(emb.begin() + tokens[t] * E, emb.begin() + (tokens[t] + 1) * E);
     for (int64_t l = 0; l < c_.n_layer; ++l) {
       const LayerWeights& L = m_.layers[l];
+      const LayerDesc& desc = c_.layers[l];
       if (c_.is_mla()) attention_mla(L, x);
-      else attention_gqa(L, c_.layers[l], x);
+      else attention_gqa(L, desc, x);
       for (int64_t t = 0; t < n; ++t) {
-        auto xn = norm(x[t], L.ffn_norm);
+        auto xn = norm(x[t], desc.post_attn_norm ? L.post_attn_norm : L.ffn_norm);
         std::vector<double> out(E, 0.0);
+        // An expert's biases, when it has them, are row e of the layer's bias tensors.
+        auto bias_row = [&](const TensorView& b, int e, int64_t dim) {
+          if (!b.data || e < 0) return std::vector<double>(dim, 0.0);  // e < 0: not a routed expert
+          auto all = load(b);
+          return std::vector<double>(all.begin() + e * dim, all.begin() + (e + 1) * dim);
+        };
         auto expert = [&](const std::vector<double>& g, const std::vector<double>& u, const std::vector<double>& d,
-                          double weight) {
+                          double weight, int e, FfnAct act) {
           auto gv = mv(g, xn, E), uv = mv(u, xn, E);
-          for (size_t i = 0; i < gv.size(); ++i) gv[i] = gv[i] / (1 + std::exp(-gv[i])) * uv[i];
-          auto dv = mv(d, gv, static_cast<int64_t>(gv.size()));
-          for (int64_t i = 0; i < E; ++i) out[i] += weight * dv[i];
+          const int64_t ff = static_cast<int64_t>(gv.size());
+          auto gb = bias_row(L.gate_exps_b, e, ff), ub = bias_row(L.up_exps_b, e, ff), db = bias_row(L.down_exps_b, e, E);
+          for (int64_t i = 0; i < ff; ++i) {
+            const double gi = gv[i] + gb[i], ui = uv[i] + ub[i];
+            if (act == FfnAct::SWIGLU_OAI) {
+              const double gc = std::min(gi, 7.0), uc = std::clamp(ui, -7.0, 7.0);
+              gv[i] = gc / (1 + std::exp(-1.702 * gc)) * (uc + 1);
+            } else {
+              gv[i] = gi / (1 + std::exp(-gi)) * ui;
+            }
+          }
+          auto dv = mv(d, gv, ff);
+          for (int64_t i = 0; i < E; ++i) out[i] += weight * (dv[i] + db[i]);
         };
         if (L.is_moe) {
-          for (auto [e, weight] : route_ref(mv(load(L.router), xn, E), L.exp_probs_b)) {
+          auto logits = mv(load(L.router), xn, E);
+          add(logits, L.router_b);
+          for (auto [e, weight] : route_ref(logits, L.exp_probs_b)) {
             ExpertWeights ew = L.expert(e);
-            expert(load(ew.gate), load(ew.up), load(ew.down), weight);
+            expert(load(ew.gate), load(ew.up), load(ew.down), weight, e, desc.act);
           }
           if (c_.layers[l].ffn == FfnKind::MOE_SHARED) {
             const double g = c_.layers[l].shared_gate ? 1 / (1 + std::exp(-mv(load(L.shexp_gate_inp), xn, E)[0])) : 1.0;
-            expert(load(L.shexp_gate), load(L.shexp_up), load(L.shexp_down), g);
+            expert(load(L.shexp_gate), load(L.shexp_up), load(L.shexp_down), g, -1, FfnAct::SWIGLU);
           }
         } else {
-          expert(load(L.ffn_gate), load(L.ffn_up), load(L.ffn_down), 1.0);
+          expert(load(L.ffn_gate), load(L.ffn_up), load(L.ffn_down), 1.0, -1, FfnAct::SWIGLU);
         }
         for (int64_t i = 0; i < E; ++i) x[t][i] += out[i];
       }
@@ -309,7 +346,7 @@ TEST_P(TransformerTest, MatchesFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, TransformerTest,
                          ::testing::Values("tiny", "tiny-dense", "tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe",
-                                           "tiny-deepseek2", "tiny-deepseek2-v3"),
+                                           "tiny-gptoss", "tiny-deepseek2", "tiny-deepseek2-v3"),
                          [](const auto& info) {
                            std::string name = std::string(info.param).substr(std::string(info.param).find('-') + 1);
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -97,7 +97,7 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
     fail("engine",
          fmt::format("policy '{}' needs a Mixture-of-Experts model; {} is dense", options_.policy, options_.model_path),
          "use --policy full for dense models");
-  pool_ = std::make_unique<ThreadPool>(options_.n_threads);
+  pool_ = std::make_unique<ThreadPool>(options_.n_threads, options_.poll);
   inputs_ = memory_inputs(*model_, runtime_bytes_estimate(*tokenizer_));
   plan_ = make_plan(options_.budget);
 

@@ -33,6 +33,7 @@ struct BudgetPlan {
 struct EngineOptions {
   std::string model_path;
   int n_threads = 0;      // 0: all hardware threads
+  int poll = 50;          // how long idle workers spin before sleeping, 0-100 (llama.cpp's --poll)
   int64_t n_ctx = 512;    // KV cache length of each session
   int64_t n_ubatch = 64;  // tokens evaluated together during prefill
   int n_sessions = 1;     // sessions that may exist at once (each one's KV cache is budgeted)

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -41,6 +43,9 @@ void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx) {
   o.ctx = default_ctx;
   app->add_option("-m,--model", o.model, "GGUF model file (default: the shipped shakespeare-moe model)");
   app->add_option("-t,--threads", o.threads, "compute threads (default: all cores)")->check(CLI::Range(0, 1024));
+  app->add_option("--poll", o.poll, "how long idle threads spin before sleeping, 0-100 (0: sleep at once, least CPU)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
   app->add_option("-c,--ctx-size", o.ctx, "context size in tokens")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app->add_flag("--json", o.json, "end stdout with one JSON object of the run's figures");
   app->add_option_function<std::string>(
@@ -125,7 +130,7 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
   app->add_option("--update-interval", o.swapmoe.update_interval, "swapmoe: tokens between updates of the wanted experts")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app->add_option("--max-loads-per-step", o.swapmoe.max_loads_per_step, "swapmoe: expert loads started per token")->capture_default_str()->check(CLI::Range(1, 1024));
   app->add_option("--staging-buffers", o.swapmoe.staging_buffers, "swapmoe: loads in flight at once (each buffer counts against the budget)")->capture_default_str()->check(CLI::Range(1, 64));
-  app->add_option("--importance-half-life", o.swapmoe.half_life, "swapmoe: importance decays with this half-life in tokens; 0 resets it at each update (the paper's window)")->capture_default_str()->check(CLI::Range(0.0, 1e9));
+  app->add_option("--importance-half-life", o.swapmoe.half_life, "swapmoe: importance decays with this half-life in tokens; 0 resets it at each update (the paper's window)")->capture_default_str()->check(finite_in(0, 1e9));
   app->add_flag("--deterministic", o.swapmoe.deterministic,
                 "swapmoe: each expert load lands exactly one token after it starts, so a budgeted run with a fixed "
                 "seed gives the same text every time (by default loads land when the storage delivers them, and "
@@ -172,6 +177,7 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   EngineOptions e;
   e.model_path = resolve_model_path(o.model);
   e.n_threads = o.threads;
+  e.poll = o.poll;
   e.n_ctx = o.ctx;
   e.n_ubatch = o.ubatch > 0 ? o.ubatch : default_ubatch;
   if (o.batch > 0) e.n_ubatch = std::min(e.n_ubatch, o.batch);  // llama.cpp: n_ubatch <= n_batch
@@ -233,6 +239,17 @@ void lock_memory_if_asked(const ModelOptions& o) {
   if (::mlockall(MCL_CURRENT) != 0)
     std::cerr << fmt::format("warning: --mlock failed ({}); raise the locked-memory limit (ulimit -l) or run "
                              "without --mlock\n", std::strerror(errno));
+}
+
+std::string read_text_file(const std::string& path, const char* flag) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail("swapmoe", fmt::format("'{}' is a directory, not a text file", path), fmt::format("pass a file with {}", flag));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("swapmoe", fmt::format("cannot open text file '{}'", path), fmt::format("check the path given with {}", flag));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 void print_json_line(const nlohmann::json& j) {

@@ -16,6 +16,7 @@ namespace swapmoe::cli {
 struct ModelOptions {
   std::string model;  // empty: the default model
   int threads = 0;
+  int poll = 50;
   int64_t ctx = 512;
   int64_t ubatch = 0;  // 0: the command's default
   int64_t batch = 0;   // -b: llama.cpp's logical batch; caps the micro-batch (0: no cap)
@@ -60,6 +61,10 @@ RoutingTraces attach_routing_traces(Engine& engine, const ModelOptions& o);
 void note_plan_scaling(const Engine& engine);
 // --mlock: locks the engine's memory in RAM (after it is built); warns when the limit refuses.
 void lock_memory_if_asked(const ModelOptions& o);
+
+// The whole of a text file named by `flag` (-f); throws naming the path for a missing file or
+// a directory.
+std::string read_text_file(const std::string& path, const char* flag);
 
 // The last line of stdout, for scripts.
 void print_json_line(const nlohmann::json& j);

@@ -59,6 +59,17 @@ TEST_F(CliTest, NumericOptionsAreValidatedWithFlagValueAndRange) {
   }
   Result r = run("run -m " + model_ + " -p hi --top-p 7");
   EXPECT_TRUE(has(r, "7 is outside [0, 1]")) << r.out;
+  // The other subcommands' numbers too.
+  const std::pair<const char*, const char*> other[] = {
+      {"run --importance-half-life nan", "--importance-half-life"}, {"bench --ppl-chunks 0", "--ppl-chunks"},
+      {"plan --max-latency -5", "--max-latency"},                   {"plan -c 0", "--ctx-size"},
+      {"profile --quality-seconds inf", "--quality-seconds"},        {"profile --calibration-split 2", "--calibration-split"},
+  };
+  for (const auto& [args, flag] : other) {
+    r = run(std::string(args) + " -m " + model_);
+    EXPECT_NE(r.code, 0) << args;
+    EXPECT_TRUE(has(r, flag)) << args << ": " << r.out;
+  }
 
   const std::string text = model_ + ".txt";
   std::ofstream(text) << std::string(4000, 'a');

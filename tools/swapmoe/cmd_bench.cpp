@@ -272,7 +272,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--policies", o->policies, "sweep: comma-separated policies; full runs once and is the reference for agreement")->capture_default_str();
   cmd->add_option("--ppl-file", o->ppl_file, "sweep: text for perplexity (llama.cpp's method) and for the prompt");
   cmd->add_option("--ppl-ctx", o->ppl_ctx, "sweep: perplexity chunk size in tokens")->capture_default_str()->check(CLI::Range(16, 1 << 16));
-  cmd->add_option("--ppl-chunks", o->ppl_chunks, "sweep: evaluate at most this many chunks (default: all)");
+  cmd->add_option("--ppl-chunks", o->ppl_chunks, "sweep: evaluate at most this many chunks (default: all)")->check(CLI::Range(1, 1 << 30));
   cmd->add_option("--agreement-tokens", o->agreement_tokens, "sweep: decode at least this many teacher-forced tokens for agreement (default: -n)")->check(CLI::Range(0, 1 << 16));
   cmd->add_option("--csv", o->csv, "sweep: write the rows as CSV");
   cmd->add_option("--json-out", o->json_out, "sweep: write the rows as JSON");

@@ -2,10 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -26,20 +23,9 @@ struct PerplexityOptions {
   bool async_loads = false;
 };
 
-std::string read_text(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    fail("perplexity", fmt::format("'{}' is a directory, not a text file", path), "pass a text file with -f");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("perplexity", fmt::format("cannot open text file '{}'", path), "check the path given with -f");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().empty()) fail("perplexity", fmt::format("text file '{}' is empty", path), "pass a text to score with -f");
-  return ss.str();
-}
-
 void run(const PerplexityOptions& o) {
-  const std::string text = read_text(o.file);
+  const std::string text = read_text_file(o.file, "-f");
+  if (text.empty()) fail("perplexity", fmt::format("text file '{}' is empty", o.file), "pass a text to score with -f");
   // Under swapmoe every token is evaluated on its own by default, as in decoding, so that the
   // experts can change between tokens exactly as they would while generating.
   const bool swapping = o.model.policy == "swapmoe" ||

@@ -106,15 +106,15 @@ void register_plan(CLI::App& app) {
   cmd->add_option("--profile", o->profile, "device profile (default: <model>.profile.json, from swapmoe profile)");
   cmd->add_option("--memory-budget", o->memory_budget, "budget for everything the engine allocates: 512M, 3.5G or 40%");
   cmd->add_option("--expert-budget", o->expert_budget, "or: the budget --expert-budget gives the uniform split, e.g. 25%");
-  cmd->add_option("--max-latency", o->max_latency_ms, "predicted per-token latency limit in ms (0: none)")->check(CLI::Range(0.0, 1e9));
+  cmd->add_option("--max-latency", o->max_latency_ms, "predicted per-token latency limit in ms (0: none)")->check(finite_in(0, 1e9));
   cmd->add_option("--seed", o->seed, "search seed (same seed, same plan)")->capture_default_str();
   cmd->add_option("-o,--output", o->output, "plan file to write (for --plan); without it the plan goes to stdout");
-  cmd->add_option("-t,--threads", o->threads, "threads the plan is for (scratch memory; default: all cores)");
-  cmd->add_option("-c,--ctx-size", o->ctx, "context the plan is for (KV cache memory): use the run's -c")->capture_default_str();
+  cmd->add_option("-t,--threads", o->threads, "threads the plan is for (scratch memory; default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("-c,--ctx-size", o->ctx, "context the plan is for (KV cache memory): use the run's -c")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--ubatch-size,--ubatch", o->ubatch, "micro-batch the plan is for (scratch memory): use the run's")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   cmd->add_option("--cache-type-k", o->cache_type_k, "KV cache type of the keys the plan is for")->capture_default_str();
   cmd->add_option("--cache-type-v", o->cache_type_v, "KV cache type of the values the plan is for")->capture_default_str();
-  cmd->add_option("--staging-buffers", o->staging_buffers, "swapmoe staging buffers the plan is for")->capture_default_str();
+  cmd->add_option("--staging-buffers", o->staging_buffers, "swapmoe staging buffers the plan is for")->capture_default_str()->check(CLI::Range(1, 64));
   cmd->add_flag("--json", o->json, "end stdout with one JSON object of the plan");
   cmd->callback([o] { run(*o); });
 }

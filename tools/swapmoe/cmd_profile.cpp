@@ -142,21 +142,21 @@ void register_profile(CLI::App& app) {
   cmd->add_option("-m,--model", o->model, "GGUF model file (default: the shipped shakespeare-moe model)");
   cmd->add_option("-o,--output", o->output, "profile file (default: <model>.profile.json, where plan and run look)");
   cmd->add_option("-t,--threads", o->threads, "compute threads (default: all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("-c,--ctx-size", o->ctx, "context for the KV cache and scratch figures")->capture_default_str();
+  cmd->add_option("-c,--ctx-size", o->ctx, "context for the KV cache and scratch figures")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--calibration", o->calibration, "calibration text (default: Tiny Shakespeare beside the checkout)");
   cmd->add_option("--calibration-split", o->calibration_split, "share of the calibration file used, from its start (the training split)")
-      ->capture_default_str()->check(CLI::Range(0.01, 1.0));
+      ->capture_default_str()->check(finite_in(0.01, 1));
   cmd->add_option("--calibration-ctx", o->calibration_ctx, "tokens per calibration chunk")->capture_default_str()->check(CLI::Range(16, 4096));
   cmd->add_option("--calibration-chunks", o->calibration_chunks, "chunks per calibration run")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--configs", o->configs, "configurations run for the quality model")->capture_default_str()->check(CLI::Range(0, 10000));
-  cmd->add_option("--quality-seconds", o->quality_seconds, "stop starting calibration runs after this long")->capture_default_str();
+  cmd->add_option("--quality-seconds", o->quality_seconds, "stop starting calibration runs after this long")->capture_default_str()->check(finite_in(0, 1e7));
   cmd->add_option("--seed", o->seed, "seed for sampled experts and configurations")->capture_default_str();
   cmd->add_flag("--no-quality", o->no_quality, "timings only; the planner then uses a uniform-favouring prior");
   cmd->add_option("--mlp-hidden", o->regressor.hidden, "quality model: MLP hidden units")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--mlp-epochs", o->regressor.epochs, "quality model: MLP Adam steps")->capture_default_str()->check(CLI::Range(1, 1000000));
-  cmd->add_option("--mlp-lr", o->regressor.lr, "quality model: MLP learning rate")->capture_default_str();
-  cmd->add_option("--mlp-decay", o->regressor.weight_decay, "quality model: MLP weight decay")->capture_default_str();
-  cmd->add_option("--ridge-lambda", o->regressor.ridge_lambda, "quality model: ridge penalty")->capture_default_str();
+  cmd->add_option("--mlp-lr", o->regressor.lr, "quality model: MLP learning rate")->capture_default_str()->check(finite_in(1e-9, 10));
+  cmd->add_option("--mlp-decay", o->regressor.weight_decay, "quality model: MLP weight decay")->capture_default_str()->check(finite_in(0, 10));
+  cmd->add_option("--ridge-lambda", o->regressor.ridge_lambda, "quality model: ridge penalty")->capture_default_str()->check(finite_in(0, 1e9));
   cmd->add_flag("--refit", o->refit, "only fit the quality model again, on the runs already in the profile");
   cmd->callback([o] { run(*o); });
 }

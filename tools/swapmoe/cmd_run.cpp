@@ -6,9 +6,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -68,14 +66,6 @@ std::string process_escapes(const std::string& in) {
   return out;
 }
 
-std::string read_prompt_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("run", fmt::format("cannot open prompt file '{}'", path), "check the path given with -f");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Figures over all turns of a run.
 struct Totals {
   size_t prompt_tokens = 0, gen_tokens = 0;
@@ -111,7 +101,7 @@ void print_piece(std::string_view piece) { std::cout << piece << std::flush; }
 // Plain text: the prompt, then with -i each line the user types continues the text.
 void run_text(Session& session, const RunOptions& o, const GenerationSettings& settings, Totals& totals) {
   const Tokenizer& tok = session.engine().tokenizer();
-  const std::string prompt = o.prompt_file.empty() ? o.prompt : read_prompt_file(o.prompt_file);
+  const std::string prompt = o.prompt_file.empty() ? o.prompt : read_text_file(o.prompt_file, "-f");
   std::vector<int32_t> input = tok.encode(o.escape ? process_escapes(prompt) : prompt, tok.add_bos());
   check_fits_context(session, static_cast<int64_t>(input.size()));  // before anything is printed
   if (o.display_prompt) std::cout << prompt << std::flush;
@@ -133,7 +123,7 @@ void run_chat(Session& session, const RunOptions& o, GenerationSettings settings
   settings.stops.push_back({chat_turn_end(format), false});
   std::vector<ChatMessage> messages;
   if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
-  std::string user = o.prompt_file.empty() ? o.prompt : read_prompt_file(o.prompt_file);
+  std::string user = o.prompt_file.empty() ? o.prompt : read_text_file(o.prompt_file, "-f");
   if (user.empty() && !read_user_line(user)) return;
   int32_t pending = -1;
   while (true) {
@@ -209,6 +199,10 @@ void run(const RunOptions& o) {
 
 // The options of `run`, which `chat` shares.
 void add_run_options(CLI::App* cmd, RunOptions& o) {
+  cmd->footer(
+      "Reproducibility: without a budget, --temp 0 (or a fixed --seed) gives the same text on every run. Under a "
+      "budget, which experts are resident at each token depends on when their loads complete, so outputs may "
+      "differ between runs; --deterministic makes each load land one token after it starts, and runs repeat.");
   add_model_options(cmd, o.model, 512);
   add_batch_options(cmd, o.model, "64");
   add_budget_options(cmd, o.model);
@@ -239,10 +233,7 @@ void add_run_options(CLI::App* cmd, RunOptions& o) {
 
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "run",
-      "generate text from a prompt. Under a budget, which experts are resident at each token depends on when "
-      "loads complete, so outputs may differ between runs even with --temp 0; --deterministic makes them repeat");
+  CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt");
   add_run_options(cmd, *o);
   cmd->callback([o] { run(*o); });
 

@@ -18,6 +18,7 @@ namespace {
 struct SynthOptions {
   std::string preset = "tiny";
   std::string type = "f32";
+  std::string expert_type;  // empty: the preset's (gpt-oss: mxfp4), else --type
   std::string output;
   int threads = 0;
   uint64_t seed = 1;
@@ -50,6 +51,7 @@ void check_shape(const SynthSpec& s) {
 void run(const SynthOptions& o) {
   SynthSpec spec = synth_preset(o.preset);
   spec.type = parse_type(o.type);
+  if (!o.expert_type.empty()) spec.expert_type = parse_type(o.expert_type);
   spec.seed = o.seed;
   if (o.n_layer > 0) spec.n_layer = o.n_layer;
   if (o.n_expert > 0) spec.n_expert = o.n_expert, spec.n_expert_used = std::min(spec.n_expert_used, o.n_expert);
@@ -80,6 +82,8 @@ void register_synth(CLI::App& app) {
   for (auto& n : synth_preset_names()) presets += (presets.empty() ? "" : ", ") + n;
   cmd->add_option("--preset", o->preset, "shape: " + presets)->capture_default_str();
   cmd->add_option("--type", o->type, "tensor type: " + supported_weight_types())->capture_default_str();
+  cmd->add_option("--expert-type", o->expert_type,
+                  "routed experts' type (default: the preset's, mxfp4 for gpt-oss-20b/120b, else --type)");
   cmd->add_option("-o,--output", o->output, "output file")->required();
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();

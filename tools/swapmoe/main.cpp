@@ -23,7 +23,7 @@ void register_plan(CLI::App& app);
 }  // namespace swapmoe::cli
 
 int main(int argc, char** argv) {
-  CLI::App app{"swapmoe: serve Mixture-of-Experts models under a memory budget"};
+  CLI::App app{"swapmoe: serve Mixture-of-Experts models under a memory budget", "swapmoe"};
   app.require_subcommand(1);
   // A flag given twice takes its last value, so wrappers (scripts/demo) can be overridden.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -1,0 +1,23 @@
+# Installs the build tree into a scratch prefix and checks what a user of the package gets: the
+# binary runs and names its version and kernels, the man page has every subcommand, the shipped
+# model is there. Run as: cmake -DBUILD=build-dir -DPREFIX=scratch-dir -DMODELS=models-dir -P install_test.cmake
+file(REMOVE_RECURSE ${PREFIX})
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD} --prefix ${PREFIX} RESULT_VARIABLE rc OUTPUT_QUIET)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "cmake --install failed (${rc})")
+endif()
+execute_process(COMMAND ${PREFIX}/bin/swapmoe --version OUTPUT_VARIABLE version RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR NOT version MATCHES "swapmoe [0-9.]+ \\(.* build" OR NOT version MATCHES "cpu:")
+  message(FATAL_ERROR "installed swapmoe --version printed: ${version}")
+endif()
+file(READ ${PREFIX}/share/man/man1/swapmoe.1 page)
+foreach(section ".SH NAME" ".SS run" ".SS chat" ".SS perplexity" ".SS bench" ".SS synth" ".SS profile" ".SS plan" "--memory-budget")
+  string(FIND "${page}" "${section}" at)
+  if(at LESS 0)
+    message(FATAL_ERROR "the man page lacks '${section}'")
+  endif()
+endforeach()
+if(EXISTS ${MODELS}/shakespeare-moe.gguf AND NOT EXISTS ${PREFIX}/share/swapmoe/models/shakespeare-moe.gguf)
+  message(FATAL_ERROR "the shipped model was not installed")
+endif()
+file(REMOVE_RECURSE ${PREFIX})
