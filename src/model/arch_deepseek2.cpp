@@ -10,7 +10,6 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "model/arch.h"
-#include "model/rope.h"
 
 namespace swapmoe {
 
@@ -18,6 +17,7 @@ namespace {
 
 void describe_deepseek2(ModelConfig& c) {
   c.rope_mode = RopeMode::NORMAL;
+  c.rope_scaling.yarn_log_mul_is_mscale = true;  // llama.cpp's DeepSeek-V2 special case
   for (int64_t il = 0; il < c.n_layer; ++il) {
     LayerDesc l;
     l.attention = AttentionKind::MLA;
@@ -98,13 +98,11 @@ ModelConfig read_deepseek2(const GgufFile& f) {
     bad(fmt::format("expert_group_count {} must divide expert_count {} and exceed expert_group_used_count {} > 0",
                     c.router.n_groups, c.n_expert, c.router.n_groups_used));
   if (c.router.n_groups <= 1) c.router.n_groups = c.router.n_groups_used = 0;
-  // llama.cpp keeps the multiplier without the converter's factor 0.1.
-  c.rope_yarn_log_mul = static_cast<float>(f.get_f64(p + "rope.scaling.yarn_log_multiplier", 0.0) / 0.1);
-  // MLA's softmax scale depends on the RoPE scaling (mscale); with none it is 1/sqrt(head_dim_k_mla).
-  const RopeParams rope = rope_params(c);
-  if (rope.freq_scale != 1.0f || rope.ext_factor != 0.0f)
-    fail("model config", fmt::format("{}: RoPE scaling with deepseek2 is not supported yet", f.path()),
-         "use a file converted without rope.scaling");
+  // YaRN (the published files: factor 40 over 4096 positions): of the yarn_* keys llama.cpp's
+  // deepseek2 loader reads only the log multiplier (not read_yarn_keys' betas and factors), without
+  // the converter's factor 0.1, and takes it as mscale too (describe_deepseek2, rope_params);
+  // MLA's softmax scale follows from it (mla_kq_scale).
+  c.rope_scaling.yarn_log_mul = static_cast<float>(f.get_f64(p + "rope.scaling.yarn_log_multiplier", 0.0) / 0.1);
   if (f.find(p + "attention.temperature_scale"))
     fail("model config", fmt::format("{}: attention temperature scaling is not supported", f.path()),
          "this option belongs to Mistral-Large files, not DeepSeek-V2/V3");

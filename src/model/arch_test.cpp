@@ -4,14 +4,17 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <string>
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "model/blocks.h"
 #include "model/memory_plan.h"
 #include "model/model.h"
+#include "model/rope.h"
 #include "model/synth_model.h"
 
 namespace swapmoe {
@@ -127,6 +130,31 @@ TEST(Arch, Deepseek2ReadsLatentAttentionLeadingDenseLayersAndDeepseekRouting) {
     EXPECT_EQ(kv_cache_bytes(c, run), 3ull * 100 * row_size(GgmlType::F16, 64 + 32));
     std::filesystem::remove(path);
   }
+}
+
+// YaRN as llama.cpp runs DeepSeek-V2: the log multiplier without the converter's 0.1 and taken as
+// mscale too, so the rotation keeps magnitude 1 and MLA's softmax scale takes
+// (1 + 0.1 log_mul ln factor)^2 (deepseek2.cpp's kq_scale).
+TEST(Arch, Deepseek2ReadsYarnWithLlamaCppsMscale) {
+  const std::string path = temp_path("deepseek2_yarn");
+  write_synth_model(synth_preset("tiny-deepseek2-yarn"), path, 1);
+  auto m = Model::load(path);
+  const ModelConfig& c = m->config();
+  EXPECT_EQ(c.rope_scaling.type, RopeScalingType::YARN);
+  EXPECT_EQ(c.rope_scaling.factor, 4.0f);
+  EXPECT_EQ(c.rope_scaling.n_ctx_orig, 256);
+  EXPECT_NEAR(c.rope_scaling.yarn_log_mul, 0.707f, 1e-6f);
+  EXPECT_TRUE(c.rope_scaling.yarn_log_mul_is_mscale);
+  const RopeParams p = rope_params(c);
+  EXPECT_EQ(p.ext_factor, 1.0f);
+  EXPECT_NEAR(p.attn_factor * (1 + 0.1f * std::log(4.0f)), 1.0f, 1e-6f);
+  const float mscale = 1 + 0.0707f * std::log(4.0f);
+  EXPECT_NEAR(mla_kq_scale(c), mscale * mscale / std::sqrt(64.0f), 1e-6f);
+  // The real shape: factor 40 over 4096 positions, head_dim_k_mla 192.
+  const ModelConfig lite = synth_config(synth_preset("deepseek-v2-lite"));
+  EXPECT_EQ(lite.rope_scaling.factor, 40.0f);
+  EXPECT_EQ(lite.rope_scaling.n_ctx_orig, 4096);
+  std::filesystem::remove(path);
 }
 
 TEST(Arch, GptOssReadsSinksSlidingWindowsBiasesClampedSwigluAndYarn) {

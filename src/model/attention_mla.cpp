@@ -15,11 +15,14 @@
 namespace swapmoe {
 
 float mla_kq_scale(const ModelConfig& c) {
-  // llama.cpp pre-scales by mscale^2 for YaRN: mscale = (1 + 0.1 ln(1/s)) (1 + 0.1 log_mul ln(1/s))
-  // with s the frequency scale; 1 without RoPE scaling (the only case read_deepseek2 accepts
-  // until YaRN is implemented in the RoPE op).
-  const float ln = std::log(1.0f / rope_params(c).freq_scale);
-  const float mscale = (1.0f + 0.1f * ln) * (1.0f + 0.1f * c.rope_yarn_log_mul * ln);
+  // llama.cpp (deepseek2.cpp) pre-scales by mscale^2: the rotation's attn_factor with the
+  // 1 / (1 + 0.1 ln(1/s)) of the context cancelled, times 1 + 0.1 log_mul ln(1/s), s the frequency
+  // scale. With YaRN and a log multiplier that is 1 + 0.1 log_mul ln(factor) (the rotation itself
+  // keeps magnitude 1); without RoPE scaling, 1.
+  const RopeParams p = rope_params(c);
+  const float ln = std::log(1.0f / p.freq_scale);
+  const float attn_factor_org = p.attn_factor * (1.0f + 0.1f * ln);
+  const float mscale = attn_factor_org * (1.0f + 0.1f * c.rope_scaling.yarn_log_mul * ln);
   return mscale * mscale / std::sqrt(static_cast<float>(c.head_dim_k_mla));
 }
 

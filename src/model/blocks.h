@@ -38,7 +38,7 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos);
 // shared key part; queries are absorbed into the latent space (attn_k_b) and outputs taken back
 // to values (attn_v_b). Leaves n_head * head_dim_v_mla values per token in s.attn.
 void attention_mla(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos);
-// The softmax scale of MLA: 1/sqrt(head_dim_k_mla), times llama.cpp's YaRN mscale^2.
+// The softmax scale of MLA: 1/sqrt(head_dim_k_mla), times llama.cpp's RoPE-scaling mscale^2.
 float mla_kq_scale(const ModelConfig& c);
 
 // SwiGLU FFN: out = down(silu(gate x) * up x).

@@ -113,9 +113,6 @@ struct ModelConfig {
   int64_t head_dim_k_mla = 0;   // a query/key head once decompressed: qk_nope + n_rot
   int64_t head_dim_v_mla = 0;   // a value head once decompressed
   int64_t n_layer_dense_lead = 0;  // leading layers with a dense FFN (leading_dense_block_count)
-  // rope.scaling.yarn_log_multiplier with the converter's factor 0.1 cancelled, as llama.cpp
-  // keeps it: scales the attention by mscale^2 once YaRN scaling is applied (mla_kq_scale).
-  float rope_yarn_log_mul = 0.0f;
 
   bool is_moe() const { return n_expert > 0; }
   int64_t n_moe_layers() const;

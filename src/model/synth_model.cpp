@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -89,8 +90,9 @@ std::vector<std::string> synth_vocab(int64_t n_vocab, std::vector<float>* scores
 
 std::vector<std::string> synth_preset_names() {
   return {"tiny",           "tiny-dense",        "tiny-qwen3moe", "tiny-olmoe",       "tiny-qwen2moe",
-          "tiny-gptoss",    "tiny-deepseek2",    "tiny-deepseek2-v3", "mixtral-8x7b", "qwen3-30b-a3b",
-          "olmoe-1b-7b",    "qwen1.5-moe-a2.7b", "gpt-oss-20b",   "gpt-oss-120b",     "deepseek-v2-lite"};
+          "tiny-gptoss",    "tiny-deepseek2",    "tiny-deepseek2-v3", "tiny-deepseek2-yarn", "mixtral-8x7b",
+          "qwen3-30b-a3b",  "olmoe-1b-7b",       "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b",
+          "deepseek-v2-lite"};
 }
 
 SynthSpec synth_preset(const std::string& name) {
@@ -137,14 +139,20 @@ SynthSpec synth_preset(const std::string& name) {
   // deepseek2: multi-head latent attention (a latent of 64 plus a RoPE part of 32: q8_0 cache
   // rows), one leading dense layer, then experts with a shared one. "tiny-deepseek2" is V2-Lite
   // (no q LoRA, softmax router, weights not renormalised); "-v3" has V3's options (q LoRA,
-  // sigmoid router with a selection bias, group-limited routing, renormalised and scaled weights).
-  if (name == "tiny-deepseek2" || name == "tiny-deepseek2-v3") {
+  // sigmoid router with a selection bias, group-limited routing, renormalised and scaled weights);
+  // "-yarn" is V2-Lite with the published files' YaRN keys over a short original context, so that
+  // the ramp spans half of the 16 rotated pairs and mscale^2 (1.21) scales the attention.
+  if (name == "tiny-deepseek2" || name == "tiny-deepseek2-v3" || name == "tiny-deepseek2-yarn") {
     s.arch = "deepseek2", s.n_head_kv = 1, s.n_ff = 128, s.n_ff_exp = 32, s.n_expert_shared = 1;
     s.kv_lora_rank = 64, s.n_rot = 32, s.head_dim_k_mla = 64, s.head_dim_v_mla = 32, s.n_layer_dense_lead = 1;
     s.rms_eps = 1e-6f;
     if (name == "tiny-deepseek2-v3") {
       s.q_lora_rank = 32, s.gating = GatingFn::SIGMOID, s.expert_weights_norm = true, s.expert_weights_scale = 2.5f;
       s.n_expert_groups = 4, s.n_expert_groups_used = 2;
+    }
+    if (name == "tiny-deepseek2-yarn") {
+      s.n_ctx_train = 1024, s.rope_yarn_factor = 4.0f, s.rope_yarn_orig_ctx = 256, s.rope_yarn_log_mul = 0.0707f;
+      s.rope_yarn_beta_fast = 32.0f, s.rope_yarn_beta_slow = 1.0f;
     }
     return s;
   }
@@ -154,6 +162,8 @@ SynthSpec synth_preset(const std::string& name) {
     s.n_ff_exp = 1408, s.n_expert = 64, s.n_expert_used = 6, s.n_expert_shared = 2, s.n_layer_dense_lead = 1;
     s.kv_lora_rank = 512, s.n_rot = 64, s.head_dim_k_mla = 192, s.head_dim_v_mla = 128;
     s.n_ctx_train = 163840, s.rms_eps = 1e-6f;
+    s.rope_yarn_factor = 40.0f, s.rope_yarn_orig_ctx = 4096, s.rope_yarn_log_mul = 0.0707f;
+    s.rope_yarn_beta_fast = 32.0f, s.rope_yarn_beta_slow = 1.0f;
     return s;
   }
   if (name == "mixtral-8x7b") {  // Mixtral-8x7B: 32 layers, 8 experts, top-2
@@ -335,6 +345,11 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
     w.set(p + "rope.scaling.type", GgufValue::string("yarn"));
     w.set(p + "rope.scaling.factor", GgufValue::f32(s.rope_yarn_factor));
     w.set(p + "rope.scaling.original_context_length", u32(s.rope_yarn_orig_ctx));
+    const std::pair<const char*, float> yarn_keys[] = {{"yarn_log_multiplier", s.rope_yarn_log_mul},
+                                                       {"yarn_beta_fast", s.rope_yarn_beta_fast},
+                                                       {"yarn_beta_slow", s.rope_yarn_beta_slow}};
+    for (const auto& [key, value] : yarn_keys)
+      if (value != 0) w.set(p + "rope.scaling." + key, GgufValue::f32(value));
   }
   if (s.n_expert > 0) {
     w.set(p + "expert_count", u32(s.n_expert));

@@ -42,13 +42,16 @@ struct SynthSpec {
   int64_t sliding_window = 0;     // attention.sliding_window (gpt-oss)
   float rope_yarn_factor = 0;     // rope.scaling.type yarn with this factor when non-zero
   int64_t rope_yarn_orig_ctx = 0; // rope.scaling.original_context_length
+  // With YaRN, rope.scaling.yarn_log_multiplier (as converters write it: 0.1 mscale_all_dims),
+  // yarn_beta_fast and yarn_beta_slow, each written when non-zero.
+  float rope_yarn_log_mul = 0, rope_yarn_beta_fast = 0, rope_yarn_beta_slow = 0;
   bool tied_output = false;       // omit output.weight
   uint64_t seed = 1;
 };
 
 // Presets: small shapes for tests ("tiny" and "tiny-dense" llama, "tiny-qwen3moe", "tiny-olmoe",
 // "tiny-qwen2moe", "tiny-gptoss", "tiny-deepseek2" as V2-Lite, "tiny-deepseek2-v3" with V3's
-// options) and real models' shapes in their own architectures ("mixtral-8x7b", "qwen3-30b-a3b",
+// options, "tiny-deepseek2-yarn" as V2-Lite with YaRN) and real models' shapes in their own architectures ("mixtral-8x7b", "qwen3-30b-a3b",
 // "olmoe-1b-7b", "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b", "deepseek-v2-lite").
 SynthSpec synth_preset(const std::string& name);
 std::vector<std::string> synth_preset_names();

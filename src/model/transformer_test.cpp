@@ -53,7 +53,7 @@ class ReferenceModel {
 
   // Normal mode rotates (x[2i], x[2i+1]), NEOX mode (x[i], x[i + n_rot/2]), both by pos * base^(-2i/n_rot)
   // (rope_at); with YaRN, pair i's frequency mixes the interpolated (/ factor) and the original one
-  // by a linear ramp between the correction dims, and cos and sin are scaled by 0.1 ln(factor) + 1.
+  // by a linear ramp between the correction dims, and cos and sin are scaled (rope_magnitude).
   void rope(std::vector<double>& v, int64_t n_heads, int64_t pos) const {
     for (int64_t h = 0; h < n_heads; ++h) rope_at(&v[h * c_.head_dim], pos);
   }
@@ -146,7 +146,7 @@ class ReferenceModel {
             d += q[t][h * kd + i] * k;
           }
           for (int64_t i = 0; i < rot; ++i) d += q[t][h * kd + nope + i] * k_pe[j][i];
-          s[j] = d / std::sqrt(static_cast<double>(kd));
+          s[j] = d * mla_scale();
         }
         const double mx = *std::max_element(s.begin(), s.end());
         double sum = 0;
@@ -202,6 +202,25 @@ class ReferenceModel {
     return chosen;
   }
 
+  // YaRN's magnitude as transformers writes it: mscale(s, m) = 0.1 m ln(s) + 1; cos and sin are
+  // scaled by mscale(factor, 1), or with a log multiplier (mscale_all_dims) by
+  // mscale(factor, m) / mscale(factor, log_mul), m the log multiplier itself for DeepSeek-V2.
+  static double yarn_mscale(double factor, double m) { return factor <= 1 ? 1.0 : 0.1 * m * std::log(factor) + 1.0; }
+  double rope_magnitude() const {
+    const RopeScaling& r = c_.rope_scaling;
+    if (r.type != RopeScalingType::YARN) return 1.0;
+    if (r.yarn_log_mul == 0) return yarn_mscale(r.factor, 1.0);
+    return yarn_mscale(r.factor, r.yarn_log_mul_is_mscale ? r.yarn_log_mul : 1.0) / yarn_mscale(r.factor, r.yarn_log_mul);
+  }
+  // MLA's softmax scale: 1/sqrt(head_dim_k_mla), times (rotation magnitude * mscale(factor,
+  // log_mul))^2 with YaRN, as llama.cpp's deepseek2 graph has it (transformers: mscale(factor,
+  // mscale_all_dims)^2, the same when the rotation keeps magnitude 1).
+  double mla_scale() const {
+    const RopeScaling& r = c_.rope_scaling;
+    const double m = r.type == RopeScalingType::YARN ? rope_magnitude() * yarn_mscale(r.factor, r.yarn_log_mul) : 1.0;
+    return m * m / std::sqrt(static_cast<double>(c_.head_dim_k_mla));
+  }
+
   // Rotates one n_rot-wide part at position pos.
   void rope_at(double* v, int64_t pos) const {
     const int64_t half = c_.n_rot / 2;
@@ -213,7 +232,7 @@ class ReferenceModel {
     };
     const double low = yarn ? std::max(0.0, std::floor(corr_dim(r.yarn_beta_fast))) : 0.0;
     const double high = yarn ? std::min(n - 1, std::ceil(corr_dim(r.yarn_beta_slow))) : 0.0;
-    const double mscale = yarn ? 0.1 * std::log(factor) + 1.0 : 1.0;
+    const double mscale = rope_magnitude();
     const bool neox = c_.rope_mode == RopeMode::NEOX;
     for (int64_t i = 0; i < half; ++i) {
       const double freq = std::pow(base, -2.0 * i / c_.n_rot);
@@ -346,7 +365,7 @@ TEST_P(TransformerTest, MatchesFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, TransformerTest,
                          ::testing::Values("tiny", "tiny-dense", "tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe",
-                                           "tiny-gptoss", "tiny-deepseek2", "tiny-deepseek2-v3"),
+                                           "tiny-gptoss", "tiny-deepseek2", "tiny-deepseek2-v3", "tiny-deepseek2-yarn"),
                          [](const auto& info) {
                            std::string name = std::string(info.param).substr(std::string(info.param).find('-') + 1);
                            std::replace(name.begin(), name.end(), '-', '_');
