@@ -1,6 +1,7 @@
-// Every expert policy on every MoE architecture under a memory budget: the qwen3moe, olmoe and
-// qwen2moe forward paths (per-head and whole q/k norms, biases, a gated shared expert, routers
-// with and without renormalisation) under full, prune, ondemand and swapmoe, with routing traces
+// Every expert policy on every MoE architecture under a memory budget: the qwen3moe, olmoe,
+// qwen2moe and deepseek2 forward paths (per-head and whole q/k norms, biases, a gated shared
+// expert, latent attention with a leading dense layer before the MoE layers, softmax and
+// group-limited sigmoid routers with and without renormalisation) under full, prune, ondemand and swapmoe, with routing traces
 // recorded and replayed.
 #include <gtest/gtest.h>
 
@@ -88,11 +89,17 @@ TEST_P(PoliciesOnArchTest, SharedExpertsAreDenseMemory) {
   uint64_t routed = 0;
   for (const LayerWeights& l : m.layers) routed += static_cast<uint64_t>(m.config().n_expert) * l.expert_bytes();
   EXPECT_EQ(m.expert_bytes(), routed);
-  uint64_t shared = 0;
-  for (const LayerWeights& l : m.layers)
+  // Leading dense layers (deepseek2) are dense memory too.
+  uint64_t shared = 0, dense_ffn = 0;
+  bool any_shared = false;
+  for (size_t il = 0; il < m.layers.size(); ++il) {
+    const LayerWeights& l = m.layers[il];
+    any_shared = any_shared || m.config().layers[il].ffn == FfnKind::MOE_SHARED;
     for (const TensorView* v : {&l.shexp_gate, &l.shexp_up, &l.shexp_down, &l.shexp_gate_inp}) shared += v->n_bytes();
-  EXPECT_EQ(shared > 0, m.config().layers[0].ffn == FfnKind::MOE_SHARED);
-  EXPECT_GE(e.memory_account().dense, shared);
+    for (const TensorView* v : {&l.ffn_gate, &l.ffn_up, &l.ffn_down}) dense_ffn += v->n_bytes();
+  }
+  EXPECT_EQ(shared > 0, any_shared);
+  EXPECT_GE(e.memory_account().dense, shared + dense_ffn);
 }
 
 TEST_P(PoliciesOnArchTest, ARecordedRoutingTraceReplaysToTheSameTokens) {
@@ -117,8 +124,13 @@ TEST_P(PoliciesOnArchTest, ARecordedRoutingTraceReplaysToTheSameTokens) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, PoliciesOnArchTest,
-                         ::testing::Values("tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe", "tiny-gptoss"),
-                         [](const auto& info) { return std::string(info.param).substr(5); });
+                         ::testing::Values("tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe", "tiny-gptoss",
+                                           "tiny-deepseek2", "tiny-deepseek2-v3"),
+                         [](const auto& info) {
+                           std::string name = std::string(info.param).substr(5);
+                           std::replace(name.begin(), name.end(), '-', '_');  // gtest names: no dashes
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace swapmoe

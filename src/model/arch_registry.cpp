@@ -7,8 +7,8 @@ namespace swapmoe {
 
 namespace {
 // One line per architecture.
-constexpr std::array<const ArchEntry*, 5> kEntries = {&kArchLlama, &kArchQwen3Moe, &kArchOlmoe, &kArchQwen2Moe,
-                                                     &kArchGptOss};
+constexpr std::array<const ArchEntry*, 6> kEntries = {&kArchLlama, &kArchQwen3Moe, &kArchOlmoe, &kArchQwen2Moe,
+                                                      &kArchGptOss, &kArchDeepseek2};
 }  // namespace
 
 const ArchEntry* find_arch(std::string_view name) {

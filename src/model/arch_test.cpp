@@ -4,13 +4,17 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <string>
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "model/blocks.h"
+#include "model/memory_plan.h"
 #include "model/model.h"
+#include "model/rope.h"
 #include "model/synth_model.h"
 
 namespace swapmoe {
@@ -81,6 +85,75 @@ TEST(Arch, Qwen2MoeReadsBiasesAndAGatedSharedExpertOfItsOwnWidth) {
   const uint64_t routed = static_cast<uint64_t>(c.n_layer) * c.n_expert * l.expert_bytes();
   EXPECT_EQ(m->expert_bytes(), routed);
   EXPECT_GT(m->dense_bytes(), static_cast<uint64_t>(c.n_layer) * 3 * 64 * 96 * 4);
+  std::filesystem::remove(path);
+}
+
+TEST(Arch, Deepseek2ReadsLatentAttentionLeadingDenseLayersAndDeepseekRouting) {
+  for (const char* preset : {"tiny-deepseek2", "tiny-deepseek2-v3"}) {
+    const std::string path = temp_path(preset);
+    SynthSpec spec = synth_preset(preset);
+    spec.n_layer = 3;
+    write_synth_model(spec, path, 1);
+    auto m = Model::load(path);
+    const ModelConfig& c = m->config();
+    const bool v3 = std::string(preset) == "tiny-deepseek2-v3";
+    EXPECT_EQ(c.rope_mode, RopeMode::NORMAL);
+    EXPECT_EQ(c.kv_lora_rank, 64);
+    EXPECT_EQ(c.q_lora_rank, v3 ? 32 : 0);
+    EXPECT_EQ(c.head_dim, 64 + 32);  // the cache row: latent and rotated part
+    EXPECT_EQ(c.qk_nope(), 32);
+    EXPECT_EQ(c.router.gating, v3 ? GatingFn::SIGMOID : GatingFn::SOFTMAX);
+    EXPECT_EQ(c.router.normalize, v3);
+    EXPECT_EQ(c.router.scale, v3 ? 2.5f : 1.0f);
+    EXPECT_EQ(c.router.n_groups, v3 ? 4 : 0);
+    EXPECT_EQ(c.router.n_groups_used, v3 ? 2 : 0);
+    ASSERT_EQ(c.layers.size(), 3u);
+    EXPECT_EQ(c.layers[0].ffn, FfnKind::DENSE);  // leading_dense_block_count 1
+    EXPECT_EQ(c.layers[0].n_ff, 128);
+    EXPECT_EQ(c.n_moe_layers(), 2);
+    for (int il = 0; il < 3; ++il) {
+      const LayerWeights& l = m->layers[il];
+      EXPECT_EQ(c.layers[il].attention, AttentionKind::MLA);
+      EXPECT_EQ(l.wq.data != nullptr, !v3);
+      EXPECT_EQ(l.wq_a.data != nullptr, v3);
+      EXPECT_EQ(l.wk_b.ne[2], c.n_head);
+      EXPECT_EQ(l.exp_probs_b.data != nullptr, v3 && il > 0);
+      if (il > 0) {
+        EXPECT_EQ(l.shexp_gate.ne[1], 32);  // one shared expert of the experts' width
+      }
+    }
+    // Only routed experts are swappable; the dense layer and the shared experts are dense memory.
+    EXPECT_EQ(m->expert_bytes(), 2ull * c.n_expert * m->layers[1].expert_bytes());
+    // The cache holds the latent and the rotated part per layer and position, and no values.
+    RunShape run;
+    run.n_ctx = 100;
+    EXPECT_EQ(kv_cache_bytes(c, run), 3ull * 100 * row_size(GgmlType::F16, 64 + 32));
+    std::filesystem::remove(path);
+  }
+}
+
+// YaRN as llama.cpp runs DeepSeek-V2: the log multiplier without the converter's 0.1 and taken as
+// mscale too, so the rotation keeps magnitude 1 and MLA's softmax scale takes
+// (1 + 0.1 log_mul ln factor)^2 (deepseek2.cpp's kq_scale).
+TEST(Arch, Deepseek2ReadsYarnWithLlamaCppsMscale) {
+  const std::string path = temp_path("deepseek2_yarn");
+  write_synth_model(synth_preset("tiny-deepseek2-yarn"), path, 1);
+  auto m = Model::load(path);
+  const ModelConfig& c = m->config();
+  EXPECT_EQ(c.rope_scaling.type, RopeScalingType::YARN);
+  EXPECT_EQ(c.rope_scaling.factor, 4.0f);
+  EXPECT_EQ(c.rope_scaling.n_ctx_orig, 256);
+  EXPECT_NEAR(c.rope_scaling.yarn_log_mul, 0.707f, 1e-6f);
+  EXPECT_TRUE(c.rope_scaling.yarn_log_mul_is_mscale);
+  const RopeParams p = rope_params(c);
+  EXPECT_EQ(p.ext_factor, 1.0f);
+  EXPECT_NEAR(p.attn_factor * (1 + 0.1f * std::log(4.0f)), 1.0f, 1e-6f);
+  const float mscale = 1 + 0.0707f * std::log(4.0f);
+  EXPECT_NEAR(mla_kq_scale(c), mscale * mscale / std::sqrt(64.0f), 1e-6f);
+  // The real shape: factor 40 over 4096 positions, head_dim_k_mla 192.
+  const ModelConfig lite = synth_config(synth_preset("deepseek-v2-lite"));
+  EXPECT_EQ(lite.rope_scaling.factor, 40.0f);
+  EXPECT_EQ(lite.rope_scaling.n_ctx_orig, 4096);
   std::filesystem::remove(path);
 }
 
@@ -161,7 +234,8 @@ TEST(Arch, RealShapePresetsHaveTheModelsParameterCounts) {
     const char* arch;
     double billions;
   } cases[] = {{"qwen3-30b-a3b", "qwen3moe", 30.53}, {"olmoe-1b-7b", "olmoe", 6.92}, {"qwen1.5-moe-a2.7b", "qwen2moe", 14.32},
-              {"gpt-oss-20b", "gpt-oss", 20.91}, {"gpt-oss-120b", "gpt-oss", 116.83}};
+               {"gpt-oss-20b", "gpt-oss", 20.91}, {"gpt-oss-120b", "gpt-oss", 116.83},
+               {"deepseek-v2-lite", "deepseek2", 15.71}};
   for (const auto& k : cases) {
     SynthSpec s = synth_preset(k.preset);
     s.expert_type.reset();  // every tensor f32: 4 bytes a parameter
@@ -182,7 +256,7 @@ TEST(Arch, UnsupportedArchitectureIsNamedWithTheSupportedOnes) {
   } catch (const Error& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("'mamba9'"), std::string::npos) << msg;
-    for (const char* name : {"llama", "qwen3moe", "olmoe", "qwen2moe", "gpt-oss"}) EXPECT_NE(msg.find(name), std::string::npos) << msg;
+    for (const char* name : {"llama", "qwen3moe", "olmoe", "qwen2moe", "gpt-oss", "deepseek2"}) EXPECT_NE(msg.find(name), std::string::npos) << msg;
   }
   std::filesystem::remove(path);
 }

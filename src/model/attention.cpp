@@ -6,6 +6,7 @@
 
 #include "kernels/quantize_act.h"
 #include "kernels/vec_dot.h"
+#include "model/attention_core.h"
 #include "model/blocks.h"
 #include "model/ops.h"
 #include "tensor/fp16.h"
@@ -79,23 +80,35 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
     kv.store(l.layer, pos + t, k, &s.v[t * kv_dim]);
   }
 
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t group = c.n_head / c.n_head_kv, window = l.desc.sliding_window;
-  const GgmlType tk = kv.type_k(), tv = kv.type_v();
-  const size_t k_head_bytes = row_size(tk, hd), v_head_bytes = row_size(tv, hd);
+  CachedAttention a;
+  a.q = s.q.data(), a.q_stride = q_dim, a.out = s.attn.data(), a.out_stride = q_dim;
+  a.n_head = c.n_head, a.group = c.n_head / c.n_head_kv, a.hd_k = a.hd_v = hd;
+  a.window = l.desc.sliding_window;
+  a.sinks = l.desc.attn_sinks ? static_cast<const float*>(L.sinks.data) : nullptr;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  attend_cached(l, kv, n, pos, a);
+}
+
+void attend_cached(const LayerContext& l, const KvCache& kv, int64_t n, int64_t pos, const CachedAttention& a) {
+  ForwardScratch& s = l.s;
+  const int64_t hd = a.hd_k, hd_v = a.hd_v, window = a.window;
+  const GgmlType tk = kv.type_k(), tv = a.values_in_keys ? tk : kv.type_v();
+  const size_t k_head_bytes = row_size(tk, hd), v_head_bytes = row_size(tv, hd_v);
   const size_t q8_bytes = row_size(GgmlType::Q8_0, hd);
   const VecDotFn k_dot = tk == GgmlType::F32 ? nullptr : vec_dot_kernels(tk).fast;
   const ToFloatFn v_to_float = type_traits(tv).to_float;
-  const float* sinks = l.desc.attn_sinks ? static_cast<const float*>(L.sinks.data) : nullptr;
+  auto v_row = [&](int64_t p, int64_t kvh) {
+    return a.values_in_keys ? kv.k_row(l.layer, p) : kv.v_row(l.layer, p) + kvh * v_head_bytes;
+  };
   l.pool.run([&](int ith, int nth) {
     float* scores = &s.scores[static_cast<size_t>(ith) * kv.n_ctx()];
     float* q_conv = &s.head_rows[static_cast<size_t>(ith) * 2 * hd];
     float* v_conv = q_conv + hd;
     uint8_t* q_q8 = s.head_q.empty() ? nullptr : &s.head_q[static_cast<size_t>(ith) * q8_bytes];
-    auto [begin, end] = split_range(n * c.n_head, ith, nth);
+    auto [begin, end] = split_range(n * a.n_head, ith, nth);
     for (int64_t job = begin; job < end; ++job) {
-      const int64_t t = job / c.n_head, h = job % c.n_head, kvh = h / group;
-      const float* q = &s.q[t * q_dim + h * hd];
+      const int64_t t = job / a.n_head, h = job % a.n_head, kvh = h / a.group;
+      const float* q = &a.q[t * a.q_stride + h * hd];
       const int64_t last = pos + t, first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
       const int64_t n_keys = last - first + 1;
       if (tk == GgmlType::F32) {
@@ -103,7 +116,7 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
           const float* k = reinterpret_cast<const float*>(kv.k_row(l.layer, first + j)) + kvh * hd;
           float dot = 0;
           for (int64_t d = 0; d < hd; ++d) dot += q[d] * k[d];
-          scores[j] = dot * scale;
+          scores[j] = dot * a.scale;
         }
       } else {
         const void* qv = q_conv;
@@ -116,23 +129,23 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
         for (int64_t j = 0; j < n_keys; ++j) {
           float dot = 0;
           k_dot(hd, &dot, kv.k_row(l.layer, first + j) + kvh * k_head_bytes, qv);
-          scores[j] = dot * scale;
+          scores[j] = dot * a.scale;
         }
       }
-      if (sinks) softmax_with_sink(scores, n_keys, sinks[h]);
+      if (a.sinks) softmax_with_sink(scores, n_keys, a.sinks[h]);
       else softmax(scores, n_keys);
-      float* out = &s.attn[t * q_dim + h * hd];
-      std::fill(out, out + hd, 0.0f);
+      float* out = &a.out[t * a.out_stride + h * hd_v];
+      std::fill(out, out + hd_v, 0.0f);
       for (int64_t j = 0; j < n_keys; ++j) {
-        const uint8_t* vrow = kv.v_row(l.layer, first + j) + kvh * v_head_bytes;
+        const uint8_t* vrow = v_row(first + j, kvh);
         float w = scores[j];
         const float* v = reinterpret_cast<const float*>(vrow);
         if (tv != GgmlType::F32) {
-          v_to_float(vrow, v_conv, hd);
+          v_to_float(vrow, v_conv, hd_v);
           v = v_conv;
           if (tv == GgmlType::F16) w = fp16_to_fp32(fp32_to_fp16(w));
         }
-        for (int64_t d = 0; d < hd; ++d) out[d] += w * v[d];
+        for (int64_t d = 0; d < hd_v; ++d) out[d] += w * v[d];
       }
     }
   });

@@ -34,6 +34,13 @@ struct LayerContext {
 // layer's options (q/k norm, biases, sliding window) and the cache's types (f32, f16, q8_0).
 void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos);
 
+// Multi-head latent attention (DeepSeek): the cache holds the normalised latent and the rotated
+// shared key part; queries are absorbed into the latent space (attn_k_b) and outputs taken back
+// to values (attn_v_b). Leaves n_head * head_dim_v_mla values per token in s.attn.
+void attention_mla(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos);
+// The softmax scale of MLA: 1/sqrt(head_dim_k_mla), times llama.cpp's RoPE-scaling mscale^2.
+float mla_kq_scale(const ModelConfig& c);
+
 // SwiGLU FFN: out = down(silu(gate x) * up x).
 void dense_ffn(const LayerContext& l, int64_t n);
 

@@ -64,11 +64,12 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
   add_bias(l.w.router_b, s.router.data(), n, E);
 
   const uint8_t* usable = experts.usable_mask(layer);
+  const float* bias = static_cast<const float*>(l.w.exp_probs_b.data);
   for (int64_t t = 0; t < n; ++t) {
     int32_t* ids = &s.topk_ids[t * k];
     float* w = &s.topk_w[t * k];
     const float* logits = &s.router[t * E];
-    if (!(hooks.replay_routing && hooks.replay_routing(pos + t, layer, k, ids, w))) route(c.router, logits, E, k, nullptr, ids, w);
+    if (!(hooks.replay_routing && hooks.replay_routing(pos + t, layer, k, ids, w))) route(c.router, logits, E, k, nullptr, ids, w, bias);
     if (hooks.on_routing) hooks.on_routing(RoutingEvent{pos + t, layer, k, ids, w});
     bool hit = true;
     for (int j = 0; j < k; ++j) hit = hit && experts.is_resident(layer, ids[j]);
@@ -82,9 +83,9 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
         for (int j = 0; j < k; ++j) masked_logits[ids[j]] = std::log(std::max(w[j], 1e-30f));
         for (int64_t e = 0; e < E; ++e)
           if (masked_logits[e] == -std::numeric_limits<float>::infinity()) masked_logits[e] = logits[e] - 1e4f;
-        s.n_masked[t] = route(c.router, masked_logits.data(), E, k, usable, mids, mw);
+        s.n_masked[t] = route(c.router, masked_logits.data(), E, k, usable, mids, mw);  // the trace's choice, unbiased
       } else {
-        s.n_masked[t] = route(c.router, logits, E, k, usable, mids, mw);
+        s.n_masked[t] = route(c.router, logits, E, k, usable, mids, mw, bias);
       }
     } else {
       std::copy(ids, ids + k, mids);

@@ -16,7 +16,7 @@ struct ForwardScratch {
         scores(s.scores), head_rows(s.head_rows), head_q(s.head_q), router(s.router), topk_w(s.topk_w),
         masked_w(s.masked_w), topk_ids(s.topk_ids), masked_ids(s.masked_ids), expert_tokens(s.expert_tokens),
         token_ids(s.token_ids), n_masked(s.n_masked), gathered(s.gathered), gate(s.gate), up(s.up), down(s.down),
-        ffn_out(s.ffn_out), choice_out(s.choice_out), logits(s.logits) {
+        ffn_out(s.ffn_out), choice_out(s.choice_out), logits(s.logits), mla_in(s.mla_in), mla_out(s.mla_out) {
     act.reserve(s.act_bytes);
     moe_act.reserve(s.act_bytes);
   }
@@ -35,13 +35,14 @@ struct ForwardScratch {
   std::vector<float> ffn_out;                    // [n_ubatch][n_embd]
   std::vector<float> choice_out;                 // [n_ubatch][k][n_embd]
   std::vector<float> logits;                     // [n_ubatch][n_vocab]
+  std::vector<float> mla_in, mla_out;            // MLA: one head's (or the q LoRA's) rows [n_ubatch][...]
   QuantizedActivations act;                      // a layer input in its weights' vec_dot type
   QuantizedActivations moe_act;                  // the MoE input, shared by every expert
 
   uint64_t bytes() const {
     uint64_t n = 0;
     for (const auto* f : {&x, &xn, &q, &k, &v, &attn, &tmp, &x_norm, &rope, &scores, &head_rows, &router, &topk_w,
-                          &masked_w, &gathered, &gate, &up, &down, &ffn_out, &choice_out, &logits})
+                          &masked_w, &gathered, &gate, &up, &down, &ffn_out, &choice_out, &logits, &mla_in, &mla_out})
       n += f->size() * sizeof(float);
     for (const auto* i : {&topk_ids, &masked_ids, &expert_tokens, &token_ids, &n_masked}) n += i->size() * sizeof(int32_t);
     return n + head_q.size() + act.capacity_bytes() + moe_act.capacity_bytes();

@@ -9,7 +9,7 @@
 namespace swapmoe {
 
 KvCache::KvCache(const ModelConfig& c, const RunShape& run)
-    : n_ctx_(run.n_ctx), kv_dim_(c.kv_dim()), type_k_(run.type_k), type_v_(run.type_v) {
+    : n_ctx_(run.n_ctx), k_dim_(c.kv_cache_k_dim()), v_dim_(c.kv_cache_v_dim()), type_k_(run.type_k), type_v_(run.type_v) {
   if (run.n_ctx <= 0)
     fail("kv cache", fmt::format("context size {} must be positive", run.n_ctx), "pass -c N with N > 0");
   for (GgmlType t : {type_k_, type_v_}) {
@@ -20,8 +20,13 @@ KvCache::KvCache(const ModelConfig& c, const RunShape& run)
                                    c.head_dim, type_traits(t).block_size),
            "use -ctk f16 -ctv f16 for this model");
   }
-  k_row_bytes_ = row_size(type_k_, kv_dim_);
-  v_row_bytes_ = row_size(type_v_, kv_dim_);
+  // MLA reads its values as the leading kv_lora_rank values of a key row: whole blocks only.
+  if (c.is_mla() && c.kv_lora_rank % type_traits(type_k_).block_size != 0)
+    fail("kv cache", fmt::format("a {} cache needs kv_lora_rank ({}) to be a multiple of {}", type_name(type_k_),
+                                 c.kv_lora_rank, type_traits(type_k_).block_size),
+         "use -ctk f16 for this model");
+  k_row_bytes_ = row_size(type_k_, k_dim_);
+  v_row_bytes_ = row_size(type_v_, v_dim_);
   const size_t rows = static_cast<size_t>(c.n_layer) * static_cast<size_t>(n_ctx_);
   k_.resize(rows * k_row_bytes_);
   v_.resize(rows * v_row_bytes_);
@@ -33,8 +38,8 @@ KvCache::KvCache(const ModelConfig& c, const RunShape& run)
 
 void KvCache::store(int layer, int64_t pos, const float* k, const float* v) {
   const size_t i = row_index(layer, pos);
-  type_traits(type_k_).from_float(k, k_.data() + i * k_row_bytes_, kv_dim_);
-  type_traits(type_v_).from_float(v, v_.data() + i * v_row_bytes_, kv_dim_);
+  type_traits(type_k_).from_float(k, k_.data() + i * k_row_bytes_, k_dim_);
+  if (v_dim_ > 0) type_traits(type_v_).from_float(v, v_.data() + i * v_row_bytes_, v_dim_);
 }
 
 }  // namespace swapmoe

@@ -1,5 +1,6 @@
 // KvCache: one sequence's keys (after RoPE) and values for every layer, in f32, f16 or q8_0
 // (llama.cpp's -ctk/-ctv). Rows are [layer][position][n_head_kv * head_dim] in the cache type.
+// MLA models keep no values: their key rows (the latent) hold them, and -ctv is unused.
 #pragma once
 
 #include <cstddef>
@@ -23,7 +24,8 @@ class KvCache {
   GgmlType type_v() const { return type_v_; }
   uint64_t bytes() const { return k_.size() + v_.size(); }
 
-  // Stores one position's key and value rows (kv_dim floats each), converting to the cache types.
+  // Stores one position's key and value rows (kv_dim floats each; v is ignored, may be null, for
+  // MLA), converting to the cache types.
   void store(int layer, int64_t pos, const float* k, const float* v);
   const uint8_t* k_row(int layer, int64_t pos) const { return k_.data() + row_index(layer, pos) * k_row_bytes_; }
   const uint8_t* v_row(int layer, int64_t pos) const { return v_.data() + row_index(layer, pos) * v_row_bytes_; }
@@ -34,7 +36,7 @@ class KvCache {
   size_t row_index(int layer, int64_t pos) const { return static_cast<size_t>(layer) * n_ctx_ + pos; }
 
   int64_t n_ctx_;
-  int64_t kv_dim_;
+  int64_t k_dim_, v_dim_;
   GgmlType type_k_, type_v_;
   size_t k_row_bytes_, v_row_bytes_;
   AlignedBuffer k_, v_;

@@ -57,7 +57,7 @@ GgmlType parse_kv_type(const std::string& text, const char* flag) {
 
 uint64_t ScratchSizes::bytes() const {
   const int64_t floats = x + xn + q + k + v + attn + tmp + x_norm + rope + scores + head_rows + router + topk_w +
-                         masked_w + gathered + gate + up + down + ffn_out + choice_out + logits;
+                         masked_w + gathered + gate + up + down + ffn_out + choice_out + logits + mla_in + mla_out;
   const int64_t ints = topk_ids + masked_ids + expert_tokens + token_ids + n_masked;
   return static_cast<uint64_t>(floats + ints) * 4 + static_cast<uint64_t>(head_q) + 2 * act_bytes;
 }
@@ -70,6 +70,14 @@ ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run) {
   s.x = s.xn = s.tmp = s.gathered = s.down = s.ffn_out = u * c.n_embd;
   s.q = s.attn = u * c.q_dim();
   s.k = s.v = u * c.kv_dim();
+  if (c.is_mla()) {
+    // q: absorbed queries (heads of kv_lora_rank + n_rot = q_dim); k: latent rows; v: the raw
+    // queries, then the output latents; attn: the values; mla_in/out: one head's rows.
+    s.v = u * c.n_head * std::max(c.head_dim_k_mla, c.kv_lora_rank);
+    s.attn = u * c.attn_out_dim();
+    s.mla_in = u * std::max({c.q_lora_rank, c.qk_nope(), c.kv_lora_rank});
+    s.mla_out = u * std::max(c.kv_lora_rank, c.head_dim_v_mla);
+  }
   s.x_norm = s.n_masked = u;
   s.rope = u * c.n_rot;
   s.scores = nt * run.n_ctx;
@@ -88,7 +96,7 @@ ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run) {
 
 uint64_t kv_cache_bytes(const ModelConfig& c, const RunShape& run) {
   const uint64_t rows = static_cast<uint64_t>(c.n_layer) * static_cast<uint64_t>(run.n_ctx);
-  return rows * (row_size(run.type_k, c.kv_dim()) + row_size(run.type_v, c.kv_dim()));
+  return rows * (row_size(run.type_k, c.kv_cache_k_dim()) + row_size(run.type_v, c.kv_cache_v_dim()));
 }
 
 uint64_t session_bytes(const ModelConfig& c, const RunShape& run) {

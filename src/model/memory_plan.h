@@ -62,13 +62,15 @@ struct ScratchSizes {
   int64_t topk_ids = 0, masked_ids = 0, expert_tokens = 0, token_ids = 0, n_masked = 0;  // int32
   int64_t gathered = 0, gate = 0, up = 0, down = 0, ffn_out = 0, choice_out = 0;  // floats
   int64_t logits = 0;                     // floats [n_ubatch][n_vocab]
+  int64_t mla_in = 0, mla_out = 0;        // floats [n_ubatch][...]: MLA's per-head and q LoRA rows
   uint64_t act_bytes = 0;                 // each of the two quantised-activation buffers (layer input, MoE input)
 
   uint64_t bytes() const;
 };
 ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run);
 
-// One session's KV cache (keys and values of every layer for n_ctx positions).
+// One session's KV cache (keys and values of every layer for n_ctx positions; for MLA the latent
+// rows alone, kv_lora_rank + n_rot values each).
 uint64_t kv_cache_bytes(const ModelConfig& c, const RunShape& run);
 // One session: its KV cache and the last token's logits.
 uint64_t session_bytes(const ModelConfig& c, const RunShape& run);

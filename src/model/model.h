@@ -47,15 +47,25 @@ struct LayerWeights {
   TensorView bq, bk, bv;   // (q_dim), (kv_dim), (kv_dim) f32, qkv_bias
   TensorView q_norm;       // (head_dim) f32, qk_norm
   TensorView k_norm;       // (head_dim) f32, qk_norm
-  TensorView wo;           // (q_dim -> n_embd)
+  TensorView wo;           // (q_dim -> n_embd); MLA: (n_head * head_dim_v_mla -> n_embd)
   TensorView bo;           // (n_embd) f32, attn_out_bias
   TensorView sinks;        // (n_head) f32, attn_sinks: one extra softmax logit per head
   TensorView ffn_norm;     // (n_embd) f32
   TensorView post_attn_norm;  // (n_embd) f32: the FFN's input norm under gpt-oss's name
 
+  // Multi-head latent attention (MLA); wq above when there is no q LoRA
+  TensorView wq_a;         // (n_embd -> q_lora_rank)
+  TensorView q_a_norm;     // (q_lora_rank) f32
+  TensorView wq_b;         // (q_lora_rank -> n_head * head_dim_k_mla)
+  TensorView wkv_a_mqa;    // (n_embd -> kv_lora_rank + n_rot): the latent and the shared rotated key
+  TensorView kv_a_norm;    // (kv_lora_rank) f32
+  TensorView wk_b;         // {qk_nope, kv_lora_rank, n_head}: a head's q_nope into the latent space
+  TensorView wv_b;         // {kv_lora_rank, head_dim_v_mla, n_head}: a head's latent output into values
+
   // MoE layers
   TensorView router;       // (n_embd -> n_expert)
   TensorView router_b;     // (n_expert) f32, router_bias
+  TensorView exp_probs_b;  // (n_expert) f32, selection_bias: added to the probabilities to select only
   TensorView gate_exps;    // {n_embd, n_ff, n_expert}
   TensorView up_exps;      // {n_embd, n_ff, n_expert}
   TensorView down_exps;    // {n_ff, n_embd, n_expert}
@@ -90,6 +100,13 @@ struct LayerWeights {
     f(l.bv, "attn_v.bias", TensorRole::BIAS);
     f(l.q_norm, "attn_q_norm.weight", TensorRole::NORM);
     f(l.k_norm, "attn_k_norm.weight", TensorRole::NORM);
+    f(l.wq_a, "attn_q_a.weight", TensorRole::MATRIX);
+    f(l.q_a_norm, "attn_q_a_norm.weight", TensorRole::NORM);
+    f(l.wq_b, "attn_q_b.weight", TensorRole::MATRIX);
+    f(l.wkv_a_mqa, "attn_kv_a_mqa.weight", TensorRole::MATRIX);
+    f(l.kv_a_norm, "attn_kv_a_norm.weight", TensorRole::NORM);
+    f(l.wk_b, "attn_k_b.weight", TensorRole::MATRIX);
+    f(l.wv_b, "attn_v_b.weight", TensorRole::MATRIX);
     f(l.wo, "attn_output.weight", TensorRole::MATRIX);
     f(l.bo, "attn_output.bias", TensorRole::BIAS);
     f(l.sinks, "attn_sinks.weight", TensorRole::BIAS);
@@ -97,6 +114,7 @@ struct LayerWeights {
     f(l.post_attn_norm, "post_attention_norm.weight", TensorRole::NORM);
     f(l.router, "ffn_gate_inp.weight", TensorRole::ROUTER);
     f(l.router_b, "ffn_gate_inp.bias", TensorRole::BIAS);
+    f(l.exp_probs_b, "exp_probs_b.bias", TensorRole::BIAS);
     f(l.gate_exps, "ffn_gate_exps.weight", TensorRole::EXPERTS);
     f(l.up_exps, "ffn_up_exps.weight", TensorRole::EXPERTS);
     f(l.down_exps, "ffn_down_exps.weight", TensorRole::EXPERTS);

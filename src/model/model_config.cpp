@@ -90,7 +90,10 @@ ModelConfig ModelConfig::read_common(const GgufFile& f) {
     fail(where, fmt::format("{}: head_count {} is not a multiple of head_count_kv {}", f.path(), c.n_head, c.n_head_kv), hint);
   // Heads may be wider than n_embd / n_head (Qwen3-style); key_length says so when present.
   c.head_dim = u_or("attention.key_length", c.n_embd / c.n_head);
-  if (c.head_dim <= 0 || c.head_dim > 4096 || u_or("attention.value_length", c.head_dim) != c.head_dim)
+  // MLA files (attention.kv_lora_rank) write the latent's widths: key_length = kv_lora_rank +
+  // n_rot, value_length = kv_lora_rank; their architecture entry checks them.
+  const bool mla = f.find(p + "attention.kv_lora_rank") != nullptr;
+  if (c.head_dim <= 0 || c.head_dim > 4096 || (!mla && u_or("attention.value_length", c.head_dim) != c.head_dim))
     fail(where, fmt::format("{}: attention.key_length {} must be positive and equal value_length", f.path(), c.head_dim), hint);
   c.n_rot = u_or("rope.dimension_count", c.head_dim);
   if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0)

@@ -41,9 +41,16 @@ struct RouterRule {
   GatingFn gating = GatingFn::SOFTMAX;
   bool normalize = true;  // top-k weights renormalised to sum 1 (Mixtral, Qwen3-MoE); false: raw probabilities
   float scale = 1.0f;     // weights multiplied by this afterwards (DeepSeek's expert_weights_scale)
+  // Group-limited routing (DeepSeek-V3): the experts form n_groups equal groups, each scored by
+  // the sum of its two best selection values; the top-k is chosen within the n_groups_used best
+  // groups only. 0: no groups.
+  int n_groups = 0;
+  int n_groups_used = 0;
 };
 
-enum class AttentionKind { GQA };  // grouped-query attention (MHA and MQA are special cases)
+// GQA: grouped-query attention (MHA and MQA are special cases). MLA: DeepSeek's multi-head
+// latent attention, whose KV cache holds one compressed latent and RoPE part per position.
+enum class AttentionKind { GQA, MLA };
 // RMSNorm of q and k after their projections, before RoPE: over each head (Qwen3, weights of
 // head_dim) or over the whole projection (OLMoE, weights of q_dim and kv_dim).
 enum class QkNorm { NONE, PER_HEAD, WHOLE };
@@ -67,6 +74,7 @@ struct LayerDesc {
   FfnAct act = FfnAct::SWIGLU;
   bool router_bias = false;    // a bias on the router logits (gpt-oss)
   bool expert_bias = false;    // biases on each routed expert's gate, up and down (gpt-oss)
+  bool selection_bias = false; // the router may add a selection bias (exp_probs_b, DeepSeek-V3); optional in the file
 
   bool is_moe() const { return ffn != FfnKind::DENSE; }
 };
@@ -97,11 +105,28 @@ struct ModelConfig {
                                   // architecture's default pattern
   std::vector<LayerDesc> layers;  // n_layer entries
 
+  // Multi-head latent attention (AttentionKind::MLA; DeepSeek-V2/V3). The cache is one "head"
+  // (n_head_kv = 1) of head_dim = kv_lora_rank + n_rot values: the normalised latent and the
+  // rotated key part; its first kv_lora_rank values are also the values (no V cache).
+  int64_t q_lora_rank = 0;      // 0: q projected directly (V2-Lite); else through a rank-r bottleneck
+  int64_t kv_lora_rank = 0;     // the latent's width (0: no MLA)
+  int64_t head_dim_k_mla = 0;   // a query/key head once decompressed: qk_nope + n_rot
+  int64_t head_dim_v_mla = 0;   // a value head once decompressed
+  int64_t n_layer_dense_lead = 0;  // leading layers with a dense FFN (leading_dense_block_count)
+
   bool is_moe() const { return n_expert > 0; }
   int64_t n_moe_layers() const;
   int64_t max_ff() const;  // widest FFN or expert of any layer (scratch sizing)
   int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
+  bool is_mla() const { return kv_lora_rank > 0; }
+  int64_t qk_nope() const { return head_dim_k_mla - n_rot; }  // MLA: a head's unrotated part
+  // Values the KV cache holds per position and layer: keys, and values (none for MLA, whose
+  // values are the first kv_lora_rank values of the key row).
+  int64_t kv_cache_k_dim() const { return kv_dim(); }
+  int64_t kv_cache_v_dim() const { return is_mla() ? 0 : kv_dim(); }
+  // Attention output per token before the output projection.
+  int64_t attn_out_dim() const { return is_mla() ? n_head * head_dim_v_mla : q_dim(); }
 
   // The "<arch>.*" keys every transformer has; throws swapmoe::Error naming a missing or
   // inconsistent key. Architecture entries call it, then fill in what is theirs.

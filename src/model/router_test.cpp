@@ -70,6 +70,36 @@ TEST(Router, SigmoidGatingNormalisedAndScaled) {
   EXPECT_NEAR(w[0], 2.5 * s1, 1e-6);
 }
 
+// DeepSeek-V3: sigmoid probabilities, a selection bias, groups of two scored by the sum of their
+// two best selection values; weights are the unbiased probabilities, renormalised and scaled.
+TEST(Router, GroupLimitedSigmoidWithSelectionBias) {
+  const float logits[8] = {3.0f, -3.0f, 1.0f, 1.0f, 2.5f, -2.0f, 0.0f, 0.5f};
+  const float bias[8] = {0, 0, 0, 0, 0, 0, 0.9f, 0};
+  auto sig = [&](int e) { return 1.0 / (1.0 + std::exp(-double(logits[e]))); };
+  RouterRule rule{GatingFn::SIGMOID, /*normalize=*/true, /*scale=*/2.0f, /*n_groups=*/4, /*n_groups_used=*/2};
+  // Group sums: {0,1} 0.95+0.05=1.00; {2,3} 0.73+0.73=1.46; {4,5} 0.92+0.12=1.04; {6,7} 1.40+0.62=2.02.
+  // Groups {6,7} and {2,3} win although experts 0 and 4 have the best probabilities.
+  int32_t ids[2];
+  float w[2];
+  ASSERT_EQ(route(rule, logits, 8, 2, nullptr, ids, w, bias), 2);
+  EXPECT_EQ(ids[0], 6);  // 0.5 + 0.9 selection
+  EXPECT_EQ(ids[1], 2);  // ties with 3: the lower index
+  const double sum = sig(6) + sig(2);
+  EXPECT_NEAR(w[0], 2.0 * sig(6) / sum, 1e-6);
+  EXPECT_NEAR(w[1], 2.0 * sig(2) / sum, 1e-6);
+  // Masked: groups are scored over their usable experts only.
+  const uint8_t usable[8] = {1, 1, 0, 0, 1, 1, 0, 1};
+  ASSERT_EQ(route(rule, logits, 8, 2, usable, ids, w, bias), 2);
+  EXPECT_EQ(ids[0], 0);  // groups {0,1} (1.00) and {4,5} (1.04) beat {7} (0.62)
+  EXPECT_EQ(ids[1], 4);
+  // Without groups, the bias alone changes the choice but not the weights.
+  rule.n_groups = rule.n_groups_used = 0;
+  ASSERT_EQ(route(rule, logits, 8, 2, nullptr, ids, w, bias), 2);
+  EXPECT_EQ(ids[0], 6);  // 1.4 selection, 0.62 probability
+  EXPECT_EQ(ids[1], 0);
+  EXPECT_NEAR(w[0], 2.0 * sig(6) / (sig(6) + sig(0)), 1e-6);
+}
+
 TEST(Rope, NeoxRotatesTheHalvesByTheSameAngles) {
   const int64_t hd = 8, n_rot = 6;
   std::vector<float> cs(n_rot), x(hd), want(hd);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -88,8 +89,10 @@ std::vector<std::string> synth_vocab(int64_t n_vocab, std::vector<float>* scores
 }  // namespace
 
 std::vector<std::string> synth_preset_names() {
-  return {"tiny",          "tiny-dense",  "tiny-qwen3moe",     "tiny-olmoe",  "tiny-qwen2moe", "tiny-gptoss",
-          "mixtral-8x7b",  "qwen3-30b-a3b", "olmoe-1b-7b", "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b"};
+  return {"tiny",           "tiny-dense",        "tiny-qwen3moe", "tiny-olmoe",       "tiny-qwen2moe",
+          "tiny-gptoss",    "tiny-deepseek2",    "tiny-deepseek2-v3", "tiny-deepseek2-yarn", "mixtral-8x7b",
+          "qwen3-30b-a3b",  "olmoe-1b-7b",       "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b",
+          "deepseek-v2-lite"};
 }
 
 SynthSpec synth_preset(const std::string& name) {
@@ -131,6 +134,36 @@ SynthSpec synth_preset(const std::string& name) {
     s.n_ff = 2880, s.n_ff_exp = 2880, s.n_expert = big ? 128 : 32, s.n_expert_used = 4, s.n_ctx_train = 131072;
     s.rope_freq_base = 150000.0f, s.sliding_window = 128, s.rope_yarn_factor = 32.0f, s.rope_yarn_orig_ctx = 4096;
     s.expert_type = GgmlType::MXFP4;
+    return s;
+  }
+  // deepseek2: multi-head latent attention (a latent of 64 plus a RoPE part of 32: q8_0 cache
+  // rows), one leading dense layer, then experts with a shared one. "tiny-deepseek2" is V2-Lite
+  // (no q LoRA, softmax router, weights not renormalised); "-v3" has V3's options (q LoRA,
+  // sigmoid router with a selection bias, group-limited routing, renormalised and scaled weights);
+  // "-yarn" is V2-Lite with the published files' YaRN keys over a short original context, so that
+  // the ramp spans half of the 16 rotated pairs and mscale^2 (1.21) scales the attention.
+  if (name == "tiny-deepseek2" || name == "tiny-deepseek2-v3" || name == "tiny-deepseek2-yarn") {
+    s.arch = "deepseek2", s.n_head_kv = 1, s.n_ff = 128, s.n_ff_exp = 32, s.n_expert_shared = 1;
+    s.kv_lora_rank = 64, s.n_rot = 32, s.head_dim_k_mla = 64, s.head_dim_v_mla = 32, s.n_layer_dense_lead = 1;
+    s.rms_eps = 1e-6f;
+    if (name == "tiny-deepseek2-v3") {
+      s.q_lora_rank = 32, s.gating = GatingFn::SIGMOID, s.expert_weights_norm = true, s.expert_weights_scale = 2.5f;
+      s.n_expert_groups = 4, s.n_expert_groups_used = 2;
+    }
+    if (name == "tiny-deepseek2-yarn") {
+      s.n_ctx_train = 1024, s.rope_yarn_factor = 4.0f, s.rope_yarn_orig_ctx = 256, s.rope_yarn_log_mul = 0.0707f;
+      s.rope_yarn_beta_fast = 32.0f, s.rope_yarn_beta_slow = 1.0f;
+    }
+    return s;
+  }
+  if (name == "deepseek-v2-lite") {  // DeepSeek-V2-Lite: 27 layers (1 dense), 64 experts of 1408, top-6, 2 shared
+    s.arch = "deepseek2";
+    s.n_vocab = 102400, s.n_embd = 2048, s.n_layer = 27, s.n_head = 16, s.n_head_kv = 1, s.n_ff = 10944;
+    s.n_ff_exp = 1408, s.n_expert = 64, s.n_expert_used = 6, s.n_expert_shared = 2, s.n_layer_dense_lead = 1;
+    s.kv_lora_rank = 512, s.n_rot = 64, s.head_dim_k_mla = 192, s.head_dim_v_mla = 128;
+    s.n_ctx_train = 163840, s.rms_eps = 1e-6f;
+    s.rope_yarn_factor = 40.0f, s.rope_yarn_orig_ctx = 4096, s.rope_yarn_log_mul = 0.0707f;
+    s.rope_yarn_beta_fast = 32.0f, s.rope_yarn_beta_slow = 1.0f;
     return s;
   }
   if (name == "mixtral-8x7b") {  // Mixtral-8x7B: 32 layers, 8 experts, top-2
@@ -179,8 +212,15 @@ ModelConfig synth_config(const SynthSpec& s) {
   c.arch = s.arch;
   c.n_vocab = s.n_vocab, c.n_embd = s.n_embd, c.n_layer = s.n_layer, c.n_head = s.n_head, c.n_head_kv = s.n_head_kv;
   c.head_dim = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
-  c.n_rot = c.head_dim;
-  c.n_ff = s.n_ff, c.n_ff_exp = s.n_ff_exp, c.n_ff_shexp = s.n_ff_shexp;
+  c.n_rot = s.n_rot ? s.n_rot : c.head_dim;
+  c.q_lora_rank = s.q_lora_rank, c.kv_lora_rank = s.kv_lora_rank;
+  c.head_dim_k_mla = s.head_dim_k_mla, c.head_dim_v_mla = s.head_dim_v_mla;
+  if (c.is_mla()) c.head_dim = c.kv_lora_rank + c.n_rot;  // the latent cache row, as converters write it
+  c.n_layer_dense_lead = s.n_layer_dense_lead;
+  // Entries whose router rule is fixed (llama, qwen*, olmoe) overwrite these in describe().
+  c.router = RouterRule{s.gating, s.expert_weights_norm, s.expert_weights_scale, s.n_expert_groups, s.n_expert_groups_used};
+  c.n_ff = s.n_ff, c.n_ff_exp = s.n_ff_exp;
+  c.n_ff_shexp = s.n_expert_shared > 0 ? s.n_ff_exp * s.n_expert_shared : s.n_ff_shexp;
   c.n_expert = s.n_expert, c.n_expert_used = s.n_expert_used;
   c.n_ctx_train = s.n_ctx_train, c.rope_freq_base = s.rope_freq_base, c.rms_eps = s.rms_eps;
   c.n_swa = s.sliding_window;
@@ -217,7 +257,8 @@ void for_each_synth_tensor(const SynthSpec& s, F&& f) {
   LayerWeights layer;
   for (int il = 0; il < c.n_layer; ++il)
     layer.for_each([&](TensorView&, const char* suffix, TensorRole role) {
-      const bool described = role == TensorRole::BIAS && c.layers[il].qkv_bias;
+      const bool described = role == TensorRole::BIAS &&
+                             (std::string_view(suffix) == "exp_probs_b.bias" ? c.layers[il].selection_bias : c.layers[il].qkv_bias);
       emit(fmt::format("blk.{}.{}", il, suffix), arch.tensor(c, il, suffix), role, described);
     });
   Model::visit_globals(globals, [&](TensorView&, const char* name, TensorRole role) {
@@ -272,10 +313,26 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   w.set(p + "block_count", u32(s.n_layer));
   w.set(p + "feed_forward_length", u32(s.n_ff));
   if (s.n_ff_exp > 0) w.set(p + "expert_feed_forward_length", u32(s.n_ff_exp));
-  if (s.n_ff_shexp > 0) w.set(p + "expert_shared_feed_forward_length", u32(s.n_ff_shexp));
+  if (s.n_ff_shexp > 0 && !c.is_mla()) w.set(p + "expert_shared_feed_forward_length", u32(s.n_ff_shexp));
   w.set(p + "attention.head_count", u32(s.n_head));
   w.set(p + "attention.head_count_kv", u32(s.n_head_kv));
-  if (s.head_dim) {
+  if (c.is_mla()) {  // as llama.cpp's converter writes deepseek2
+    w.set(p + "attention.key_length", u32(c.head_dim));
+    w.set(p + "attention.value_length", u32(c.kv_lora_rank));
+    w.set(p + "attention.key_length_mla", u32(c.head_dim_k_mla));
+    w.set(p + "attention.value_length_mla", u32(c.head_dim_v_mla));
+    w.set(p + "attention.kv_lora_rank", u32(c.kv_lora_rank));
+    w.set(p + "attention.q_lora_rank", u32(c.q_lora_rank));
+    w.set(p + "leading_dense_block_count", u32(s.n_layer_dense_lead));
+    w.set(p + "expert_shared_count", u32(s.n_expert_shared));
+    w.set(p + "expert_weights_scale", GgufValue::f32(s.expert_weights_scale));
+    w.set(p + "expert_weights_norm", GgufValue::boolean(s.expert_weights_norm));
+    w.set(p + "expert_gating_func", u32(s.gating == GatingFn::SIGMOID ? 2 : 1));
+    if (s.n_expert_groups > 1) {
+      w.set(p + "expert_group_count", u32(s.n_expert_groups));
+      w.set(p + "expert_group_used_count", u32(s.n_expert_groups_used));
+    }
+  } else if (s.head_dim) {
     w.set(p + "attention.key_length", u32(c.head_dim));
     w.set(p + "attention.value_length", u32(c.head_dim));
   }
@@ -288,6 +345,11 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
     w.set(p + "rope.scaling.type", GgufValue::string("yarn"));
     w.set(p + "rope.scaling.factor", GgufValue::f32(s.rope_yarn_factor));
     w.set(p + "rope.scaling.original_context_length", u32(s.rope_yarn_orig_ctx));
+    const std::pair<const char*, float> yarn_keys[] = {{"yarn_log_multiplier", s.rope_yarn_log_mul},
+                                                       {"yarn_beta_fast", s.rope_yarn_beta_fast},
+                                                       {"yarn_beta_slow", s.rope_yarn_beta_slow}};
+    for (const auto& [key, value] : yarn_keys)
+      if (value != 0) w.set(p + "rope.scaling." + key, GgufValue::f32(value));
   }
   if (s.n_expert > 0) {
     w.set(p + "expert_count", u32(s.n_expert));
@@ -307,11 +369,15 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   w.set("tokenizer.ggml.add_eos_token", GgufValue::boolean(false));
 
   const GgmlType type = s.type;
-  auto matrix = [&](const std::string& name, int64_t n_in, int64_t n_out, float gain) {
+  // A matrix of any rank (deepseek2's attn_k_b / attn_v_b are {n_in, n_out, n_head}): rows of ne[0].
+  auto matrix = [&](const std::string& name, const std::vector<int64_t>& ne, float gain) {
     const uint64_t seed = hash_name(name, s.seed);
+    const int64_t n_in = ne[0];
+    int64_t n_rows = 1;
+    for (size_t d = 1; d < ne.size(); ++d) n_rows *= ne[d];
     const float scale = gain / std::sqrt(static_cast<float>(n_in));
-    w.add_tensor(name, type, {n_in, n_out}, [=](uint8_t* dst, size_t) {
-      fill_rows(dst, type, n_out, n_in, seed, n_threads, [=](int64_t) { return scale; });
+    w.add_tensor(name, type, ne, [=](uint8_t* dst, size_t) {
+      fill_rows(dst, type, n_rows, n_in, seed, n_threads, [=](int64_t) { return scale; });
     });
   };
   auto norm = [&](const std::string& name, int64_t n) {
@@ -362,10 +428,10 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
     const std::vector<int64_t>& ne = spec.shape;
     switch (role) {
       case TensorRole::EMBEDDING:  // read row by row; a gain of 1 keeps activations O(1)
-        return matrix(name, ne[0], ne[1], std::sqrt(static_cast<float>(s.n_embd)) * 0.5f);
-      case TensorRole::OUTPUT: return matrix(name, ne[0], ne[1], 4.0f);  // peaked: greedy is well defined
+        return matrix(name, ne, std::sqrt(static_cast<float>(s.n_embd)) * 0.5f);
+      case TensorRole::OUTPUT: return matrix(name, ne, 4.0f);  // peaked: greedy is well defined
       case TensorRole::NORM: return norm(name, ne[0]);
-      case TensorRole::MATRIX: return matrix(name, ne[0], ne[1], 1.0f);
+      case TensorRole::MATRIX: return matrix(name, ne, 1.0f);
       case TensorRole::ROUTER: return router(name, ne[0], ne[1]);
       case TensorRole::EXPERTS: return experts(name, ne[0], ne[1]);
       case TensorRole::BIAS: return bias(name, ne);

@@ -29,18 +29,30 @@ struct SynthSpec {
   int64_t n_ctx_train = 2048;
   float rope_freq_base = 10000.0f;
   float rms_eps = 1e-5f;
+  int64_t n_rot = 0;        // rotated dimensions per head (0: all of head_dim; deepseek2: the rope part)
+  // deepseek2 (multi-head latent attention and DeepSeek routing; see ModelConfig)
+  int64_t q_lora_rank = 0, kv_lora_rank = 0, head_dim_k_mla = 0, head_dim_v_mla = 0;
+  int64_t n_layer_dense_lead = 0, n_expert_shared = 0;
+  GatingFn gating = GatingFn::SOFTMAX;
+  bool expert_weights_norm = false;
+  float expert_weights_scale = 1.0f;
+  int n_expert_groups = 0, n_expert_groups_used = 0;
   GgmlType type = GgmlType::F32;  // type of the matrices (norms stay f32)
   std::optional<GgmlType> expert_type;  // the routed experts' type when not `type` (gpt-oss: MXFP4)
   int64_t sliding_window = 0;     // attention.sliding_window (gpt-oss)
   float rope_yarn_factor = 0;     // rope.scaling.type yarn with this factor when non-zero
   int64_t rope_yarn_orig_ctx = 0; // rope.scaling.original_context_length
+  // With YaRN, rope.scaling.yarn_log_multiplier (as converters write it: 0.1 mscale_all_dims),
+  // yarn_beta_fast and yarn_beta_slow, each written when non-zero.
+  float rope_yarn_log_mul = 0, rope_yarn_beta_fast = 0, rope_yarn_beta_slow = 0;
   bool tied_output = false;       // omit output.weight
   uint64_t seed = 1;
 };
 
 // Presets: small shapes for tests ("tiny" and "tiny-dense" llama, "tiny-qwen3moe", "tiny-olmoe",
-// "tiny-qwen2moe", "tiny-gptoss") and real models' shapes in their own architectures
-// ("mixtral-8x7b", "qwen3-30b-a3b", "olmoe-1b-7b", "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b").
+// "tiny-qwen2moe", "tiny-gptoss", "tiny-deepseek2" as V2-Lite, "tiny-deepseek2-v3" with V3's
+// options, "tiny-deepseek2-yarn" as V2-Lite with YaRN) and real models' shapes in their own architectures ("mixtral-8x7b", "qwen3-30b-a3b",
+// "olmoe-1b-7b", "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b", "deepseek-v2-lite").
 SynthSpec synth_preset(const std::string& name);
 std::vector<std::string> synth_preset_names();
 

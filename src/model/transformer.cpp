@@ -73,7 +73,8 @@ void Transformer::forward_ubatch(KvCache& kv, const int32_t* tokens, int64_t n, 
     for (int64_t t = 0; t < n; ++t)
       rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(l.w.attn_norm.data), &s.xn[t * c.n_embd], c.n_embd,
                c.rms_eps);
-    attention_gqa(l, kv, n, pos);
+    if (l.desc.attention == AttentionKind::MLA) attention_mla(l, kv, n, pos);
+    else attention_gqa(l, kv, n, pos);
     linear(l.w.wo, s.attn.data(), n, s.tmp.data(), s.act, pool_);
     add_bias(l.w.bo, s.tmp.data(), n, c.n_embd);
     for (int64_t i = 0; i < n * c.n_embd; ++i) s.x[i] += s.tmp[i];

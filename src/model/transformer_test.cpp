@@ -51,32 +51,11 @@ class ReferenceModel {
     return out;
   }
 
-  // Normal mode rotates (x[2i], x[2i+1]), NEOX mode (x[i], x[i + n_rot/2]), both by pos * base^(-2i/n_rot);
-  // with YaRN, pair i's frequency mixes the interpolated (/ factor) and the original one by a
-  // linear ramp between the correction dims, and cos and sin are scaled by 0.1 ln(factor) + 1.
+  // Normal mode rotates (x[2i], x[2i+1]), NEOX mode (x[i], x[i + n_rot/2]), both by pos * base^(-2i/n_rot)
+  // (rope_at); with YaRN, pair i's frequency mixes the interpolated (/ factor) and the original one
+  // by a linear ramp between the correction dims, and cos and sin are scaled (rope_magnitude).
   void rope(std::vector<double>& v, int64_t n_heads, int64_t pos) const {
-    const int64_t half = c_.n_rot / 2;
-    const RopeScaling& r = c_.rope_scaling;
-    const bool yarn = r.type == RopeScalingType::YARN;
-    const double base = c_.rope_freq_base, n = static_cast<double>(c_.n_rot), factor = yarn ? r.factor : 1.0;
-    auto corr_dim = [&](double rotations) {
-      return n * std::log(static_cast<double>(r.n_ctx_orig) / (rotations * 2 * M_PI)) / (2 * std::log(base));
-    };
-    const double low = yarn ? std::max(0.0, std::floor(corr_dim(r.yarn_beta_fast))) : 0.0;
-    const double high = yarn ? std::min(n - 1, std::ceil(corr_dim(r.yarn_beta_slow))) : 0.0;
-    const double mscale = yarn ? 0.1 * std::log(factor) + 1.0 : 1.0;
-    for (int64_t h = 0; h < n_heads; ++h)
-      for (int64_t i = 0; i < half; ++i) {
-        const double freq = std::pow(base, -2.0 * i / c_.n_rot);
-        const double keep = yarn ? 1.0 - std::clamp((i - low) / std::max(0.001, high - low), 0.0, 1.0) : 1.0;
-        const double theta = pos * (freq / factor * (1 - keep) + freq * keep);
-        const bool neox = c_.rope_mode == RopeMode::NEOX;
-        double& a = v[h * c_.head_dim + (neox ? i : 2 * i)];
-        double& b = v[h * c_.head_dim + (neox ? i + half : 2 * i + 1)];
-        const double x0 = a, x1 = b;
-        a = (x0 * std::cos(theta) - x1 * std::sin(theta)) * mscale;
-        b = (x0 * std::sin(theta) + x1 * std::cos(theta)) * mscale;
-      }
+    for (int64_t h = 0; h < n_heads; ++h) rope_at(&v[h * c_.head_dim], pos);
   }
 
   void add(std::vector<double>& x, const TensorView& bias) const {
@@ -96,52 +75,188 @@ class ReferenceModel {
     }
   }
 
+  // Grouped-query attention of every position, added to x.
+  void attention_gqa(const LayerWeights& L, const LayerDesc& desc, std::vector<std::vector<double>>& x) const {
+    const int64_t n = static_cast<int64_t>(x.size()), E = c_.n_embd, hd = c_.head_dim;
+    auto wq = load(L.wq), wk = load(L.wk), wv = load(L.wv), wo = load(L.wo);
+    std::vector<std::vector<double>> q(n), k(n), v(n);
+    for (int64_t t = 0; t < n; ++t) {
+      auto xn = norm(x[t], L.attn_norm);
+      q[t] = mv(wq, xn, E);
+      k[t] = mv(wk, xn, E);
+      v[t] = mv(wv, xn, E);
+      add(q[t], L.bq), add(k[t], L.bk), add(v[t], L.bv);
+      qk_norm(q[t], L.q_norm, desc.qk_norm);
+      qk_norm(k[t], L.k_norm, desc.qk_norm);
+      rope(q[t], c_.n_head, t);
+      rope(k[t], c_.n_head_kv, t);
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      std::vector<double> att(c_.n_head * hd, 0.0);
+      for (int64_t h = 0; h < c_.n_head; ++h) {
+        const int64_t kvh = h / (c_.n_head / c_.n_head_kv);
+        // A sliding window sees the last `window` positions, itself included; a sink is one more
+        // softmax logit with no value.
+        const int64_t first = desc.sliding_window > 0 ? std::max<int64_t>(0, t - desc.sliding_window + 1) : 0;
+        std::vector<double> s(t + 1, 0.0);
+        double mx = desc.attn_sinks ? load(L.sinks)[h] : -INFINITY;
+        for (int64_t j = first; j <= t; ++j) {
+          double d = 0;
+          for (int64_t i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[j][kvh * hd + i];
+          s[j] = d / std::sqrt(static_cast<double>(hd));
+          mx = std::max(mx, s[j]);
+        }
+        double sum = desc.attn_sinks ? std::exp(load(L.sinks)[h] - mx) : 0.0;
+        for (int64_t j = first; j <= t; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        for (int64_t j = first; j <= t; ++j)
+          for (int64_t i = 0; i < hd; ++i) att[h * hd + i] += s[j] / sum * v[j][kvh * hd + i];
+      }
+      auto o = mv(wo, att, c_.n_head * hd);
+      add(o, L.bo);
+      for (int64_t i = 0; i < E; ++i) x[t][i] += o[i];
+    }
+  }
+
+  // Multi-head latent attention written out without llama.cpp's absorption: each head's keys and
+  // values decompressed from the cached latent (k = k_b^T latent | k_pe, v = v_b latent).
+  void attention_mla(const LayerWeights& L, std::vector<std::vector<double>>& x) const {
+    const int64_t n = static_cast<int64_t>(x.size()), E = c_.n_embd, H = c_.n_head, rank = c_.kv_lora_rank;
+    const int64_t rot = c_.n_rot, nope = c_.qk_nope(), kd = c_.head_dim_k_mla, vd = c_.head_dim_v_mla;
+    const auto wkv_a = load(L.wkv_a_mqa), wk_b = load(L.wk_b), wv_b = load(L.wv_b), wo = load(L.wo);
+    std::vector<std::vector<double>> q(n), latent(n), k_pe(n);
+    for (int64_t t = 0; t < n; ++t) {
+      auto xn = norm(x[t], L.attn_norm);
+      if (c_.q_lora_rank > 0) q[t] = mv(load(L.wq_b), norm(mv(load(L.wq_a), xn, E), L.q_a_norm), c_.q_lora_rank);
+      else q[t] = mv(load(L.wq), xn, E);
+      auto kv = mv(wkv_a, xn, E);
+      latent[t] = norm(std::vector<double>(kv.begin(), kv.begin() + rank), L.kv_a_norm);
+      k_pe[t].assign(kv.begin() + rank, kv.end());
+      rope_at(k_pe[t].data(), t);
+      for (int64_t h = 0; h < H; ++h) rope_at(&q[t][h * kd + nope], t);
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      std::vector<double> att(H * vd, 0.0);
+      for (int64_t h = 0; h < H; ++h) {
+        std::vector<double> s(t + 1);
+        for (int64_t j = 0; j <= t; ++j) {
+          double d = 0;
+          for (int64_t i = 0; i < nope; ++i) {
+            double k = 0;  // k_b of head h is rank rows of nope values
+            for (int64_t r = 0; r < rank; ++r) k += wk_b[(h * rank + r) * nope + i] * latent[j][r];
+            d += q[t][h * kd + i] * k;
+          }
+          for (int64_t i = 0; i < rot; ++i) d += q[t][h * kd + nope + i] * k_pe[j][i];
+          s[j] = d * mla_scale();
+        }
+        const double mx = *std::max_element(s.begin(), s.end());
+        double sum = 0;
+        for (double& e : s) sum += (e = std::exp(e - mx));
+        for (int64_t j = 0; j <= t; ++j)
+          for (int64_t o = 0; o < vd; ++o) {
+            double v = 0;  // v_b of head h is vd rows of rank values
+            for (int64_t r = 0; r < rank; ++r) v += wv_b[(h * vd + o) * rank + r] * latent[j][r];
+            att[h * vd + o] += s[j] / sum * v;
+          }
+      }
+      auto o = mv(wo, att, H * vd);
+      for (int64_t i = 0; i < E; ++i) x[t][i] += o[i];
+    }
+  }
+
+  // The router as DeepSeek and llama.cpp define it, which covers the others: probabilities
+  // (softmax or sigmoid), selection values (plus the bias), the best groups by the sum of their two
+  // best values, the top-k of the selection values in those groups, weighted by their
+  // probabilities (renormalised when the rule says so) times the scale.
+  std::vector<std::pair<int, double>> route_ref(const std::vector<double>& logits, const TensorView& bias) const {
+    const int64_t E = c_.n_expert;
+    std::vector<double> probs(E), select(E);
+    const double mx = *std::max_element(logits.begin(), logits.end());
+    double total = 0;
+    for (int64_t e = 0; e < E; ++e) total += std::exp(logits[e] - mx);
+    for (int64_t e = 0; e < E; ++e)
+      probs[e] = c_.router.gating == GatingFn::SIGMOID ? 1 / (1 + std::exp(-logits[e])) : std::exp(logits[e] - mx) / total;
+    const auto b = bias.data ? load(bias) : std::vector<double>(E, 0.0);
+    for (int64_t e = 0; e < E; ++e) select[e] = probs[e] + b[e];
+    if (c_.router.n_groups > 1) {
+      const int64_t G = c_.router.n_groups, per = E / G;
+      std::vector<std::pair<double, int64_t>> groups;
+      for (int64_t g = 0; g < G; ++g) {
+        std::vector<double> v(select.begin() + g * per, select.begin() + (g + 1) * per);
+        std::sort(v.rbegin(), v.rend());
+        groups.push_back({-(v[0] + v[1]), g});
+      }
+      std::sort(groups.begin(), groups.end());
+      std::vector<bool> keep(G, false);
+      for (int j = 0; j < c_.router.n_groups_used; ++j) keep[groups[j].second] = true;
+      for (int64_t e = 0; e < E; ++e)
+        if (!keep[e / per]) select[e] = -1e300;
+    }
+    std::vector<int> idx(E);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return select[a] > select[b]; });
+    double sum = 0;
+    for (int j = 0; j < c_.n_expert_used; ++j) sum += probs[idx[j]];
+    std::vector<std::pair<int, double>> chosen;
+    for (int j = 0; j < c_.n_expert_used; ++j)
+      chosen.push_back({idx[j], probs[idx[j]] / (c_.router.normalize ? sum : 1.0) * c_.router.scale});
+    return chosen;
+  }
+
+  // YaRN's magnitude as transformers writes it: mscale(s, m) = 0.1 m ln(s) + 1; cos and sin are
+  // scaled by mscale(factor, 1), or with a log multiplier (mscale_all_dims) by
+  // mscale(factor, m) / mscale(factor, log_mul), m the log multiplier itself for DeepSeek-V2.
+  static double yarn_mscale(double factor, double m) { return factor <= 1 ? 1.0 : 0.1 * m * std::log(factor) + 1.0; }
+  double rope_magnitude() const {
+    const RopeScaling& r = c_.rope_scaling;
+    if (r.type != RopeScalingType::YARN) return 1.0;
+    if (r.yarn_log_mul == 0) return yarn_mscale(r.factor, 1.0);
+    return yarn_mscale(r.factor, r.yarn_log_mul_is_mscale ? r.yarn_log_mul : 1.0) / yarn_mscale(r.factor, r.yarn_log_mul);
+  }
+  // MLA's softmax scale: 1/sqrt(head_dim_k_mla), times (rotation magnitude * mscale(factor,
+  // log_mul))^2 with YaRN, as llama.cpp's deepseek2 graph has it (transformers: mscale(factor,
+  // mscale_all_dims)^2, the same when the rotation keeps magnitude 1).
+  double mla_scale() const {
+    const RopeScaling& r = c_.rope_scaling;
+    const double m = r.type == RopeScalingType::YARN ? rope_magnitude() * yarn_mscale(r.factor, r.yarn_log_mul) : 1.0;
+    return m * m / std::sqrt(static_cast<double>(c_.head_dim_k_mla));
+  }
+
+  // Rotates one n_rot-wide part at position pos.
+  void rope_at(double* v, int64_t pos) const {
+    const int64_t half = c_.n_rot / 2;
+    const RopeScaling& r = c_.rope_scaling;
+    const bool yarn = r.type == RopeScalingType::YARN;
+    const double base = c_.rope_freq_base, n = static_cast<double>(c_.n_rot), factor = yarn ? r.factor : 1.0;
+    auto corr_dim = [&](double rotations) {
+      return n * std::log(static_cast<double>(r.n_ctx_orig) / (rotations * 2 * M_PI)) / (2 * std::log(base));
+    };
+    const double low = yarn ? std::max(0.0, std::floor(corr_dim(r.yarn_beta_fast))) : 0.0;
+    const double high = yarn ? std::min(n - 1, std::ceil(corr_dim(r.yarn_beta_slow))) : 0.0;
+    const double mscale = rope_magnitude();
+    const bool neox = c_.rope_mode == RopeMode::NEOX;
+    for (int64_t i = 0; i < half; ++i) {
+      const double freq = std::pow(base, -2.0 * i / c_.n_rot);
+      const double keep = yarn ? 1.0 - std::clamp((i - low) / std::max(0.001, high - low), 0.0, 1.0) : 1.0;
+      const double theta = pos * (freq / factor * (1 - keep) + freq * keep);
+      double& a = v[neox ? i : 2 * i];
+      double& b = v[neox ? i + half : 2 * i + 1];
+      const double x0 = a, x1 = b;
+      a = (x0 * std::cos(theta) - x1 * std::sin(theta)) * mscale;
+      b = (x0 * std::sin(theta) + x1 * std::cos(theta)) * mscale;
+    }
+  }
+
   // Logits of every position.
   std::vector<std::vector<double>> forward(const std::vector<int32_t>& tokens) const {
-    const int64_t n = static_cast<int64_t>(tokens.size()), E = c_.n_embd, hd = c_.head_dim;
+    const int64_t n = static_cast<int64_t>(tokens.size()), E = c_.n_embd;
     std::vector<double> emb = load(m_.tok_embd);
     std::vector<std::vector<double>> x(n);
     for (int64_t t = 0; t < n; ++t) x[t].assign(emb.begin() + tokens[t] * E, emb.begin() + (tokens[t] + 1) * E);
     for (int64_t l = 0; l < c_.n_layer; ++l) {
       const LayerWeights& L = m_.layers[l];
       const LayerDesc& desc = c_.layers[l];
-      auto wq = load(L.wq), wk = load(L.wk), wv = load(L.wv), wo = load(L.wo);
-      std::vector<std::vector<double>> q(n), k(n), v(n);
-      for (int64_t t = 0; t < n; ++t) {
-        auto xn = norm(x[t], L.attn_norm);
-        q[t] = mv(wq, xn, E);
-        k[t] = mv(wk, xn, E);
-        v[t] = mv(wv, xn, E);
-        add(q[t], L.bq), add(k[t], L.bk), add(v[t], L.bv);
-        qk_norm(q[t], L.q_norm, c_.layers[l].qk_norm);
-        qk_norm(k[t], L.k_norm, c_.layers[l].qk_norm);
-        rope(q[t], c_.n_head, t);
-        rope(k[t], c_.n_head_kv, t);
-      }
-      for (int64_t t = 0; t < n; ++t) {
-        std::vector<double> att(c_.n_head * hd, 0.0);
-        for (int64_t h = 0; h < c_.n_head; ++h) {
-          const int64_t kvh = h / (c_.n_head / c_.n_head_kv);
-          // A sliding window sees the last `window` positions, itself included; a sink is one more
-          // softmax logit with no value.
-          const int64_t first = desc.sliding_window > 0 ? std::max<int64_t>(0, t - desc.sliding_window + 1) : 0;
-          std::vector<double> s(t + 1, 0.0);
-          double mx = desc.attn_sinks ? load(L.sinks)[h] : -INFINITY;
-          for (int64_t j = first; j <= t; ++j) {
-            double d = 0;
-            for (int64_t i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[j][kvh * hd + i];
-            s[j] = d / std::sqrt(static_cast<double>(hd));
-            mx = std::max(mx, s[j]);
-          }
-          double sum = desc.attn_sinks ? std::exp(load(L.sinks)[h] - mx) : 0.0;
-          for (int64_t j = first; j <= t; ++j) sum += (s[j] = std::exp(s[j] - mx));
-          for (int64_t j = first; j <= t; ++j)
-            for (int64_t i = 0; i < hd; ++i) att[h * hd + i] += s[j] / sum * v[j][kvh * hd + i];
-        }
-        auto o = mv(wo, att, c_.n_head * hd);
-        add(o, L.bo);
-        for (int64_t i = 0; i < E; ++i) x[t][i] += o[i];
-      }
+      if (c_.is_mla()) attention_mla(L, x);
+      else attention_gqa(L, desc, x);
       for (int64_t t = 0; t < n; ++t) {
         auto xn = norm(x[t], desc.post_attn_norm ? L.post_attn_norm : L.ffn_norm);
         std::vector<double> out(E, 0.0);
@@ -171,17 +286,9 @@ class ReferenceModel {
         if (L.is_moe) {
           auto logits = mv(load(L.router), xn, E);
           add(logits, L.router_b);
-          std::vector<int> idx(c_.n_expert);
-          std::iota(idx.begin(), idx.end(), 0);
-          std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return logits[a] > logits[b]; });
-          // Renormalised: over the top-k; otherwise the softmax over every expert.
-          double sum = 0;
-          const int n_sum = c_.router.normalize ? static_cast<int>(c_.n_expert_used) : static_cast<int>(c_.n_expert);
-          for (int j = 0; j < n_sum; ++j) sum += std::exp(logits[idx[j]] - logits[idx[0]]);
-          for (int j = 0; j < c_.n_expert_used; ++j) {
-            ExpertWeights ew = L.expert(idx[j]);
-            expert(load(ew.gate), load(ew.up), load(ew.down), std::exp(logits[idx[j]] - logits[idx[0]]) / sum, idx[j],
-                   desc.act);
+          for (auto [e, weight] : route_ref(logits, L.exp_probs_b)) {
+            ExpertWeights ew = L.expert(e);
+            expert(load(ew.gate), load(ew.up), load(ew.down), weight, e, desc.act);
           }
           if (c_.layers[l].ffn == FfnKind::MOE_SHARED) {
             const double g = c_.layers[l].shared_gate ? 1 / (1 + std::exp(-mv(load(L.shexp_gate_inp), xn, E)[0])) : 1.0;
@@ -258,8 +365,12 @@ TEST_P(TransformerTest, MatchesFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, TransformerTest,
                          ::testing::Values("tiny", "tiny-dense", "tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe",
-                                           "tiny-gptoss"),
-                         [](const auto& info) { return std::string(info.param).substr(std::string(info.param).find('-') + 1); });
+                                           "tiny-gptoss", "tiny-deepseek2", "tiny-deepseek2-v3", "tiny-deepseek2-yarn"),
+                         [](const auto& info) {
+                           std::string name = std::string(info.param).substr(std::string(info.param).find('-') + 1);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 TEST(Transformer, RejectsPositionsPastTheContext) {
   const std::string path = temp_model(synth_preset("tiny"), "ctx");
