@@ -51,8 +51,11 @@ TEST(ChatTemplates, RenderLikePythonJinja2) {
   if (!fs::is_directory(templates)) GTEST_SKIP() << "no shared chat templates at " << templates;
   const fs::path conversations_file = fs::path(SWAPMOE_SOURCE_DIR) / "src/chat/testdata/conversations.json";
   const fs::path expected_file = fs::path(SWAPMOE_TEST_OUTPUT_DIR) / "chat_templates_expected.json";
+  // Debian's python3 with python3-jinja2 is the oracle; another python3 on PATH (a virtual
+  // environment) may carry another jinja2.
+  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   const std::string command =
-      fmt::format("python3 '{}' --templates '{}' --conversations '{}' --out '{}'",
+      fmt::format("{} '{}' --templates '{}' --conversations '{}' --out '{}'", python,
                   (fs::path(SWAPMOE_SOURCE_DIR) / "tools/chat/render_expected.py").string(), templates.string(),
                   conversations_file.string(), expected_file.string());
   const int status = std::system(command.c_str());
