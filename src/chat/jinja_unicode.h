@@ -7,11 +7,12 @@
 #include <string_view>
 #include <vector>
 
+#include "core/utf8_append.h"
+
 namespace swapmoe::jinja {
 
 // Code points of UTF-8 text; a malformed byte becomes U+FFFD so that nothing throws mid-render.
 std::vector<char32_t> decode_utf8(std::string_view text);
-void append_utf8(std::string& out, char32_t cp);
 std::string encode_utf8(const std::vector<char32_t>& cps, size_t begin, size_t end);
 
 // str.isspace() for one code point, as Python's str.strip() uses it.

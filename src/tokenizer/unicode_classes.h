@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/utf8_append.h"
+
 namespace swapmoe {
 
 // Major general category; the numbers are those written by scripts/gen-unicode-classes.py.
@@ -41,8 +43,6 @@ inline bool cp_is_whitespace(uint32_t cp) { return (cp_class_byte(cp) & CP_WHITE
 // Tokenizers that follow llama.cpp therefore turn invalid UTF-8 into U+FFFD, byte by byte.
 std::vector<uint32_t> decode_utf8_lenient(std::string_view text);
 
-// Appends the UTF-8 form of `cp` (any value below 2^21, surrogates included).
-void append_utf8(std::string& out, uint32_t cp);
 
 // GPT-2's reversible byte -> printable code point map: printable Latin-1 bytes map to
 // themselves, the other 68 to U+0100.. in byte order.
