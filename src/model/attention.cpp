@@ -43,7 +43,7 @@ void qk_norm(QkNorm mode, const TensorView& w, float* x, int64_t n_heads, int64_
 
 }  // namespace
 
-void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
+void attention_gqa(const LayerContext& l, int64_t n) {
   const ModelConfig& c = l.c;
   ForwardScratch& s = l.s;
   const LayerWeights& L = l.w;
@@ -77,7 +77,7 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
       rope_apply(q, c.n_head, hd, c.n_rot, cs);
       rope_apply(k, c.n_head_kv, hd, c.n_rot, cs);
     }
-    kv.store(l.layer, pos + t, k, &s.v[t * kv_dim]);
+    l.at.kv[t]->store(l.layer, l.at.pos[t], k, &s.v[t * kv_dim]);
   }
 
   CachedAttention a;
@@ -86,30 +86,32 @@ void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
   a.window = l.desc.sliding_window;
   a.sinks = l.desc.attn_sinks ? static_cast<const float*>(L.sinks.data) : nullptr;
   a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  attend_cached(l, kv, n, pos, a);
+  attend_cached(l, n, a);
 }
 
-void attend_cached(const LayerContext& l, const KvCache& kv, int64_t n, int64_t pos, const CachedAttention& a) {
+void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
   ForwardScratch& s = l.s;
+  const KvCache& kv0 = *l.at.kv[0];
   const int64_t hd = a.hd_k, hd_v = a.hd_v, window = a.window;
-  const GgmlType tk = kv.type_k(), tv = a.values_in_keys ? tk : kv.type_v();
+  const GgmlType tk = kv0.type_k(), tv = a.values_in_keys ? tk : kv0.type_v();
   const size_t k_head_bytes = row_size(tk, hd), v_head_bytes = row_size(tv, hd_v);
   const size_t q8_bytes = row_size(GgmlType::Q8_0, hd);
   const VecDotFn k_dot = tk == GgmlType::F32 ? nullptr : vec_dot_kernels(tk).fast;
   const ToFloatFn v_to_float = type_traits(tv).to_float;
-  auto v_row = [&](int64_t p, int64_t kvh) {
+  auto v_row = [&](const KvCache& kv, int64_t p, int64_t kvh) {
     return a.values_in_keys ? kv.k_row(l.layer, p) : kv.v_row(l.layer, p) + kvh * v_head_bytes;
   };
   l.pool.run([&](int ith, int nth) {
-    float* scores = &s.scores[static_cast<size_t>(ith) * kv.n_ctx()];
+    float* scores = &s.scores[static_cast<size_t>(ith) * kv0.n_ctx()];
     float* q_conv = &s.head_rows[static_cast<size_t>(ith) * 2 * hd];
     float* v_conv = q_conv + hd;
     uint8_t* q_q8 = s.head_q.empty() ? nullptr : &s.head_q[static_cast<size_t>(ith) * q8_bytes];
     auto [begin, end] = split_range(n * a.n_head, ith, nth);
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t = job / a.n_head, h = job % a.n_head, kvh = h / a.group;
+      const KvCache& kv = *l.at.kv[t];
       const float* q = &a.q[t * a.q_stride + h * hd];
-      const int64_t last = pos + t, first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
+      const int64_t last = l.at.pos[t], first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
       const int64_t n_keys = last - first + 1;
       if (tk == GgmlType::F32) {
         for (int64_t j = 0; j < n_keys; ++j) {
@@ -137,7 +139,7 @@ void attend_cached(const LayerContext& l, const KvCache& kv, int64_t n, int64_t 
       float* out = &a.out[t * a.out_stride + h * hd_v];
       std::fill(out, out + hd_v, 0.0f);
       for (int64_t j = 0; j < n_keys; ++j) {
-        const uint8_t* vrow = v_row(first + j, kvh);
+        const uint8_t* vrow = v_row(kv, first + j, kvh);
         float w = scores[j];
         const float* v = reinterpret_cast<const float*>(vrow);
         if (tv != GgmlType::F32) {

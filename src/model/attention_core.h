@@ -26,6 +26,8 @@ struct CachedAttention {
   bool values_in_keys = false;  // values are the first hd_v values of the key rows (MLA)
 };
 
-void attend_cached(const LayerContext& l, const KvCache& kv, int64_t n, int64_t pos, const CachedAttention& a);
+// Token t attends to positions 0 .. l.at.pos[t] (or the window before it) of its cache l.at.kv[t];
+// every cache has the same types and length.
+void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a);
 
 }  // namespace swapmoe

@@ -51,7 +51,7 @@ void per_head_linear(const LayerContext& l, const TensorView& w, HeadRows in, He
 
 }  // namespace
 
-void attention_mla(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
+void attention_mla(const LayerContext& l, int64_t n) {
   const ModelConfig& c = l.c;
   ForwardScratch& s = l.s;
   const LayerWeights& L = l.w;
@@ -75,7 +75,7 @@ void attention_mla(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
     float* kv_row = &s.k[t * row];
     rope_apply(kv_row + rank, 1, rot, rot, cs);
     rms_norm(kv_row, static_cast<const float*>(L.kv_a_norm.data), kv_row, rank, c.rms_eps);
-    kv.store(l.layer, pos + t, kv_row, nullptr);
+    l.at.kv[t]->store(l.layer, l.at.pos[t], kv_row, nullptr);
     // Each head's rotated query part goes after its absorbed part: {n}{heads}{rank | rot} in s.q.
     float* q = &s.v[t * q_raw_dim];
     rope_apply(q + nope, heads, k_mla, rot, cs);
@@ -91,7 +91,7 @@ void attention_mla(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos) {
   a.n_head = heads, a.group = heads, a.hd_k = row, a.hd_v = rank;
   a.scale = mla_kq_scale(c);
   a.values_in_keys = true;
-  attend_cached(l, kv, n, pos, a);
+  attend_cached(l, n, a);
   // Each head's latent back to its values (attn_v_b): the output projection's input in s.attn.
   const int64_t v_mla = c.head_dim_v_mla;
   per_head_linear(l, L.wv_b, {s.v.data(), heads * rank, rank}, {s.attn.data(), heads * v_mla, v_mla}, n);

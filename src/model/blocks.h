@@ -21,6 +21,14 @@ void linear(const TensorView& w, const float* x, int64_t n, float* y, QuantizedA
 // x[t][i] += b[i] for n rows of dim values; nothing when the bias is absent.
 void add_bias(const TensorView& b, float* x, int64_t n, int64_t dim);
 
+// Where the tokens of a micro-batch belong: token t goes to the KV cache kv[t] at position pos[t].
+// One sequence's consecutive tokens (a prompt), or one token of each of several sequences (a
+// batched decode step, where every weight, the experts above all, is read once for all of them).
+struct TokenPlaces {
+  KvCache* const* kv;  // [n]
+  const int64_t* pos;  // [n]
+};
+
 struct LayerContext {
   const ModelConfig& c;
   const LayerDesc& desc;
@@ -28,16 +36,17 @@ struct LayerContext {
   int layer;
   ForwardScratch& s;
   ThreadPool& pool;
+  TokenPlaces at;
 };
 
-// Grouped-query attention over the KV cache for tokens at positions pos .. pos + n - 1, with the
+// Grouped-query attention of n tokens over their KV caches (l.at), with the
 // layer's options (q/k norm, biases, sliding window) and the cache's types (f32, f16, q8_0).
-void attention_gqa(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos);
+void attention_gqa(const LayerContext& l, int64_t n);
 
 // Multi-head latent attention (DeepSeek): the cache holds the normalised latent and the rotated
 // shared key part; queries are absorbed into the latent space (attn_k_b) and outputs taken back
 // to values (attn_v_b). Leaves n_head * head_dim_v_mla values per token in s.attn.
-void attention_mla(const LayerContext& l, KvCache& kv, int64_t n, int64_t pos);
+void attention_mla(const LayerContext& l, int64_t n);
 // The softmax scale of MLA: 1/sqrt(head_dim_k_mla), times llama.cpp's RoPE-scaling mscale^2.
 float mla_kq_scale(const ModelConfig& c);
 
@@ -72,6 +81,6 @@ struct RoutingHooks {
 // The MoE layer: route (masked to the provider's usable experts), run each chosen expert on its
 // tokens, sum in top-k order; plus the shared expert for MOE_SHARED layers.
 void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks& hooks, RoutingStats& stats,
-             int64_t n, int64_t pos);
+             int64_t n);
 
 }  // namespace swapmoe

@@ -54,7 +54,7 @@ void dense_ffn(const LayerContext& l, int64_t n) {
 }
 
 void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks& hooks, RoutingStats& stats,
-             int64_t n, int64_t pos) {
+             int64_t n) {
   const ModelConfig& c = l.c;
   ForwardScratch& s = l.s;
   const int layer = l.layer;
@@ -69,8 +69,8 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
     int32_t* ids = &s.topk_ids[t * k];
     float* w = &s.topk_w[t * k];
     const float* logits = &s.router[t * E];
-    if (!(hooks.replay_routing && hooks.replay_routing(pos + t, layer, k, ids, w))) route(c.router, logits, E, k, nullptr, ids, w, bias);
-    if (hooks.on_routing) hooks.on_routing(RoutingEvent{pos + t, layer, k, ids, w});
+    if (!(hooks.replay_routing && hooks.replay_routing(l.at.pos[t], layer, k, ids, w))) route(c.router, logits, E, k, nullptr, ids, w, bias);
+    if (hooks.on_routing) hooks.on_routing(RoutingEvent{l.at.pos[t], layer, k, ids, w});
     bool hit = true;
     for (int j = 0; j < k; ++j) hit = hit && experts.is_resident(layer, ids[j]);
     int32_t* mids = &s.masked_ids[t * k];

@@ -21,7 +21,8 @@ RunShape effective(RunShape run, const ThreadPool& pool) {
 
 Transformer::Transformer(const Model& model, const RunShape& run, ThreadPool& pool, ExpertProvider* experts)
     : model_(model), cfg_(model.config()), run_(effective(run, pool)), pool_(pool), mapped_(model),
-      experts_(experts ? experts : &mapped_), rope_(rope_params(cfg_)), s_(scratch_sizes(cfg_, run_)) {
+      experts_(experts ? experts : &mapped_), rope_(rope_params(cfg_)), s_(scratch_sizes(cfg_, run_)),
+      place_kv_(static_cast<size_t>(run_.n_ubatch)), place_pos_(static_cast<size_t>(run_.n_ubatch)) {
   if (run.n_ctx <= 0) fail("transformer", fmt::format("context size {} must be positive", run.n_ctx), "pass -c N with N > 0");
 }
 
@@ -43,8 +44,33 @@ const float* Transformer::forward(KvCache& kv, std::span<const int32_t> tokens, 
   if (n == 0) return nullptr;
   for (int64_t b = 0; b < n; b += u) {
     const int64_t m = std::min(u, n - b);
-    forward_ubatch(kv, tokens.data() + b, m, pos + b, b + m == n ? m - 1 : m);
+    place_run(kv, m, pos + b);
+    forward_ubatch(tokens.data() + b, m, b + m == n ? m - 1 : m);
   }
+  return s_.logits.data();
+}
+
+void Transformer::place_run(KvCache& kv, int64_t n, int64_t pos) {
+  for (int64_t t = 0; t < n; ++t) place_kv_[t] = &kv, place_pos_[t] = pos + t;
+}
+
+const float* Transformer::forward_batch(std::span<KvCache* const> kvs, std::span<const int32_t> tokens,
+                                        std::span<const int64_t> positions) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (kvs.size() != tokens.size() || positions.size() != tokens.size())
+    fail("transformer", fmt::format("a batch of {} tokens has {} caches and {} positions", n, kvs.size(), positions.size()),
+         "give one cache and one position per token");
+  if (n > run_.n_ubatch)
+    fail("transformer", fmt::format("a batch of {} tokens exceeds the micro-batch of {}", n, run_.n_ubatch),
+         "raise -ub to at least the number of parallel sequences");
+  if (n == 0) return nullptr;
+  for (int64_t i = 0; i < n; ++i) {
+    check(*kvs[i], tokens.subspan(i, 1), positions[i]);
+    if (kvs[i]->type_k() != kvs[0]->type_k() || kvs[i]->type_v() != kvs[0]->type_v() || kvs[i]->n_ctx() != kvs[0]->n_ctx())
+      fail("transformer", "the caches of one batch differ in type or length", "create every session on the same engine");
+    place_kv_[i] = kvs[i], place_pos_[i] = positions[i];
+  }
+  forward_ubatch(tokens.data(), n, 0);
   return s_.logits.data();
 }
 
@@ -53,28 +79,30 @@ void Transformer::forward_all(KvCache& kv, std::span<const int32_t> tokens, int6
   const int64_t n = static_cast<int64_t>(tokens.size()), u = run_.n_ubatch;
   for (int64_t b = 0; b < n; b += u) {
     const int64_t m = std::min(u, n - b);
-    forward_ubatch(kv, tokens.data() + b, m, pos + b, 0);
+    place_run(kv, m, pos + b);
+    forward_ubatch(tokens.data() + b, m, 0);
     on_logits(b, m, s_.logits.data());
   }
 }
 
-void Transformer::forward_ubatch(KvCache& kv, const int32_t* tokens, int64_t n, int64_t pos, int64_t first_logit) {
+void Transformer::forward_ubatch(const int32_t* tokens, int64_t n, int64_t first_logit) {
   const ModelConfig& c = cfg_;
   ForwardScratch& s = s_;
+  const TokenPlaces at{place_kv_.data(), place_pos_.data()};
   for (int64_t t = 0; t < n; ++t) {
     const TypeTraits& tr = type_traits(model_.tok_embd.type);
     tr.to_float(model_.tok_embd.row(tokens[t]), &s.x[t * c.n_embd], c.n_embd);
-    rope_cache(pos + t, c.n_rot, rope_, &s.rope[t * c.n_rot]);
+    rope_cache(at.pos[t], c.n_rot, rope_, &s.rope[t * c.n_rot]);
   }
 
   for (int layer = 0; layer < c.n_layer; ++layer) {
-    const LayerContext l{c, c.layers[layer], model_.layers[layer], layer, s, pool_};
+    const LayerContext l{c, c.layers[layer], model_.layers[layer], layer, s, pool_, at};
     // attention block
     for (int64_t t = 0; t < n; ++t)
       rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(l.w.attn_norm.data), &s.xn[t * c.n_embd], c.n_embd,
                c.rms_eps);
-    if (l.desc.attention == AttentionKind::MLA) attention_mla(l, kv, n, pos);
-    else attention_gqa(l, kv, n, pos);
+    if (l.desc.attention == AttentionKind::MLA) attention_mla(l, n);
+    else attention_gqa(l, n);
     linear(l.w.wo, s.attn.data(), n, s.tmp.data(), s.act, pool_);
     add_bias(l.w.bo, s.tmp.data(), n, c.n_embd);
     for (int64_t i = 0; i < n * c.n_embd; ++i) s.x[i] += s.tmp[i];
@@ -82,7 +110,7 @@ void Transformer::forward_ubatch(KvCache& kv, const int32_t* tokens, int64_t n, 
     for (int64_t t = 0; t < n; ++t)
       s.x_norm[t] = rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(l.w.ffn_input_norm().data), &s.xn[t * c.n_embd],
                              c.n_embd, c.rms_eps);
-    if (l.desc.is_moe()) moe_ffn(l, *experts_, hooks, stats_, n, pos);
+    if (l.desc.is_moe()) moe_ffn(l, *experts_, hooks, stats_, n);
     else dense_ffn(l, n);
     for (int64_t i = 0; i < n * c.n_embd; ++i) s.x[i] += s.ffn_out[i];
     experts_->layer_boundary(layer);

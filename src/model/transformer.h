@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "core/thread_pool.h"
 #include "model/blocks.h"
@@ -32,6 +33,12 @@ class Transformer {
   // on_logits(index of the first token, n, logits [n][n_vocab]).
   using LogitsSink = std::function<void(int64_t first, int64_t n, const float* logits)>;
   void forward_all(KvCache& kv, std::span<const int32_t> tokens, int64_t pos, const LogitsSink& on_logits);
+  // Tokens of several sequences in one forward (a batched decode step): token i goes to kvs[i] at
+  // positions[i]. Every weight, the experts above all, is read once for all of them, which is
+  // where a server running several sequences gains. At most n_ubatch tokens; returns every
+  // token's logits [n][n_vocab] (valid until the next call).
+  const float* forward_batch(std::span<KvCache* const> kvs, std::span<const int32_t> tokens,
+                             std::span<const int64_t> positions);
 
   const Model& model() const { return model_; }
   const RunShape& run_shape() const { return run_; }
@@ -43,8 +50,11 @@ class Transformer {
 
  private:
   void check(const KvCache& kv, std::span<const int32_t> tokens, int64_t pos) const;
-  // One micro-batch; logits for tokens [first_logit, n) land in s_.logits rows 0...
-  void forward_ubatch(KvCache& kv, const int32_t* tokens, int64_t n, int64_t pos, int64_t first_logit);
+  // Places tokens [0, n) of one sequence at pos, pos + 1, ... of kv.
+  void place_run(KvCache& kv, int64_t n, int64_t pos);
+  // One micro-batch placed by place_kv_ / place_pos_; logits for tokens [first_logit, n) land in
+  // s_.logits rows 0...
+  void forward_ubatch(const int32_t* tokens, int64_t n, int64_t first_logit);
 
   const Model& model_;
   const ModelConfig& cfg_;
@@ -55,6 +65,8 @@ class Transformer {
   RopeParams rope_;  // derived once from the config's RoPE scaling
   RoutingStats stats_;
   ForwardScratch s_;
+  std::vector<KvCache*> place_kv_;  // [n_ubatch] each token's cache and position (TokenPlaces)
+  std::vector<int64_t> place_pos_;
 };
 
 }  // namespace swapmoe

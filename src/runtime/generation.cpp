@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/timer.h"
 #include "runtime/session.h"
-#include "tokenizer/streaming_detokenizer.h"
+#include "runtime/reply_builder.h"
 
 namespace swapmoe {
 
@@ -52,39 +52,25 @@ GenerationResult generate_turn(Session& session, std::vector<int32_t> input, int
   session.prefill(r.prompt_tokens);
   r.prompt_seconds = timer.seconds();
 
-  StreamingDetokenizer detok(tok, StreamStart::CONTINUATION);
-  StopStrings stops(settings.stops);
+  ReplyBuilder reply(tok, settings.n_predict, settings.stops, settings.ignore_eos);
   auto show = [&](const std::string& text) {
     if (text.empty()) return;
     r.text += text;
     if (on_text) on_text(text);
   };
-  std::vector<int32_t> banned;
-  if (settings.ignore_eos)
-    for (int32_t id = 0; id < tok.n_vocab(); ++id)
-      if (tok.is_eog(id)) banned.push_back(id);
-  r.stop_reason = "limit";
-  for (int i = 0; settings.n_predict < 0 || i < settings.n_predict; ++i) {
+  while (!reply.done()) {
     if (settings.interrupt && settings.interrupt->load()) {
-      r.stop_reason = "interrupted";
+      reply.end("interrupted");
       break;
     }
-    const int32_t next = session.sample(banned);
-    if (tok.is_eog(next)) {
-      r.stop_reason = "eos";
-      r.pending = next;  // a conversation goes on after it, as llama.cpp's chat mode does
-      break;
-    }
-    r.tokens.push_back(next);
-    show(stops.push(detok.push(next)));
+    const int32_t next = session.sample(reply.banned());
+    show(reply.push(next));
+    // The last sampled token is evaluated by the next turn, if any: after an end-of-generation
+    // token a conversation goes on, as llama.cpp's chat mode does.
     r.pending = next;
-    if (stops.matched()) {
-      r.stop_reason = "stop";
-      break;
-    }
-    if (i + 1 == settings.n_predict) break;  // the last token needs no forward pass now
+    if (reply.done()) break;  // the last token needs no forward pass now
     if (session.pos() >= session.n_ctx()) {
-      r.stop_reason = "context";
+      reply.end("context");
       break;
     }
     Timer step;
@@ -92,12 +78,11 @@ GenerationResult generate_turn(Session& session, std::vector<int32_t> input, int
     r.pending = -1;
     r.token_ms.push_back(step.seconds() * 1e3);
   }
+  r.tokens = reply.tokens();
+  r.stop_reason = reply.stop_reason();
   // gen_seconds covers the decode steps only, so that tokens/s is steps per second.
   for (double ms : r.token_ms) r.gen_seconds += ms / 1e3;
-  if (!stops.matched()) {
-    show(stops.push(detok.flush()));
-    show(stops.flush());
-  }
+  show(reply.flush());
   return r;
 }
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "core/error.h"
+
 namespace swapmoe {
 
 Session::Session(Engine& engine, const SamplerParams& sampling)
@@ -37,6 +39,24 @@ std::span<const float> Session::step(int32_t token) {
   return keep_logits(logits);
 }
 
+void Session::step_batch(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
+  if (sessions.empty()) return;
+  Engine& engine = sessions[0]->engine_;
+  std::vector<KvCache*> kvs;
+  std::vector<int64_t> positions;
+  for (Session* s : sessions) {
+    if (&s->engine_ != &engine) fail("session", "a batched step mixes sessions of different engines", "batch sessions of one engine");
+    kvs.push_back(&s->kv_);
+    positions.push_back(s->pos_);
+  }
+  const float* logits = engine.transformer().forward_batch(kvs, tokens, positions);
+  const size_t V = sessions[0]->logits_.size();
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    sessions[i]->keep_logits(logits + i * V);
+    ++sessions[i]->pos_;
+  }
+}
+
 void Session::evaluate_all(std::span<const int32_t> tokens, const Transformer::LogitsSink& on_logits) {
   engine_.transformer().forward_all(kv_, tokens, pos_, on_logits);
   pos_ += static_cast<int64_t>(tokens.size());
@@ -53,6 +73,14 @@ int32_t Session::sample(std::span<const int32_t> banned) {
 void Session::reset() {
   pos_ = 0;
   sampler_.reset();
+}
+
+void Session::keep_prefix(std::span<const int32_t> kept) {
+  if (static_cast<int64_t>(kept.size()) > pos_)
+    fail("session", "keep_prefix asks for more positions than the sequence holds", "pass a prefix of what was evaluated");
+  reset();
+  for (int32_t t : kept) sampler_.accept(t);
+  pos_ = static_cast<int64_t>(kept.size());
 }
 
 }  // namespace swapmoe

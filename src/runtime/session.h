@@ -28,6 +28,9 @@ class Session {
   std::span<const float> evaluate(std::span<const int32_t> tokens);
   // Evaluates one token at the current position: a decode step.
   std::span<const float> step(int32_t token);
+  // One decode step for each of several sessions of the same engine, in one forward: session i
+  // evaluates tokens[i], and its logits() are its own afterwards. Experts are read once for all.
+  static void step_batch(std::span<Session* const> sessions, std::span<const int32_t> tokens);
   // Scores tokens without the decode warm-up: every token's logits, one micro-batch at a time.
   void evaluate_all(std::span<const int32_t> tokens, const Transformer::LogitsSink& on_logits);
 
@@ -37,6 +40,10 @@ class Session {
 
   // Forgets the sequence (position 0, sampler history cleared); the cache is reused.
   void reset();
+  // Keeps the first kept.size() positions, which hold `kept` (the caller's record of them), and
+  // forgets the rest: their cache rows are reused as they are, and the sampler's history is
+  // rebuilt from them. A server reuses a conversation's prefix this way.
+  void keep_prefix(std::span<const int32_t> kept);
 
   int64_t pos() const { return pos_; }
   int64_t n_ctx() const { return kv_.n_ctx(); }
