@@ -96,16 +96,6 @@ std::optional<bool> get_bool(const nlohmann::json& obj, const char* name) {
   return v ? std::optional(as_bool(*v, name)) : std::nullopt;
 }
 
-std::optional<double> get_number(const nlohmann::json& obj, const char* name) {
-  const nlohmann::json* v = find_field(obj, name);
-  return v ? std::optional(as_number(*v, name)) : std::nullopt;
-}
-
-std::optional<int64_t> get_integer(const nlohmann::json& obj, const char* name) {
-  const nlohmann::json* v = find_field(obj, name);
-  return v ? std::optional(as_integer(*v, name)) : std::nullopt;
-}
-
 std::optional<std::string> get_string(const nlohmann::json& obj, const char* name) {
   const nlohmann::json* v = find_field(obj, name);
   return v ? std::optional(as_string(*v, name)) : std::nullopt;

@@ -35,8 +35,6 @@ const std::string& as_string(const nlohmann::json& v, const std::string& param);
 
 // obj[name] read as the type; std::nullopt when absent or null.
 std::optional<bool> get_bool(const nlohmann::json& obj, const char* name);
-std::optional<double> get_number(const nlohmann::json& obj, const char* name);
-std::optional<int64_t> get_integer(const nlohmann::json& obj, const char* name);
 std::optional<std::string> get_string(const nlohmann::json& obj, const char* name);
 
 }  // namespace swapmoe::server
