@@ -1,4 +1,4 @@
-// Sampler: the penalty -> top-k -> top-p -> min-p -> temperature -> draw chain.
+// Sampler: the penalties -> top-k -> top-p -> min-p -> temperature -> draw chain.
 #include "sampling/sampler.h"
 
 #include <algorithm>
@@ -44,6 +44,13 @@ Sampler::Sampler(const SamplerParams& params, int32_t n_vocab)
     fail(k_where, "repeat_penalty = " + std::to_string(params.repeat_penalty),
          "use a positive value; 1 turns the penalty off");
   }
+  // OpenAI's range; beyond it a penalty swamps any logit and the output degenerates.
+  for (const auto& [name, value] : {std::pair{"frequency_penalty", params.frequency_penalty},
+                                    std::pair{"presence_penalty", params.presence_penalty}}) {
+    if (!(value >= -2.0f && value <= 2.0f)) {
+      fail(k_where, std::string(name) + " = " + std::to_string(value), "use a value in [-2, 2]; 0 turns it off");
+    }
+  }
   if (params.repeat_last_n < 0) {
     fail(k_where, "repeat_last_n = " + std::to_string(params.repeat_last_n), "use 0 to turn the penalty off");
   }
@@ -81,8 +88,10 @@ int32_t Sampler::sample(std::span<const float> logits) {
          "pass the logits of the last position only");
   }
 
-  // 1. Repetition penalty, while copying into the working buffer.
-  const bool penalize = params_.repeat_penalty != 1.0f && history_size_ > 0;
+  // 1. Penalties, while copying into the working buffer.
+  const bool penalize = (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
+                         params_.presence_penalty != 0.0f) &&
+                        history_size_ > 0;
   for (int32_t id = 0; id < n_vocab_; ++id) {
     float logit = logits[id];
     // -infinity is a legitimate mask; NaN or +infinity means the forward pass went wrong.
@@ -90,7 +99,11 @@ int32_t Sampler::sample(std::span<const float> logits) {
       fail(k_where, "logit of token " + std::to_string(id) + " is " + std::to_string(logit),
            "the forward pass produced a non-finite value");
     }
-    if (penalize && history_count_[id] > 0) logit = repeat_penalized(logit, params_.repeat_penalty);
+    if (penalize && history_count_[id] > 0) {
+      const uint32_t count = history_count_[id];
+      logit = repeat_penalized(logit, params_.repeat_penalty) -
+              (static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty);
+    }
     candidates_[id] = {id, logit, 0.0f};
   }
 

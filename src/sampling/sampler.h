@@ -1,5 +1,5 @@
-// Token sampling from logits: repetition penalty, top-k, top-p, min-p, temperature, then a
-// seeded draw, in llama.cpp's default order; temperature <= 0 means greedy argmax.
+// Token sampling from logits: repetition/frequency/presence penalties, top-k, top-p, min-p,
+// temperature, then a seeded draw, in llama.cpp's default order; temperature <= 0 means greedy.
 #pragma once
 
 #include <cstdint>
@@ -10,13 +10,15 @@
 namespace swapmoe {
 
 struct SamplerParams {
-  float temperature = 0.8f;     // <= 0: greedy (argmax after the repetition penalty)
-  int top_k = 40;               // keep the k most likely tokens; <= 0: off
-  float top_p = 0.95f;          // keep the smallest prefix with probability mass >= p; >= 1: off
-  float min_p = 0.05f;          // drop tokens below min_p * (top probability); <= 0: off
-  float repeat_penalty = 1.0f;  // > 0; 1: off
-  int repeat_last_n = 64;       // how many accepted tokens the penalty looks back on; 0: off
-  uint64_t seed = 0;            // seeds std::mt19937_64; equal seeds give equal draws
+  float temperature = 0.8f;        // <= 0: greedy (argmax after the penalties)
+  int top_k = 40;                  // keep the k most likely tokens; <= 0: off
+  float top_p = 0.95f;             // keep the smallest prefix with probability mass >= p; >= 1: off
+  float min_p = 0.05f;             // drop tokens below min_p * (top probability); <= 0: off
+  float repeat_penalty = 1.0f;     // > 0; 1: off
+  int repeat_last_n = 64;          // how many accepted tokens the penalties look back on; 0: off
+  float frequency_penalty = 0.0f;  // [-2, 2] (OpenAI); subtracted once per occurrence; 0: off
+  float presence_penalty = 0.0f;   // [-2, 2] (OpenAI); subtracted once from any seen token; 0: off
+  uint64_t seed = 0;               // seeds std::mt19937_64; equal seeds give equal draws
 };
 
 // The repetition penalty on one logit, as llama.cpp applies it (CTRL, Keskar et al. 2019):
@@ -26,8 +28,9 @@ inline float repeat_penalized(float logit, float penalty) {
 }
 
 // Order of the chain, per sample() call (llama.cpp's default chain):
-//   1. repetition penalty on tokens seen in the last repeat_last_n accepted tokens (once per
-//      distinct token, however often it appeared)
+//   1. penalties on each token seen in the last repeat_last_n accepted tokens, count times
+//      (llama.cpp's penalties sampler): first the repetition penalty, once however often the
+//      token appeared, then logit -= count * frequency_penalty + presence_penalty
 //   2. temperature <= 0: return the argmax (lowest id on ties); no random number is used
 //   3. top-k, 4. top-p (on probabilities at temperature 1), 5. min-p
 //   6. temperature: logits / T, softmax over the survivors
@@ -39,15 +42,15 @@ inline float repeat_penalized(float logit, float penalty) {
 // sample() never allocates: it works in a buffer sized n_vocab at construction.
 class Sampler {
  public:
-  // Throws swapmoe::Error for n_vocab <= 0 or parameters out of range (NaN, penalty <= 0,
-  // repeat_last_n < 0).
+  // Throws swapmoe::Error for n_vocab <= 0 or parameters out of range (NaN, repeat_penalty <= 0,
+  // repeat_last_n < 0, frequency or presence penalty outside [-2, 2]).
   Sampler(const SamplerParams& params, int32_t n_vocab);
 
   // `logits` must hold n_vocab values; throws swapmoe::Error otherwise, on a NaN or +infinity
   // logit, or when every logit is -infinity (-infinity alone is fine: a mask).
   int32_t sample(std::span<const float> logits);
 
-  // Records a token (prompt or generated) for the repetition penalty.
+  // Records a token (prompt or generated) for the penalties.
   void accept(int32_t token);
 
   // Forgets the history and restarts the random sequence from the seed.

@@ -1,5 +1,5 @@
 // Tests of Sampler: greedy, reproducibility, the distribution it draws from, truncations and
-// the repetition penalty.
+// the repetition, frequency and presence penalties.
 #include "sampling/sampler.h"
 
 #include <gtest/gtest.h>
@@ -151,7 +151,8 @@ TEST(Sampler, TruncationUsesTemperatureOneProbabilities) {
 
 // The chain written plainly: full sort, then each step in turn, and the documented draw.
 // Sampler filters min-p before sorting; it must still pick exactly the same tokens.
-int32_t reference_sample(const std::vector<float>& logits, const SamplerParams& p, const std::vector<bool>& seen,
+// `count[i]`: occurrences of token i in the penalty window.
+int32_t reference_sample(const std::vector<float>& logits, const SamplerParams& p, const std::vector<int>& count,
                          std::mt19937_64& rng) {
   struct C {
     int32_t id;
@@ -159,7 +160,12 @@ int32_t reference_sample(const std::vector<float>& logits, const SamplerParams& 
   };
   std::vector<C> c;
   for (int32_t i = 0; i < static_cast<int32_t>(logits.size()); ++i) {
-    c.push_back({i, seen[i] ? repeat_penalized(logits[i], p.repeat_penalty) : logits[i]});
+    float logit = logits[i];
+    if (count[i] > 0) {  // llama.cpp's penalties sampler, written out
+      logit = logit <= 0 ? logit * p.repeat_penalty : logit / p.repeat_penalty;
+      logit -= static_cast<float>(count[i]) * p.frequency_penalty + p.presence_penalty;
+    }
+    c.push_back({i, logit});
   }
   std::sort(c.begin(), c.end(), [](const C& a, const C& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); });
   if (p.temperature <= 0) return c[0].id;
@@ -195,8 +201,27 @@ int32_t reference_sample(const std::vector<float>& logits, const SamplerParams& 
   return c.back().id;
 }
 
+// Runs Sampler and the reference side by side for 200 steps, accepting each drawn token.
+void expect_matches_reference(const SamplerParams& p, int n_vocab) {
+  Sampler s(p, n_vocab);
+  std::mt19937_64 rng(p.seed);
+  std::vector<int32_t> recent;
+  for (uint32_t step = 0; step < 200; ++step) {
+    const auto logits = random_logits(n_vocab, step);
+    std::vector<int> count(n_vocab, 0);
+    const size_t window = static_cast<size_t>(p.repeat_last_n);
+    for (size_t i = recent.size() > window ? recent.size() - window : 0; i < recent.size(); ++i) ++count[recent[i]];
+    const int32_t expected = reference_sample(logits, p, count, rng);
+    const int32_t got = s.sample(logits);
+    ASSERT_EQ(got, expected) << "top_k " << p.top_k << " top_p " << p.top_p << " min_p " << p.min_p
+                             << " frequency_penalty " << p.frequency_penalty << " presence_penalty "
+                             << p.presence_penalty << " step " << step;
+    s.accept(got);
+    recent.push_back(got);
+  }
+}
+
 TEST(Sampler, MatchesThePlainReferenceChain) {
-  const int n_vocab = 2000;
   for (const auto& [top_k, top_p, min_p] : std::vector<std::tuple<int, float, float>>{
            {40, 0.95f, 0.05f}, {0, 0.9f, 0.0f}, {0, 1.0f, 0.1f}, {0, 0.8f, 0.02f}, {500, 0.99f, 0.01f}, {0, 1.0f, 0.0f}}) {
     SamplerParams p;
@@ -207,18 +232,23 @@ TEST(Sampler, MatchesThePlainReferenceChain) {
     p.repeat_penalty = 1.3f;
     p.repeat_last_n = 8;
     p.seed = 99;
-    Sampler s(p, n_vocab);
-    std::mt19937_64 rng(p.seed);
-    std::vector<int32_t> recent;
-    for (uint32_t step = 0; step < 200; ++step) {
-      const auto logits = random_logits(n_vocab, step);
-      std::vector<bool> seen(n_vocab, false);
-      for (size_t i = recent.size() > 8 ? recent.size() - 8 : 0; i < recent.size(); ++i) seen[recent[i]] = true;
-      const int32_t expected = reference_sample(logits, p, seen, rng);
-      const int32_t got = s.sample(logits);
-      ASSERT_EQ(got, expected) << "top_k " << top_k << " top_p " << top_p << " min_p " << min_p << " step " << step;
-      s.accept(got);
-      recent.push_back(got);
+    expect_matches_reference(p, 2000);
+  }
+}
+
+TEST(Sampler, FrequencyAndPresencePenaltiesMatchTheReference) {
+  // Few tokens and a long window, so tokens repeat and counts above 1 matter; greedy and drawn.
+  for (const auto& [frequency, presence, repeat] : std::vector<std::tuple<float, float, float>>{
+           {0.5f, 0.0f, 1.0f}, {0.0f, 0.7f, 1.0f}, {1.2f, 0.4f, 1.3f}, {-0.5f, -1.0f, 1.1f}, {2.0f, 2.0f, 1.0f}}) {
+    for (float temperature : {0.0f, 0.8f}) {
+      SamplerParams p;
+      p.temperature = temperature;
+      p.frequency_penalty = frequency;
+      p.presence_penalty = presence;
+      p.repeat_penalty = repeat;
+      p.repeat_last_n = 32;
+      p.seed = 7;
+      expect_matches_reference(p, 50);
     }
   }
 }
@@ -255,6 +285,60 @@ TEST(Sampler, RepeatPenaltyOnNegativeLogitsAndWindow) {
   EXPECT_EQ(s.sample(negative), 0);
 }
 
+TEST(Sampler, FrequencyPenaltyCountsOccurrencesPresenceDoesNot) {
+  SamplerParams p = plain(0.0f);
+  p.repeat_last_n = 8;
+  p.frequency_penalty = 0.5f;
+  Sampler freq(p, 3);
+  const std::vector<float> logits = {2.0f, 1.2f, 0.0f};
+  freq.accept(0);
+  EXPECT_EQ(freq.sample(logits), 0);  // 2 - 0.5 = 1.5 > 1.2
+  freq.accept(0);
+  EXPECT_EQ(freq.sample(logits), 1);  // 2 - 2 * 0.5 = 1 < 1.2
+
+  p.frequency_penalty = 0.0f;
+  p.presence_penalty = 0.5f;
+  Sampler presence(p, 3);
+  for (int i = 0; i < 5; ++i) presence.accept(0);
+  EXPECT_EQ(presence.sample(logits), 0);  // 2 - 0.5 = 1.5, however often it appeared
+
+  p.presence_penalty = -1.0f;  // negative: seen tokens become more likely
+  Sampler encourage(p, 3);
+  encourage.accept(1);
+  EXPECT_EQ(encourage.sample(logits), 1);  // 1.2 + 1 = 2.2 > 2
+}
+
+TEST(Sampler, PenaltiesApplyAfterTheRepeatPenalty) {
+  SamplerParams p = plain(0.0f);
+  p.repeat_last_n = 4;
+  p.repeat_penalty = 2.0f;
+  p.frequency_penalty = 0.25f;
+  p.presence_penalty = 0.5f;
+  Sampler s(p, 2);
+  s.accept(0);
+  s.accept(0);
+  // (3 / 2) - (2 * 0.25 + 0.5) = 0.5; subtracting first would give (3 - 1) / 2 = 1.
+  EXPECT_EQ(s.sample(std::vector<float>{3.0f, 0.75f}), 1);
+  EXPECT_EQ(s.sample(std::vector<float>{3.0f, 0.25f}), 0);
+}
+
+TEST(Sampler, ZeroPenaltiesChangeNothing) {
+  // With every penalty neutral, a history must not change a single draw.
+  SamplerParams p;
+  p.seed = 5;
+  p.repeat_last_n = 64;
+  SamplerParams no_window = p;
+  no_window.repeat_last_n = 0;
+  Sampler with_history(p, 500), without(no_window, 500);
+  for (uint32_t step = 0; step < 200; ++step) {
+    const auto logits = random_logits(500, step);
+    const int32_t a = with_history.sample(logits);
+    ASSERT_EQ(a, without.sample(logits)) << "step " << step;
+    with_history.accept(a);
+    without.accept(a);
+  }
+}
+
 TEST(Sampler, PenaltyOffByDefault) {
   Sampler s(plain(0.0f), 2);
   s.accept(0);
@@ -269,6 +353,18 @@ TEST(Sampler, Errors) {
   bad = plain();
   bad.repeat_last_n = -1;
   EXPECT_THROW(Sampler(bad, 4), Error);
+  for (float v : {2.01f, -2.01f, NAN, INFINITY}) {
+    bad = plain();
+    bad.frequency_penalty = v;
+    EXPECT_THROW(Sampler(bad, 4), Error) << "frequency_penalty " << v;
+    bad = plain();
+    bad.presence_penalty = v;
+    EXPECT_THROW(Sampler(bad, 4), Error) << "presence_penalty " << v;
+  }
+  SamplerParams edge = plain();
+  edge.frequency_penalty = -2.0f;
+  edge.presence_penalty = 2.0f;
+  EXPECT_NO_THROW(Sampler(edge, 4));
 
   Sampler s(plain(), 3);
   EXPECT_THROW(s.sample(std::vector<float>{1.0f, 2.0f}), Error);
