@@ -1,5 +1,5 @@
 // swapmoe: the command-line front end. One subcommand per job: run, chat, perplexity, bench, synth, profile, plan,
-// tokenize, template.
+// tokenize, template, serve.
 #include <cstdio>
 #include <algorithm>
 #include <iostream>
@@ -23,6 +23,7 @@ void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_template(CLI::App& app);
+void register_serve(CLI::App& app);
 }  // namespace swapmoe::cli
 
 int main(int argc, char** argv) {
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   swapmoe::cli::register_plan(app);
   swapmoe::cli::register_tokenize(app);
   swapmoe::cli::register_template(app);
+  swapmoe::cli::register_serve(app);
   try {
     std::vector<std::string> subcommands;
     for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
