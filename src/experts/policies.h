@@ -22,6 +22,7 @@ class FullExperts final : public ExpertPolicy {
   const uint8_t* usable_mask(int) override { return nullptr; }
   bool is_resident(int, int) override { return true; }
   ExpertWeights acquire(int layer, int expert) override { return mapped_.acquire(layer, expert); }
+  bool views_stay_valid() const override { return true; }
   void observe(int, int64_t, int, const int32_t*, const float*, const float*) override {}
   void layer_boundary(int) override {}
   void step_end(int64_t n) override { stats_.tokens += n; }
@@ -41,6 +42,8 @@ class PruneExperts final : public ExpertPolicy {
   const uint8_t* usable_mask(int layer) override { return table_.mask(layer); }
   bool is_resident(int layer, int expert) override { return table_.resident(layer, expert); }
   ExpertWeights acquire(int layer, int expert) override;
+  // Slots change only at layer boundaries (the safe point), so views hold for the layer.
+  bool views_stay_valid() const override { return true; }
   void observe(int, int64_t, int, const int32_t*, const float*, const float*) override {}
   void layer_boundary(int) override {}
   void step_end(int64_t n_tokens) override;
@@ -96,6 +99,8 @@ class SwapMoeExperts final : public ExpertPolicy {
   const uint8_t* usable_mask(int layer) override { return table_.mask(layer); }
   bool is_resident(int layer, int expert) override { return table_.resident(layer, expert); }
   ExpertWeights acquire(int layer, int expert) override;
+  // Slots change only at layer boundaries (the safe point), so views hold for the layer.
+  bool views_stay_valid() const override { return true; }
   void observe(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights,
                const float* x_norm) override;
   void layer_boundary(int layer) override;

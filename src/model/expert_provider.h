@@ -26,6 +26,10 @@ class ExpertProvider {
   // loads a missing expert synchronously here. The views stay valid until the next acquire()
   // on the same layer or the next layer_boundary().
   virtual ExpertWeights acquire(int layer, int expert) = 0;
+  // Whether every view acquire() returns stays valid until layer_boundary(), so that a layer may
+  // hold all its experts at once (run them in one parallel region). Ondemand's may be evicted by
+  // the next acquire().
+  virtual bool views_stay_valid() const { return false; }
 
   // The unmasked routing of n_tokens tokens of `layer`: ids and weights [n_tokens][k], and the
   // L2 norm of each token's MoE input (after the layer's norm), for importance scores.
@@ -46,6 +50,7 @@ class MappedExperts final : public ExpertProvider {
   const uint8_t* usable_mask(int) override { return nullptr; }
   bool is_resident(int, int) override { return true; }
   ExpertWeights acquire(int layer, int expert) override { return model_.layers[layer].expert(expert); }
+  bool views_stay_valid() const override { return true; }
   void observe(int, int64_t, int, const int32_t*, const float*, const float*) override {}
   void layer_boundary(int) override {}
   void step_end(int64_t) override {}

@@ -28,6 +28,11 @@ void add_expert_bias(const TensorView& b, int64_t e, float* x, int64_t m, int64_
     for (int64_t i = 0; i < dim; ++i) x[t * dim + i] += bias[i];
 }
 
+// Gate and up read the same quantised input, so the experts can share it.
+bool same_vec_dot_type(const LayerWeights& w) {
+  return type_traits(w.gate_exps.type).vec_dot_type == type_traits(w.up_exps.type).vec_dot_type;
+}
+
 void activate(FfnAct act, const float* gate, const float* up, float* out, int64_t n) {
   if (act == FfnAct::SWIGLU_OAI) swiglu_oai(gate, up, out, n);
   else swiglu(gate, up, out, n);
@@ -45,6 +50,69 @@ void swiglu_ffn(const LayerContext& l, const TensorView& gate, const TensorView&
   else linear(up, s.xn.data(), n, s.up.data(), s.act, l.pool);
   swiglu(s.gate.data(), s.up.data(), s.gate.data(), n * ff);
   linear(down, s.gate.data(), n, out, s.act, l.pool);
+}
+
+
+// Decode-sized batches: every routed expert of the layer in one parallel region per phase (gate
+// and up, then down) instead of several per expert. With a token or two per expert, the
+// synchronisation per expert, not the arithmetic, was the cost, and it grew with every sequence
+// a batched decode step carries. Needs the views of all the layer's experts at once and scratch
+// rows for every (token, choice) pair. Fills s.choice_out like the per-expert path.
+void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_t n, int k) {
+  ForwardScratch& s = l.s;
+  const ModelConfig& c = l.c;
+  const int64_t ff = l.desc.n_ff, E = c.n_expert, d = c.n_embd;
+  struct Group {
+    int64_t e, begin, end;  // rows [begin, end) of the gathered buffers are expert e's pairs
+    ExpertWeights w;
+  };
+  // The caller's list, named through a reference so that the pool's threads see it too (a
+  // thread_local named inside their job would be their own, empty one).
+  thread_local std::vector<Group> storage;
+  std::vector<Group>& groups = storage;
+  groups.clear();
+  int64_t m = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t begin = m;
+    for (int64_t t = 0; t < n; ++t)
+      for (int j = 0; j < s.n_masked[t]; ++j)
+        if (s.masked_ids[t * k + j] == e) s.expert_tokens[m] = static_cast<int32_t>(t * k + j), s.token_ids[m++] = static_cast<int32_t>(t);
+    if (m > begin) groups.push_back({e, begin, m, experts.acquire(l.layer, static_cast<int>(e))});
+  }
+  if (groups.empty()) return;
+  const TensorView& gate0 = groups[0].w.gate;
+  s.moe_act.quantize(type_traits(gate0.type).vec_dot_type, s.xn.data(), n, d, &l.pool);
+  // Jobs are (expert, block of rows): enough of them that the threads share the work evenly.
+  auto run_blocks = [&](int64_t rows, const auto& job) {
+    const int64_t per_expert = std::max<int64_t>(1, std::min<int64_t>(rows / 32, 4 * l.pool.size()));
+    const int64_t n_jobs = static_cast<int64_t>(groups.size()) * per_expert;
+    l.pool.run([&](int ith, int nth) {
+      auto [first, last] = split_range(n_jobs, ith, nth);
+      for (int64_t j = first; j < last; ++j) {
+        const Group& g = groups[static_cast<size_t>(j / per_expert)];
+        auto [r0, r1] = split_range(rows, static_cast<int>(j % per_expert), static_cast<int>(per_expert));
+        if (r1 > r0) job(g, r0, r1);
+      }
+    });
+  };
+  run_blocks(ff, [&](const Group& g, int64_t r0, int64_t r1) {
+    matmul_tile(g.w.gate, r0, r1, s.moe_act, s.token_ids.data(), g.begin, g.end, {s.gate.data() + r0, ff});
+    matmul_tile(g.w.up, r0, r1, s.moe_act, s.token_ids.data(), g.begin, g.end, {s.up.data() + r0, ff});
+  });
+  for (const Group& g : groups) {
+    add_expert_bias(l.w.gate_exps_b, g.e, &s.gate[g.begin * ff], g.end - g.begin, ff);
+    add_expert_bias(l.w.up_exps_b, g.e, &s.up[g.begin * ff], g.end - g.begin, ff);
+  }
+  activate(l.desc.act, s.gate.data(), s.up.data(), s.gate.data(), m * ff);
+  s.act.quantize(type_traits(groups[0].w.down.type).vec_dot_type, s.gate.data(), m, ff, &l.pool);
+  run_blocks(d, [&](const Group& g, int64_t r0, int64_t r1) {
+    matmul_tile(g.w.down, r0, r1, s.act, nullptr, g.begin, g.end, {s.down.data() + r0, d});
+  });
+  for (const Group& g : groups) {
+    add_expert_bias(l.w.down_exps_b, g.e, &s.down[g.begin * d], g.end - g.begin, d);
+    for (int64_t i = g.begin; i < g.end; ++i)
+      std::memcpy(&s.choice_out[s.expert_tokens[i] * d], &s.down[i * d], d * sizeof(float));
+  }
 }
 
 }  // namespace
@@ -98,10 +166,14 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
   }
   experts.observe(layer, n, k, s.topk_ids.data(), s.topk_w.data(), s.x_norm.data());
 
+  // All (token, choice) pairs fit the scratch rows at once: a decode step, or a few sequences'.
+  const bool together = experts.views_stay_valid() && n * k <= static_cast<int64_t>(s.down.size()) / c.n_embd &&
+                        n * k * ff <= static_cast<int64_t>(s.gate.size()) && same_vec_dot_type(l.w);
+  if (together) run_experts_together(l, experts, n, k);
   bool quantized = false;
   // Group tokens by expert so that each expert's weights are read once per micro-batch. Each
   // (token, choice) output is kept apart and summed afterwards in top-k order, as llama.cpp does.
-  for (int64_t e = 0; e < E; ++e) {
+  for (int64_t e = 0; e < E && !together; ++e) {
     int64_t m = 0;
     for (int64_t t = 0; t < n; ++t)
       for (int j = 0; j < s.n_masked[t]; ++j)

@@ -1,0 +1,93 @@
+// Load on a running `swapmoe serve`: C clients, each sending one streamed completion after
+// another for S seconds (no npm packages: Node's fetch). Reports requests, errors, latency
+// percentiles (whole request and time to first token) and the aggregate tokens generated per
+// second, as one JSON line on stdout.
+//
+//   node bench/server/load.mjs URL [--clients 8] [--seconds 60] [--max-tokens 64] [--prompt TEXT]
+const args = process.argv.slice(2);
+const url = args[0];
+if (!url || url.startsWith('--')) {
+  console.error('usage: node load.mjs URL [--clients N] [--seconds S] [--max-tokens N] [--prompt TEXT]');
+  process.exit(2);
+}
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const clients = Number(option('--clients', 8));
+const seconds = Number(option('--seconds', 60));
+const maxTokens = Number(option('--max-tokens', 64));
+const prompt = option('--prompt', 'ROMEO:');
+
+const latencies = [], firsts = [];
+let requests = 0, errors = 0, tokens = 0;
+const errorSamples = [];
+
+async function one(i) {
+  const start = performance.now();
+  let first = null, n = 0, done = false;
+  const res = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ prompt: `${prompt} ${i}`, max_tokens: maxTokens, stream: true, temperature: 0.8 }),
+  });
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of res.body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (!event.startsWith('data: ')) continue;
+      const data = event.slice(6);
+      if (data === '[DONE]') { done = true; continue; }
+      const j = JSON.parse(data);
+      if (j.error) throw new Error(j.error.message);
+      if (j.choices?.[0]?.text) {
+        if (first === null) first = performance.now();
+        n++;
+      }
+    }
+  }
+  if (!done) throw new Error('the stream ended without [DONE]');
+  latencies.push(performance.now() - start);
+  if (first !== null) firsts.push(first - start);
+  // Usage counts tokens, chunks count text pieces; both are close, tokens is the usage figure.
+  return n;
+}
+
+async function client(id, deadline) {
+  let i = 0;
+  while (performance.now() < deadline) {
+    requests++;
+    try {
+      const n = await one(id * 100000 + i++);  // not `tokens += await`: that reads tokens before awaiting
+      tokens += n;
+    } catch (e) {
+      errors++;
+      if (errorSamples.length < 5) errorSamples.push(String(e.message ?? e));
+    }
+  }
+}
+
+const pct = (v, p) => {
+  if (!v.length) return 0;
+  const s = [...v].sort((a, b) => a - b);
+  const idx = (p / 100) * (s.length - 1), lo = Math.floor(idx), hi = Math.min(lo + 1, s.length - 1);
+  return s[lo] + (s[hi] - s[lo]) * (idx - lo);
+};
+
+const t0 = performance.now();
+await Promise.all(Array.from({ length: clients }, (_, id) => client(id, t0 + seconds * 1000)));
+const elapsed = (performance.now() - t0) / 1000;
+const result = {
+  clients, seconds: elapsed, max_tokens: maxTokens, requests, errors, tokens,
+  tokens_per_s: tokens / elapsed,
+  latency_p50_ms: pct(latencies, 50), latency_p99_ms: pct(latencies, 99),
+  ttft_p50_ms: pct(firsts, 50), ttft_p99_ms: pct(firsts, 99),
+  error_samples: errorSamples,
+};
+console.log(JSON.stringify(result));
+process.exit(errors ? 1 : 0);
