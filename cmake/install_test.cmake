@@ -11,7 +11,7 @@ if(NOT rc EQUAL 0 OR NOT version MATCHES "swapmoe [0-9.]+ \\(.* build" OR NOT ve
   message(FATAL_ERROR "installed swapmoe --version printed: ${version}")
 endif()
 file(READ ${PREFIX}/share/man/man1/swapmoe.1 page)
-foreach(section ".SH NAME" ".SS run" ".SS chat" ".SS perplexity" ".SS bench" ".SS synth" ".SS profile" ".SS plan" "--memory-budget")
+foreach(section ".SH NAME" ".SS run" ".SS chat" ".SS serve" ".SS perplexity" ".SS bench" ".SS synth" ".SS profile" ".SS plan" "--memory-budget")
   string(FIND "${page}" "${section}" at)
   if(at LESS 0)
     message(FATAL_ERROR "the man page lacks '${section}'")

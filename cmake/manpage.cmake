@@ -27,7 +27,7 @@ and swaps experts in the background (SwapMoE, Kong et al., ACL 2024).
 ${top}.fi
 .SH SUBCOMMANDS
 ")
-foreach(sub run chat perplexity bench synth profile plan tokenize template)
+foreach(sub run chat serve perplexity bench synth profile plan tokenize template)
   help_of(text ${sub})
   string(APPEND page ".SS ${sub}\n.nf\n${text}.fi\n")
 endforeach()
