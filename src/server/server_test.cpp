@@ -289,7 +289,9 @@ TEST(Server, QueueBeyondItsBoundAnswers503) {
     }));
   int ok = 0, busy = 0;
   for (auto& f : calls) (f.get() == 200 ? ok : busy)++;
-  EXPECT_GE(ok, 2);
+  // One runs, one may wait (if the engine thread took the first from the queue in time), the
+  // rest are turned away at once.
+  EXPECT_GE(ok, 1);
   EXPECT_GE(busy, 1);
   EXPECT_EQ(ok + busy, 6);
 }
