@@ -19,6 +19,8 @@ constexpr int64_t kRowTile = 16;
 constexpr int64_t kTokTile = 8;
 // Matrices up to this size may stay cache-resident between decode steps (see matmul_tile).
 constexpr size_t kX4DecodeMaxBytes = size_t{1} << 20;
+// Up to this many tokens, a matrix above that size is streamed once for all of them.
+constexpr int64_t kStreamMaxTokens = 8;
 
 // Rows per thread below which splitting tokens (not rows) across threads is better.
 constexpr int64_t kMinRowsPerThread = 16;
@@ -147,6 +149,14 @@ void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedAct
   };
   if (decode) {  // one pass over the rows
     rows_for_token(r0, r1, i0);
+    return;
+  }
+  // A few tokens against a matrix that must come from DRAM (a batched decode step of several
+  // sequences, an expert with a few tokens): one pass over the rows, one row stream, each row
+  // used for every token while it sits in L1. The tiles below would read it as four streams.
+  if (i1 - i0 <= kStreamMaxTokens && w.nb[1] * static_cast<size_t>(w.ne[1]) > kX4DecodeMaxBytes) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t i = i0; i < i1; ++i) k.fast(n, out.y + i * out.stride - r0 + r, w.row(r), act(i));
     return;
   }
   for (int64_t rt = r0; rt < r1; rt += kRowTile) {

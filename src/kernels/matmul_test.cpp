@@ -114,6 +114,24 @@ TEST(Matmul, LargeTiledShapes) {
   }
 }
 
+// Above 1 MiB, a few tokens stream the matrix once, one row at a time (a batched decode step).
+TEST(Matmul, FewTokensOnAMatrixFromDram) {
+  ThreadPool pool(2);
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K}) {
+    const int64_t n_cols = 1024, n_rows = 2000;  // > 1 MiB in either type
+    const Weights w = make_weights(t, n_cols, n_rows, 5);
+    ASSERT_GT(w.view.nb[1] * static_cast<size_t>(n_rows), size_t{1} << 20);
+    for (int64_t n_tokens : {2, 4, 8, 9}) {
+      const auto x = activations(n_tokens, n_cols, 6 + n_tokens);
+      QuantizedActivations qa;
+      qa.quantize(type_traits(t).vec_dot_type, x.data(), n_tokens, n_cols, &pool);
+      std::vector<float> y(n_tokens * n_rows, NAN);
+      matmul(w.view, qa, y.data(), pool);
+      expect_matches(w, qa, y.data(), n_tokens, nullptr, 0, n_rows, n_rows, "few tokens");
+    }
+  }
+}
+
 TEST(Matmul, RowRangeTokenIdsAndStride) {
   ThreadPool pool(2);
   const int64_t n_cols = 256, n_rows = 40, n_tokens = 9;

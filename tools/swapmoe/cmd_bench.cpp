@@ -32,6 +32,7 @@ struct BenchOptions {
   int n_prompt = 128;
   int n_gen = 32;
   int reps = 3;
+  int n_parallel = 1;  // sequences decoded together in the decode test (one batched forward a step)
 
   // --sweep
   bool sweep = false;
@@ -79,9 +80,17 @@ void write_file(const std::string& path, const std::string& text) {
 void run_single(const BenchOptions& o) {
   ModelOptions mo = o.model;
   mo.ctx = std::max<int64_t>(mo.ctx, std::max(o.n_prompt, o.n_gen) + 1);
-  Engine engine(engine_options(mo));
+  EngineOptions eo = engine_options(mo);
+  eo.n_sessions = o.n_parallel;
+  eo.n_ubatch = std::max<int64_t>(eo.n_ubatch, o.n_parallel);
+  Engine engine(eo);
   RoutingTraces traces = attach_routing_traces(engine, mo);
   Session session(engine);
+  // -np N: N - 1 more sequences that decode beside the first, one batched forward per step.
+  std::vector<std::unique_ptr<Session>> others;
+  for (int i = 1; i < o.n_parallel; ++i) others.push_back(std::make_unique<Session>(engine));
+  std::vector<Session*> batch = {&session};
+  for (auto& s : others) batch.push_back(s.get());
   const int64_t n_vocab = engine.model().config().n_vocab;
   std::mt19937 rng(42);
   std::uniform_int_distribution<int32_t> dist(3, static_cast<int32_t>(n_vocab - 1));
@@ -102,15 +111,17 @@ void run_single(const BenchOptions& o) {
       pp.push_back(o.n_prompt / t.seconds());
     }
     if (o.n_gen > 0) {
-      session.reset();
+      for (Session* s : batch) s->reset();
+      std::vector<int32_t> toks(batch.size());
       Timer t;
       for (int i = 0; i < o.n_gen; ++i) {
-        int32_t tok = dist(rng);
+        for (auto& tok : toks) tok = dist(rng);
         Timer step;
-        session.step(tok);
+        if (batch.size() == 1) session.step(toks[0]);
+        else Session::step_batch(batch, toks);
         token_ms.push_back(step.seconds() * 1e3);
       }
-      tg.push_back(o.n_gen / t.seconds());
+      tg.push_back(static_cast<double>(o.n_gen) * static_cast<double>(batch.size()) / t.seconds());
     }
   }
   const Sample spp = summarize(pp), stg = summarize(tg);
@@ -123,8 +134,8 @@ void run_single(const BenchOptions& o) {
     std::cout << fmt::format("| {} | {} | {} | pp{} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(),
                              o.n_prompt, spp.mean, spp.stddev);
   if (o.n_gen > 0)
-    std::cout << fmt::format("| {} | {} | {} | tg{} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(), o.n_gen,
-                             stg.mean, stg.stddev);
+    std::cout << fmt::format("| {} | {} | {} | tg{}{} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(), o.n_gen,
+                             o.n_parallel > 1 ? fmt::format(" x{}", o.n_parallel) : "", stg.mean, stg.stddev);
   const RunMetrics m = collect_metrics(engine);
   const double p50 = percentile(token_ms, 50), p99 = percentile(token_ms, 99);
   std::cerr << fmt::format("peak RSS {} | decode p50 {:.2f} ms, p99 {:.2f} ms | cpu: {}\n", format_bytes(peak), p50,
@@ -137,6 +148,7 @@ void run_single(const BenchOptions& o) {
               {"threads", engine.pool().size()},
               {"n_prompt", o.n_prompt},
               {"n_gen", o.n_gen},
+              {"n_parallel", o.n_parallel},
               {"prompt_tokens_per_s", spp.mean},
               {"gen_tokens_per_s", stg.mean},
               {"prompt_tokens_per_s_stddev", spp.stddev},
@@ -265,6 +277,10 @@ void register_bench(CLI::App& app) {
   add_budget_options(cmd, o->model);
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for the prefill test")->capture_default_str()->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-n,--n-gen", o->n_gen, "tokens for the decode test")->capture_default_str()->check(CLI::Range(0, 1 << 16));
+  cmd->add_option("--parallel", o->n_parallel,
+                  "decode test: sequences decoded together (-np), one batched forward per step; tg is their total tokens/s")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   cmd->add_option("-r,--repetitions", o->reps, "repetitions (with --sweep: interleaved rounds, medians reported)")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_flag("--sweep", o->sweep, "run every (budget, policy) pair: speed, latency, expert traffic, quality");
   cmd->add_option("--budgets", o->budgets, "sweep: comma-separated budgets, e.g. 25%,50%,75% (sizes such as 512M with --budget-kind footprint)")->capture_default_str();
