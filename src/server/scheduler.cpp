@@ -80,13 +80,7 @@ void Scheduler::shutdown(std::chrono::milliseconds grace) {
   for (Queued& q : dropped) q.channel->push(ReplyEvent::failed("the server is shutting down", 503));
   // Replies in flight may finish within the grace period; then the rest are cancelled.
   const auto deadline = Clock::now() + grace;
-  while (Clock::now() < deadline) {
-    bool any = false;
-    for (auto& s : slots_)
-      if (s->channel && !s->channel->finished()) any = true;
-    if (!any) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  while (in_flight_ > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -166,6 +160,7 @@ void Scheduler::start(Slot& slot, GenerationJob job, std::shared_ptr<ReplyChanne
   metrics_.prompt_tokens_cached += keep;
   slot.state = Slot::PREFILL;
   ++metrics_.active;
+  ++in_flight_;
 }
 
 void Scheduler::prefill_chunk(Slot& slot) {
@@ -259,6 +254,7 @@ void Scheduler::finish(Slot& slot) {
   slot.reply.reset();
   slot.state = Slot::FREE;
   --metrics_.active;
+  --in_flight_;
 }
 
 void Scheduler::fail(Slot& slot, const std::string& message, int status) {
@@ -269,6 +265,7 @@ void Scheduler::fail(Slot& slot, const std::string& message, int status) {
   slot.reply.reset();
   slot.state = Slot::FREE;
   --metrics_.active;
+  --in_flight_;
 }
 
 }  // namespace swapmoe::server

@@ -6,6 +6,7 @@
 // report) runs on this thread between two steps, through on_engine().
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -102,6 +103,7 @@ class Scheduler {
   bool draining_ = false;  // no new jobs
   bool stopping_ = false;  // the engine thread ends once idle
   bool stopped_ = false;
+  std::atomic<int> in_flight_{0};  // slots with a reply going on (read by shutdown())
   std::thread thread_;
 };
 

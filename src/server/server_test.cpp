@@ -299,7 +299,8 @@ TEST(Server, QueueBeyondItsBoundAnswers503) {
 TEST(Server, ShutdownFinishesRepliesInFlight) {
   TestServer s(1, "");
   auto reply = std::async(std::launch::async, [&s] { return s.post("/v1/completions", completion("ROMEO:", 30)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  for (int i = 0; i < 1000 && s.metrics.active == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(s.metrics.active, 1) << "the reply should be in flight";
   s.scheduler->shutdown(std::chrono::seconds(30));
   const json r = reply.get();
   EXPECT_EQ(r["usage"]["completion_tokens"], 30) << r.dump();
