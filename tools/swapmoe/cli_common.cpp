@@ -146,6 +146,12 @@ void add_sampling_options(CLI::App* app, SamplerParams& p, uint64_t& seed, bool&
   app->add_option("--min-p", p.min_p, "drop tokens below min-p times the best; 0 = off")->capture_default_str()->check(finite_in(0, 1));
   app->add_option("--repeat-penalty", p.repeat_penalty, "penalty for repeated tokens; 1 = off")->capture_default_str()->check(finite_in(1e-6, 1e6));
   app->add_option("--repeat-last-n", p.repeat_last_n, "tokens the penalty looks back on; 0 = off")->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  app->add_option("--frequency-penalty", p.frequency_penalty, "subtract this times a token's count in the last repeat-last-n; 0 = off")
+      ->capture_default_str()
+      ->check(finite_in(-2, 2));
+  app->add_option("--presence-penalty", p.presence_penalty, "subtract this from tokens seen in the last repeat-last-n; 0 = off")
+      ->capture_default_str()
+      ->check(finite_in(-2, 2));
   app->add_option_function<int64_t>(
          "-s,--seed", [&](const int64_t& s) { seed_given = s >= 0, seed = static_cast<uint64_t>(s); },
          "random seed; -1 = random (the default; the seed used is printed)")
