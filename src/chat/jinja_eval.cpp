@@ -330,9 +330,9 @@ class Renderer {
         else if (p.default_value) local.vars[p.name] = eval(*p.default_value, local);
         else local.vars[p.name] = Value::undefined("'" + p.name + "' is undefined");
       }
-      for (const auto& [name, v] : a.keywords)
-        if (std::none_of(s.params.begin(), s.params.end(), [&](const MacroParam& p) { return p.name == name; }))
-          throw std::runtime_error(fmt::format("macro '{}' has no parameter '{}'", s.text, name));
+      for (const auto& keyword : a.keywords)  // not a structured binding: clang 14 cannot capture one
+        if (std::none_of(s.params.begin(), s.params.end(), [&](const MacroParam& p) { return p.name == keyword.first; }))
+          throw std::runtime_error(fmt::format("macro '{}' has no parameter '{}'", s.text, keyword.first));
       std::string text;
       exec(s.bodies[0], local, text);
       return Value::string(std::move(text));
