@@ -1,4 +1,5 @@
 // libFuzzer entry for the GGUF parser: any input must parse or raise swapmoe::Error, never crash.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -22,8 +23,12 @@ void read_every_way(const swapmoe::GgufValue& v) {
   attempt([&] { (void)v.as_f64(); });
   attempt([&] { (void)v.as_bool(); });
   attempt([&] { (void)v.as_string(); });
+  // An array's ends only: every element of a 300-token vocabulary, each throwing four times,
+  // would slow the fuzzer tenfold for nothing new.
   attempt([&] {
-    for (const swapmoe::GgufValue& e : v.as_array().values) read_every_way(e);
+    const auto& values = v.as_array().values;
+    for (size_t i = 0; i < values.size(); i = i < 2 ? i + 1 : std::max(i + 1, values.size() - 1))
+      read_every_way(values[i]);
   });
 }
 

@@ -4,8 +4,9 @@
 //
 // OUT/<target>/ gets, for
 //   gguf_fuzz, model_fuzz: small synth models of every architecture (the `swapmoe synth` presets
-//     shrunk to a few KiB), the shipped model's metadata and tokenizer on such a model, and each
-//     shared vocabulary trimmed to a few hundred tokens, alone and on a model;
+//     shrunk to a few KiB, also with their sizes stored as u64), the shipped model's metadata and
+//     tokenizer on such a model, and each shared vocabulary trimmed to a few hundred tokens, alone
+//     and on a model;
 //   tokenizer_fuzz: the shared vocabularies' test strings (*.inp), plain and with special tokens;
 //   chat_template_fuzz: every real template's source, and each template with a short conversation;
 //   request_fuzz: the hand-written request bodies of DIR (tools/fuzz/seeds), to their endpoints.
@@ -154,6 +155,18 @@ void write_model(const GgufFile& base, const GgufFile* donor, size_t keep, const
   w.write(out.string());
 }
 
+// `base` with every u32 metadata value stored as u64 (as some converters write them): the
+// fuzzer's integer mutations then reach sizes near 2^63 and 2^64, which a u32 cannot hold.
+void write_widened(const GgufFile& base, const fs::path& out) {
+  GgufWriter w;
+  for (const auto& [key, v] : base.metadata()) w.set(key, v.type == GgufType::UINT32 ? GgufValue::u64(v.as_u64()) : v);
+  for (const GgufTensorInfo& t : base.tensors()) {
+    const TensorView view = base.tensor_view(t);
+    w.add_tensor(t.name, t.type, t.ne, [view](uint8_t* dst, size_t n) { std::memcpy(dst, view.data, n); });
+  }
+  w.write(out.string());
+}
+
 // A vocabulary alone (no tensors), trimmed like write_model's.
 void write_vocab(const GgufFile& vocab, size_t keep, const fs::path& out) {
   GgufWriter w;
@@ -200,8 +213,10 @@ void model_seeds(const Paths& p, const fs::path& dir) {
   for (const std::string& preset : synth_preset_names()) {
     if (!preset.starts_with("tiny")) continue;
     SynthSpec s = tiny_spec(preset);
-    write_synth_model(s, (dir / fmt::format("synth-{}.gguf", preset)).string(), 1);
-    ++n;
+    const fs::path file = dir / fmt::format("synth-{}.gguf", preset);
+    write_synth_model(s, file.string(), 1);
+    write_widened(GgufFile::open(file.string()), dir / fmt::format("synth-{}-u64.gguf", preset));
+    n += 2;
     if (preset == "tiny") {  // the other matrix types' layouts, and a tied head
       s.n_embd = 32, s.n_ff = 32, s.type = GgmlType::Q8_0, s.tied_output = true;
       write_synth_model(s, (dir / "synth-tiny-q8_0-tied.gguf").string(), 1);
