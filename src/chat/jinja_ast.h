@@ -33,6 +33,7 @@ struct Expr {
   };
   Kind kind;
   int line = 0, column = 0;
+  int depth = 1;     // nodes on the longest path down from here (the parser caps it)
   std::string name;  // NAME, ATTRIBUTE, FILTER, TEST; the operator for UNARY and BINARY
   Value value;       // LITERAL
   bool negated = false;

@@ -3,6 +3,8 @@
 // Failures throw std::runtime_error; the evaluator adds where in the template it happened.
 #pragma once
 
+#include <cstdint>
+#include <stdexcept>
 #include <string>
 
 #include "chat/jinja_value.h"
@@ -35,5 +37,18 @@ List iterate(const Value& v);
 
 // len(); throws for values without a length.
 int64_t length_of(const Value& v);
+
+// Integer arithmetic. Python's ints have no bound; swapmoe's are 64-bit, and a result outside
+// them is an error rather than a wrapped number (or undefined behaviour).
+inline int64_t int_op(char op, int64_t a, int64_t b) {
+  int64_t r = 0;
+  const bool overflow = op == '+'   ? __builtin_add_overflow(a, b, &r)
+                        : op == '-' ? __builtin_sub_overflow(a, b, &r)
+                                    : __builtin_mul_overflow(a, b, &r);
+  if (overflow)
+    throw std::runtime_error(std::to_string(a) + " " + op + " " + std::to_string(b) +
+                             " overflows swapmoe's 64-bit integers");
+  return r;
+}
 
 }  // namespace swapmoe::jinja

@@ -2,7 +2,9 @@
 // jinja2: each for-loop iteration and each macro call gets its own scope, `if` does not, so a
 // `set` inside a loop is gone after it (the reason templates use namespace()).
 #include <cmath>
+#include <iterator>
 #include <unordered_map>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -16,6 +18,11 @@
 namespace swapmoe::jinja {
 
 namespace {
+
+// Limits of one rendering besides those on values (jinja_value.h).
+constexpr int64_t k_max_range = 100000;     // items of range(): jinja2's sandbox MAX_RANGE
+constexpr int64_t k_max_steps = 1 << 18;    // loop iterations and macro calls
+constexpr int k_max_call_depth = 100;       // macro calls inside macro calls
 
 struct Scope {
   explicit Scope(Scope* parent) : parent(parent) {}
@@ -65,9 +72,12 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   }
   if (op == "*" && ((a.is_string() && b.is_int()) || (a.is_int() && b.is_string()))) {
     const std::string& s = a.is_string() ? a.as_string() : b.as_string();
+    const int64_t n = std::max<int64_t>(a.is_string() ? b.as_int() : a.as_int(), 0);
+    if (!s.empty()) check_string_size(n > static_cast<int64_t>(k_max_string_bytes / s.size()) ? k_max_string_bytes + 1 : n * s.size());
     std::string out;
-    for (int64_t i = 0, n = a.is_string() ? b.as_int() : a.as_int(); i < n; ++i) out += s;
-    return Value::string(out);
+    out.reserve(n * s.size());
+    for (int64_t i = 0; i < n && !s.empty(); ++i) out += s;
+    return Value::string(std::move(out));
   }
   if (!a.is_number() || !b.is_number()) throw unsupported();
   const bool floats = a.is_float() || b.is_float();
@@ -76,9 +86,12 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     return Value::number(a.as_double() / b.as_double());
   }
   if (op == "**") {
-    if (!floats && b.as_int() >= 0) {
-      int64_t r = 1;
-      for (int64_t i = 0; i < b.as_int(); ++i) r *= a.as_int();
+    if (!floats && b.as_int() >= 0) {  // by squaring: 2 ** 63 is refused at once, 1 ** 10**18 is quick
+      int64_t r = 1, base = a.as_int();
+      for (int64_t e = b.as_int(); e > 0; e >>= 1) {
+        if (e & 1) r = int_op('*', r, base);
+        if (e > 1) base = int_op('*', base, base);
+      }
       return Value::integer(r);
     }
     return Value::number(std::pow(a.as_double(), b.as_double()));
@@ -94,10 +107,9 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     return Value::number(m != 0 && ((m < 0) != (y < 0)) ? m + y : m);
   }
   const int64_t x = a.as_int(), y = b.as_int();
-  if (op == "+") return Value::integer(x + y);
-  if (op == "-") return Value::integer(x - y);
-  if (op == "*") return Value::integer(x * y);
+  if (op == "+" || op == "-" || op == "*") return Value::integer(int_op(op[0], x, y));
   if (y == 0) throw std::runtime_error("integer division or modulo by zero");
+  if (y == -1) return Value::integer(op == "//" ? int_op('-', 0, x) : 0);  // INT64_MIN / -1 overflows
   if (op == "//") return Value::integer(floor_div(x, y));
   return Value::integer(x - floor_div(x, y) * y);
 }
@@ -205,8 +217,16 @@ class Renderer {
       if (a.positional.size() == 3) step = a.positional[2].as_int();
       if (a.positional.empty() || a.positional.size() > 3 || step == 0)
         throw std::runtime_error("range() takes 1 to 3 integers, the step not zero");
+      // Counted in 128 bits: start + n * step never leaves int64, whatever the arguments.
+      const __int128 span = step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
+      const __int128 magnitude = step > 0 ? static_cast<__int128>(step) : -static_cast<__int128>(step);
+      const __int128 n = span <= 0 ? 0 : (span + magnitude - 1) / magnitude;
+      if (n > k_max_range)
+        throw std::runtime_error(fmt::format("range too big: at most {} items (jinja2's sandbox MAX_RANGE)", k_max_range));
       List items;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) items.push_back(Value::integer(i));
+      items.reserve(static_cast<size_t>(n));
+      for (int64_t i = 0; i < static_cast<int64_t>(n); ++i)
+        items.push_back(Value::integer(static_cast<int64_t>(start + static_cast<__int128>(i) * step)));
       return Value::list(std::move(items));
     });
   }
@@ -223,8 +243,14 @@ class Renderer {
 
   Flow exec(const Stmt& s, Scope& scope, std::string& out) {
     switch (s.kind) {
-      case Stmt::Kind::TEXT: out += s.text; return Flow::NORMAL;
-      case Stmt::Kind::OUTPUT: out += eval(*s.expr, scope).str(); return Flow::NORMAL;
+      case Stmt::Kind::TEXT:
+        out += s.text;
+        check_output(out, s);
+        return Flow::NORMAL;
+      case Stmt::Kind::OUTPUT:
+        out += eval(*s.expr, scope).str();
+        check_output(out, s);
+        return Flow::NORMAL;
       case Stmt::Kind::IF:
         for (size_t i = 0; i < s.conditions.size(); ++i)
           if (eval(*s.conditions[i], scope).truthy()) return exec(s.bodies[i], scope, out);
@@ -236,6 +262,12 @@ class Renderer {
           const Value* ns = scope.find(s.targets[0]);
           if (!ns || !ns->is_namespace())
             throw TemplateError(s.line, s.column, "cannot assign attribute on non-namespace object '" + s.targets[0] + "'");
+          // What Value::namespace_object checks for the attributes it starts with.
+          if (v.is_namespace() || v.holds_namespace())
+            throw TemplateError(s.line, s.column, "a namespace cannot hold another namespace in swapmoe");
+          if (v.depth() + 1 > k_max_value_depth)
+            throw TemplateError(s.line, s.column,
+                                fmt::format("the template nests lists and dicts more than {} deep", k_max_value_depth));
           ns->entries().set(Value::string(s.attribute), std::move(v));
         } else {
           assign(s.targets, v, scope, s);
@@ -288,24 +320,26 @@ class Renderer {
     }
     const auto n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
+      count_step(s);
       Scope inner(&scope);
       assign(s.targets, items[i], inner, s);
+      // The keys are made once per rendering (appended, not set: they are distinct).
+      static const char* const k_loop_keys[] = {"index", "index0", "revindex", "revindex0", "first", "last",
+                                                "length", "depth", "depth0", "previtem", "nextitem", "cycle"};
+      if (loop_keys_.empty())
+        for (const char* k : k_loop_keys) loop_keys_.push_back(Value::string(k));
+      const Value values[] = {
+          Value::integer(i + 1), Value::integer(i), Value::integer(n - i), Value::integer(n - i - 1),
+          Value::boolean(i == 0), Value::boolean(i == n - 1), Value::integer(n), Value::integer(1), Value::integer(0),
+          i > 0 ? items[i - 1] : Value::undefined("there is no previous item"),
+          i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"),
+          Value::function("cycle", [i](const CallArgs& a) {
+            if (a.positional.empty()) throw std::runtime_error("no items for cycling given");
+            return a.positional[static_cast<size_t>(i) % a.positional.size()];
+          })};
       Dict loop;
-      loop.set(Value::string("index"), Value::integer(i + 1));
-      loop.set(Value::string("index0"), Value::integer(i));
-      loop.set(Value::string("revindex"), Value::integer(n - i));
-      loop.set(Value::string("revindex0"), Value::integer(n - i - 1));
-      loop.set(Value::string("first"), Value::boolean(i == 0));
-      loop.set(Value::string("last"), Value::boolean(i == n - 1));
-      loop.set(Value::string("length"), Value::integer(n));
-      loop.set(Value::string("depth"), Value::integer(1));
-      loop.set(Value::string("depth0"), Value::integer(0));
-      loop.set(Value::string("previtem"), i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
-      loop.set(Value::string("nextitem"), i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"));
-      loop.set(Value::string("cycle"), Value::function("cycle", [i](const CallArgs& a) {
-        if (a.positional.empty()) throw std::runtime_error("no items for cycling given");
-        return a.positional[static_cast<size_t>(i) % a.positional.size()];
-      }));
+      loop.entries.reserve(std::size(values));
+      for (size_t k = 0; k < std::size(values); ++k) loop.entries.emplace_back(loop_keys_[k], values[k]);
       inner.vars["loop"] = Value::dict(std::move(loop));
       if (exec(s.bodies[0], inner, out) == Flow::BREAK) break;
     }
@@ -315,6 +349,14 @@ class Renderer {
   // A macro is a function rendering its body in a fresh scope above the template's variables.
   Value make_macro(const Stmt& s) {
     return Value::function(s.text, [this, &s](const CallArgs& a) {
+      count_step(s);
+      if (call_depth_ >= k_max_call_depth)
+        throw std::runtime_error(fmt::format("macro '{}': calls nested more than {} deep", s.text, k_max_call_depth));
+      ++call_depth_;
+      struct Leave {
+        int& depth;
+        ~Leave() { --depth; }
+      } leave{call_depth_};
       Scope local(&root_);
       if (a.positional.size() > s.params.size())
         throw std::runtime_error(fmt::format("macro '{}' takes {} arguments, {} given", s.text, s.params.size(),
@@ -330,9 +372,9 @@ class Renderer {
         else if (p.default_value) local.vars[p.name] = eval(*p.default_value, local);
         else local.vars[p.name] = Value::undefined("'" + p.name + "' is undefined");
       }
-      for (const auto& [name, v] : a.keywords)
-        if (std::none_of(s.params.begin(), s.params.end(), [&](const MacroParam& p) { return p.name == name; }))
-          throw std::runtime_error(fmt::format("macro '{}' has no parameter '{}'", s.text, name));
+      for (const auto& keyword : a.keywords)  // not a structured binding: clang 14 cannot capture one
+        if (std::none_of(s.params.begin(), s.params.end(), [&](const MacroParam& p) { return p.name == keyword.first; }))
+          throw std::runtime_error(fmt::format("macro '{}' has no parameter '{}'", s.text, keyword.first));
       std::string text;
       exec(s.bodies[0], local, text);
       return Value::string(std::move(text));
@@ -396,7 +438,7 @@ class Renderer {
         if (v.is_undefined()) throw std::runtime_error(undefined_message(v));
         if (!v.is_number()) throw std::runtime_error("bad operand type for unary " + e.name + ": '" + v.type_name() + "'");
         if (e.name == "+") return v.is_float() ? v : Value::integer(v.as_int());
-        return v.is_float() ? Value::number(-v.as_double()) : Value::integer(-v.as_int());
+        return v.is_float() ? Value::number(-v.as_double()) : Value::integer(int_op('-', 0, v.as_int()));
       }
       case Expr::Kind::BINARY: return binary(e, scope);
       case Expr::Kind::CONDITION:
@@ -431,9 +473,24 @@ class Renderer {
     return arithmetic(op, a, b);
   }
 
+  // Loop iterations and macro calls: a template that loops without end (or nearly) stops here.
+  void count_step(const Stmt& s) {
+    if (++steps_ > k_max_steps)
+      throw TemplateError(s.line, s.column,
+                          fmt::format("the template ran more than {} loop iterations and macro calls", k_max_steps));
+  }
+
+  static void check_output(const std::string& out, const Stmt& s) {
+    if (out.size() > k_max_string_bytes)
+      throw TemplateError(s.line, s.column, fmt::format("the template wrote more than {} MiB", k_max_string_bytes >> 20));
+  }
+
   RenderOptions options_;
   Scope globals_;
   Scope root_;
+  int64_t steps_ = 0;
+  int call_depth_ = 0;
+  std::vector<Value> loop_keys_;  // "index", "index0"...: the keys of every loop variable
 };
 
 std::string located(const std::string& name, int line, int column, const std::string& what) {
@@ -454,6 +511,7 @@ Template::Template(std::string_view source, std::string name) : name_(std::move(
 
 std::string Template::render(const Value& context, const RenderOptions& options) const {
   try {
+    const ValueMeter meter;  // before the renderer: the values it holds are freed first
     Renderer r(options);
     return r.render(body_, context);
   } catch (const TemplateError& e) {

@@ -2,7 +2,9 @@
 // and indent/separators/sort_keys passed through, no HTML escaping).
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 
@@ -27,7 +29,10 @@ Value attribute_path(const Value& item, const std::string& path) {
     const size_t dot = path.find('.', start);
     const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    v = get_item(v, numeric ? Value::integer(std::stoll(part)) : Value::string(part));
+    int64_t index = 0;
+    if (numeric && std::from_chars(part.data(), part.data() + part.size(), index).ec != std::errc())
+      throw std::runtime_error("attribute index '" + part + "' is too large");
+    v = get_item(v, numeric ? Value::integer(index) : Value::string(part));
     if (dot == std::string::npos) return v;
     start = dot + 1;
   }
@@ -38,7 +43,10 @@ Value tojson(const Value& v, const CallArgs& a) {
   const Value& ensure_ascii = arg(a, 0, "ensure_ascii");
   if (given(ensure_ascii)) o.ensure_ascii = ensure_ascii.truthy();
   const Value& indent = arg(a, 1, "indent");
-  if (indent.is_int()) o.indent = static_cast<int>(indent.as_int());
+  if (indent.is_int()) {
+    check_string_size(static_cast<size_t>(std::max<int64_t>(indent.as_int(), 0)));
+    o.indent = static_cast<int>(std::max<int64_t>(indent.as_int(), -1));
+  }
   else if (indent.is_string()) o.indent_text = indent.as_string(), o.indent = 0;
   if (o.indent >= 0) o.item_separator = ",";  // json.dumps' default separators with an indent
   const Value& separators = arg(a, 2, "separators");
@@ -75,6 +83,7 @@ Value join(const Value& v, const CallArgs& a) {
   bool first = true;
   for (const Value& item : iterate(v)) {
     out += (first ? "" : sep) + (given(attribute) ? attribute_path(item, attribute.str()) : item).str();
+    check_string_size(out.size());
     first = false;
   }
   return Value::string(out);
@@ -201,7 +210,9 @@ Value reverse(const Value& v, const CallArgs&) {
 
 Value indent(const Value& v, const CallArgs& a) {
   const Value& width = arg(a, 0, "width");
-  const std::string pad = width.is_string() ? width.as_string() : std::string(given(width) ? width.as_int() : 4, ' ');
+  const int64_t n_spaces = width.is_string() ? 0 : given(width) ? std::max<int64_t>(width.as_int(), 0) : 4;
+  check_string_size(static_cast<size_t>(n_spaces));
+  const std::string pad = width.is_string() ? width.as_string() : std::string(static_cast<size_t>(n_spaces), ' ');
   const bool indent_first = arg(a, 1, "first").truthy(), blank = arg(a, 2, "blank").truthy();
   const std::string s = v.str();
   std::string out;
@@ -212,6 +223,7 @@ Value indent(const Value& v, const CallArgs& a) {
     const std::string line = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
     if ((!first_line || indent_first) && (blank || !line.empty())) out += pad;
     out += line;
+    check_string_size(out.size());
     if (nl == std::string::npos) break;
     out += '\n';
     start = nl + 1;
@@ -220,10 +232,17 @@ Value indent(const Value& v, const CallArgs& a) {
   return Value::string(out);
 }
 
+// int(d) for a float: Python's ints have no bound, swapmoe's are 64-bit.
+Value float_to_int(double d) {
+  if (!std::isfinite(d)) throw std::runtime_error("cannot convert float " + python_float_repr(d) + " to integer");
+  if (!(d > -0x1p63 && d < 0x1p63)) throw std::runtime_error("integer overflow: int() of " + python_float_repr(d));
+  return Value::integer(static_cast<int64_t>(d));
+}
+
 Value to_int(const Value& v, const CallArgs& a) {
   const Value& fallback = arg(a, 0, "default");
   if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
-  if (v.is_float()) return Value::integer(static_cast<int64_t>(v.as_double()));
+  if (v.is_float()) return float_to_int(v.as_double());
   if (v.is_string()) {
     try {
       size_t used = 0;
@@ -231,8 +250,8 @@ Value to_int(const Value& v, const CallArgs& a) {
       const int64_t i = std::stoll(s, &used);
       if (used == s.size()) return Value::integer(i);
       const double d = std::stod(s, &used);
-      if (used == s.size()) return Value::integer(static_cast<int64_t>(d));
-    } catch (const std::exception&) {
+      if (used == s.size() && !std::isnan(d)) return float_to_int(d);
+    } catch (const std::logic_error&) {  // std::stoll and std::stod: no number, or out of range
     }
   }
   return given(fallback) ? fallback : Value::integer(0);
@@ -255,7 +274,10 @@ Value to_float(const Value& v, const CallArgs& a) {
 
 Value absolute(const Value& v, const CallArgs&) {
   if (v.is_float()) return Value::number(std::fabs(v.as_double()));
-  if (v.is_number()) return Value::integer(std::llabs(v.as_int()));
+  if (v.is_number()) {
+    if (v.as_int() == INT64_MIN) throw std::runtime_error("integer overflow in abs()");
+    return Value::integer(std::llabs(v.as_int()));
+  }
   throw std::runtime_error("bad operand type for abs(): '" + v.type_name() + "'");
 }
 
@@ -266,7 +288,7 @@ Value sum(const Value& v, const CallArgs& a) {
     const Value x = given(attribute) ? attribute_path(item, attribute.str()) : item;
     if (!x.is_number() || !total.is_number()) throw std::runtime_error("sum() adds numbers");
     total = x.is_float() || total.is_float() ? Value::number(total.as_double() + x.as_double())
-                                              : Value::integer(total.as_int() + x.as_int());
+                                              : Value::integer(int_op('+', total.as_int(), x.as_int()));
   }
   return total;
 }

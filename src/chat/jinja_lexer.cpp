@@ -179,10 +179,20 @@ class Lexer {
     const char quote = src_[pos];
     std::string value;
     size_t i = pos + 1;
+    // Exactly `count` hex digits, as Python requires (std::stoul would also take a sign, spaces
+    // or fewer digits, and throw std::invalid_argument on none).
     auto hex = [&](size_t count) {
-      if (i + count > src_.size()) error(i, "truncated escape in string literal");
-      const char32_t cp = static_cast<char32_t>(std::stoul(src_.substr(i, count), nullptr, 16));
-      i += count;
+      const size_t at = i - 2;
+      uint32_t cp = 0;
+      for (size_t k = 0; k < count; ++k, ++i) {
+        const char h = i < src_.size() ? src_[i] : '\0';
+        const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+        if (d < 0)
+          error(at, std::string("truncated \\") + src_[at + 1] + " escape in string literal: " + std::to_string(count) +
+                        " hex digits expected");
+        cp = cp << 4 | static_cast<uint32_t>(d);
+      }
+      if (cp > 0x10FFFF) error(at, "illegal Unicode character in string literal: above U+10FFFF");
       append_utf8(value, cp);
     };
     while (true) {

@@ -142,6 +142,7 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
       const size_t at = s.find(from, pos);
       if (at == std::string::npos) break;
       out += s.substr(pos, at - pos) + to;
+      check_string_size(out.size());
       pos = at + from.size();
       --count;
     }
@@ -163,6 +164,7 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
     for (const Value& v : iterate(arg(a, 0, "iterable"))) {
       if (!v.is_string()) throw std::runtime_error("join() expects strings, found " + v.type_name());
       out += (first ? "" : s) + v.as_string();
+      check_string_size(out.size());
       first = false;
     }
     return Value::string(out);
@@ -209,7 +211,7 @@ Value method_of(const Value& object, const std::string& name) {
     return Value::function(name, [s = object.as_string(), name](const CallArgs& a) { return string_method(s, name, a); });
   }
   if (object.is_dict() && (name == "get" || name == "items" || name == "keys" || name == "values")) {
-    return Value::function(name, [object, name](const CallArgs& a) { return dict_method(object, name, a); });
+    return Value::function(name, [object, name](const CallArgs& a) { return dict_method(object, name, a); }, &object);
   }
   return Value::undefined();
 }

@@ -1,12 +1,20 @@
 #include "chat/jinja_parser.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <initializer_list>
+#include <string>
 
 #include "chat/jinja_builtins.h"
 
 namespace swapmoe::jinja {
 
 namespace {
+
+// Blocks in blocks and expressions in expressions: real templates nest a dozen deep; the limit
+// keeps parsing, evaluating and freeing a hostile one off the end of the stack.
+constexpr int k_max_nesting = 256;
 
 class Parser {
  public:
@@ -24,6 +32,7 @@ class Parser {
   // Statements up to a block tag named in `ends` (consumed up to its name, which goes in
   // `found`), or to the end of the template when `ends` is empty.
   Body parse_body(std::initializer_list<const char*> ends, std::string& found) {
+    const Nesting guard(*this, peek());
     Body body;
     while (true) {
       const Token& tok = peek();
@@ -171,10 +180,10 @@ class Parser {
     ExprPtr first = with_condition ? parse_expression() : parse_or();
     if (!(peek().type == TokenType::OP && peek().text == ",")) return first;
     auto tuple = expr(Expr::Kind::TUPLE, at);
-    tuple->args.push_back(std::move(first));
+    add(*tuple, std::move(first));
     while (accept_op(",")) {
       if (at_expression_end()) break;
-      tuple->args.push_back(with_condition ? parse_expression() : parse_or());
+      add(*tuple, with_condition ? parse_expression() : parse_or());
     }
     return tuple;
   }
@@ -190,9 +199,9 @@ class Parser {
     while (peek().type == TokenType::NAME && peek().text == "if") {
       const Token& at = next();
       auto cond = expr(Expr::Kind::CONDITION, at);
-      cond->args.push_back(parse_or());
-      cond->args.push_back(std::move(e));
-      cond->args.push_back(accept_name("else") ? parse_expression() : nullptr);
+      add(*cond, parse_or());
+      add(*cond, std::move(e));
+      add(*cond, accept_name("else") ? parse_expression() : nullptr);
       e = std::move(cond);
     }
     return e;
@@ -217,10 +226,11 @@ class Parser {
   }
 
   ExprPtr parse_not() {
+    const Nesting guard(*this, peek());
     if (peek().type == TokenType::NAME && peek().text == "not") {
       auto e = expr(Expr::Kind::UNARY, next());
       e->name = "not";
-      e->args.push_back(parse_not());
+      add(*e, parse_not());
       return e;
     }
     return parse_compare();
@@ -291,11 +301,12 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    const Nesting guard(*this, peek());
     ExprPtr e;
     if (peek().type == TokenType::OP && (peek().text == "-" || peek().text == "+")) {
       e = expr(Expr::Kind::UNARY, peek());
       e->name = next().text;
-      e->args.push_back(parse_unary(false));
+      add(*e, parse_unary(false));
     } else {
       e = parse_primary();
     }
@@ -320,8 +331,9 @@ class Parser {
         while (peek().type == TokenType::STRING) s += next().text;  // "a" "b" is "ab"
         return literal(Value::string(std::move(s)), t);
       }
-      case TokenType::INT: return literal(Value::integer(std::stoll(t.text)), t);
-      case TokenType::FLOAT: return literal(Value::number(std::stod(t.text)), t);
+      case TokenType::INT: return literal(Value::integer(integer_literal(t)), t);
+      // strtod, not stod: 1e999 is inf and 1e-999 is 0.0 in Python, not an exception.
+      case TokenType::FLOAT: return literal(Value::number(std::strtod(t.text.c_str(), nullptr)), t);
       case TokenType::OP:
         if (t.text == "(") {
           if (accept_op(")")) return expr(Expr::Kind::TUPLE, t);
@@ -340,7 +352,7 @@ class Parser {
               expect_op(",");
               if (accept_op("]")) break;
             }
-            e->args.push_back(parse_expression());
+            add(*e, parse_expression());
           }
           return e;
         }
@@ -351,9 +363,9 @@ class Parser {
               expect_op(",");
               if (accept_op("}")) break;
             }
-            e->args.push_back(parse_expression());
+            add(*e, parse_expression());
             expect_op(":");
-            e->args.push_back(parse_expression());
+            add(*e, parse_expression());
           }
           return e;
         }
@@ -373,13 +385,13 @@ class Parser {
         const Token& name = next();
         if (name.type == TokenType::INT) {
           auto item = expr(Expr::Kind::ITEM, name);
-          item->args.push_back(std::move(e));
-          item->args.push_back(literal(Value::integer(std::stoll(name.text)), name));
+          add(*item, std::move(e));
+          add(*item, literal(Value::integer(integer_literal(name)), name));
           e = std::move(item);
         } else if (name.type == TokenType::NAME) {
           auto attr = expr(Expr::Kind::ATTRIBUTE, name);
           attr->name = name.text;
-          attr->args.push_back(std::move(e));
+          add(*attr, std::move(e));
           e = std::move(attr);
         } else {
           error(name, "expected an attribute name after '.'");
@@ -415,20 +427,20 @@ class Parser {
     if (!slice) {
       if (!parts[0]) error(at, "empty subscript");
       auto e = expr(Expr::Kind::ITEM, at);
-      e->args.push_back(std::move(object));
-      e->args.push_back(std::move(parts[0]));
+      add(*e, std::move(object));
+      add(*e, std::move(parts[0]));
       return e;
     }
     auto e = expr(Expr::Kind::SLICE, at);
-    e->args.push_back(std::move(object));
-    for (auto& p : parts) e->args.push_back(std::move(p));
+    add(*e, std::move(object));
+    for (auto& p : parts) add(*e, std::move(p));
     return e;
   }
 
   // Arguments after '(' (already consumed), for calls, filters and tests.
   ExprPtr parse_call(ExprPtr callee, const Token& at, Expr::Kind kind) {
     auto e = expr(kind, at);
-    if (callee) e->args.push_back(std::move(callee));
+    if (callee) add(*e, std::move(callee));
     bool first = true;
     while (!accept_op(")")) {
       if (!first) {
@@ -441,10 +453,12 @@ class Parser {
       if (peek().type == TokenType::NAME && t_[pos_ + 1].type == TokenType::OP && t_[pos_ + 1].text == "=") {
         std::string name = next().text;
         ++pos_;
-        e->keywords.emplace_back(std::move(name), parse_expression());
+        ExprPtr value = parse_expression();
+        grow(*e, *value);
+        e->keywords.emplace_back(std::move(name), std::move(value));
       } else {
         if (!e->keywords.empty()) error(peek(), "a positional argument after a keyword argument");
-        e->args.push_back(parse_expression());
+        add(*e, parse_expression());
       }
     }
     return e;
@@ -482,7 +496,7 @@ class Parser {
         f = parse_call(std::move(input), name, Expr::Kind::FILTER);
       } else {
         f = expr(Expr::Kind::FILTER, name);
-        f->args.push_back(std::move(input));
+        add(*f, std::move(input));
       }
       f->name = full;
       input = std::move(f);
@@ -500,13 +514,13 @@ class Parser {
       e = parse_call(std::move(input), name, Expr::Kind::TEST);
     } else {
       e = expr(Expr::Kind::TEST, name);
-      e->args.push_back(std::move(input));
+      add(*e, std::move(input));
       // jinja2 takes one argument without parentheses: `is divisibleby 3`, `is sameas false`.
       const bool starts_argument =
           t.type == TokenType::NAME || t.type == TokenType::STRING || t.type == TokenType::INT ||
           t.type == TokenType::FLOAT || (t.type == TokenType::OP && (t.text == "(" || t.text == "[" || t.text == "{"));
       if (starts_argument && !(t.type == TokenType::NAME && (t.text == "else" || t.text == "or" || t.text == "and")))
-        e->args.push_back(parse_postfix(parse_primary()));
+        add(*e, parse_postfix(parse_primary()));
     }
     e->kind = Expr::Kind::TEST;
     e->name = name.text;
@@ -567,9 +581,22 @@ class Parser {
   static ExprPtr binary(const std::string& op, ExprPtr left, const Token& at, ExprPtr right) {
     auto e = expr(Expr::Kind::BINARY, at);
     e->name = op;
-    e->args.push_back(std::move(left));
-    e->args.push_back(std::move(right));
+    add(*e, std::move(left));
+    add(*e, std::move(right));
     return e;
+  }
+  // Every child goes in through these, so that no expression gets deeper than k_max_nesting:
+  // evaluating and freeing one recurse through it. A chain like 1+1+...+1 is built by a loop,
+  // not by recursion, so the parser's own guard would not see it.
+  static void grow(Expr& parent, const Expr& child) {
+    parent.depth = std::max(parent.depth, child.depth + 1);
+    if (parent.depth > k_max_nesting)
+      throw TemplateError(parent.line, parent.column,
+                          "expression nested more than " + std::to_string(k_max_nesting) + " deep");
+  }
+  static void add(Expr& parent, ExprPtr child) {
+    if (child) grow(parent, *child);
+    parent.args.push_back(std::move(child));
   }
   static StmtPtr stmt(Stmt::Kind kind, const Token& at) {
     auto s = std::make_unique<Stmt>();
@@ -582,8 +609,29 @@ class Parser {
     throw TemplateError(at.line, at.column, what);
   }
 
+  // Counts the parser's own recursion (blocks in blocks, parentheses in parentheses, `not not`),
+  // which ends in the same limit as the depth of what it builds.
+  struct Nesting {
+    Nesting(Parser& p, const Token& at) : p(p) {
+      if (++p.nesting_ > k_max_nesting)
+        error(at, "blocks or expressions nested more than " + std::to_string(k_max_nesting) + " deep");
+    }
+    ~Nesting() { --p.nesting_; }
+    Parser& p;
+  };
+
+  // Integer literals beyond int64: Python would make a big integer; swapmoe refuses.
+  static int64_t integer_literal(const Token& t) {
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
+    if (ec != std::errc() || end != t.text.data() + t.text.size())
+      error(t, "integer literal " + t.text + " does not fit swapmoe's 64-bit integers");
+    return v;
+  }
+
   const std::vector<Token>& t_;
   size_t pos_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace

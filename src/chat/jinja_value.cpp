@@ -11,6 +11,56 @@
 
 namespace swapmoe::jinja {
 
+// ---- limits ----------------------------------------------------------------------------------
+
+void check_string_size(size_t n_bytes) {
+  if (n_bytes > k_max_string_bytes)
+    throw std::runtime_error(fmt::format("the template built a string of more than {} MiB", k_max_string_bytes >> 20));
+}
+
+namespace {
+
+// The meter of the rendering running on this thread; null outside one.
+thread_local std::shared_ptr<ValueMeter::Counts> t_meter;
+
+// `object` on the heap, its bytes counted by the thread's meter until it is freed.
+template <class T>
+std::shared_ptr<T> counted(T object, size_t n_bytes) {
+  std::shared_ptr<ValueMeter::Counts> m = t_meter;
+  if (!m) return std::make_shared<T>(std::move(object));
+  if (n_bytes > k_max_live_bytes - m->live)
+    throw std::runtime_error(fmt::format("the template holds more than {} MiB of values", k_max_live_bytes >> 20));
+  if (n_bytes > k_max_created_bytes - m->created)
+    throw std::runtime_error(fmt::format("the template built more than {} MiB of values: it grows or loops without end",
+                                         k_max_created_bytes >> 20));
+  m->live += n_bytes;
+  m->created += n_bytes;
+  return std::shared_ptr<T>(new T(std::move(object)), [m, n_bytes](T* p) {
+    m->live -= n_bytes;
+    delete p;
+  });
+}
+
+// Depth and namespaces of a container from its direct members, which carry theirs.
+void add_member(int& depth, bool& holds_namespace, const Value& member) {
+  depth = std::max(depth, member.depth() + 1);
+  holds_namespace = holds_namespace || member.holds_namespace() || member.is_namespace();
+}
+
+void check_depth(int depth) {
+  if (depth > k_max_value_depth)
+    throw std::runtime_error(fmt::format("the template nests lists and dicts more than {} deep", k_max_value_depth));
+}
+
+const std::string k_empty;
+
+}  // namespace
+
+ValueMeter::ValueMeter() : counts_(std::make_shared<Counts>()), previous_(std::move(t_meter)) { t_meter = counts_; }
+ValueMeter::~ValueMeter() { t_meter = std::move(previous_); }
+
+// ---- values ----------------------------------------------------------------------------------
+
 const Value* Dict::find(const Value& key) const {
   for (const auto& [k, v] : entries)
     if (equals(k, key)) return &v;
@@ -32,7 +82,7 @@ void Dict::set(const Value& key, Value value) {
 
 Value Value::undefined(std::string name) {
   Value v;
-  v.s_ = std::move(name);
+  if (!name.empty()) v.s_ = std::make_shared<const std::string>(std::move(name));
   return v;
 }
 
@@ -64,9 +114,11 @@ Value Value::number(double d) {
 }
 
 Value Value::string(std::string s) {
+  check_string_size(s.size());
   Value v;
   v.kind_ = Kind::STRING;
-  v.s_ = std::move(s);
+  const size_t n = s.size();
+  v.s_ = counted<const std::string>(std::move(s), n);
   return v;
 }
 
@@ -74,30 +126,48 @@ Value Value::list(List items, bool tuple) {
   Value v;
   v.kind_ = Kind::LIST;
   v.tuple_ = tuple;
-  v.list_ = std::make_shared<List>(std::move(items));
+  v.depth_ = 1;
+  for (const Value& item : items) add_member(v.depth_, v.holds_namespace_, item);
+  check_depth(v.depth_);
+  const size_t n = items.size() * sizeof(Value);
+  v.list_ = counted<List>(std::move(items), n);
   return v;
 }
 
 Value Value::dict(Dict d) {
   Value v;
   v.kind_ = Kind::DICT;
-  v.dict_ = std::make_shared<Dict>(std::move(d));
+  v.depth_ = 1;
+  for (const auto& [key, value] : d.entries) {
+    add_member(v.depth_, v.holds_namespace_, key);
+    add_member(v.depth_, v.holds_namespace_, value);
+  }
+  check_depth(v.depth_);
+  const size_t n = d.entries.size() * 2 * sizeof(Value);
+  v.dict_ = counted<Dict>(std::move(d), n);
   return v;
 }
 
 Value Value::namespace_object(Dict attributes) {
   Value v = dict(std::move(attributes));
+  if (v.holds_namespace_) throw std::runtime_error("a namespace cannot hold another namespace in swapmoe");
   v.kind_ = Kind::NAMESPACE;
   return v;
 }
 
-Value Value::function(std::string name, Function f) {
+Value Value::function(std::string name, Function f, const Value* bound) {
   Value v;
   v.kind_ = Kind::CALLABLE;
-  v.s_ = std::move(name);
+  v.s_ = std::make_shared<const std::string>(std::move(name));
   v.fn_ = std::make_shared<Function>(std::move(f));
+  if (bound) {
+    add_member(v.depth_, v.holds_namespace_, *bound);
+    check_depth(v.depth_);
+  }
   return v;
 }
+
+const std::string& Value::as_string() const { return s_ ? *s_ : k_empty; }
 
 Value Value::from_json(const nlohmann::ordered_json& j) {
   switch (j.type()) {
@@ -128,7 +198,7 @@ bool Value::truthy() const {
     case Kind::BOOL: return b_;
     case Kind::INT: return i_ != 0;
     case Kind::FLOAT: return f_ != 0;
-    case Kind::STRING: return !s_.empty();
+    case Kind::STRING: return !as_string().empty();
     case Kind::LIST: return !list_->empty();
     case Kind::DICT: return !dict_->entries.empty();
     default: return true;
@@ -196,17 +266,22 @@ std::string repr_string(const std::string& s) {
 
 std::string Value::repr() const {
   switch (kind_) {
-    case Kind::STRING: return repr_string(s_);
+    case Kind::STRING: return repr_string(as_string());
     case Kind::LIST: {
       std::string out = tuple_ ? "(" : "[";
-      for (size_t i = 0; i < list_->size(); ++i) out += (i ? ", " : "") + (*list_)[i].repr();
+      for (size_t i = 0; i < list_->size(); ++i) {
+        out += (i ? ", " : "") + (*list_)[i].repr();
+        check_string_size(out.size());
+      }
       if (tuple_ && list_->size() == 1) out += ",";
       return out + (tuple_ ? ")" : "]");
     }
     case Kind::DICT: {
       std::string out = "{";
-      for (size_t i = 0; i < dict_->entries.size(); ++i)
+      for (size_t i = 0; i < dict_->entries.size(); ++i) {
         out += (i ? ", " : "") + dict_->entries[i].first.repr() + ": " + dict_->entries[i].second.repr();
+        check_string_size(out.size());
+      }
       return out + "}";
     }
     default: return str();
@@ -220,9 +295,9 @@ std::string Value::str() const {
     case Kind::BOOL: return b_ ? "True" : "False";
     case Kind::INT: return std::to_string(i_);
     case Kind::FLOAT: return python_float_repr(f_);
-    case Kind::STRING: return s_;
+    case Kind::STRING: return as_string();
     case Kind::NAMESPACE: return "<Namespace>";
-    case Kind::CALLABLE: return "<function " + s_ + ">";
+    case Kind::CALLABLE: return "<function " + as_string() + ">";
     default: return repr();
   }
 }
@@ -324,7 +399,10 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int depth)
   const std::string unit = !o.indent_text.empty() ? o.indent_text : std::string(std::max(o.indent, 0), ' ');
   auto newline = [&](int level) {
     out += '\n';
-    for (int i = 0; i < level; ++i) out += unit;
+    for (int i = 0; i < level; ++i) {
+      out += unit;
+      check_string_size(out.size());
+    }
   };
   switch (v.kind()) {
     case Value::Kind::NONE: out += "null"; return;
@@ -342,6 +420,7 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int depth)
         if (i) out += o.item_separator;
         if (pretty) newline(depth + 1);
         dump(out, v.items()[i], o, depth + 1);
+        check_string_size(out.size());
       }
       if (pretty) newline(depth);
       out += ']';
@@ -363,6 +442,7 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int depth)
         dump_string(out, items[i].first, o.ensure_ascii);
         out += o.key_separator;
         dump(out, *items[i].second, o, depth + 1);
+        check_string_size(out.size());
       }
       if (pretty) newline(depth);
       out += '}';

@@ -16,6 +16,38 @@
 
 namespace swapmoe::jinja {
 
+// Limits on what a template may build. Templates arrive inside downloaded model files, so a
+// broken or hostile one must end in an error, never take the memory, the stack or the time of
+// the process (jinja2's sandbox caps range() for the same reason). Real chat templates stay far
+// below each of them.
+inline constexpr int k_max_value_depth = 128;                       // lists and dicts inside each other
+inline constexpr size_t k_max_string_bytes = size_t{1} << 24;       // one string, and the rendering (16 MiB)
+inline constexpr size_t k_max_live_bytes = size_t{1} << 27;         // strings, lists, dicts alive at once
+inline constexpr size_t k_max_created_bytes = size_t{1} << 29;      // all of them made by one rendering
+
+// Throws std::runtime_error when a string being built grows past k_max_string_bytes.
+void check_string_size(size_t n_bytes);
+
+// Counts the bytes of the strings, lists and dicts created on this thread while it exists
+// (Template::render holds one per rendering) and throws std::runtime_error past
+// k_max_live_bytes or k_max_created_bytes. Values made outside one (the template's literals,
+// the conversation) are not counted.
+class ValueMeter {
+ public:
+  ValueMeter();
+  ~ValueMeter();
+  ValueMeter(const ValueMeter&) = delete;
+  ValueMeter& operator=(const ValueMeter&) = delete;
+
+  struct Counts {
+    size_t live = 0, created = 0;
+  };
+
+ private:
+  std::shared_ptr<Counts> counts_;  // shared with the values it counted, which may outlive it
+  std::shared_ptr<Counts> previous_;
+};
+
 class Value;
 using List = std::vector<Value>;
 
@@ -49,7 +81,8 @@ class Value {
   static Value list(List items = {}, bool tuple = false);
   static Value dict(Dict d = {});
   static Value namespace_object(Dict attributes = {});
-  static Value function(std::string name, Function f);
+  // `bound`: the object a bound method keeps (d.items), counted in depth().
+  static Value function(std::string name, Function f, const Value* bound = nullptr);
   static Value from_json(const nlohmann::ordered_json& j);
 
   Kind kind() const { return kind_; }
@@ -69,10 +102,10 @@ class Value {
   bool as_bool() const { return b_; }
   int64_t as_int() const { return kind_ == Kind::BOOL ? (b_ ? 1 : 0) : i_; }
   double as_double() const { return kind_ == Kind::FLOAT ? f_ : static_cast<double>(as_int()); }
-  const std::string& as_string() const { return s_; }  // also the name of an undefined value
+  const std::string& as_string() const;  // also the name of an undefined value
   List& items() const { return *list_; }
   Dict& entries() const { return *dict_; }  // dict or namespace
-  const std::string& function_name() const { return s_; }
+  const std::string& function_name() const { return as_string(); }
   Value call(const CallArgs& args) const { return (*fn_)(args); }
 
   // Python's bool(x); undefined is false.
@@ -84,13 +117,22 @@ class Value {
   // jinja2's name for the type in messages ("dict object", "str object", ...).
   std::string type_name() const;
 
+  // Containers nested in this value, itself included (0 for a scalar), as they were when it was
+  // made: at most k_max_value_depth, so that printing, comparing and freeing it stay off the
+  // stack's end. A namespace counts as one, and no namespace may hold another, so it can never
+  // come to hold itself.
+  int depth() const { return depth_; }
+  bool holds_namespace() const { return holds_namespace_; }
+
  private:
   Kind kind_ = Kind::UNDEFINED;
   bool b_ = false;
   bool tuple_ = false;
+  int depth_ = 0;
+  bool holds_namespace_ = false;
   int64_t i_ = 0;
   double f_ = 0;
-  std::string s_;
+  std::shared_ptr<const std::string> s_;  // shared: copying a Value never copies its text
   std::shared_ptr<List> list_;
   std::shared_ptr<Dict> dict_;
   std::shared_ptr<Function> fn_;

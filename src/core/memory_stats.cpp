@@ -38,6 +38,8 @@ bool parse_byte_size(const std::string& text, uint64_t* bytes) {
   else if (unit == "G" || unit == "g") mult = 1024.0 * 1024 * 1024;
   else if (unit == "T" || unit == "t") mult = 1024.0 * 1024 * 1024 * 1024;
   else return false;
+  // Converting a double of 2^64 or more to uint64 is undefined behaviour ("99999999999999999999G").
+  if (!(value * mult < 0x1p64)) return false;
   *bytes = static_cast<uint64_t>(value * mult);
   return true;
 }

@@ -15,6 +15,9 @@ namespace swapmoe {
 
 namespace {
 
+// The widest MLA latent or head a file may state; real ones are a few hundred.
+constexpr int64_t k_max_mla_width = 1 << 16;
+
 void describe_deepseek2(ModelConfig& c) {
   c.rope_mode = RopeMode::NORMAL;
   c.rope_scaling.yarn_log_mul_is_mscale = true;  // llama.cpp's DeepSeek-V2 special case
@@ -63,6 +66,12 @@ ModelConfig read_deepseek2(const GgufFile& f) {
   c.head_dim_k_mla = u("attention.key_length_mla");
   c.head_dim_v_mla = u("attention.value_length_mla");
   c.n_layer_dense_lead = u_or("leading_dense_block_count", 0);
+  // Bounded before the sums and products below (DeepSeek-V3: 512, 1536, 192, 128).
+  for (const int64_t width : {c.kv_lora_rank, c.q_lora_rank, c.head_dim_k_mla, c.head_dim_v_mla})
+    if (width < 0 || width > k_max_mla_width)
+      bad(fmt::format("MLA widths kv_lora_rank {}, q_lora_rank {}, key_length_mla {} and value_length_mla {} must be "
+                      "between 0 and {}",
+                      c.kv_lora_rank, c.q_lora_rank, c.head_dim_k_mla, c.head_dim_v_mla, k_max_mla_width));
   if (c.kv_lora_rank <= 0 || c.q_lora_rank < 0 || c.head_dim_v_mla <= 0 || c.qk_nope() < 1)
     bad(fmt::format("MLA sizes kv_lora_rank {} and key_length_mla {} (more than rope.dimension_count {}), "
                     "value_length_mla {} must be positive",
@@ -73,16 +82,16 @@ ModelConfig read_deepseek2(const GgufFile& f) {
     bad(fmt::format("MLA needs head_count_kv 1, key_length kv_lora_rank + rope.dimension_count ({}) and "
                     "value_length kv_lora_rank ({}); got {}, {}",
                     c.kv_lora_rank + c.n_rot, c.kv_lora_rank, c.n_head_kv, c.head_dim));
-  if (c.n_layer_dense_lead > c.n_layer)
-    bad(fmt::format("leading_dense_block_count {} exceeds block_count {}", c.n_layer_dense_lead, c.n_layer));
+  if (c.n_layer_dense_lead < 0 || c.n_layer_dense_lead > c.n_layer)
+    bad(fmt::format("leading_dense_block_count {} is not between 0 and block_count {}", c.n_layer_dense_lead, c.n_layer));
   if (c.n_layer_dense_lead > 0 && c.n_ff <= 0) bad(p + "feed_forward_length must be positive for the dense layers");
 
   if (c.n_layer_dense_lead < c.n_layer) {
     if (c.n_expert <= 0) bad(p + "expert_count must be positive for the MoE layers");
     if (c.n_ff_exp <= 0) bad(p + "expert_feed_forward_length must be positive");
     const int64_t n_shared = u("expert_shared_count");
+    if (n_shared <= 0 || n_shared > 4096) bad(p + "expert_shared_count must be between 1 and 4096");
     c.n_ff_shexp = c.n_ff_exp * n_shared;
-    if (n_shared <= 0) bad(p + "expert_shared_count must be positive");
   }
   const int64_t gating = u_or("expert_gating_func", 0);  // 0: absent, V2's softmax
   if (gating > 2) bad(fmt::format("expert_gating_func {} is not softmax (1) or sigmoid (2)", gating));

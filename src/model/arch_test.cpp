@@ -30,6 +30,27 @@ std::unique_ptr<Model> load_preset(const std::string& preset, const std::string&
   return Model::load(path);
 }
 
+// `f` written again to `out` with metadata `key` replaced by `value` (removed when null).
+void rewrite(const GgufFile& f, const std::string& key, const GgufValue* value, const std::string& out) {
+  GgufWriter w;
+  for (const auto& [k, v] : f.metadata())
+    if (k != key) w.set(k, v);
+  if (value) w.set(key, *value);
+  for (const GgufTensorInfo& t : f.tensors())
+    w.add_tensor(t.name, t.type, t.ne, [&](uint8_t* dst, size_t n) { std::memcpy(dst, f.mapped_data() + t.file_offset, n); });
+  w.write(out);
+}
+
+// The error Model::load gives, or "loaded".
+std::string load_error(const std::string& path) {
+  try {
+    Model::load(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "loaded";
+}
+
 TEST(Arch, Qwen3MoeReadsPerHeadQkNormNeoxRenormalisedExpertsOfTheirOwnWidth) {
   const std::string path = temp_path("qwen3moe");
   auto m = load_preset("tiny-qwen3moe", path);
@@ -198,33 +219,48 @@ TEST(Arch, GptOssReadsTheSlidingWindowPatternAndRefusesAMissingWindow) {
   const std::string path = temp_path("gptoss_keys");
   write_synth_model(synth_preset("tiny-gptoss"), path, 1);
   const GgufFile f = GgufFile::open(path);
-  auto rewrite = [&](const std::string& key, const GgufValue* value) {
-    GgufWriter w;
-    for (const auto& [k, v] : f.metadata())
-      if (k != key) w.set(k, v);
-    if (value) w.set(key, *value);
-    for (const GgufTensorInfo& t : f.tensors()) w.add_tensor(t.name, t.type, t.ne, [&](uint8_t* dst, size_t n) {
-      std::memcpy(dst, f.mapped_data() + t.file_offset, n);
-    });
-    const std::string out = temp_path("gptoss_rewritten");
-    w.write(out);
-    return out;
-  };
+  const std::string p = temp_path("gptoss_rewritten");
   const GgufValue pattern = GgufValue::array(GgufType::BOOL, {GgufValue::boolean(false), GgufValue::boolean(true)});
-  std::string p = rewrite("gpt-oss.attention.sliding_window_pattern", &pattern);
+  rewrite(f, "gpt-oss.attention.sliding_window_pattern", &pattern, p);
   auto m = Model::load(p);
   EXPECT_EQ(m->config().layers[0].sliding_window, 0);
   EXPECT_EQ(m->config().layers[1].sliding_window, 4);
   m.reset();
-  p = rewrite("gpt-oss.attention.sliding_window", nullptr);
-  try {
-    Model::load(p);
-    FAIL() << "loaded without a window";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("attention.sliding_window"), std::string::npos) << e.what();
-  }
+  rewrite(f, "gpt-oss.attention.sliding_window", nullptr, p);
+  EXPECT_NE(load_error(p).find("attention.sliding_window"), std::string::npos) << load_error(p);
   std::filesystem::remove(p);
   std::filesystem::remove(path);
+}
+
+// Sizes stored as u64 near 2^63 or 2^64 (negative once read as int64) once overflowed the
+// arithmetic that derives widths from them (UBSan, found with model_fuzz probes): each is now
+// refused, naming the key, before any sum or product.
+TEST(Arch, CorruptSizesAreRefusedBeforeAnyArithmetic) {
+  const struct {
+    const char* preset;
+    const char* key;
+    uint64_t value;
+    const char* error;
+  } cases[] = {
+      {"tiny-deepseek2", "deepseek2.attention.kv_lora_rank", 0x7fffffffffffffff, "MLA widths"},
+      {"tiny-deepseek2", "deepseek2.attention.key_length_mla", 0x8000000000000000, "MLA widths"},
+      {"tiny-deepseek2", "deepseek2.attention.key_length_mla", 0x4000000000000000, "MLA widths"},
+      {"tiny-deepseek2", "deepseek2.expert_feed_forward_length", 1ull << 40, "implausible sizes"},
+      {"tiny-deepseek2", "deepseek2.expert_shared_count", 0x7fffffffffffffff, "expert_shared_count must be between"},
+      {"tiny-deepseek2", "deepseek2.leading_dense_block_count", ~0ull, "leading_dense_block_count -1 is not between"},
+      {"tiny", "llama.feed_forward_length", 0x7fffffffffffffff, "implausible sizes"},
+      {"tiny-qwen2moe", "qwen2moe.expert_shared_feed_forward_length", 0x7fffffffffffffff, "implausible sizes"},
+  };
+  const std::string p = temp_path("corrupt_size");
+  for (const auto& k : cases) {
+    const std::string base = temp_path(k.preset);
+    write_synth_model(synth_preset(k.preset), base, 1);
+    const GgufValue v = GgufValue::u64(k.value);
+    rewrite(GgufFile::open(base), k.key, &v, p);
+    EXPECT_NE(load_error(p).find(k.error), std::string::npos) << k.key << ": " << load_error(p);
+    std::filesystem::remove(base);
+  }
+  std::filesystem::remove(p);
 }
 
 // Parameter counts of the real models, from the presets' shapes (f32: 4 bytes a parameter).

@@ -82,8 +82,13 @@ ModelConfig ModelConfig::read_common(const GgufFile& f) {
   const std::string hint = "the file's metadata is inconsistent; re-export the model";
   if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_ff < 0 || c.n_ff_exp < 0 || c.n_ff_shexp < 0)
     fail(where, fmt::format("{}: embedding_length, block_count and head_count must be positive", f.path()), hint);
-  if (c.n_layer > 4096 || c.n_embd > (1 << 20) || c.n_head > 4096)
-    fail(where, fmt::format("{}: implausible sizes (n_layer={}, n_embd={}, n_head={})", f.path(), c.n_layer, c.n_embd, c.n_head), hint);
+  // Bounded here, before any product of them: a corrupt u64 would overflow int64 arithmetic.
+  if (c.n_layer > 4096 || c.n_embd > (1 << 20) || c.n_head > 4096 || c.n_ff > (1 << 24) || c.n_ff_exp > (1 << 24) ||
+      c.n_ff_shexp > (1 << 24))
+    fail(where,
+         fmt::format("{}: implausible sizes (n_layer={}, n_embd={}, n_head={}, n_ff={}, n_ff_exp={}, n_ff_shexp={})",
+                     f.path(), c.n_layer, c.n_embd, c.n_head, c.n_ff, c.n_ff_exp, c.n_ff_shexp),
+         hint);
   if (c.n_embd % c.n_head != 0 && !f.find(p + "attention.key_length"))
     fail(where, fmt::format("{}: embedding_length {} is not a multiple of head_count {}", f.path(), c.n_embd, c.n_head), hint);
   if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0)

@@ -53,7 +53,8 @@ TEST(BudgetJson, TextInTheCliSyntax) {
 
 TEST(BudgetJson, Errors) {
   const std::string syntax = "a number of bytes or a string such as \"512M\", \"3.5G\" or \"40%\"";
-  for (const json& v : {json("abc"), json("150%"), json("0"), json("0%"), json(""), json("3 G")}) {
+  for (const json& v : {json("abc"), json("150%"), json("0"), json("0%"), json(""), json("3 G"),
+                        json("99999999999999999999G"), json("nan"), json("inf")}) {
     const ApiError e = error_of(v);
     EXPECT_EQ(e.status, 400);
     EXPECT_EQ(e.param, "budget");
