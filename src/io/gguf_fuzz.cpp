@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/fuzz_input_file.h"
+#include "io/gguf_fuzz_mutator.h"
 #include "io/gguf.h"
 
 namespace {
@@ -33,6 +34,10 @@ void read_every_way(const swapmoe::GgufValue& v) {
 }
 
 }  // namespace
+
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size, unsigned int seed) {
+  return swapmoe::gguf_fuzz::mutate(data, size, max_size, seed);
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = swapmoe::write_fuzz_input(data, size);

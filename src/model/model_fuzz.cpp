@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "io/fuzz_input_file.h"
+#include "io/gguf_fuzz_mutator.h"
 #include "model/memory_plan.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -74,6 +75,10 @@ void plan(const Model& m, uint64_t runtime_bytes) {
 
 }  // namespace
 }  // namespace swapmoe
+
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size, unsigned int seed) {
+  return swapmoe::gguf_fuzz::mutate(data, size, max_size, seed);
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace swapmoe;
