@@ -1,6 +1,7 @@
-// Attention blocks. Arithmetic follows llama.cpp's non-flash path for each KV cache type: f32
-// keys and values as plain float dot products; f16 rounds the query and the softmax weights to
-// f16 as ggml does when it multiplies by an f16 cache; q8_0 quantises the query to q8_0.
+// Attention blocks. Arithmetic follows llama.cpp for each KV cache type: f32 keys and values as
+// plain float dot products; q8_0 quantises the query to q8_0; f16 as its flash-attention kernel
+// computes a prompt batch (f32 query and softmax weights over rows widened from f16) or, with
+// -fa off, as its non-flash path (both rounded to f16, as ggml's products with an f16 operand do).
 #include <algorithm>
 #include <cmath>
 
@@ -122,7 +123,9 @@ void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
         }
       } else {
         const void* qv = q_conv;
-        if (tk == GgmlType::F16) {
+        if (tk == GgmlType::F16 && l.flash_attn) {
+          qv = q;  // f16 keys take f32 queries
+        } else if (tk == GgmlType::F16) {
           for (int64_t d = 0; d < hd; ++d) q_conv[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
         } else {
           quantize_act_row(GgmlType::Q8_0, q, q_q8, hd);
@@ -145,7 +148,7 @@ void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
         if (tv != GgmlType::F32) {
           v_to_float(vrow, v_conv, hd_v);
           v = v_conv;
-          if (tv == GgmlType::F16) w = fp16_to_fp32(fp32_to_fp16(w));
+          if (tv == GgmlType::F16 && !l.flash_attn) w = fp16_to_fp32(fp32_to_fp16(w));
         }
         for (int64_t d = 0; d < hd_v; ++d) out[d] += w * v[d];
       }

@@ -1,7 +1,7 @@
 // The part of attention every variant shares: softmax attention of a micro-batch's queries over
-// one layer's KV cache, with the cache type's arithmetic as llama.cpp's non-flash path has it
-// (f32 plain dot products; f16 rounds the query and the softmax weights to f16; q8_0 quantises
-// the query), and an attention sink, when given, taking its share of each head's softmax. GQA
+// one layer's KV cache, with the cache type's arithmetic as llama.cpp has it (f32 plain dot
+// products; f16 as its flash or, with -fa off, its non-flash path; q8_0 quantises the query),
+// and an attention sink, when given, taking its share of each head's softmax. GQA
 // reads keys and values per KV head; MLA reads one latent row per position whose first hd_v
 // values are also the values.
 #pragma once

@@ -37,6 +37,7 @@ struct LayerContext {
   ForwardScratch& s;
   ThreadPool& pool;
   TokenPlaces at;
+  bool flash_attn;  // RunShape::flash_attn
 };
 
 // Grouped-query attention of n tokens over their KV caches (l.at), with the

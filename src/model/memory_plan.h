@@ -45,6 +45,10 @@ struct RunShape {
   int n_sessions = 1;     // sequences served at once, each with its own KV cache
   GgmlType type_k = GgmlType::F16;
   GgmlType type_v = GgmlType::F16;
+  // -fa: attention over an f16 cache as llama.cpp's flash-attention kernel computes a prompt batch
+  // (the query and the softmax weights stay f32, only the stored rows are f16); off: as its
+  // non-flash path (both rounded to f16, as a matrix product with an f16 operand rounds them).
+  bool flash_attn = true;
 };
 
 // KV cache types the engine supports (-ctk/-ctv): f32, f16, q8_0. Throws naming the flag.

@@ -268,9 +268,32 @@ void for_each_synth_tensor(const SynthSpec& s, F&& f) {
 
 // Norms, biases and routers stay f32, as converters keep them; experts are in their own type
 // when the spec has one; the rest is in the spec's type.
-GgmlType synth_type(const SynthSpec& s, TensorRole role) {
+GgmlType requested_type(const SynthSpec& s, TensorRole role) {
   if (role == TensorRole::NORM || role == TensorRole::BIAS || role == TensorRole::ROUTER) return GgmlType::F32;
   return role == TensorRole::EXPERTS && s.expert_type ? *s.expert_type : s.type;
+}
+
+// The type a matrix whose rows are `n_cols` values wide is written in. A super-block type (256
+// values) cannot hold narrower rows, and real files have such matrices (DeepSeek-V2's attn_k_b rows
+// are 128 wide): llama-quantize writes them in a 32-block type of about the same size instead, and
+// F16 when even that does not fit. synth does the same, so its files look like the ones users have.
+GgmlType type_for_row_width(GgmlType t, int64_t n_cols) {
+  if (n_cols % type_traits(t).block_size == 0) return t;
+  GgmlType fallback;
+  switch (t) {
+    case GgmlType::IQ4_XS: fallback = GgmlType::IQ4_NL; break;
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K: fallback = GgmlType::Q4_0; break;
+    case GgmlType::Q4_K: fallback = GgmlType::Q5_0; break;
+    case GgmlType::Q5_K: fallback = GgmlType::Q5_1; break;
+    case GgmlType::Q6_K: fallback = GgmlType::Q8_0; break;
+    default: return t;  // a 32-block type: the width check refuses it with a clear message
+  }
+  return n_cols % type_traits(fallback).block_size == 0 ? fallback : GgmlType::F16;
+}
+
+GgmlType synth_type(const SynthSpec& s, TensorRole role, const TensorSpec& spec) {
+  return type_for_row_width(requested_type(s, role), spec.shape[0]);
 }
 
 }  // namespace
@@ -280,9 +303,18 @@ uint64_t synth_tensor_bytes(const SynthSpec& s) {
   for_each_synth_tensor(s, [&](const std::string&, const TensorSpec& spec, TensorRole role) {
     int64_t rows = 1;
     for (size_t d = 1; d < spec.shape.size(); ++d) rows *= spec.shape[d];
-    total += row_size(synth_type(s, role), spec.shape[0]) * static_cast<uint64_t>(rows);
+    total += row_size(synth_type(s, role, spec), spec.shape[0]) * static_cast<uint64_t>(rows);
   });
   return total;
+}
+
+std::vector<std::string> synth_type_fallbacks(const SynthSpec& s) {
+  std::vector<std::string> out;
+  for_each_synth_tensor(s, [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
+    const GgmlType written = synth_type(s, role, spec);
+    if (written != requested_type(s, role)) out.push_back(name + ": " + type_traits(written).name);
+  });
+  return out;
 }
 
 void write_synth_model(const SynthSpec& s, const std::string& path, int n_threads) {
@@ -294,7 +326,7 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   }
   // Every row of a matrix must be whole blocks of its type.
   for_each_synth_tensor(s, [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
-    const TypeTraits& traits = type_traits(synth_type(s, role));
+    const TypeTraits& traits = type_traits(synth_type(s, role, spec));
     if (spec.shape[0] % traits.block_size != 0)
       fail("synth", fmt::format("{} rows of {} values are not a multiple of {}'s block size {}", name, spec.shape[0],
                                 traits.name, traits.block_size),
@@ -368,7 +400,6 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   w.set("tokenizer.ggml.add_bos_token", GgufValue::boolean(true));
   w.set("tokenizer.ggml.add_eos_token", GgufValue::boolean(false));
 
-  const GgmlType type = s.type;
   // A matrix of any rank (deepseek2's attn_k_b / attn_v_b are {n_in, n_out, n_head}): rows of ne[0].
   auto matrix = [&](const std::string& name, const std::vector<int64_t>& ne, float gain) {
     const uint64_t seed = hash_name(name, s.seed);
@@ -376,6 +407,7 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
     int64_t n_rows = 1;
     for (size_t d = 1; d < ne.size(); ++d) n_rows *= ne[d];
     const float scale = gain / std::sqrt(static_cast<float>(n_in));
+    const GgmlType type = type_for_row_width(s.type, n_in);
     w.add_tensor(name, type, ne, [=](uint8_t* dst, size_t) {
       fill_rows(dst, type, n_rows, n_in, seed, n_threads, [=](int64_t) { return scale; });
     });
@@ -411,9 +443,9 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   };
   // Experts get different magnitudes (0.5x to 1.5x), as trained experts do, so that pruning by
   // magnitude and importance scores have something to see.
-  const GgmlType expert_type = s.expert_type.value_or(type);
   auto experts = [&](const std::string& name, int64_t n_in, int64_t n_out) {  // {n_in, n_out, n_expert}
     const uint64_t seed = hash_name(name, s.seed);
+    const GgmlType expert_type = type_for_row_width(s.expert_type.value_or(s.type), n_in);
     const float scale = 1.0f / std::sqrt(static_cast<float>(n_in));
     const int64_t n_expert = s.n_expert;
     w.add_tensor(name, expert_type, {n_in, n_out, n_expert}, [=](uint8_t* dst, size_t) {

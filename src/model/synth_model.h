@@ -67,4 +67,9 @@ void write_synth_model(const SynthSpec& spec, const std::string& path, int n_thr
 // Bytes the file's tensors will take.
 uint64_t synth_tensor_bytes(const SynthSpec& spec);
 
+// The matrices written in another type than the one asked for, as "name: type": those whose rows
+// are narrower than the asked type's blocks, written as llama-quantize writes them (q4_K -> q5_0,
+// q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> q4_0, iq4_xs -> iq4_nl; f16 when that fails too).
+std::vector<std::string> synth_type_fallbacks(const SynthSpec& spec);
+
 }  // namespace swapmoe

@@ -96,7 +96,7 @@ void Transformer::forward_ubatch(const int32_t* tokens, int64_t n, int64_t first
   }
 
   for (int layer = 0; layer < c.n_layer; ++layer) {
-    const LayerContext l{c, c.layers[layer], model_.layers[layer], layer, s, pool_, at};
+    const LayerContext l{c, c.layers[layer], model_.layers[layer], layer, s, pool_, at, run_.flash_attn};
     // attention block
     for (int64_t t = 0; t < n; ++t)
       rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(l.w.attn_norm.data), &s.xn[t * c.n_embd], c.n_embd,

@@ -333,20 +333,27 @@ TEST_P(TransformerTest, MatchesFloat64Reference) {
   const auto want = ref.forward(tokens);
   const int64_t V = model->config().n_vocab;
 
-  // The KV cache types: f32 is exact up to float rounding; f16 and q8_0 round keys and values.
+  // The KV cache types: f32 is exact up to float rounding; f16 and q8_0 round keys and values;
+  // f16 in both arithmetics (-fa on and off).
   const struct {
     GgmlType type;
     double tol;
-  } caches[] = {{GgmlType::F32, 1e-4}, {GgmlType::F16, 5e-3}, {GgmlType::Q8_0, 5e-2}};
+    bool flash_attn;
+  } caches[] = {{GgmlType::F32, 1e-4, true},
+                {GgmlType::F16, 5e-3, true},
+                {GgmlType::F16, 5e-3, false},
+                {GgmlType::Q8_0, 5e-2, true}};
   for (const auto& cache : caches)
     for (int threads : {1, 3}) {
-      const std::string what = std::string(type_name(cache.type)) + " cache, " + std::to_string(threads) + " threads, ";
+      const std::string what = std::string(type_name(cache.type)) + " cache, -fa " + (cache.flash_attn ? "on" : "off") +
+                               ", " + std::to_string(threads) + " threads, ";
       ThreadPool pool(threads);
       // Prefill of the first six in micro-batches of 4, then one token at a time.
       RunShape run;
       run.n_ctx = 32;
       run.n_ubatch = 4;
       run.type_k = run.type_v = cache.type;
+      run.flash_attn = cache.flash_attn;
       Transformer tf(*model, run, pool);
       KvCache kv(model->config(), run);
       tf.forward_all(kv, {tokens.data(), 6}, 0, [&](int64_t first, int64_t n, const float* logits) {
@@ -360,6 +367,34 @@ TEST_P(TransformerTest, MatchesFloat64Reference) {
       EXPECT_EQ(tf.scratch_bytes(), scratch_sizes(model->config(), tf.run_shape()).bytes()) << what;
       EXPECT_EQ(kv.bytes(), kv_cache_bytes(model->config(), run)) << what;
     }
+  std::filesystem::remove(path);
+}
+
+// -fa changes the arithmetic over an f16 cache only: with f32 rows both settings give the same
+// bits, with f16 rows the non-flash rounding of the query and the softmax weights shows.
+TEST_P(TransformerTest, FlashAttentionSettingChangesOnlyTheF16Arithmetic) {
+  SynthSpec spec = synth_preset(GetParam());
+  spec.n_vocab = 300;
+  const std::string path = temp_model(spec, std::string(GetParam()) + "-fa");
+  auto model = Model::load(path);
+  const int64_t V = model->config().n_vocab;
+  const std::vector<int32_t> tokens = {1, 40, 41, 299, 7, 123, 5, 77, 12};
+  ThreadPool pool(1);
+  for (GgmlType type : {GgmlType::F32, GgmlType::F16}) {
+    std::vector<std::vector<float>> logits;
+    for (bool fa : {true, false}) {
+      RunShape run;
+      run.n_ctx = 16;
+      run.type_k = run.type_v = type;
+      run.flash_attn = fa;
+      Transformer tf(*model, run, pool);
+      KvCache kv(model->config(), run);
+      const float* l = tf.forward(kv, tokens, 0);
+      logits.emplace_back(l, l + V);
+    }
+    if (type == GgmlType::F32) EXPECT_EQ(logits[0], logits[1]);
+    else EXPECT_NE(logits[0], logits[1]);
+  }
   std::filesystem::remove(path);
 }
 

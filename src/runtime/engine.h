@@ -39,6 +39,7 @@ struct EngineOptions {
   int n_sessions = 1;     // sessions that may exist at once (each one's KV cache is budgeted)
   GgmlType type_k = GgmlType::F16;  // KV cache types (-ctk/-ctv), llama.cpp's default
   GgmlType type_v = GgmlType::F16;
+  bool flash_attn = true;  // -fa (RunShape::flash_attn)
   // The full model maps the file by default; false reads it into process memory instead
   // (llama.cpp's --no-mmap). Under a budget nothing is mapped either way.
   bool use_mmap = true;

@@ -1,6 +1,8 @@
 // Greedy token ids from llama.cpp through its C API (non-flash attention, the given KV type, no
 // weight repacking): the oracle scripts/llama-parity compiles against a llama.cpp build beside
 // the project. Usage: llama_greedy MODEL PROMPT N_TOKENS KV(f32|f16)
+// Prints the ids on stdout and, one line per step on stderr, llama.cpp's own margin between its
+// two best logits: where another engine picks differently, a small margin says it was a near-tie.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +32,9 @@ int main(int argc, char** argv) {
     const float* l = llama_get_logits_ith(ctx, -1);
     llama_token best = 0;
     for (int v = 1; v < n_vocab; ++v) if (l[v] > l[best]) best = v;
+    float second = -1e30f;
+    for (int v = 0; v < n_vocab; ++v) if (v != best && l[v] > second) second = l[v];
+    std::fprintf(stderr, "%.5f\n", l[best] - second);
     if (llama_vocab_is_eog(vocab, best)) break;
     std::printf("%d ", best);
     llama_decode(ctx, llama_batch_get_one(&best, 1));

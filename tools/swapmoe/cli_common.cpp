@@ -127,6 +127,11 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
   app->add_option("--plan", o.plan, "slots per layer and update interval from a plan file (swapmoe plan), or 'uniform'");
   app->add_option("--cache-type-k", o.cache_type_k, "KV cache type of the keys: f32, f16, q8_0")->capture_default_str();
   app->add_option("--cache-type-v", o.cache_type_v, "KV cache type of the values: f32, f16, q8_0")->capture_default_str();
+  app->add_option("--flash-attn", o.flash_attn,
+                  "attention over an f16 cache as llama.cpp's flash-attention kernel computes it (on, auto: f32 query "
+                  "and softmax weights) or as its non-flash path (off: both rounded to f16)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off", "auto", "1", "0", "true", "false"}));
   app->add_option("--update-interval", o.swapmoe.update_interval, "swapmoe: tokens between updates of the wanted experts")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app->add_option("--max-loads-per-step", o.swapmoe.max_loads_per_step, "swapmoe: expert loads started per token")->capture_default_str()->check(CLI::Range(1, 1024));
   app->add_option("--staging-buffers", o.swapmoe.staging_buffers, "swapmoe: loads in flight at once (each buffer counts against the budget)")->capture_default_str()->check(CLI::Range(1, 64));
@@ -200,6 +205,7 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   }
   e.type_k = parse_kv_type(o.cache_type_k, "-ctk");
   e.type_v = parse_kv_type(o.cache_type_v, "-ctv");
+  e.flash_attn = o.flash_attn != "off" && o.flash_attn != "0" && o.flash_attn != "false";
   e.swapmoe = o.swapmoe;
   if (!o.plan.empty() && !budgeted)
     fail("swapmoe", fmt::format("--plan {} given without a budget", o.plan),

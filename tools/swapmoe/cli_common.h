@@ -29,6 +29,7 @@ struct ModelOptions {
   std::string expert_budget;  // "25%": keep this share of each layer's experts
   std::string plan;
   std::string cache_type_k = "f16", cache_type_v = "f16";  // -ctk/-ctv, llama.cpp's default
+  std::string flash_attn = "auto";                          // -fa on|off|auto, llama.cpp's default
   SwapMoeOptions swapmoe;
   std::string dump_routing, replay_routing;
 };

@@ -24,9 +24,30 @@ TEST_F(CliTest, LlamaCppGpuFlagsAreNotedNotMisparsed) {
   Result r = run("run -m " + model_ + " -p hi -n 4 --temp 0 -t 1 -ngl 99 -fa on --n-gpu-layers 20 -nkvo");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(has(r, "note: -ngl 99 ignored")) << r.out;
-  EXPECT_TRUE(has(r, "note: -fa on ignored")) << r.out;
+  EXPECT_FALSE(has(r, "-fa on ignored")) << r.out;  // flash attention is a setting here (below)
   EXPECT_TRUE(has(r, "note: --n-gpu-layers 20 ignored")) << r.out;
   EXPECT_TRUE(has(r, "note: -nkvo ignored")) << r.out;
+}
+
+// llama.cpp's -fa: on|off|auto, or bare (older llama.cpp's switch, meaning on); perplexity over an
+// f16 cache differs between the two arithmetics, over an f32 cache it does not.
+TEST_F(CliTest, FlashAttentionFlagTakesLlamaCppsForms) {
+  const std::string text = model_ + ".fa.txt";
+  {
+    std::ofstream out(text);
+    for (int i = 0; i < 200; ++i) out << "To be, or not to be, that is the question " << i << ".\n";
+  }
+  auto ppl = [&](const std::string& flags) {
+    Result r = run("perplexity -m " + model_ + " -f " + text + " -c 64 --chunks 2 -t 1 --json " + flags);
+    EXPECT_EQ(r.code, 0) << flags << "\n" << r.out;
+    return r.code == 0 ? json_of(r)["ppl"].get<double>() : 0.0;
+  };
+  EXPECT_EQ(ppl("-fa -ctk f16"), ppl("-fa on -ctk f16"));
+  EXPECT_NE(ppl("-fa off -ctk f16 -ctv f16"), ppl("-fa auto -ctk f16 -ctv f16"));
+  EXPECT_EQ(ppl("-fa off -ctk f32 -ctv f32"), ppl("--flash-attn on -ctk f32 -ctv f32"));
+  Result bad = run("run -m " + model_ + " -p hi -n 1 -fa maybe");
+  EXPECT_NE(bad.code, 0);
+  std::filesystem::remove(text);
 }
 
 TEST_F(CliTest, UnknownMultiLetterFlagsAndSubcommandsAreNamed) {

@@ -66,6 +66,11 @@ void run(const SynthOptions& o) {
   const uint64_t bytes = synth_tensor_bytes(spec);
   std::cerr << fmt::format("synth: preset {} ({}, {} layers, {} experts, top-{}), {} -> {} ({} of tensors)\n",
                            o.preset, spec.arch, spec.n_layer, spec.n_expert, spec.n_expert_used, o.type, o.output, format_bytes(bytes));
+  const std::vector<std::string> fallbacks = synth_type_fallbacks(spec);
+  if (!fallbacks.empty())
+    std::cerr << fmt::format("note: {} matrices have rows narrower than {}'s blocks and are written as llama-quantize "
+                             "writes them ({}{})\n",
+                             fallbacks.size(), o.type, fallbacks.front(), fallbacks.size() > 1 ? ", ..." : "");
   Timer t;
   write_synth_model(spec, o.output, threads);
   const double s = t.seconds();

@@ -40,9 +40,6 @@ constexpr IgnoredFlag kIgnored[] = {
     {"--device", IgnoredFlag::VALUE, kNoGpu},
     {"-nkvo", IgnoredFlag::NO_VALUE, kNoGpu},
     {"--no-kv-offload", IgnoredFlag::NO_VALUE, kNoGpu},
-    {"-fa", IgnoredFlag::OPTIONAL_SWITCH, "swapmoe's attention is always computed exactly, without flash attention"},
-    {"--flash-attn", IgnoredFlag::OPTIONAL_SWITCH,
-     "swapmoe's attention is always computed exactly, without flash attention"},
 };
 
 // A multi-letter flag after a single dash (-ngl, -xyz), not a number (-1, -0.5) and not a
@@ -100,6 +97,12 @@ TranslatedArgs translate_llama_flags(const std::vector<std::string>& argv, const
         shown += " " + argv[++i];
       }
       out.notes.push_back(fmt::format("note: {} ignored: {}", shown, ignored->why));
+      continue;
+    }
+    // -fa takes on|off|auto today; older llama.cpp had it as a bare switch meaning on.
+    if (a == "-fa" || a == "--flash-attn") {
+      out.args.push_back("--flash-attn");
+      out.args.push_back(i + 1 < argv.size() && is_switch_value(argv[i + 1]) ? argv[++i] : "on");
       continue;
     }
     for (const auto& [short_name, long_name] : kAliases)
