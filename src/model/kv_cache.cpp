@@ -1,5 +1,6 @@
 #include "model/kv_cache.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -27,13 +28,30 @@ KvCache::KvCache(const ModelConfig& c, const RunShape& run)
          "use -ctk f16 for this model");
   k_row_bytes_ = row_size(type_k_, k_dim_);
   v_row_bytes_ = row_size(type_v_, v_dim_);
-  const size_t rows = static_cast<size_t>(c.n_layer) * static_cast<size_t>(n_ctx_);
+  max_batch_ = std::max<int64_t>(1, run.n_ubatch);
+  size_t rows = 0;
+  for (const LayerDesc& layer : c.layers) {
+    first_row_.push_back(rows);
+    ring_.push_back(kv_positions(layer, run));
+    window_.push_back(layer.sliding_window);
+    rows += static_cast<size_t>(ring_.back());
+  }
   k_.resize(rows * k_row_bytes_);
   v_.resize(rows * v_row_bytes_);
   // Untouched positions are never read, but zeroed pages make the memory real now rather than
   // at the first long prompt, as the budget assumes.
   std::memset(k_.data(), 0, k_.size());
   std::memset(v_.data(), 0, v_.size());
+}
+
+int64_t KvCache::reusable_prefix(int64_t kept, int64_t evaluated) const {
+  for (size_t l = 0; l < ring_.size(); ++l) {
+    if (ring_[l] >= n_ctx_) continue;
+    // Positions below evaluated - ring were overwritten; those after `kept` read back window - 1.
+    const int64_t lost_below = evaluated - ring_[l];
+    if (kept > 0 && lost_below > 0 && kept - window_[l] + 1 < lost_below) return 0;
+  }
+  return kept;
 }
 
 void KvCache::store(int layer, int64_t pos, const float* k, const float* v) {

@@ -94,8 +94,14 @@ ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run) {
   return s;
 }
 
+int64_t kv_positions(const LayerDesc& layer, const RunShape& run) {
+  if (layer.sliding_window <= 0) return run.n_ctx;
+  return std::min(run.n_ctx, layer.sliding_window + std::max<int64_t>(1, run.n_ubatch));
+}
+
 uint64_t kv_cache_bytes(const ModelConfig& c, const RunShape& run) {
-  const uint64_t rows = static_cast<uint64_t>(c.n_layer) * static_cast<uint64_t>(run.n_ctx);
+  uint64_t rows = 0;
+  for (const LayerDesc& layer : c.layers) rows += static_cast<uint64_t>(kv_positions(layer, run));
   return rows * (row_size(run.type_k, c.kv_cache_k_dim()) + row_size(run.type_v, c.kv_cache_v_dim()));
 }
 

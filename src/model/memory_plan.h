@@ -76,6 +76,10 @@ ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run);
 // One session's KV cache (keys and values of every layer for n_ctx positions; for MLA the latent
 // rows alone, kv_lora_rank + n_rot values each).
 uint64_t kv_cache_bytes(const ModelConfig& c, const RunShape& run);
+// Positions one layer's KV cache holds: all n_ctx, or for a sliding-window layer its window plus
+// a micro-batch, as a ring (a micro-batch stores its rows before it attends, and its first token
+// reaches window - 1 positions back), as llama.cpp's SWA cache does.
+int64_t kv_positions(const LayerDesc& layer, const RunShape& run);
 // One session: its KV cache and the last token's logits.
 uint64_t session_bytes(const ModelConfig& c, const RunShape& run);
 

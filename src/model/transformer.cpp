@@ -29,6 +29,10 @@ Transformer::Transformer(const Model& model, const RunShape& run, ThreadPool& po
 void Transformer::check(const KvCache& kv, std::span<const int32_t> tokens, int64_t pos) const {
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t n_ctx = std::min(kv.n_ctx(), run_.n_ctx);
+  if (run_.n_ubatch > kv.max_batch())
+    fail("transformer", fmt::format("micro-batches of {} tokens do not fit a KV cache made for {}", run_.n_ubatch,
+                                    kv.max_batch()),
+         "make the KV cache with the Transformer's run shape");
   if (pos < 0 || pos + n > n_ctx)
     fail("transformer", fmt::format("positions {}..{} exceed the context size {}", pos, pos + n - 1, n_ctx),
          "raise the context size with -c");

@@ -474,3 +474,52 @@ TEST(Transformer, RejectsPositionsPastTheContext) {
 
 }  // namespace
 }  // namespace swapmoe
+
+namespace swapmoe {
+namespace {
+
+// gpt-oss's sliding-window layers keep their window and a micro-batch as a ring: a sequence that
+// wraps the ring several times still gives the float64 reference's logits, the cache is smaller
+// than a full one, and a kept prefix is refused once the ring has overwritten rows it needs.
+TEST(SlidingWindowCache, RingWrapsAndStillMatchesTheReference) {
+  SynthSpec spec = synth_preset("tiny-gptoss");  // window 4 on alternate layers
+  spec.n_vocab = 300;
+  const std::string path = temp_model(spec, "tiny-gptoss-ring");
+  auto model = Model::load(path);
+  const ModelConfig& c = model->config();
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 23; ++i) tokens.push_back(1 + (i * 37) % 299);
+  const auto want = ReferenceModel(*model).forward(tokens);
+  ThreadPool pool(2);
+  RunShape run;
+  run.n_ctx = 32;
+  run.n_ubatch = 3;
+  run.type_k = run.type_v = GgmlType::F32;
+  Transformer tf(*model, run, pool);
+  KvCache kv(c, run);
+  int64_t n_sliding = 0;
+  for (const LayerDesc& layer : c.layers) n_sliding += layer.sliding_window > 0;
+  ASSERT_GT(n_sliding, 0);
+  EXPECT_EQ(kv_positions(c.layers[0].sliding_window > 0 ? c.layers[0] : c.layers[1], run), 4 + 3);
+  EXPECT_EQ(kv.bytes(), kv_cache_bytes(c, run));
+  EXPECT_LT(kv.bytes(), static_cast<uint64_t>(c.n_layer) * 32 * (kv.k_row_bytes() + kv.v_row_bytes()));
+
+  tf.forward_all(kv, {tokens.data(), 11}, 0, [&](int64_t first, int64_t n, const float* logits) {
+    for (int64_t t = 0; t < n; ++t)
+      expect_close(&logits[t * c.n_vocab], want[first + t], 1e-4, "prefill position " + std::to_string(first + t));
+  });
+  for (size_t t = 11; t < tokens.size(); ++t)
+    expect_close(tf.forward(kv, {&tokens[t], 1}, static_cast<int64_t>(t)), want[t], 1e-4,
+                 "decode position " + std::to_string(t));
+
+  // 23 positions evaluated, a ring of 7: positions below 16 are gone; continuing after position
+  // k reads back to k - 3.
+  EXPECT_EQ(kv.reusable_prefix(20, 23), 20);
+  EXPECT_EQ(kv.reusable_prefix(19, 23), 19);
+  EXPECT_EQ(kv.reusable_prefix(18, 23), 0);
+  EXPECT_EQ(kv.reusable_prefix(0, 23), 0);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace swapmoe

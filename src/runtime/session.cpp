@@ -75,12 +75,14 @@ void Session::reset() {
   sampler_.reset();
 }
 
-void Session::keep_prefix(std::span<const int32_t> kept) {
+int64_t Session::keep_prefix(std::span<const int32_t> kept) {
   if (static_cast<int64_t>(kept.size()) > pos_)
     fail("session", "keep_prefix asks for more positions than the sequence holds", "pass a prefix of what was evaluated");
+  const int64_t n = kv_.reusable_prefix(static_cast<int64_t>(kept.size()), pos_);
   reset();
-  for (int32_t t : kept) sampler_.accept(t);
-  pos_ = static_cast<int64_t>(kept.size());
+  for (int32_t t : kept.first(static_cast<size_t>(n))) sampler_.accept(t);
+  pos_ = n;
+  return n;
 }
 
 }  // namespace swapmoe

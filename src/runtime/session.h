@@ -42,8 +42,9 @@ class Session {
   void reset();
   // Keeps the first kept.size() positions, which hold `kept` (the caller's record of them), and
   // forgets the rest: their cache rows are reused as they are, and the sampler's history is
-  // rebuilt from them. A server reuses a conversation's prefix this way.
-  void keep_prefix(std::span<const int32_t> kept);
+  // rebuilt from them. A server reuses a conversation's prefix this way. Returns how many were
+  // kept: all, or 0 when a sliding-window layer's ring has already overwritten rows they need.
+  int64_t keep_prefix(std::span<const int32_t> kept);
 
   int64_t pos() const { return pos_; }
   int64_t n_ctx() const { return kv_.n_ctx(); }

@@ -155,9 +155,9 @@ void Scheduler::start(Slot& slot, GenerationJob job, std::shared_ptr<ReplyChanne
   // Keep the cached prefix, but evaluate at least the prompt's last token: its logits start the reply.
   const size_t keep = std::min(common_prefix(slot.cached, slot.job.prompt), slot.job.prompt.size() - 1);
   slot.cached.resize(keep);
-  session.keep_prefix(slot.cached);
-  slot.evaluated = keep;
-  metrics_.prompt_tokens_cached += keep;
+  slot.cached.resize(static_cast<size_t>(session.keep_prefix(slot.cached)));
+  slot.evaluated = slot.cached.size();
+  metrics_.prompt_tokens_cached += slot.cached.size();
   slot.state = Slot::PREFILL;
   ++metrics_.active;
   ++in_flight_;
