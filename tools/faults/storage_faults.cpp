@@ -12,6 +12,10 @@
 //   odirect=einval    open(O_DIRECT) of a matched file fails with EINVAL (tmpfs before Linux 6.6)
 //   enospc=TEXT       writes to files whose path contains TEXT fail with ENOSPC ...
 //   enospc_after=N    ... once N bytes went to that descriptor (the write crossing N is short)
+//   at_flush=K        on the K-th fflush of stdout or stderr (a run flushes each token, perplexity
+//                     each progress line), change the first matched file under the running process:
+//   truncate=BYTES    ... truncate it to BYTES (a file truncated in place while in use)
+//   replace=SRC       ... rename SRC over it (a file replaced while in use)
 //   log=1             one line on stderr per injected fault
 // Reads are read, pread, pread64 and preadv; writes are write, pwrite, pwrite64. Descriptors are
 // tracked from open/open64/openat/openat64/creat (and their fortified forms) and fopen/fopen64
@@ -41,6 +45,9 @@ struct Config {
   char match[256] = "";
   char enospc[256] = "";
   char eio_while[512] = "";
+  char replace[512] = "";
+  uint64_t at_flush = 0;
+  uint64_t truncate_to = UINT64_MAX;
   uint64_t short_bytes = 0;
   uint64_t eintr_every = 0;
   uint64_t eio_offset = UINT64_MAX;
@@ -72,6 +79,9 @@ void parse_item(Config& c, const char* item, size_t len) {
   if (is("match")) copy_value(c.match, sizeof c.match, value, value_len);
   else if (is("enospc")) copy_value(c.enospc, sizeof c.enospc, value, value_len);
   else if (is("eio_while")) copy_value(c.eio_while, sizeof c.eio_while, value, value_len);
+  else if (is("replace")) copy_value(c.replace, sizeof c.replace, value, value_len);
+  else if (is("at_flush")) c.at_flush = n;
+  else if (is("truncate")) c.truncate_to = n;
   else if (is("short")) c.short_bytes = n;
   else if (is("eintr")) c.eintr_every = n;
   else if (is("eio_offset")) c.eio_offset = n;
@@ -111,6 +121,9 @@ constexpr uint8_t kRead = 1, kWrite = 2, kDirect = 4;
 std::atomic<uint8_t> g_fd_flags[kMaxFd];
 std::atomic<uint64_t> g_fd_written[kMaxFd];
 std::atomic<uint64_t> g_read_calls{0};
+std::atomic<uint64_t> g_flushes{0};
+char g_matched_path[1024] = "";  // the first matched file opened, for at_flush's change
+std::atomic<bool> g_matched_path_set{false};
 
 bool contains(const char* path, const char* text) { return text[0] != '\0' && path && std::strstr(path, text); }
 
@@ -136,7 +149,12 @@ int track(int fd, const char* path, int flags) {
   if (fd < 0 || fd >= kMaxFd) return fd;
   const Config& c = config();
   uint8_t f = 0;
-  if (contains(path, c.match)) f |= kRead;
+  if (contains(path, c.match)) {
+    f |= kRead;
+    bool expected = false;
+    if (g_matched_path_set.compare_exchange_strong(expected, true))
+      copy_value(g_matched_path, sizeof g_matched_path, path, std::strlen(path));
+  }
   if (contains(path, c.enospc)) f |= kWrite;
   if (flags & O_DIRECT) f |= kDirect;
   g_fd_flags[fd].store(f, std::memory_order_relaxed);
@@ -193,6 +211,19 @@ int write_fault(int fd, size_t* count) {
 
 void count_written(int fd, ssize_t n) {
   if (n > 0 && (flags_of(fd) & kWrite)) g_fd_written[fd].fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
+
+// at_flush: the K-th flush of stdout or stderr changes the matched file, between two tokens of a
+// run. (Counted at fflush: libc's own writes to stdout do not go through the interposed write.)
+void change_file_on_flush(FILE* f) {
+  const Config& c = config();
+  if ((f != stdout && f != stderr) || !c.at_flush || !g_matched_path_set.load()) return;
+  if (g_flushes.fetch_add(1, std::memory_order_relaxed) + 1 != c.at_flush) return;
+  if (c.truncate_to != UINT64_MAX && ::truncate(g_matched_path, static_cast<off_t>(c.truncate_to)) == 0 && c.log)
+    std::fprintf(stderr, "storage_faults: truncated %s to %llu bytes\n", g_matched_path,
+                 static_cast<unsigned long long>(c.truncate_to));
+  if (c.replace[0] && std::rename(c.replace, g_matched_path) == 0 && c.log)
+    std::fprintf(stderr, "storage_faults: renamed %s over %s\n", c.replace, g_matched_path);
 }
 
 mode_t mode_arg(int flags, va_list ap) { return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0; }
@@ -261,6 +292,13 @@ FILE* fopen64(const char* path, const char* mode) {
   FILE* f = real(path, mode);
   if (f) track(fileno(f), path, 0);
   return f;
+}
+
+int fflush(FILE* f) {
+  static auto real = next<int (*)(FILE*)>("fflush");
+  const int r = real(f);
+  change_file_on_flush(f);
+  return r;
 }
 
 int close(int fd) {
