@@ -228,6 +228,41 @@ void change_file_on_flush(FILE* f) {
 
 mode_t mode_arg(int flags, va_list ap) { return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0; }
 
+// The bodies of the interposed calls, given the real function found by dlsym.
+using OpenFn = int (*)(const char*, int, ...);
+using OpenatFn = int (*)(int, const char*, int, ...);
+using FopenFn = FILE* (*)(const char*, const char*);
+using PreadFn = ssize_t (*)(int, void*, size_t, off_t);
+using PwriteFn = ssize_t (*)(int, const void*, size_t, off_t);
+
+int faulted_open(OpenFn real, const char* path, int flags, mode_t mode) {
+  if (!allow_open(path, flags)) return -1;
+  return track(real(path, flags, mode), path, flags);
+}
+
+int faulted_openat(OpenatFn real, int dirfd, const char* path, int flags, mode_t mode) {
+  if (!allow_open(path, flags)) return -1;
+  return track(real(dirfd, path, flags, mode), path, flags);
+}
+
+FILE* tracked_fopen(FopenFn real, const char* path, const char* mode) {
+  FILE* f = real(path, mode);
+  if (f) track(fileno(f), path, 0);
+  return f;
+}
+
+ssize_t faulted_pread(PreadFn real, int fd, void* buf, size_t count, off_t offset) {
+  if (read_fault(fd, static_cast<uint64_t>(offset), &count) < 0) return -1;
+  return real(fd, buf, count, offset);
+}
+
+ssize_t faulted_pwrite(PwriteFn real, int fd, const void* buf, size_t count, off_t offset) {
+  if (write_fault(fd, &count) < 0) return -1;
+  const ssize_t n = real(fd, buf, count, offset);
+  count_written(fd, n);
+  return n;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -240,19 +275,8 @@ int open(const char* path, int flags, ...) {
   va_start(ap, flags);
   const mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  static auto real = next<int (*)(const char*, int, ...)>("open");
-  if (!allow_open(path, flags)) return -1;
-  return track(real(path, flags, mode), path, flags);
-}
-
-int open64(const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  const mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  static auto real = next<int (*)(const char*, int, ...)>("open64");
-  if (!allow_open(path, flags)) return -1;
-  return track(real(path, flags, mode), path, flags);
+  static auto real = next<OpenFn>("open");
+  return faulted_open(real, path, flags, mode);
 }
 
 int openat(int dirfd, const char* path, int flags, ...) {
@@ -260,38 +284,18 @@ int openat(int dirfd, const char* path, int flags, ...) {
   va_start(ap, flags);
   const mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  static auto real = next<int (*)(int, const char*, int, ...)>("openat");
-  if (!allow_open(path, flags)) return -1;
-  return track(real(dirfd, path, flags, mode), path, flags);
-}
-
-int openat64(int dirfd, const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  const mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  static auto real = next<int (*)(int, const char*, int, ...)>("openat64");
-  if (!allow_open(path, flags)) return -1;
-  return track(real(dirfd, path, flags, mode), path, flags);
+  static auto real = next<OpenatFn>("openat");
+  return faulted_openat(real, dirfd, path, flags, mode);
 }
 
 int __open_2(const char* path, int flags) { return open(path, flags); }
-int __open64_2(const char* path, int flags) { return open64(path, flags); }
+int __open64_2(const char* path, int flags) { return open(path, flags); }
 int creat(const char* path, mode_t mode) { return open(path, O_CREAT | O_WRONLY | O_TRUNC, mode); }
 
 // Streams (std::ifstream, std::ofstream) open through fopen, whose inner open is not interposable.
 FILE* fopen(const char* path, const char* mode) {
-  static auto real = next<FILE* (*)(const char*, const char*)>("fopen");
-  FILE* f = real(path, mode);
-  if (f) track(fileno(f), path, 0);
-  return f;
-}
-
-FILE* fopen64(const char* path, const char* mode) {
-  static auto real = next<FILE* (*)(const char*, const char*)>("fopen64");
-  FILE* f = real(path, mode);
-  if (f) track(fileno(f), path, 0);
-  return f;
+  static auto real = next<FopenFn>("fopen");
+  return tracked_fopen(real, path, mode);
 }
 
 int fflush(FILE* f) {
@@ -318,15 +322,8 @@ ssize_t read(int fd, void* buf, size_t count) {
 }
 
 ssize_t pread(int fd, void* buf, size_t count, off_t offset) {
-  static auto real = next<ssize_t (*)(int, void*, size_t, off_t)>("pread");
-  if (read_fault(fd, static_cast<uint64_t>(offset), &count) < 0) return -1;
-  return real(fd, buf, count, offset);
-}
-
-ssize_t pread64(int fd, void* buf, size_t count, off_t offset) {
-  static auto real = next<ssize_t (*)(int, void*, size_t, off_t)>("pread64");
-  if (read_fault(fd, static_cast<uint64_t>(offset), &count) < 0) return -1;
-  return real(fd, buf, count, offset);
+  static auto real = next<PreadFn>("pread");
+  return faulted_pread(real, fd, buf, count, offset);
 }
 
 ssize_t preadv(int fd, const struct iovec* iov, int iovcnt, off_t offset) {
@@ -353,19 +350,16 @@ ssize_t write(int fd, const void* buf, size_t count) {
 }
 
 ssize_t pwrite(int fd, const void* buf, size_t count, off_t offset) {
-  static auto real = next<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
-  if (write_fault(fd, &count) < 0) return -1;
-  const ssize_t n = real(fd, buf, count, offset);
-  count_written(fd, n);
-  return n;
+  static auto real = next<PwriteFn>("pwrite");
+  return faulted_pwrite(real, fd, buf, count, offset);
 }
 
-ssize_t pwrite64(int fd, const void* buf, size_t count, off_t offset) {
-  static auto real = next<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite64");
-  if (write_fault(fd, &count) < 0) return -1;
-  const ssize_t n = real(fd, buf, count, offset);
-  count_written(fd, n);
-  return n;
-}
+// On a 64-bit libc the *64 calls are the same calls: one body each.
+static_assert(sizeof(off_t) == 8, "storage_faults assumes a 64-bit off_t");
+int open64(const char* path, int flags, ...) __attribute__((alias("open")));
+int openat64(int dirfd, const char* path, int flags, ...) __attribute__((alias("openat")));
+FILE* fopen64(const char* path, const char* mode) __attribute__((alias("fopen")));
+ssize_t pread64(int fd, void* buf, size_t count, off_t offset) __attribute__((alias("pread")));
+ssize_t pwrite64(int fd, const void* buf, size_t count, off_t offset) __attribute__((alias("pwrite")));
 
 }  // extern "C"
