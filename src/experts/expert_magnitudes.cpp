@@ -3,12 +3,15 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "core/aligned_buffer.h"
+#include "core/error.h"
+#include "io/atomic_file.h"
 
 namespace swapmoe {
 
@@ -79,13 +82,17 @@ std::vector<std::vector<float>> expert_magnitudes(const ExpertStore& store, Thre
     }
   }
   auto out = compute_expert_magnitudes(store, pool);
-  std::ofstream o(cache);
-  if (o) {  // best effort: a read-only model folder just means recomputing next time
-    o << key << "\n";
-    for (const auto& row : out) {
-      for (size_t i = 0; i < row.size(); ++i) o << (i ? " " : "") << fmt::format("{:.9g}", row[i]);
-      o << "\n";
-    }
+  std::string text = key + "\n";
+  for (const auto& row : out) {
+    for (size_t i = 0; i < row.size(); ++i) text += fmt::format("{}{:.9g}", i ? " " : "", row[i]);
+    text += "\n";
+  }
+  // A cache: when it cannot be written (full disk, read-only folder) the run goes on with the
+  // norms just computed; written whole or not at all, a cut-off file is never read back.
+  try {
+    write_file_atomically(cache, text, "the norms are computed again on the next start");
+  } catch (const Error& e) {
+    std::fprintf(stderr, "note: expert-norms cache not saved: %s\n", e.what());
   }
   return out;
 }

@@ -2,18 +2,29 @@
 #include "io/direct_reader.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include "core/error.h"
 
 namespace swapmoe {
 
 namespace {
+
+// Once per process: the reads still work, only the page cache now holds what was read until
+// POSIX_FADV_DONTNEED drops it.
+void note_no_o_direct(const std::string& path) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    std::fprintf(stderr, "note: [direct_reader] %s: the filesystem refused O_DIRECT (EINVAL); reading through the "
+                 "page cache instead, dropping pages after each read\n", path.c_str());
+  });
+}
 
 constexpr uint64_t kA = DirectFileReader::kAlignment;
 uint64_t round_down(uint64_t x) { return x / kA * kA; }
@@ -35,16 +46,22 @@ DirectFileReader::DirectFileReader(const std::string& path, DirectReaderOptions 
     if (fd_.valid()) direct_ = true;
     else if (errno != EINVAL)
       fail("direct_reader", path + ": cannot open: " + std::strerror(errno), "check the path and its permissions");
+    else note_no_o_direct(path);
   }
   if (!fd_.valid()) {
     fd_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd_.valid())
       fail("direct_reader", path + ": cannot open: " + std::strerror(errno), "check the path and its permissions");
   }
-  struct stat st {};
-  if (::fstat(fd_.get(), &st) != 0)
-    fail("direct_reader", path + ": cannot stat: " + std::strerror(errno), "check the path and its permissions");
-  size_ = static_cast<uint64_t>(st.st_size);
+  identity_ = file_identity(fd_.get(), path);
+  size_ = identity_.size;
+}
+
+void DirectFileReader::check_unchanged() const {
+  // One fstat per read: a truncate or a write in place moves size or mtime, and bytes read from
+  // a file in that state must not reach a matrix. (Renaming a new file over the path is safe:
+  // this descriptor keeps the old one.)
+  require_same_file(identity_, file_identity(fd_.get(), path_), path_, "direct_reader");
 }
 
 void DirectFileReader::check_range(uint64_t offset, uint64_t n_bytes) const {
@@ -80,11 +97,12 @@ void DirectFileReader::pread_full(uint8_t* dst, uint64_t n_bytes, uint64_t offse
       int err = errno;
       if (err == EINTR) continue;
       if (err == EINVAL && direct) {
+        note_no_o_direct(path_);
         drop_direct();
         continue;
       }
       fail("direct_reader", path_ + ": read of " + range_text(offset + done, ask) + " failed: " + std::strerror(err),
-           "check the disk and the file");
+           "the storage reported an error (see dmesg); check the disk, or copy the model to healthy storage");
     }
     if (r == 0)
       fail("direct_reader", path_ + ": unexpected end of file reading " + range_text(offset + done, needed - done),
@@ -125,6 +143,7 @@ void DirectFileReader::read_aligned(uint64_t offset, uint64_t n_bytes, uint8_t* 
   if (n_bytes == 0) return;
   pread_full(dst, n_bytes, offset, n_bytes);
   if (!uses_o_direct()) drop_cache(offset, n_bytes);
+  check_unchanged();
 }
 
 void DirectFileReader::read(uint64_t offset, uint64_t n_bytes, uint8_t* dst) {
@@ -134,11 +153,11 @@ void DirectFileReader::read(uint64_t offset, uint64_t n_bytes, uint8_t* dst) {
     // Without O_DIRECT there is no alignment rule: read straight into dst.
     pread_full(dst, n_bytes, offset, n_bytes);
     drop_cache(offset, n_bytes);
-    return;
+    return check_unchanged();
   }
   if (is_aligned(offset) && is_aligned(n_bytes) && is_aligned(reinterpret_cast<uintptr_t>(dst))) {
     pread_full(dst, n_bytes, offset, n_bytes);
-    return;
+    return check_unchanged();
   }
   AlignedBuffer bounce = take_bounce();
   try {
@@ -157,6 +176,7 @@ void DirectFileReader::read(uint64_t offset, uint64_t n_bytes, uint8_t* dst) {
     throw;
   }
   give_bounce(std::move(bounce));
+  check_unchanged();
 }
 
 }  // namespace swapmoe

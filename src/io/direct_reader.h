@@ -11,6 +11,7 @@
 
 #include "core/aligned_buffer.h"
 #include "io/byte_range_reader.h"
+#include "io/file_identity.h"
 #include "io/unique_fd.h"
 
 namespace swapmoe {
@@ -36,6 +37,8 @@ class DirectFileReader final : public ByteRangeReader {
   void read_aligned(uint64_t offset, uint64_t n_bytes, uint8_t* dst);
 
   uint64_t size() const override { return size_; }
+  // The file as opened; every read checks that it still is (not truncated or written in place).
+  const FileIdentity& identity() const { return identity_; }
   const std::string& path() const override { return path_; }
   // False when the filesystem refused O_DIRECT (e.g. some tmpfs/FUSE) or try_o_direct was off.
   bool uses_o_direct() const { return direct_.load(std::memory_order_relaxed); }
@@ -47,6 +50,7 @@ class DirectFileReader final : public ByteRangeReader {
   void pread_full(uint8_t* dst, uint64_t n_bytes, uint64_t offset, uint64_t needed);
   void drop_direct();
   void drop_cache(uint64_t offset, uint64_t n_bytes);
+  void check_unchanged() const;
   AlignedBuffer take_bounce();
   void give_bounce(AlignedBuffer buf);
 
@@ -54,6 +58,7 @@ class DirectFileReader final : public ByteRangeReader {
   DirectReaderOptions options_;
   UniqueFd fd_;
   uint64_t size_ = 0;
+  FileIdentity identity_;
   std::atomic<bool> direct_{false};
   std::mutex bounce_mu_;
   std::vector<AlignedBuffer> bounce_free_;  // one per reader thread seen so far, reused

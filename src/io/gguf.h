@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "io/file_identity.h"
 #include "tensor/ggml_type.h"
 #include "tensor/tensor_view.h"
 
@@ -90,6 +91,7 @@ class GgufFile {
   const std::string& path() const;
   uint32_t version() const;
   uint64_t file_size() const;
+  const FileIdentity& identity() const;  // the file as it was at open (device, inode, size, mtime)
   uint64_t alignment() const;    // general.alignment, default 32
   uint64_t data_offset() const;  // absolute offset of the (aligned) data section
 

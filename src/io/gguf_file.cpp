@@ -1,6 +1,5 @@
 // GgufFile accessors and the lazy read-only memory map of the tensor data.
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,11 +9,14 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/gguf_impl.h"
+#include "io/map_fault_guard.h"
 
 namespace swapmoe {
 
 GgufState::~GgufState() {
-  if (map) ::munmap(const_cast<uint8_t*>(map), map_bytes);
+  if (!map) return;
+  if (!read_not_map) map_fault_guard_remove(map);
+  ::munmap(const_cast<uint8_t*>(map), map_bytes);
 }
 
 GgufFile::GgufFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -25,6 +27,7 @@ GgufFile::~GgufFile() = default;
 const std::string& GgufFile::path() const { return impl_->path; }
 uint32_t GgufFile::version() const { return impl_->version; }
 uint64_t GgufFile::file_size() const { return impl_->file_size; }
+const FileIdentity& GgufFile::identity() const { return impl_->identity; }
 uint64_t GgufFile::alignment() const { return impl_->alignment; }
 uint64_t GgufFile::data_offset() const { return impl_->data_offset; }
 
@@ -134,13 +137,12 @@ void GgufFile::read_instead_of_map() { impl_->read_not_map = true; }
 const uint8_t* GgufFile::mapped_data() const {
   Impl& f = *impl_;
   std::call_once(f.map_once, [&f] {
-    // The file was validated at open; refuse to map it if it has since shrunk, since touching
-    // pages past the new end would raise SIGBUS instead of an error.
-    struct stat st {};
-    if (::fstat(f.fd.get(), &st) != 0 || static_cast<uint64_t>(st.st_size) < f.file_size)
-      fail("gguf", f.path + ": file changed size since it was opened", "do not modify model files while they are in use");
+    // The file was validated at open; refuse to map it if it has since changed, since touching
+    // pages past a new end would raise SIGBUS and changed bytes would give wrong tokens.
+    require_same_file(f.identity, file_identity(f.fd.get(), f.path), f.path, "gguf");
     if (f.read_not_map) {
       read_whole_file(f);
+      require_same_file(f.identity, file_identity(f.fd.get(), f.path), f.path, "gguf");  // changed while read?
       return;
     }
     void* p = ::mmap(nullptr, f.file_size, PROT_READ, MAP_SHARED, f.fd.get(), 0);
@@ -149,6 +151,7 @@ const uint8_t* GgufFile::mapped_data() const {
            "check the address-space limit (ulimit -v)");
     f.map = static_cast<const uint8_t*>(p);
     f.map_bytes = f.file_size;
+    map_fault_guard_add(p, f.file_size, f.path);  // the file shrinking now is a clear exit, not a crash
   });
   return f.map;
 }

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/file_identity.h"
 #include "io/gguf.h"
 #include "io/unique_fd.h"
 
@@ -20,6 +21,7 @@ struct GgufState {
   UniqueFd fd;  // kept open so that the lazy map sees the same file that was parsed
   uint32_t version = 0;
   uint64_t file_size = 0;
+  FileIdentity identity;  // at open: readers opened later by path must see this same file
   uint64_t alignment = 32;
   uint64_t data_offset = 0;
   std::vector<std::pair<std::string, GgufValue>> metadata;

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "io/file_cursor.h"
+#include "io/file_identity.h"
 #include "io/gguf.h"
 #include "io/gguf_format.h"
 #include "io/gguf_impl.h"
@@ -284,6 +285,7 @@ GgufFile GgufFile::open(const std::string& path) {
     fail("gguf", path + ": cannot stat: " + std::strerror(errno), "check the path and its permissions");
   if (!S_ISREG(st.st_mode)) fail("gguf", path + ": not a regular file", "pass the path of a .gguf file");
   f->file_size = static_cast<uint64_t>(st.st_size);
+  f->identity = file_identity(st);
 
   FileCursor in(f->fd.get(), path, f->file_size);
   uint64_t n_tensors = 0, n_kv = 0;

@@ -143,6 +143,7 @@ void Model::copy_dense_weights() {
   for (const TensorView* v : dense) total += (v->n_bytes() + 63) / 64 * 64;
   owned_.resize(total, DirectFileReader::kAlignment);
   DirectFileReader reader(file_.path());
+  require_same_file(file_.identity(), reader.identity(), file_.path(), "model loader");
   const uint8_t* map_base = file_.mapped_data();  // the map exists (views point into it) but is never read
   uint64_t at = 0;
   for (TensorView* v : dense) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 namespace swapmoe {
 
@@ -75,9 +76,8 @@ void DeviceProfile::save(const std::string& path) const {
         {"samples", samples_j},
         {"model", quality.to_json()},
         {"seconds", seconds_quality}}}};
-  std::ofstream out(path);
-  out << j.dump(1) << "\n";
-  if (!out) fail("profile", fmt::format("cannot write '{}'", path), "check that the folder exists and is writable, or pass -o");
+  // Whole or not at all: a profile cut short by a full disk must not replace a good one.
+  write_file_atomically(path, j.dump(1) + "\n", "free some disk space or pass -o to another folder; the profile was not saved");
 }
 
 DeviceProfile DeviceProfile::load(const std::string& path) {

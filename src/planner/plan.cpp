@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 namespace swapmoe {
 
@@ -38,9 +39,7 @@ void Plan::save(const std::string& path) const {
                       {"update_interval", update_interval},
                       {"predicted_quality", predicted_quality},
                       {"predicted_latency_ms", predicted_latency_ms}};
-  std::ofstream out(path);
-  out << j.dump(2) << "\n";
-  if (!out) fail("plan", fmt::format("cannot write '{}'", path), "check that the folder exists and is writable");
+  write_file_atomically(path, j.dump(2) + "\n", "free some disk space or write the plan to another folder");
 }
 
 }  // namespace swapmoe

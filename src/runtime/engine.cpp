@@ -103,6 +103,7 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
 
   if (kind_ != PolicyKind::FULL) {
     file_reader_ = std::make_unique<DirectFileReader>(options_.model_path);
+    require_same_file(model_->file().identity(), file_reader_->identity(), options_.model_path, "engine");
     ByteRangeReader* reader = file_reader_.get();
     if (options_.wrap_reader) reader = (wrapped_reader_ = options_.wrap_reader(*file_reader_)).get();
     store_ = std::make_unique<ExpertStore>(*model_, *reader);
