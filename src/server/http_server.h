@@ -63,7 +63,7 @@ class HttpServer {
   ServerMetrics& metrics_;
   BudgetControl& budget_;
   HttpOptions options_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<class GuardedServer> http_;
 };
 
 }  // namespace swapmoe::server
