@@ -179,7 +179,7 @@ void HttpServer::routes() {
     const bool add_special = get_bool(body, "add_special").value_or(false);
     const bool parse_special = get_bool(body, "parse_special").value_or(true);
     const Tokenizer& tok = engine_.tokenizer();
-    send_json(res, {{"tokens", tok.encode(text, add_special && tok.add_bos(), parse_special)}});
+    send_json(res, {{"tokens", encode_text(text, add_special && tok.add_bos(), parse_special)}});
   });
   h.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     const json body = parse_json_object(req.body);
@@ -211,6 +211,17 @@ void HttpServer::routes() {
 
 namespace swapmoe::server {
 
+std::vector<int32_t> HttpServer::encode_text(std::string_view text, bool add_bos, bool parse_special) const {
+  const Tokenizer& tok = engine_.tokenizer();
+  if (text.size() < k_large_text) return tok.encode(text, add_bos, parse_special);
+  large_encodes_.acquire();
+  struct Release {
+    std::counting_semaphore<>& s;
+    ~Release() { s.release(); }
+  } release{large_encodes_};
+  return tok.encode(text, add_bos, parse_special);
+}
+
 std::vector<int32_t> HttpServer::prompt_tokens(const CompletionRequest& r) const {
   const Tokenizer& tok = engine_.tokenizer();
   const int64_t n_ctx = engine_.options().n_ctx;
@@ -219,7 +230,7 @@ std::vector<int32_t> HttpServer::prompt_tokens(const CompletionRequest& r) const
   auto encode = [&](std::string_view text) {
     const int64_t at_least = tok.min_tokens(text.size()) + (tok.add_bos() ? 1 : 0);
     if (at_least >= n_ctx) throw context_length_exceeded(at_least, n_ctx, r.chat, /*at_least=*/true);
-    return tok.encode(text, tok.add_bos(), /*parse_special=*/true);
+    return encode_text(text, tok.add_bos(), /*parse_special=*/true);
   };
   std::vector<int32_t> tokens;
   if (r.chat) {
