@@ -59,7 +59,14 @@ class GuardedStream : public httplib::Stream {
                 std::chrono::milliseconds write_timeout, Clock::time_point start)
       : sock_(sock), limits_(limits), waiting_(waiting), write_timeout_(write_timeout), start_(start) {}
 
-  bool is_readable() const override { return poll_for(sock_, POLLIN, remaining_ms()); }
+  // Polls in slices, so that a deadline shortened by the pool turning busy takes effect at once.
+  bool is_readable() const override {
+    for (;;) {
+      const int64_t left = remaining_ms();
+      if (poll_for(sock_, POLLIN, std::clamp<int64_t>(left, 0, 50))) return true;
+      if (left <= 50) return false;
+    }
+  }
   bool is_writable() const override { return poll_for(sock_, POLLOUT, write_timeout_.count()); }
 
   ssize_t read(char* ptr, size_t size) override {
@@ -171,13 +178,16 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
     if (!wait_for_request(sock, since)) break;
     GuardedStream stream(sock, limits_, waiting_, write_timeout, left == keep_alive_max_count_ ? since : Clock::now());
+    // While connections wait for a thread, a reply ends its connection: a kept-alive one would
+    // hold this thread for the next request's deadline (a slowloris gets a 400, then drips on).
+    const bool last = left == 1 || busy();
     bool closed = false;
-    ok = process_request(stream, /*close_connection=*/left == 1, closed, nullptr);
+    ok = process_request(stream, last, closed, nullptr);
     // A large request or reply leaves its memory free in the arena of this thread (glibc keeps
     // one per thread): untrimmed, a few such requests spread over the pool grow the resident
     // size by threads x request size (measured: 25 -> 466 MiB over 15 requests of 1 MB).
     if (stream.bytes_moved() >= k_large_request) malloc_trim(0);
-    if (!ok || closed) break;
+    if (!ok || closed || last) break;
     since = Clock::now();
   }
   ::shutdown(sock, SHUT_RDWR);
