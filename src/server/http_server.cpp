@@ -214,7 +214,9 @@ namespace swapmoe::server {
 std::vector<int32_t> HttpServer::encode_text(std::string_view text, bool add_bos, bool parse_special) const {
   const Tokenizer& tok = engine_.tokenizer();
   if (text.size() < k_large_text) return tok.encode(text, add_bos, parse_special);
-  large_encodes_.acquire();
+  // Waiting without end would let a burst of large texts hold every HTTP thread.
+  if (!large_encodes_.try_acquire_for(std::chrono::seconds(5)))
+    throw unavailable("the server is tokenizing other large texts; retry shortly");
   struct Release {
     std::counting_semaphore<>& s;
     ~Release() { s.release(); }

@@ -58,7 +58,8 @@ class HttpServer {
   // POST /v1/chat/completions (chat) and /v1/completions.
   void complete(const httplib::Request& req, httplib::Response& res, bool chat);
   // Tokenizing takes about 50 bytes of memory a byte of text while it runs: large texts go a few
-  // at a time, so that 4 MB bodies on every HTTP thread at once cannot take threads x 200 MB.
+  // at a time, so that 4 MB bodies on every HTTP thread at once cannot take threads x 200 MB;
+  // one that waits 5 s for its turn gets 503.
   static constexpr size_t k_large_text = 64u << 10;
   std::vector<int32_t> encode_text(std::string_view text, bool add_bos, bool parse_special) const;
   // The tokens a request's prompt or conversation becomes; throws ApiError when it is unusable.
