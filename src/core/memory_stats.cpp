@@ -6,6 +6,8 @@
 #include <cstring>
 #include <fstream>
 
+#include <unistd.h>
+
 namespace swapmoe {
 
 namespace {
@@ -22,6 +24,11 @@ uint64_t read_status_kb(const char* key) {
 
 uint64_t peak_rss_bytes() { return read_status_kb("VmHWM:") * 1024; }
 uint64_t current_rss_bytes() { return read_status_kb("VmRSS:") * 1024; }
+
+uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
 
 bool parse_byte_size(const std::string& text, uint64_t* bytes) {
   if (text.empty()) return false;

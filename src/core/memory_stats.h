@@ -8,6 +8,7 @@ namespace swapmoe {
 
 uint64_t peak_rss_bytes();     // VmHWM: the high-water mark of resident memory
 uint64_t current_rss_bytes();  // VmRSS
+uint64_t physical_memory_bytes();  // the machine's RAM (sysconf), whatever a cgroup allows
 
 // Parses "512M", "3.5G", "1024K", "123" (bytes); returns false on malformed text.
 // Percentages are handled by the caller, which knows what 100% is.

@@ -14,41 +14,22 @@
 #include "model/blocks.h"
 #include "model/memory_plan.h"
 #include "model/model.h"
+#include "model/model_test_util.h"
 #include "model/rope.h"
 #include "model/synth_model.h"
 
 namespace swapmoe {
 namespace {
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("swapmoe_arch_" + name + "_" + std::to_string(::getpid()) + ".gguf"))
-      .string();
-}
+using test::model_load_error;
+using test::rewrite_gguf;
+using test::model_temp_path;
+
+std::string temp_path(const std::string& name) { return model_temp_path("arch_" + name); }
 
 std::unique_ptr<Model> load_preset(const std::string& preset, const std::string& path) {
   write_synth_model(synth_preset(preset), path, 1);
   return Model::load(path);
-}
-
-// `f` written again to `out` with metadata `key` replaced by `value` (removed when null).
-void rewrite(const GgufFile& f, const std::string& key, const GgufValue* value, const std::string& out) {
-  GgufWriter w;
-  for (const auto& [k, v] : f.metadata())
-    if (k != key) w.set(k, v);
-  if (value) w.set(key, *value);
-  for (const GgufTensorInfo& t : f.tensors())
-    w.add_tensor(t.name, t.type, t.ne, [&](uint8_t* dst, size_t n) { std::memcpy(dst, f.mapped_data() + t.file_offset, n); });
-  w.write(out);
-}
-
-// The error Model::load gives, or "loaded".
-std::string load_error(const std::string& path) {
-  try {
-    Model::load(path);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "loaded";
 }
 
 TEST(Arch, Qwen3MoeReadsPerHeadQkNormNeoxRenormalisedExpertsOfTheirOwnWidth) {
@@ -221,13 +202,13 @@ TEST(Arch, GptOssReadsTheSlidingWindowPatternAndRefusesAMissingWindow) {
   const GgufFile f = GgufFile::open(path);
   const std::string p = temp_path("gptoss_rewritten");
   const GgufValue pattern = GgufValue::array(GgufType::BOOL, {GgufValue::boolean(false), GgufValue::boolean(true)});
-  rewrite(f, "gpt-oss.attention.sliding_window_pattern", &pattern, p);
+  rewrite_gguf(f, "gpt-oss.attention.sliding_window_pattern", &pattern, p);
   auto m = Model::load(p);
   EXPECT_EQ(m->config().layers[0].sliding_window, 0);
   EXPECT_EQ(m->config().layers[1].sliding_window, 4);
   m.reset();
-  rewrite(f, "gpt-oss.attention.sliding_window", nullptr, p);
-  EXPECT_NE(load_error(p).find("attention.sliding_window"), std::string::npos) << load_error(p);
+  rewrite_gguf(f, "gpt-oss.attention.sliding_window", nullptr, p);
+  EXPECT_NE(model_load_error(p).find("attention.sliding_window"), std::string::npos) << model_load_error(p);
   std::filesystem::remove(p);
   std::filesystem::remove(path);
 }
@@ -245,19 +226,19 @@ TEST(Arch, CorruptSizesAreRefusedBeforeAnyArithmetic) {
       {"tiny-deepseek2", "deepseek2.attention.kv_lora_rank", 0x7fffffffffffffff, "MLA widths"},
       {"tiny-deepseek2", "deepseek2.attention.key_length_mla", 0x8000000000000000, "MLA widths"},
       {"tiny-deepseek2", "deepseek2.attention.key_length_mla", 0x4000000000000000, "MLA widths"},
-      {"tiny-deepseek2", "deepseek2.expert_feed_forward_length", 1ull << 40, "implausible sizes"},
+      {"tiny-deepseek2", "deepseek2.expert_feed_forward_length", 1ull << 40, "outside 0..16777216"},
       {"tiny-deepseek2", "deepseek2.expert_shared_count", 0x7fffffffffffffff, "expert_shared_count must be between"},
       {"tiny-deepseek2", "deepseek2.leading_dense_block_count", ~0ull, "leading_dense_block_count -1 is not between"},
-      {"tiny", "llama.feed_forward_length", 0x7fffffffffffffff, "implausible sizes"},
-      {"tiny-qwen2moe", "qwen2moe.expert_shared_feed_forward_length", 0x7fffffffffffffff, "implausible sizes"},
+      {"tiny", "llama.feed_forward_length", 0x7fffffffffffffff, "outside 0..16777216"},
+      {"tiny-qwen2moe", "qwen2moe.expert_shared_feed_forward_length", 0x7fffffffffffffff, "outside 0..16777216"},
   };
   const std::string p = temp_path("corrupt_size");
   for (const auto& k : cases) {
     const std::string base = temp_path(k.preset);
     write_synth_model(synth_preset(k.preset), base, 1);
     const GgufValue v = GgufValue::u64(k.value);
-    rewrite(GgufFile::open(base), k.key, &v, p);
-    EXPECT_NE(load_error(p).find(k.error), std::string::npos) << k.key << ": " << load_error(p);
+    rewrite_gguf(GgufFile::open(base), k.key, &v, p);
+    EXPECT_NE(model_load_error(p).find(k.error), std::string::npos) << k.key << ": " << model_load_error(p);
     std::filesystem::remove(base);
   }
   std::filesystem::remove(p);

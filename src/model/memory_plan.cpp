@@ -289,4 +289,23 @@ MemoryPlan plan_memory(const MemoryInputs& in, const RunShape& run, const PlanSe
   return p;
 }
 
+void check_run_fits(const ModelConfig& c, const RunShape& run, const MemoryPlan& plan, uint64_t memory_bytes) {
+  const uint64_t needed = plan.kv_cache + plan.scratch;
+  if (memory_bytes == 0 || needed <= memory_bytes) return;
+  const uint64_t n_sessions = static_cast<uint64_t>(std::max(run.n_sessions, 1));
+  RunShape one = run;
+  one.n_ctx = 1;
+  const uint64_t per_position = std::max<uint64_t>(1, n_sessions * kv_cache_bytes(c, one));
+  const uint64_t fixed = needed - std::min(needed, per_position * static_cast<uint64_t>(run.n_ctx));
+  const uint64_t max_ctx = memory_bytes > fixed ? (memory_bytes - fixed) / per_position : 0;
+  fail("memory plan",
+       fmt::format("-c {} needs {} of KV cache ({} a position in each of {} layers, {} session(s)) plus {} of scratch: "
+                   "more than this machine's {} of memory",
+                   run.n_ctx, format_bytes(plan.kv_cache), format_bytes(per_position / n_sessions / c.n_layer), c.n_layer,
+                   n_sessions, format_bytes(plan.scratch), format_bytes(memory_bytes)),
+       max_ctx > 0 ? fmt::format("use -c {} or less (a q8_0 KV cache, -ctk q8_0 -ctv q8_0, holds about twice as many)",
+                                 max_ctx)
+                   : "the model's fixed buffers alone do not fit; use a smaller model");
+}
+
 }  // namespace swapmoe

@@ -156,4 +156,9 @@ struct PlanSettings {
 // Throws a swapmoe::Error naming the minimum when the budget cannot be met.
 MemoryPlan plan_memory(const MemoryInputs& in, const RunShape& run, const PlanSettings& settings);
 
+// Throws naming the bytes and the largest -c that fits when the plan's KV caches and scratch
+// alone exceed `memory_bytes` (the machine's RAM; 0: unknown, no check): such a run could only
+// end in an allocation failure or the OOM killer, whatever the budget.
+void check_run_fits(const ModelConfig& c, const RunShape& run, const MemoryPlan& plan, uint64_t memory_bytes);
+
 }  // namespace swapmoe

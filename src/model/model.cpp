@@ -110,6 +110,13 @@ std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) 
     fail("model loader", fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", path),
          "the file is incomplete; re-download or re-export it");
   config.n_vocab = embd->ne[1];
+  // The key is optional; when present it must agree, or the file's parts were put together wrong.
+  const std::string vocab_key = arch_name + ".vocab_size";
+  if (const uint64_t declared = file.get_u64(vocab_key, static_cast<uint64_t>(config.n_vocab));
+      declared != static_cast<uint64_t>(config.n_vocab))
+    fail("model loader",
+         fmt::format("{}: {} is {} but token_embd.weight has {} rows", path, vocab_key, declared, config.n_vocab),
+         "the file's metadata does not belong to its weights; re-export the model");
 
   auto model = std::make_unique<Model>(std::move(file), std::move(config));
   bind_model(*model, *arch);

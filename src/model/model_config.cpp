@@ -1,6 +1,7 @@
 #include "model/model_config.h"
 
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -61,50 +62,46 @@ ModelConfig ModelConfig::read_common(const GgufFile& f) {
   c.arch = f.get_string("general.architecture");
   c.name = f.get_string("general.name", "");
   const std::string p = c.arch + ".";
-  auto u = [&](const char* key) { return static_cast<int64_t>(f.get_u64(p + key)); };
-  auto u_or = [&](const char* key, int64_t fallback) {
-    return static_cast<int64_t>(f.get_u64(p + key, static_cast<uint64_t>(fallback)));
-  };
-  c.n_embd = u("embedding_length");
-  c.n_layer = u("block_count");
-  c.n_head = u("attention.head_count");
-  c.n_head_kv = u_or("attention.head_count_kv", c.n_head);
-  c.n_ff = u_or("feed_forward_length", 0);  // architectures without dense layers may omit it
-  c.n_ctx_train = u_or("context_length", 2048);
-  c.n_expert = u_or("expert_count", 0);
-  c.n_expert_used = u_or("expert_used_count", 0);
-  c.rope_freq_base = static_cast<float>(f.get_f64(p + "rope.freq_base", 10000.0));
-  c.rms_eps = static_cast<float>(f.get_f64(p + "attention.layer_norm_rms_epsilon", 1e-5));
-  c.n_ff_exp = u_or("expert_feed_forward_length", 0);
-  c.n_ff_shexp = u_or("expert_shared_feed_forward_length", 0);
-  c.rope_scaling = read_rope_scaling(f, p);
   const std::string where = "model config";
   const std::string hint = "the file's metadata is inconsistent; re-export the model";
-  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_ff < 0 || c.n_ff_exp < 0 || c.n_ff_shexp < 0)
-    fail(where, fmt::format("{}: embedding_length, block_count and head_count must be positive", f.path()), hint);
-  // Bounded here, before any product of them: a corrupt u64 would overflow int64 arithmetic.
-  if (c.n_layer > 4096 || c.n_embd > (1 << 20) || c.n_head > 4096 || c.n_ff > (1 << 24) || c.n_ff_exp > (1 << 24) ||
-      c.n_ff_shexp > (1 << 24))
-    fail(where,
-         fmt::format("{}: implausible sizes (n_layer={}, n_embd={}, n_head={}, n_ff={}, n_ff_exp={}, n_ff_shexp={})",
-                     f.path(), c.n_layer, c.n_embd, c.n_head, c.n_ff, c.n_ff_exp, c.n_ff_shexp),
-         hint);
+  // Every size is checked against a limit, naming its key, as it is read: before any product of
+  // them (a corrupt u64 would overflow int64 arithmetic) and before anything is sized from them.
+  auto sized = [&](const char* key, std::optional<int64_t> fallback, int64_t lo, int64_t hi) {
+    const uint64_t v = fallback ? f.get_u64(p + key, static_cast<uint64_t>(*fallback)) : f.get_u64(p + key);
+    if (v < static_cast<uint64_t>(lo) || v > static_cast<uint64_t>(hi))
+      fail(where, fmt::format("{}: {}{} is {}, outside {}..{}", f.path(), p, key, v, lo, hi),
+           v > static_cast<uint64_t>(hi) ? "no real model comes near that size; the file is corrupt or not a model"
+                                         : hint);
+    return static_cast<int64_t>(v);
+  };
+  c.n_embd = sized("embedding_length", {}, 1, 1 << 20);
+  c.n_layer = sized("block_count", {}, 1, 4096);
+  c.n_head = sized("attention.head_count", {}, 1, 4096);
+  c.n_head_kv = sized("attention.head_count_kv", c.n_head, 1, 4096);
+  c.n_ff = sized("feed_forward_length", 0, 0, 1 << 24);  // architectures without dense layers may omit it
+  c.n_ctx_train = sized("context_length", 2048, 1, int64_t{1} << 40);  // informational: the run uses -c
+  c.n_expert = sized("expert_count", 0, 0, 4096);
+  c.n_expert_used = sized("expert_used_count", 0, 0, 4096);
+  c.rope_freq_base = static_cast<float>(f.get_f64(p + "rope.freq_base", 10000.0));
+  c.rms_eps = static_cast<float>(f.get_f64(p + "attention.layer_norm_rms_epsilon", 1e-5));
+  c.n_ff_exp = sized("expert_feed_forward_length", 0, 0, 1 << 24);
+  c.n_ff_shexp = sized("expert_shared_feed_forward_length", 0, 0, 1 << 24);
+  c.rope_scaling = read_rope_scaling(f, p);
   if (c.n_embd % c.n_head != 0 && !f.find(p + "attention.key_length"))
     fail(where, fmt::format("{}: embedding_length {} is not a multiple of head_count {}", f.path(), c.n_embd, c.n_head), hint);
-  if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0)
+  if (c.n_head % c.n_head_kv != 0)
     fail(where, fmt::format("{}: head_count {} is not a multiple of head_count_kv {}", f.path(), c.n_head, c.n_head_kv), hint);
   // Heads may be wider than n_embd / n_head (Qwen3-style); key_length says so when present.
-  c.head_dim = u_or("attention.key_length", c.n_embd / c.n_head);
+  c.head_dim = sized("attention.key_length", c.n_embd / c.n_head, 1, 4096);
   // MLA files (attention.kv_lora_rank) write the latent's widths: key_length = kv_lora_rank +
   // n_rot, value_length = kv_lora_rank; their architecture entry checks them.
   const bool mla = f.find(p + "attention.kv_lora_rank") != nullptr;
-  if (c.head_dim <= 0 || c.head_dim > 4096 || (!mla && u_or("attention.value_length", c.head_dim) != c.head_dim))
-    fail(where, fmt::format("{}: attention.key_length {} must be positive and equal value_length", f.path(), c.head_dim), hint);
-  c.n_rot = u_or("rope.dimension_count", c.head_dim);
-  if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0)
+  if (!mla && sized("attention.value_length", c.head_dim, 1, 4096) != c.head_dim)
+    fail(where, fmt::format("{}: attention.key_length {} must equal value_length", f.path(), c.head_dim), hint);
+  c.n_rot = sized("rope.dimension_count", c.head_dim, 1, 4096);
+  if (c.n_rot > c.head_dim || c.n_rot % 2 != 0)
     fail(where, fmt::format("{}: rope.dimension_count {} must be even and at most the head size {}", f.path(), c.n_rot, c.head_dim), hint);
-  if (c.n_expert < 0 || c.n_expert > 4096 || c.n_expert_used < 0 || c.n_expert_used > c.n_expert ||
-      (c.n_expert > 0 && c.n_expert_used == 0))
+  if (c.n_expert_used > c.n_expert || (c.n_expert > 0 && c.n_expert_used == 0))
     fail(where, fmt::format("{}: expert_used_count {} must be between 1 and expert_count {}", f.path(), c.n_expert_used, c.n_expert), hint);
   if (!(c.rms_eps > 0) || !(c.rope_freq_base > 0))
     fail(where, fmt::format("{}: rms epsilon and rope.freq_base must be positive", f.path()), hint);

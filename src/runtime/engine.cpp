@@ -100,6 +100,7 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
   pool_ = std::make_unique<ThreadPool>(options_.n_threads, options_.poll);
   inputs_ = memory_inputs(*model_, runtime_bytes_estimate(*tokenizer_));
   plan_ = make_plan(options_.budget);
+  check_run_fits(c, run_shape(), plan_, physical_memory_bytes());
 
   if (kind_ != PolicyKind::FULL) {
     file_reader_ = std::make_unique<DirectFileReader>(options_.model_path);

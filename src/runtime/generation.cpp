@@ -38,6 +38,19 @@ void check_fits_context(const Session& session, int64_t n_tokens) {
          "raise the context size with -c or shorten the prompt");
 }
 
+void check_text_fits_context(const Session& session, std::string_view text) {
+  const Tokenizer& tok = session.engine().tokenizer();
+  const int64_t at_least = tok.min_tokens(text.size());
+  if (session.pos() + at_least < session.n_ctx()) return;
+  const std::string room = session.pos() == 0 ? fmt::format("the context holds {}", session.n_ctx())
+                                              : fmt::format("only {} of the context's {} are left",
+                                                            session.n_ctx() - session.pos(), session.n_ctx());
+  fail("generate",
+       fmt::format("the prompt is {} bytes, so at least {} tokens (no token stands for more than {} bytes), but {}",
+                   text.size(), at_least, tok.max_token_bytes(), room),
+       "raise the context size with -c or shorten the prompt");
+}
+
 GenerationResult generate_turn(Session& session, std::vector<int32_t> input, int32_t pending,
                                const GenerationSettings& settings, const std::function<void(std::string_view)>& on_text) {
   const Tokenizer& tok = session.engine().tokenizer();

@@ -43,6 +43,9 @@ struct GenerationResult {
 
 // Throws, naming the sizes, when `n_tokens` more tokens do not fit in the session's context.
 void check_fits_context(const Session& session, int64_t n_tokens);
+// The same for a text not yet tokenized, when its length alone proves it cannot fit (a prompt of
+// megabytes); cheap, and before any tokenizing.
+void check_text_fits_context(const Session& session, std::string_view text);
 
 // One turn on a session that may already hold a conversation: evaluates `input` (preceded by
 // `pending`, the previous turn's unevaluated token, when >= 0), then generates. on_text

@@ -51,6 +51,7 @@ class Session {
   std::span<const float> logits() const { return logits_; }
   Sampler& sampler() { return sampler_; }
   Engine& engine() { return engine_; }
+  const Engine& engine() const { return engine_; }
   // Bytes this session holds (KV cache and logits), as session_bytes() plans them.
   uint64_t bytes() const { return kv_.bytes() + logits_.size() * sizeof(float); }
 

@@ -20,11 +20,11 @@ ApiError bad_request(std::string message, std::string param) {
   return {400, k_invalid_request, std::move(message), std::move(param)};
 }
 
-ApiError context_length_exceeded(int64_t n_prompt_tokens, int64_t n_ctx, bool chat) {
+ApiError context_length_exceeded(int64_t n_prompt_tokens, int64_t n_ctx, bool chat, bool at_least) {
   return {400, k_invalid_request,
-          fmt::format("the prompt is {} tokens and the context holds {}; shorten the {} or start the server with a "
+          fmt::format("the prompt is {}{} tokens and the context holds {}; shorten the {} or start the server with a "
                       "larger -c",
-                      n_prompt_tokens, n_ctx, chat ? "messages" : "prompt"),
+                      at_least ? "at least " : "", n_prompt_tokens, n_ctx, chat ? "messages" : "prompt"),
           chat ? "messages" : "prompt", "context_length_exceeded"};
 }
 

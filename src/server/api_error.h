@@ -26,7 +26,8 @@ struct ApiError : std::exception {
 // this server does not have.
 ApiError bad_request(std::string message, std::string param = {});
 // 400 with code context_length_exceeded (OpenAI's code), param "messages" (chat) or "prompt".
-ApiError context_length_exceeded(int64_t n_prompt_tokens, int64_t n_ctx, bool chat);
+// at_least: n_prompt_tokens is a lower bound from the text's length (it was not tokenized).
+ApiError context_length_exceeded(int64_t n_prompt_tokens, int64_t n_ctx, bool chat, bool at_least = false);
 // 401 authentication_error, code invalid_api_key.
 ApiError unauthorized(std::string message);
 // 404 invalid_request_error for a path no route serves: "Invalid URL (POST /v1/foo)", as OpenAI words it.

@@ -123,6 +123,8 @@ void refuse_unsupported(const nlohmann::json& body) {
   if (const nlohmann::json* n = find_field(body, "n"); n && as_integer(*n, "n") != 1) {
     throw_bad_value("n", "1 (one choice per request)", *n);
   }
+  if (const nlohmann::json* v = find_field(body, "n_probs"); v && as_integer(*v, "n_probs") != 0)
+    unsupported("'n_probs' (token probabilities)", "n_probs");
   if (const nlohmann::json* v = find_field(body, "logprobs")) {
     if (v->is_number() || (v->is_boolean() && v->get<bool>())) unsupported("'logprobs'", "logprobs");
     as_bool(*v, "logprobs");

@@ -11,6 +11,7 @@
 #include "server/api_error.h"
 #include "server/budget_json.h"
 #include "server/completion_request.h"
+#include "server/guarded_server.h"
 #include "server/json_fields.h"
 #include "server/metrics_text.h"
 #include "server/openai_format.h"
@@ -25,6 +26,12 @@ namespace {
 void send_json(httplib::Response& res, const json& body, int status = 200) {
   res.status = status;
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+ConnectionLimits connection_limits(size_t body_limit) {
+  ConnectionLimits limits;
+  limits.max_body_bytes = body_limit + body_limit / 8 + (64u << 10);  // room for chunked framing
+  return limits;
 }
 
 void send_error(httplib::Response& res, const ApiError& e) {
@@ -71,13 +78,10 @@ struct StreamWriter {
 HttpServer::HttpServer(Scheduler& scheduler, const Engine& engine, ServerMetrics& metrics, BudgetControl& budget,
                        HttpOptions options)
     : scheduler_(scheduler), engine_(engine), metrics_(metrics), budget_(budget), options_(std::move(options)),
-      http_(std::make_unique<httplib::Server>()) {
-  const size_t threads = options_.http_threads > 0 ? static_cast<size_t>(options_.http_threads) : 16;
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+      http_(std::make_unique<GuardedServer>(options_.http_threads > 0 ? static_cast<size_t>(options_.http_threads) : 16,
+                                            connection_limits(options_.body_limit))) {
   http_->set_payload_max_length(options_.body_limit);
-  http_->set_read_timeout(30);
   http_->set_write_timeout(30);
-  http_->set_keep_alive_timeout(5);
   routes();
 }
 
@@ -95,7 +99,10 @@ int HttpServer::bind() {
   return options_.port;
 }
 
-bool HttpServer::serve() { return http_->listen_after_bind(); }
+bool HttpServer::serve() {
+  http_->widen_backlog(1024);
+  return http_->listen_after_bind();
+}
 
 void HttpServer::stop() { http_->stop(); }
 
@@ -119,6 +126,11 @@ void HttpServer::routes() {
       send_error(res, unknown_route(req.method, req.path));
     else if (res.status == 413)
       send_error(res, payload_too_large(options_.body_limit));
+    else if (res.status == 414)
+      send_error(res, ApiError(414, "invalid_request_error", "the request line is longer than 8 KiB", ""));
+    else if (res.status == 400 && req.method.empty())
+      send_error(res, bad_request("the request line or a header could not be read (malformed, or a header line "
+                                  "over 8 KiB)"));
     else
       send_error(res, ApiError(res.status, "invalid_request_error", fmt::format("HTTP {}", res.status), ""));
   });
@@ -167,7 +179,7 @@ void HttpServer::routes() {
     const bool add_special = get_bool(body, "add_special").value_or(false);
     const bool parse_special = get_bool(body, "parse_special").value_or(true);
     const Tokenizer& tok = engine_.tokenizer();
-    send_json(res, {{"tokens", tok.encode(text, add_special && tok.add_bos(), parse_special)}});
+    send_json(res, {{"tokens", encode_text(text, add_special && tok.add_bos(), parse_special)}});
   });
   h.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     const json body = parse_json_object(req.body);
@@ -199,8 +211,29 @@ void HttpServer::routes() {
 
 namespace swapmoe::server {
 
+std::vector<int32_t> HttpServer::encode_text(std::string_view text, bool add_bos, bool parse_special) const {
+  const Tokenizer& tok = engine_.tokenizer();
+  if (text.size() < k_large_text) return tok.encode(text, add_bos, parse_special);
+  // Waiting without end would let a burst of large texts hold every HTTP thread.
+  if (!large_encodes_.try_acquire_for(std::chrono::seconds(5)))
+    throw unavailable("the server is tokenizing other large texts; retry shortly");
+  struct Release {
+    std::counting_semaphore<>& s;
+    ~Release() { s.release(); }
+  } release{large_encodes_};
+  return tok.encode(text, add_bos, parse_special);
+}
+
 std::vector<int32_t> HttpServer::prompt_tokens(const CompletionRequest& r) const {
   const Tokenizer& tok = engine_.tokenizer();
+  const int64_t n_ctx = engine_.options().n_ctx;
+  // A text whose length alone proves it cannot fit is refused before tokenizing it, which would
+  // take about a second and 50 MB a megabyte.
+  auto encode = [&](std::string_view text) {
+    const int64_t at_least = tok.min_tokens(text.size()) + (tok.add_bos() ? 1 : 0);
+    if (at_least >= n_ctx) throw context_length_exceeded(at_least, n_ctx, r.chat, /*at_least=*/true);
+    return encode_text(text, tok.add_bos(), /*parse_special=*/true);
+  };
   std::vector<int32_t> tokens;
   if (r.chat) {
     std::vector<swapmoe::ChatMessage> messages;
@@ -214,17 +247,16 @@ std::vector<int32_t> HttpServer::prompt_tokens(const CompletionRequest& r) const
     // Templates that write bos_token themselves: the tokenizer adds the BOS token instead.
     const std::string& bos = options_.chat->bos_token;
     if (tok.add_bos() && !bos.empty() && text.rfind(bos, 0) == 0) text.erase(0, bos.size());
-    tokens = tok.encode(text, tok.add_bos(), /*parse_special=*/true);
+    tokens = encode(text);
   } else if (r.prompt_is_tokens) {
     for (int32_t t : r.prompt_tokens)
       if (t < 0 || t >= tok.n_vocab())
         throw bad_request(fmt::format("token id {} is outside the vocabulary (0..{})", t, tok.n_vocab() - 1), "prompt");
     tokens = r.prompt_tokens;
   } else {
-    tokens = tok.encode(r.prompt, tok.add_bos(), /*parse_special=*/true);
+    tokens = encode(r.prompt);
   }
   if (tokens.empty()) throw bad_request("the prompt is empty", r.chat ? "messages" : "prompt");
-  const int64_t n_ctx = engine_.options().n_ctx;
   if (static_cast<int64_t>(tokens.size()) >= n_ctx) {
     throw context_length_exceeded(static_cast<int64_t>(tokens.size()), n_ctx, r.chat);
   }

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <semaphore>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runtime/chat_format.h"
@@ -55,6 +57,11 @@ class HttpServer {
   void routes();
   // POST /v1/chat/completions (chat) and /v1/completions.
   void complete(const httplib::Request& req, httplib::Response& res, bool chat);
+  // Tokenizing takes about 50 bytes of memory a byte of text while it runs: large texts go a few
+  // at a time, so that 4 MB bodies on every HTTP thread at once cannot take threads x 200 MB;
+  // one that waits 5 s for its turn gets 503.
+  static constexpr size_t k_large_text = 64u << 10;
+  std::vector<int32_t> encode_text(std::string_view text, bool add_bos, bool parse_special) const;
   // The tokens a request's prompt or conversation becomes; throws ApiError when it is unusable.
   std::vector<int32_t> prompt_tokens(const struct CompletionRequest& r) const;
 
@@ -63,7 +70,8 @@ class HttpServer {
   ServerMetrics& metrics_;
   BudgetControl& budget_;
   HttpOptions options_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<class GuardedServer> http_;
+  mutable std::counting_semaphore<> large_encodes_{2};
 };
 
 }  // namespace swapmoe::server

@@ -428,6 +428,7 @@ TEST(CompletionRequest, UnsupportedFeaturesAreRefused) {
   ok({{"n", 1}});
   ok({{"logprobs", false}});
   ok({{"logprobs", nullptr}});
+  ok({{"n_probs", 0}});
   ok({{"tools", json::array()}});
   ok({{"tools", {{{"type", "function"}}}}, {"tool_choice", "none"}});
   ok({{"response_format", {{"type", "text"}}}});
@@ -437,6 +438,8 @@ TEST(CompletionRequest, UnsupportedFeaturesAreRefused) {
   expect_400({{"n", "1"}}, "n", "'n' must be an integer, got a string");
   expect_400({{"logprobs", true}}, "logprobs", "'logprobs' is not supported by this server");
   expect_400({{"logprobs", 5}}, "logprobs", "'logprobs' is not supported by this server");  // legacy completions
+  expect_400({{"n_probs", 1000000000000}}, "n_probs", "'n_probs' (token probabilities) is not supported by this server");
+  expect_400({{"n_probs", -1}}, "n_probs", "'n_probs' (token probabilities) is not supported by this server");
   expect_400({{"logprobs", "yes"}}, "logprobs", "'logprobs' must be a boolean, got a string");
   const std::string tools =
       "Tool calling ('tools' with a tool_choice other than \"none\") is not supported by this server";

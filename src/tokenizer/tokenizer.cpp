@@ -1,6 +1,7 @@
 // Tokenizer: special-token splitting, per-type encoding, pieces and decoding.
 #include "tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -87,7 +88,16 @@ Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
     merges_ = std::make_shared<const BpeMerges>(vocab_.merges());
   }
   pieces_.reserve(vocab_.n_tokens());
-  for (int32_t id = 0; id < vocab_.n_tokens(); ++id) pieces_.push_back(token_piece(vocab_, id));
+  for (int32_t id = 0; id < vocab_.n_tokens(); ++id) {
+    pieces_.push_back(token_piece(vocab_, id));
+    // A special token's text (parse_special) or its piece, whichever is longer: the encoded form
+    // (U+2581, byte-level code points) is never shorter than the bytes it stands for.
+    max_token_bytes_ = std::max({max_token_bytes_, pieces_.back().size(), vocab_.token(id).text.size()});
+  }
+}
+
+int64_t Tokenizer::min_tokens(size_t n_bytes) const {
+  return static_cast<int64_t>((n_bytes + max_token_bytes_ - 1) / max_token_bytes_);
 }
 
 Tokenizer Tokenizer::from_gguf(const GgufFile& file) { return Tokenizer(Vocab::from_gguf(file)); }

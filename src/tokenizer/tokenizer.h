@@ -41,6 +41,12 @@ class Tokenizer {
   // kept. No clean-up of spaces before punctuation, so that decode(encode(s)) == s.
   std::string decode(const std::vector<int32_t>& ids, bool render_special = false) const;
 
+  // The fewest tokens `n_bytes` of text can become (BOS not counted): no token stands for more
+  // bytes than the longest in the vocabulary. Lets a caller refuse a text too long for a context
+  // before spending the time and memory (about 50 bytes a byte) that tokenizing it takes.
+  int64_t min_tokens(size_t n_bytes) const;
+  size_t max_token_bytes() const { return max_token_bytes_; }
+
   const Vocab& vocab() const { return vocab_; }
   int32_t n_vocab() const { return vocab_.n_tokens(); }
   int32_t bos_id() const { return vocab_.config().bos_id; }
@@ -54,6 +60,7 @@ class Tokenizer {
 
   Vocab vocab_;
   std::vector<std::string> pieces_;  // token_to_piece for every id, built once
+  size_t max_token_bytes_ = 1;       // the most text bytes one token stands for
   // BPE only; shared so that a Tokenizer stays copyable (both are immutable once built).
   std::shared_ptr<const PreTokenizer> pre_tokenizer_;
   std::shared_ptr<const BpeMerges> merges_;

@@ -2,6 +2,7 @@
 // the edges, reproducibility, and the messages bad input gets.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -238,6 +239,21 @@ TEST_F(CliTest, ClearMessagesForBadInput) {
     EXPECT_EQ(r.code, 1);
     EXPECT_TRUE(has(r, "vocabulary-only")) << r.out;
   }
+}
+
+// A prompt of 10 MB is refused from its length, before tokenizing it would take seconds and
+// half a gigabyte.
+TEST_F(CliTest, AHugePromptFileIsRefusedQuicklyWithTheContext) {
+  const std::string path = model_ + ".prompt.txt";
+  std::ofstream(path) << std::string(10u << 20, 'a');
+  const auto t0 = std::chrono::steady_clock::now();
+  Result r = run("run -m " + model_ + " -c 64 -f " + path);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::filesystem::remove(path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r, "the prompt is 10485760 bytes, so at least")) << r.out;
+  EXPECT_TRUE(has(r, "the context holds 64")) << r.out;
+  EXPECT_LT(seconds, 5.0);
 }
 
 TEST_F(CliTest, VersionNamesBuildAndKernels) {

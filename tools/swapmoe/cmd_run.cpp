@@ -106,8 +106,9 @@ void run_text(Session& session, const RunOptions& o, const GenerationSettings& s
   const Tokenizer& tok = session.engine().tokenizer();
   const std::string prompt = o.prompt_file.empty() ? o.prompt : read_text_file(o.prompt_file, "-f");
   // Special tokens in the prompt are parsed, as llama.cpp does; lines typed with -i are not.
-  std::vector<int32_t> input =
-      tok.encode(o.escape ? process_escapes(prompt) : prompt, tok.add_bos(), /*parse_special=*/true);
+  const std::string text = o.escape ? process_escapes(prompt) : prompt;
+  check_text_fits_context(session, text);
+  std::vector<int32_t> input = tok.encode(text, tok.add_bos(), /*parse_special=*/true);
   check_fits_context(session, static_cast<int64_t>(input.size()));  // before anything is printed
   if (o.display_prompt) std::cout << prompt << std::flush;
   if (!o.interactive) {
