@@ -39,9 +39,10 @@ KvCache::KvCache(const ModelConfig& c, const RunShape& run)
   k_.resize(rows * k_row_bytes_);
   v_.resize(rows * v_row_bytes_);
   // Untouched positions are never read, but zeroed pages make the memory real now rather than
-  // at the first long prompt, as the budget assumes.
-  std::memset(k_.data(), 0, k_.size());
-  std::memset(v_.data(), 0, v_.size());
+  // at the first long prompt, as the budget assumes. An MLA cache has no value rows: an empty
+  // AlignedBuffer holds null, which memset must not get even for 0 bytes.
+  if (k_.size() > 0) std::memset(k_.data(), 0, k_.size());
+  if (v_.size() > 0) std::memset(v_.data(), 0, v_.size());
 }
 
 int64_t KvCache::reusable_prefix(int64_t kept, int64_t evaluated) const {

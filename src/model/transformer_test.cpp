@@ -481,6 +481,23 @@ namespace {
 // gpt-oss's sliding-window layers keep their window and a micro-batch as a ring: a sequence that
 // wraps the ring several times still gives the float64 reference's logits, the cache is smaller
 // than a full one, and a kept prefix is refused once the ring has overwritten rows it needs.
+// MLA (deepseek2) keeps no value rows: the cache is built with an empty value buffer, whose
+// null data() once reached memset (UBSan: null pointer passed as argument 1).
+TEST(KvCacheMla, HasNoValueRowsAndBuildsCleanly) {
+  SynthSpec spec = synth_preset("tiny-deepseek2");
+  spec.n_vocab = 300;
+  auto model = Model::load(temp_model(spec, "tiny-deepseek2-kv"));
+  const ModelConfig& c = model->config();
+  ASSERT_TRUE(c.is_mla());
+  RunShape run;
+  run.n_ctx = 16;
+  run.type_k = run.type_v = GgmlType::F32;
+  KvCache kv(c, run);
+  EXPECT_EQ(kv.v_row_bytes(), 0u);
+  EXPECT_GT(kv.bytes(), 0u);
+  EXPECT_EQ(kv.bytes(), kv_cache_bytes(c, run));
+}
+
 TEST(SlidingWindowCache, RingWrapsAndStillMatchesTheReference) {
   SynthSpec spec = synth_preset("tiny-gptoss");  // window 4 on alternate layers
   spec.n_vocab = 300;
