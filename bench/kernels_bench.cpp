@@ -2,6 +2,7 @@
 // prefill matrix products per weight type, at model-like shapes, with 1 and 2 threads.
 //
 //   kernels_bench --benchmark_filter='matvec/q4_0'      GB/s = weight bytes streamed per second
+//   kernels_bench --benchmark_filter='vec_dot_t4'       GFLOP/s of the 4-token GEMM micro-kernels
 //   kernels_bench --benchmark_filter='matmul'           GFLOP/s = 2 * rows * cols * tokens / s
 #include <benchmark/benchmark.h>
 
@@ -97,6 +98,27 @@ void bm_vec_dot_x4(benchmark::State& state, GgmlType w, VecDotX4Fn fn) {
                                               benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
+// ---- one row against four tokens (the GEMM micro-kernels), GFLOP/s over the 4 dot products
+void bm_vec_dot_t4(benchmark::State& state, GgmlType w, VecDotT4Fn fn) {
+  const int64_t n = 4096;
+  const Matrix& m = matrix(w, n, 1);
+  const GgmlType a = type_traits(w).vec_dot_type;
+  std::vector<std::vector<uint8_t>> qa(4, std::vector<uint8_t>(row_size(a, n)));
+  const void* acts[4];
+  for (int t = 0; t < 4; ++t) {
+    const auto x = activations(n + t);
+    type_traits(a).from_float(x.data(), qa[t].data(), n);
+    acts[t] = qa[t].data();
+  }
+  float s[4] = {};
+  for (auto _ : state) {
+    fn(n, s, m.view.data, acts);
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 4 * n * state.iterations(), benchmark::Counter::kIsRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
 // ---- decode: y = W x for one token, activations quantised inside (as in the model)
 void bm_matvec(benchmark::State& state, GgmlType t) {
   const int64_t n_cols = state.range(0), n_rows = state.range(1);
@@ -140,6 +162,7 @@ const bool kRegistered = [] {
       const std::string name = std::string(type_name(t)) + "/" + v[i].isa;
       benchmark::RegisterBenchmark(("vec_dot/" + name).c_str(), bm_vec_dot, t, v[i].fn);
       if (v[i].x4) benchmark::RegisterBenchmark(("vec_dot_x4/" + name).c_str(), bm_vec_dot_x4, t, v[i].x4);
+      if (v[i].t4) benchmark::RegisterBenchmark(("vec_dot_t4/" + name).c_str(), bm_vec_dot_t4, t, v[i].t4);
     }
   }
   for (GgmlType t : kTypes) {

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #if !defined(SWAPMOE_ISA_NS) || !defined(SWAPMOE_VNNI256)
 #error "avx2_helpers.h is for the 256-bit kernel flavours: see src/kernels/CMakeLists.txt"
@@ -58,6 +59,57 @@ inline __m256i add_scaled_dot(__m256i acc, __m256i u, __m256i s, __m256i scale16
 #else
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16));
 #endif
+}
+
+// Q4_K/Q5_K packed 6-bit scales -> 16 int16 lanes: scales 0-7, then mins 0-7.
+inline __m256i unpack_k4_scales(const uint8_t* packed) {
+  uint32_t u[3];
+  std::memcpy(u, packed, 12);
+  const uint32_t sc_lo = u[0] & 0x3f3f3f3fu;
+  const uint32_t m_lo = u[1] & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  return _mm256_cvtepu8_epi16(_mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo),
+                                            static_cast<int>(sc_hi), static_cast<int>(sc_lo)));
+}
+
+// Per-lane products mins[j] * (bsums[2j] + bsums[2j+1]) for the Q4_K/Q5_K min correction,
+// as 4 int32 lanes (summed later, once per row).
+inline __m128i mins_dot_bsums(__m256i scales_mins, const int16_t* bsums) {
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums));
+  const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+  return _mm_madd_epi16(_mm256_extracti128_si256(scales_mins, 1), pairs);  // |pairs| <= 2*16*127
+}
+
+// Scale of sub-block k (0-7) in every int16 lane; `scales` holds the 8 scales in both halves.
+template <int k>
+inline __m256i scale_k(__m256i scales) {
+  return _mm256_shuffle_epi8(scales, _mm256_set1_epi16(static_cast<short>((2 * k + 1) << 8 | (2 * k))));
+}
+
+// Q6_K: half h (0, 1) of a super-block as 4 x 32 unsigned bytes in [0, 63] (q[k] = values
+// 32k..32k+31 of the half), and the half's 8 int16 scales in both 128-bit lanes.
+inline void unpack_q6_half(const uint8_t* ql, const uint8_t* qh, __m256i sc16, int h, __m256i* q, __m256i* sc) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i three = _mm256_set1_epi8(3);
+  *sc = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+  const __m256i l0 = load256(ql), l1 = load256(ql + 32), hb = load256(qh);
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
+}
+
+// Q6_K: the scales of group k (0-3) of a half from unpack_q6_half's `sc`: 16-bit lanes 0-7
+// hold values 0-15 of the group (scale 2k), lanes 8-15 values 16-31 (scale 2k+1), picked with
+// one in-lane byte shuffle.
+inline __m256i q6_group_scale(__m256i sc, int k) {
+  const short lo = static_cast<short>((4 * k + 1) << 8 | (4 * k));
+  const short hi = static_cast<short>((4 * k + 3) << 8 | (4 * k + 2));
+  return _mm256_shuffle_epi8(sc, _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // compiler flags and SWAPMOE_ISA_NS set to its namespace (src/kernels/CMakeLists.txt):
 //
 //   swapmoe::avx2            vec_dot_avx2*.cpp, quantize_act_avx2.cpp     -mavx2 -mfma -mf16c
+//                            (vec_dot_avx2*.cpp: vec_dot_avx2, _q32, _k_low, _t4)
 //   swapmoe::avx2_vnni       vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavxvnni (VEX)
 //   swapmoe::avx2_vnni_evex  vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavx512f/bw/vl/vnni (EVEX, ymm)
 //   swapmoe::avx512          vec_dot_avx512.cpp                           AVX-512 F/BW/VL/VNNI
@@ -42,6 +43,10 @@ struct VecDotSet {
   VecDotFn iq4_xs = nullptr;  // iq4_xs x q8_K
   VecDotX4Fn x4_q8_0 = nullptr;
   VecDotX4Fn x4_q4_0 = nullptr;
+  VecDotT4Fn t4_q4_K = nullptr;  // 4-token kernels
+  VecDotT4Fn t4_q5_K = nullptr;
+  VecDotT4Fn t4_q6_K = nullptr;
+  VecDotT4Fn t4_q4_0 = nullptr;
 };
 
 #if defined(SWAPMOE_KERNELS_X86)
@@ -83,6 +88,9 @@ void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q2_K_q8_K(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q3_K_q8_K(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_iq4_xs_q8_K(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_t4_q4_K(int64_t n, float* s, const void* x, const void* const* y);
+void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y);
+void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
 }  // namespace SWAPMOE_ISA_NS
 #endif
 

@@ -151,19 +151,39 @@ void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedAct
     rows_for_token(r0, r1, i0);
     return;
   }
+  // Row r for tokens [ia, ib): 4 at a time with the 4-token kernel (weight blocks unpacked
+  // once for 4 tokens). Three left over go through it too, the last repeated (cheaper than
+  // three one-token calls); one or two go one by one.
+  auto row_for_tokens = [&](int64_t r, int64_t ia, int64_t ib) {
+    const void* row = w.row(r);
+    int64_t i = ia;
+    if (k.t4) {
+      for (; i + 3 <= ib; i += 4) {
+        const int64_t last = std::min(i + 3, ib - 1);
+        const void* acts[4] = {act(i), act(i + 1), act(i + 2), act(last)};
+        float s[4];
+        k.t4(n, s, row, acts);
+        for (int64_t t = 0; t < last - i + 1; ++t) out.y[(i + t) * out.stride - r0 + r] = s[t];
+      }
+    }
+    for (; i < ib; ++i) k.fast(n, out.y + i * out.stride - r0 + r, row, act(i));
+  };
   // A few tokens against a matrix that must come from DRAM (a batched decode step of several
   // sequences, an expert with a few tokens): one pass over the rows, one row stream, each row
   // used for every token while it sits in L1. The tiles below would read it as four streams.
   if (i1 - i0 <= kStreamMaxTokens && w.nb[1] * static_cast<size_t>(w.ne[1]) > kX4DecodeMaxBytes) {
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t i = i0; i < i1; ++i) k.fast(n, out.y + i * out.stride - r0 + r, w.row(r), act(i));
+    for (int64_t r = r0; r < r1; ++r) row_for_tokens(r, i0, i1);
     return;
   }
   for (int64_t rt = r0; rt < r1; rt += kRowTile) {
     const int64_t rt_end = std::min(r1, rt + kRowTile);
     for (int64_t it = i0; it < i1; it += kTokTile) {
       const int64_t it_end = std::min(i1, it + kTokTile);
-      for (int64_t i = it; i < it_end; ++i) rows_for_token(rt, rt_end, i);
+      if (k.t4) {
+        for (int64_t r = rt; r < rt_end; ++r) row_for_tokens(r, it, it_end);
+      } else {
+        for (int64_t i = it; i < it_end; ++i) rows_for_token(rt, rt_end, i);
+      }
     }
   }
 }

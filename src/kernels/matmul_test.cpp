@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "kernels/kernel_test_util.h"
 #include "kernels/matmul.h"
+#include "kernels/vec_dot.h"
 
 namespace swapmoe {
 namespace {
@@ -130,6 +131,36 @@ TEST(Matmul, FewTokensOnAMatrixFromDram) {
       expect_matches(w, qa, y.data(), n_tokens, nullptr, 0, n_rows, n_rows, "few tokens");
     }
   }
+}
+
+// Where a weight type has a 4-token kernel, a token's outputs are the same bits whatever tokens
+// share its batch: alone (decode), in a group of 4, or as the repeated third of three.
+TEST(Matmul, ATokensResultDoesNotDependOnItsBatch) {
+  ThreadPool pool(2);
+  int n_tested = 0;
+  for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    if (!vec_dot_kernels(t).t4 || vec_dot_kernels(t).x4) continue;
+    ++n_tested;
+    for (int64_t n_rows : {int64_t{24}, int64_t{1100}}) {  // tiled, and streamed from "DRAM"
+      const int64_t n_cols = 512;
+      const Weights w = make_weights(t, n_cols, n_rows, 8);
+      for (int64_t n_tokens : {2, 3, 5, 7, 8, 13}) {
+        const auto x = activations(n_tokens, n_cols, 20 + n_tokens);
+        QuantizedActivations qa;
+        qa.quantize(type_traits(t).vec_dot_type, x.data(), n_tokens, n_cols, &pool);
+        std::vector<float> batch(n_tokens * n_rows, NAN), alone(n_rows, NAN);
+        matmul(w.view, qa, batch.data(), pool);
+        for (int64_t i = 0; i < n_tokens; ++i) {
+          const int32_t id = static_cast<int32_t>(i);
+          matmul_rows(w.view, 0, n_rows, qa, &id, 1, {alone.data(), n_rows}, pool);
+          for (int64_t r = 0; r < n_rows; ++r) {
+            ASSERT_EQ(batch[i * n_rows + r], alone[r]) << type_name(t) << " " << n_tokens << " tokens, token " << i << " row " << r;
+          }
+        }
+      }
+    }
+  }
+  if (n_tested == 0) GTEST_SKIP() << "no 4-token kernel at this CPU level";
 }
 
 TEST(Matmul, RowRangeTokenIdsAndStride) {

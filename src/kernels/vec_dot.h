@@ -43,11 +43,17 @@ void vec_dot_iq4_xs_q8_K_ref(int64_t n, float* s, const void* x, const void* y);
 // and its shared terms (scale, sum) computed once for 4 rows instead of once per row.
 using VecDotX4Fn = void (*)(int64_t n, float* s, const void* x, size_t x_stride, const void* y);
 
+// Dot products of one weight row with 4 activation rows (4 tokens), s[0..3]: the GEMM
+// micro-kernel. The weight blocks are unpacked once and used for all 4 tokens; each token's
+// result is bit-identical to `fast` on that token (tests hold every flavour to it).
+using VecDotT4Fn = void (*)(int64_t n, float* s, const void* x, const void* const* y);
+
 // The kernels for one weight type at the active CPU level.
 struct VecDotKernels {
   VecDotFn fast = nullptr;  // fastest kernel the active level allows
   VecDotFn ref = nullptr;   // scalar reference
   VecDotX4Fn x4 = nullptr;  // 4-row kernel, or nullptr
+  VecDotT4Fn t4 = nullptr;  // 4-token kernel of the same flavour as `fast`, or nullptr
   const char* isa = "";     // which flavour `fast` is: "avx512", "avx2_vnni", "avx2", "neon", "ref", ...
 };
 // Kernels for weight type w at active_cpu_level(); fast == nullptr when w has no dot product.
@@ -72,6 +78,7 @@ struct NamedVecDot {
   const char* isa;
   VecDotFn fn;
   VecDotX4Fn x4;    // the same flavour's 4-row kernel, or nullptr
+  VecDotT4Fn t4;    // the same flavour's 4-token kernel, or nullptr
   CpuLevel level;  // the lowest level that selects this flavour
 };
 int vec_dot_variants(GgmlType w, NamedVecDot* out, int max_out);

@@ -24,32 +24,6 @@ namespace swapmoe::SWAPMOE_ISA_NS {
 
 namespace {
 
-// Q4_K/Q5_K packed 6-bit scales -> 16 int16 lanes: scales 0-7, then mins 0-7.
-inline __m256i unpack_k4_scales(const uint8_t* packed) {
-  uint32_t u[3];
-  std::memcpy(u, packed, 12);
-  const uint32_t sc_lo = u[0] & 0x3f3f3f3fu;
-  const uint32_t m_lo = u[1] & 0x3f3f3f3fu;
-  const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-  const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-  return _mm256_cvtepu8_epi16(_mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo),
-                                            static_cast<int>(sc_hi), static_cast<int>(sc_lo)));
-}
-
-// Per-lane products mins[j] * (bsums[2j] + bsums[2j+1]) for the Q4_K/Q5_K min correction,
-// as 4 int32 lanes (summed later, once per row).
-inline __m128i mins_dot_bsums(__m256i scales_mins, const int16_t* bsums) {
-  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums));
-  const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
-  return _mm_madd_epi16(_mm256_extracti128_si256(scales_mins, 1), pairs);  // |pairs| <= 2*16*127
-}
-
-// Scale of sub-block k (0-7) in every int16 lane; `scales` holds the 8 scales in both halves.
-template <int k>
-inline __m256i scale_k(__m256i scales) {
-  return _mm256_shuffle_epi8(scales, _mm256_set1_epi16(static_cast<short>((2 * k + 1) << 8 | (2 * k))));
-}
-
 // ---------------------------------------------------------------------------------------------
 // float types
 
@@ -158,11 +132,8 @@ void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* y = static_cast<const BlockQ8_K*>(vy);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
-  __m128 acc_m = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const __m256i sm = unpack_k4_scales(x[b].scales);
-    const float dmin = y[b].d * fp16_to_fp32(x[b].dmin);
-    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, y[b].bsums)), acc_m);
     const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
 
     __m256i sumi = _mm256_setzero_si256();
@@ -179,12 +150,13 @@ void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
     pair(1, scale_k<2>(scales), scale_k<3>(scales));
     pair(2, scale_k<4>(scales), scale_k<5>(scales));
     pair(3, scale_k<6>(scales), scale_k<7>(scales));
-    const float d = y[b].d * fp16_to_fp32(x[b].d);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    // The same operations in the same order as the 4-token kernel (vec_dot_avx2_t4.cpp), so
+    // a token's result does not depend on how many tokens were computed with it.
+    const __m256 mins = _mm256_cvtepi32_ps(_mm256_zextsi128_si256(mins_dot_bsums(sm, y[b].bsums)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[b].d * fp16_to_fp32(x[b].d)), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(y[b].d * fp16_to_fp32(x[b].dmin)), mins, acc);
   }
-  __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-  m = _mm_add_ss(m, _mm_movehdup_ps(m));
-  *s = hsum(acc) - _mm_cvtss_f32(m);
+  *s = hsum(acc);
 }
 
 void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
@@ -193,11 +165,8 @@ void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
-  __m128 acc_m = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const __m256i sm = unpack_k4_scales(x[b].scales);
-    const float dmin = y[b].d * fp16_to_fp32(x[b].dmin);
-    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, y[b].bsums)), acc_m);
     const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
 
     const __m256i qh = load256(x[b].qh);
@@ -219,12 +188,13 @@ void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
     pair(1, scale_k<2>(scales), scale_k<3>(scales));
     pair(2, scale_k<4>(scales), scale_k<5>(scales));
     pair(3, scale_k<6>(scales), scale_k<7>(scales));
-    const float d = y[b].d * fp16_to_fp32(x[b].d);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    // The same operations in the same order as the 4-token kernel (vec_dot_avx2_t4.cpp), so
+    // a token's result does not depend on how many tokens were computed with it.
+    const __m256 mins = _mm256_cvtepi32_ps(_mm256_zextsi128_si256(mins_dot_bsums(sm, y[b].bsums)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[b].d * fp16_to_fp32(x[b].d)), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(y[b].d * fp16_to_fp32(x[b].dmin)), mins, acc);
   }
-  __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-  m = _mm_add_ss(m, _mm_movehdup_ps(m));
-  *s = hsum(acc) - _mm_cvtss_f32(m);
+  *s = hsum(acc);
 }
 
 // Q6_K: q in [0, 63] is used unsigned in maddubs; the -32 offset is applied once per
@@ -232,8 +202,6 @@ void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
 void vec_dot_q6_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockQ6_K*>(vx);
   const auto* y = static_cast<const BlockQ8_K*>(vy);
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256i three = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales)));
@@ -244,24 +212,10 @@ void vec_dot_q6_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
     const uint8_t* qh = x[b].qh;
     const int8_t* q8 = y[b].qs;
     for (int h = 0; h < 2; ++h, ql += 64, qh += 32, q8 += 128) {
-      // The 8 scales of this half in both 128-bit lanes, as int16.
-      const __m256i sc = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
-      const __m256i l0 = load256(ql), l1 = load256(ql + 32), hb = load256(qh);
-      __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
-      q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
+      __m256i q[4], sc;
+      unpack_q6_half(ql, qh, sc16, h, q, &sc);
       for (int k = 0; k < 4; ++k) {
-        // 16-bit lanes 0-7 hold values 0-15 of this group (scale 2k), lanes 8-15 values 16-31
-        // (scale 2k+1): pick them with one in-lane byte shuffle.
-        const short lo = static_cast<short>((4 * k + 1) << 8 | (4 * k));
-        const short hi = static_cast<short>((4 * k + 3) << 8 | (4 * k + 2));
-        const __m256i scale = _mm256_shuffle_epi8(sc, _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)));
-        sumi = add_scaled_dot(sumi, q[k], load256(q8 + 32 * k), scale);
+        sumi = add_scaled_dot(sumi, q[k], load256(q8 + 32 * k), q6_group_scale(sc, k));
       }
     }
     sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 5));
@@ -294,6 +248,9 @@ extern constinit const VecDotSet kVecDots{
     .x4_q8_0 = vec_dot_x4_q8_0_q8_0,  // vec_dot_x4_vnni.cpp, same flavour
     .x4_q4_0 = vec_dot_x4_q4_0_q8_0,
 #endif
+    .t4_q4_K = vec_dot_t4_q4_K,  // vec_dot_avx2_t4.cpp, same flavour
+    .t4_q5_K = vec_dot_t4_q5_K,
+    .t4_q6_K = vec_dot_t4_q6_K,
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS

@@ -19,16 +19,17 @@ struct Row {
   VecDotFn ref;
   VecDotFn VecDotSet::*fn;
   VecDotX4Fn VecDotSet::*x4;
+  VecDotT4Fn VecDotSet::*t4 = nullptr;
 };
 constexpr Row kRows[] = {
     {GgmlType::F32, vec_dot_f32_f32_ref, &VecDotSet::f32, nullptr},
     {GgmlType::F16, vec_dot_f16_f32_ref, &VecDotSet::f16, nullptr},
     {GgmlType::BF16, vec_dot_bf16_f32_ref, &VecDotSet::bf16, nullptr},
     {GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, &VecDotSet::q8_0, &VecDotSet::x4_q8_0},
-    {GgmlType::Q4_0, vec_dot_q4_0_q8_0_ref, &VecDotSet::q4_0, &VecDotSet::x4_q4_0},
-    {GgmlType::Q4_K, vec_dot_q4_K_q8_K_ref, &VecDotSet::q4_K, nullptr},
-    {GgmlType::Q5_K, vec_dot_q5_K_q8_K_ref, &VecDotSet::q5_K, nullptr},
-    {GgmlType::Q6_K, vec_dot_q6_K_q8_K_ref, &VecDotSet::q6_K, nullptr},
+    {GgmlType::Q4_0, vec_dot_q4_0_q8_0_ref, &VecDotSet::q4_0, &VecDotSet::x4_q4_0, &VecDotSet::t4_q4_0},
+    {GgmlType::Q4_K, vec_dot_q4_K_q8_K_ref, &VecDotSet::q4_K, nullptr, &VecDotSet::t4_q4_K},
+    {GgmlType::Q5_K, vec_dot_q5_K_q8_K_ref, &VecDotSet::q5_K, nullptr, &VecDotSet::t4_q5_K},
+    {GgmlType::Q6_K, vec_dot_q6_K_q8_K_ref, &VecDotSet::q6_K, nullptr, &VecDotSet::t4_q6_K},
     {GgmlType::Q4_1, vec_dot_q4_1_q8_1_ref, &VecDotSet::q4_1, nullptr},
     {GgmlType::Q5_0, vec_dot_q5_0_q8_0_ref, &VecDotSet::q5_0, nullptr},
     {GgmlType::Q5_1, vec_dot_q5_1_q8_1_ref, &VecDotSet::q5_1, nullptr},
@@ -89,7 +90,11 @@ Table build_table(CpuLevel level) {
     for (const Flavour& fl : kFlavours) {
       if (!usable(fl, level)) continue;
       const VecDotFn fn = fl.set ? fl.set->*r.fn : r.ref;
-      if (!k.fast && fn) k.fast = fn, k.isa = fl.isa;
+      if (!k.fast && fn) {
+        k.fast = fn, k.isa = fl.isa;
+        // Only the same flavour's: its results match `fast` bit for bit.
+        if (r.t4 && fl.set) k.t4 = fl.set->*r.t4;
+      }
       if (!k.x4 && r.x4 && fl.set) k.x4 = fl.set->*r.x4;
     }
   }
@@ -138,9 +143,10 @@ int vec_dot_variants(GgmlType w, NamedVecDot* out, int max_out) {
   for (const Flavour& fl : kFlavours) {
     if (n >= max_out || !fl.runs(cpu_features())) continue;
     if (!fl.set) {
-      out[n++] = {fl.isa, r->ref, nullptr, fl.level};
+      out[n++] = {fl.isa, r->ref, nullptr, nullptr, fl.level};
     } else if (fl.set->*r->fn) {
-      out[n++] = {fl.isa, fl.set->*r->fn, r->x4 ? fl.set->*r->x4 : nullptr, fl.level};
+      out[n++] = {fl.isa, fl.set->*r->fn, r->x4 ? fl.set->*r->x4 : nullptr, r->t4 ? fl.set->*r->t4 : nullptr,
+                  fl.level};
     }
   }
   return n;

@@ -122,6 +122,51 @@ TEST(VecDot, FourRowKernelsMatchReference) {
   if (n_tested == 0) GTEST_SKIP() << "no 4-row kernel runs on this CPU";
 }
 
+// A 4-token kernel against its flavour's one-token kernel on each token: bit-identical, so a
+// token's result does not depend on the tokens batched with it.
+TEST(VecDot, FourTokenKernelsEqualTheOneTokenKernel) {
+  int n_tested = 0;
+  for (GgmlType w : kWeightTypes) {
+    const GgmlType a = type_traits(w).vec_dot_type;
+    NamedVecDot variants[8];
+    const int nv = vec_dot_variants(w, variants, 8);
+    for (int v = 0; v < nv; ++v) {
+      if (!variants[v].t4) continue;
+      ++n_tested;
+      for (int64_t n : lengths(w)) {
+        for (uint64_t seed = 1; seed <= 3; ++seed) {
+          const auto qw = test::quantized_row(w, n, seed * 300 + n, true);
+          std::vector<std::vector<uint8_t>> qa;
+          const void* acts[4];
+          for (int t = 0; t < 4; ++t) {
+            qa.push_back(test::quantized_row(a, n, seed * 400 + 10 * t + n, false));
+            acts[t] = qa.back().data();
+          }
+          float got[4] = {};
+          variants[v].t4(n, got, qw.data(), acts);
+          for (int t = 0; t < 4; ++t) {
+            float one = 0, ref = 0;
+            variants[v].fn(n, &one, qw.data(), acts[t]);
+            vec_dot_kernels(w).ref(n, &ref, qw.data(), acts[t]);
+            const double mag =
+                test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa[t], n)).magnitude;
+            EXPECT_EQ(got[t], one) << type_name(w) << " " << variants[v].isa << " n=" << n << " token " << t;
+            EXPECT_NEAR(got[t], ref, 2e-6 * mag) << type_name(w) << " " << variants[v].isa << " n=" << n;
+          }
+        }
+      }
+    }
+    // The dispatcher pairs a 4-token kernel only with the one-token kernel of its flavour.
+    const VecDotKernels& k = vec_dot_kernels(w);
+    for (int v = 0; v < nv; ++v) {
+      if (variants[v].fn == k.fast) {
+        EXPECT_EQ(variants[v].t4, k.t4) << type_name(w);
+      }
+    }
+  }
+  if (n_tested == 0) GTEST_SKIP() << "no 4-token kernel runs on this CPU";
+}
+
 // Extreme quants: all weights at the ends of their range, activations at +-127.
 TEST(VecDot, SaturationEdges) {
   for (GgmlType w : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q4_1,

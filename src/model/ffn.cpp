@@ -53,15 +53,15 @@ void swiglu_ffn(const LayerContext& l, const TensorView& gate, const TensorView&
 }
 
 
-// Decode-sized batches: every routed expert of the layer in one parallel region per phase (gate
-// and up, then down) instead of several per expert. With a token or two per expert, the
-// synchronisation per expert, not the arithmetic, was the cost, and it grew with every sequence
-// a batched decode step carries. Needs the views of all the layer's experts at once and scratch
-// rows for every (token, choice) pair. Fills s.choice_out like the per-expert path.
-void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_t n, int k) {
+// The routed experts [e0, e1) in one parallel region per phase (gate and up, then down)
+// instead of several per expert: with a token or two per expert (decode, a batched decode
+// step) the synchronisation per expert, not the arithmetic, was the cost, and in a prefill
+// the per-expert regions left threads waiting on each other. Needs the views of all these
+// experts at once and scratch rows for all their (token, choice) pairs; s.moe_act must hold
+// the layer's quantised input. Fills s.choice_out like the per-expert path.
+void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_t n, int k, int64_t e0, int64_t e1) {
   ForwardScratch& s = l.s;
-  const ModelConfig& c = l.c;
-  const int64_t ff = l.desc.n_ff, E = c.n_expert, d = c.n_embd;
+  const int64_t ff = l.desc.n_ff, d = l.c.n_embd;
   struct Group {
     int64_t e, begin, end;  // rows [begin, end) of the gathered buffers are expert e's pairs
     ExpertWeights w;
@@ -72,7 +72,7 @@ void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_
   std::vector<Group>& groups = storage;
   groups.clear();
   int64_t m = 0;
-  for (int64_t e = 0; e < E; ++e) {
+  for (int64_t e = e0; e < e1; ++e) {
     const int64_t begin = m;
     for (int64_t t = 0; t < n; ++t)
       for (int j = 0; j < s.n_masked[t]; ++j)
@@ -80,18 +80,21 @@ void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_
     if (m > begin) groups.push_back({e, begin, m, experts.acquire(l.layer, static_cast<int>(e))});
   }
   if (groups.empty()) return;
-  const TensorView& gate0 = groups[0].w.gate;
-  s.moe_act.quantize(type_traits(gate0.type).vec_dot_type, s.xn.data(), n, d, &l.pool);
-  // Jobs are (expert, block of rows): enough of them that the threads share the work evenly.
+  // Jobs are (expert, block of rows). Each thread takes the jobs whose middle falls in its
+  // share of the total work (rows x tokens), so experts with many tokens do not leave one
+  // thread working while the others wait.
   auto run_blocks = [&](int64_t rows, const auto& job) {
     const int64_t per_expert = std::max<int64_t>(1, std::min<int64_t>(rows / 32, 4 * l.pool.size()));
     const int64_t n_jobs = static_cast<int64_t>(groups.size()) * per_expert;
     l.pool.run([&](int ith, int nth) {
-      auto [first, last] = split_range(n_jobs, ith, nth);
-      for (int64_t j = first; j < last; ++j) {
+      int64_t done = 0;  // work of the jobs before j, in pair-rows
+      for (int64_t j = 0; j < n_jobs; ++j) {
         const Group& g = groups[static_cast<size_t>(j / per_expert)];
         auto [r0, r1] = split_range(rows, static_cast<int>(j % per_expert), static_cast<int>(per_expert));
-        if (r1 > r0) job(g, r0, r1);
+        const int64_t cost = (r1 - r0) * (g.end - g.begin);
+        const int64_t owner = std::min<int64_t>(nth - 1, (2 * done + cost) * nth / (2 * rows * m));
+        done += cost;
+        if (owner == ith && r1 > r0) job(g, r0, r1);
       }
     });
   };
@@ -113,6 +116,34 @@ void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_
     for (int64_t i = g.begin; i < g.end; ++i)
       std::memcpy(&s.choice_out[s.expert_tokens[i] * d], &s.down[i * d], d * sizeof(float));
   }
+}
+
+// All routed experts, together in runs of consecutive experts whose pairs fit the scratch rows
+// (a decode step or a few sequences' pairs fit at once; a prefill micro-batch takes a few
+// runs). False, having done nothing, when one expert alone has more pairs than rows.
+bool run_experts_in_runs(const LayerContext& l, ExpertProvider& experts, int64_t n, int k) {
+  ForwardScratch& s = l.s;
+  const int64_t E = l.c.n_expert;
+  const int64_t capacity = std::min<int64_t>(static_cast<int64_t>(s.down.size()) / l.c.n_embd,
+                                             static_cast<int64_t>(s.gate.size()) / l.desc.n_ff);
+  thread_local std::vector<int64_t> pairs;
+  pairs.assign(static_cast<size_t>(E), 0);
+  for (int64_t t = 0; t < n; ++t)
+    for (int j = 0; j < s.n_masked[t]; ++j) ++pairs[static_cast<size_t>(s.masked_ids[t * k + j])];
+  if (*std::max_element(pairs.begin(), pairs.end()) > capacity) return false;
+  // Gate and up of every expert read the layer's input in one type (same_vec_dot_type).
+  s.moe_act.quantize(type_traits(l.w.gate_exps.type).vec_dot_type, s.xn.data(), n, l.c.n_embd, &l.pool);
+  int64_t e0 = 0, in_run = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t p = pairs[static_cast<size_t>(e)];
+    if (in_run + p > capacity) {
+      run_experts_together(l, experts, n, k, e0, e);
+      e0 = e, in_run = 0;
+    }
+    in_run += p;
+  }
+  if (in_run > 0) run_experts_together(l, experts, n, k, e0, E);
+  return true;
 }
 
 }  // namespace
@@ -166,10 +197,7 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
   }
   experts.observe(layer, n, k, s.topk_ids.data(), s.topk_w.data(), s.x_norm.data());
 
-  // All (token, choice) pairs fit the scratch rows at once: a decode step, or a few sequences'.
-  const bool together = experts.views_stay_valid() && n * k <= static_cast<int64_t>(s.down.size()) / c.n_embd &&
-                        n * k * ff <= static_cast<int64_t>(s.gate.size()) && same_vec_dot_type(l.w);
-  if (together) run_experts_together(l, experts, n, k);
+  const bool together = experts.views_stay_valid() && same_vec_dot_type(l.w) && run_experts_in_runs(l, experts, n, k);
   bool quantized = false;
   // Group tokens by expert so that each expert's weights are read once per micro-batch. Each
   // (token, choice) output is kept apart and summed afterwards in top-k order, as llama.cpp does.
