@@ -8,11 +8,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
+#include "io/gguf.h"
 
 namespace {
 
 using swapmoe::cli_test::CliTest;
 using swapmoe::cli_test::Result;
+using swapmoe::GgufFile;
+using swapmoe::GgufTensorInfo;
 using swapmoe::cli_test::run;
 
 TEST_F(CliTest, HelpEverywhere) {
@@ -143,6 +146,34 @@ TEST_F(CliTest, BenchSweepWritesTableCsvJsonAndPlot) {
   std::string svg_text((std::istreambuf_iterator<char>(p)), std::istreambuf_iterator<char>());
   EXPECT_NE(svg_text.find("<svg"), std::string::npos);
   for (const auto& f : {text, csv, svg}) std::filesystem::remove(f);
+}
+
+// bench prints decode's bytes a token and its share of the read bandwidth it measured itself.
+TEST_F(CliTest, BenchReportsDecodeAgainstItsMeasuredRoofline) {
+  Result r = run("bench -m " + model_ + " -p 8 -n 16 -r 1 -t 1 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("roofline: decode reads"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(r.last_stdout_line);
+  // Every tensor in the file, less the routed experts a token does not use and all but one row
+  // of the token embedding (this synth model has its own output head).
+  const GgufFile f = GgufFile::open(model_);
+  const auto n_expert = f.get_u64("llama.expert_count");
+  const auto n_used = f.get_u64("llama.expert_used_count");
+  uint64_t want = 0;
+  for (const GgufTensorInfo& t : f.tensors()) {
+    if (t.name.find("_exps.") != std::string::npos) want += t.n_bytes / n_expert * n_used;
+    else if (t.name == "token_embd.weight") want += t.n_bytes / static_cast<uint64_t>(t.ne[1]);
+    else want += t.n_bytes;
+  }
+  ASSERT_NE(f.find_tensor("output.weight"), nullptr);
+  EXPECT_EQ(j["weight_bytes_per_token"].get<uint64_t>(), want);
+  EXPECT_GT(j["weights_read_gb_per_s"].get<double>(), 0.1);
+  EXPECT_NEAR(j["roofline_share"].get<double>(),
+              j["decode_read_gb_per_s"].get<double>() / j["weights_read_gb_per_s"].get<double>(), 1e-9);
+  // A batched decode of several sequences reads a union of experts: no single figure, none printed.
+  r = run("bench -m " + model_ + " -p 0 -n 4 -r 1 -t 1 --parallel 2 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("roofline:"), std::string::npos) << r.out;
 }
 
 TEST_F(CliTest, TemplatePrintsTheRenderedConversation) {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "bench_measure.h"
+#include "bench_roofline.h"
 #include "bench_sweep.h"
 #include "cli_common.h"
 #include "core/error.h"
@@ -141,6 +142,18 @@ void run_single(const BenchOptions& o) {
   std::cerr << fmt::format("peak RSS {} | decode p50 {:.2f} ms, p99 {:.2f} ms | cpu: {}\n", format_bytes(peak), p50,
                            p99, cpu_description());
   std::cerr << format_metrics_line(m) << "\n";
+  // Decode's own limit, measured after the peak RSS was taken (it allocates nothing anyway).
+  const uint64_t per_token = weight_bytes_per_token(engine.model());
+  ReadBandwidth bw;
+  if (o.n_gen > 0 && o.n_parallel == 1) {
+    bw = measure_weight_read_bandwidth(engine.model(), engine.pool());
+    const double decode_bps = static_cast<double>(per_token) * stg.mean;
+    std::cerr << fmt::format(
+        "roofline: decode reads {} of weights a token, {:.1f} GB/s: {:.0f}% of the {:.1f} GB/s at which {} thread(s) "
+        "read the {} of weights in memory\n",
+        format_bytes(per_token), decode_bps / 1e9, 100.0 * decode_bps / bw.bytes_per_s, bw.bytes_per_s / 1e9,
+        engine.pool().size(), format_bytes(bw.bytes));
+  }
   if (o.model.json) {
     nlohmann::json j = to_json(m);
     j.update({{"model", engine.options().model_path},
@@ -155,7 +168,13 @@ void run_single(const BenchOptions& o) {
               {"gen_tokens_per_s_stddev", stg.stddev},
               {"p50_ms", p50},
               {"p99_ms", p99},
-              {"peak_rss_bytes", peak}});
+              {"peak_rss_bytes", peak},
+              {"weight_bytes_per_token", per_token}});
+    if (bw.passes > 0) {
+      j.update({{"decode_read_gb_per_s", static_cast<double>(per_token) * stg.mean / 1e9},
+                {"weights_read_gb_per_s", bw.bytes_per_s / 1e9},
+                {"roofline_share", static_cast<double>(per_token) * stg.mean / bw.bytes_per_s}});
+    }
     print_json_line(j);
   }
 }

@@ -1,0 +1,91 @@
+// Decode's memory roofline: bytes per step and the measured read bandwidth of the weights.
+#include "bench_roofline.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "core/timer.h"
+
+namespace swapmoe::cli {
+
+uint64_t weight_bytes_per_token(const Model& model) {
+  const ModelConfig& c = model.config();
+  uint64_t n = 0;
+  // A tied head is the embedding read whole; for_each_weight then visits it once, as EMBEDDING.
+  const bool tied = model.output.data == model.tok_embd.data;
+  model.for_each_weight([&](const TensorView& v, TensorRole role) {
+    if (role == TensorRole::EXPERTS) return;  // counted per layer below
+    if (role == TensorRole::EMBEDDING && !tied) n += v.row_bytes();
+    else n += v.n_bytes();
+  });
+  for (const LayerWeights& l : model.layers) {
+    if (l.gate_exps.ne[2] > 1) n += static_cast<uint64_t>(c.n_expert_used) * l.expert_bytes();
+  }
+  return n;
+}
+
+namespace {
+
+// Sums 128-byte spans as 8 independent 16-byte vector lanes (SSE2 and NEON, every target of the
+// build) so the loads, not the adds, set the pace; the sum is returned so the reads stay.
+using U64x2 = uint64_t __attribute__((vector_size(16)));
+
+uint64_t read_range(const uint8_t* p, size_t n) {
+  U64x2 acc[8] = {};
+  size_t i = 0;
+  for (; i + 128 <= n; i += 128) {
+    for (int k = 0; k < 8; ++k) {
+      U64x2 v;
+      std::memcpy(&v, p + i + 16 * k, 16);
+      acc[k] += v;
+    }
+  }
+  uint64_t s = 0;
+  for (; i < n; ++i) s += p[i];
+  for (const U64x2& a : acc) s += a[0] + a[1];
+  return s;
+}
+
+}  // namespace
+
+ReadBandwidth measure_weight_read_bandwidth(const Model& model, ThreadPool& pool, double min_seconds) {
+  struct Range {
+    const uint8_t* p;
+    size_t n;
+  };
+  std::vector<Range> ranges;
+  uint64_t total = 0;
+  model.for_each_weight([&](const TensorView& v, TensorRole) {
+    if (!v.data || v.n_bytes() == 0) return;
+    ranges.push_back({static_cast<const uint8_t*>(v.data), v.n_bytes()});
+    total += v.n_bytes();
+  });
+  ReadBandwidth r;
+  r.bytes = total;
+  if (total == 0) return r;
+  std::atomic<uint64_t> sink{0};
+  Timer all;
+  while (r.passes < 2 || all.seconds() < min_seconds) {
+    Timer pass;
+    // Thread i reads bytes [i, i+1) * total / nth of the concatenated ranges.
+    pool.run([&](int ith, int nth) {
+      const uint64_t begin = total * static_cast<uint64_t>(ith) / static_cast<uint64_t>(nth);
+      const uint64_t end = total * static_cast<uint64_t>(ith + 1) / static_cast<uint64_t>(nth);
+      uint64_t at = 0, s = 0;
+      for (const Range& rg : ranges) {
+        const uint64_t a = std::max(begin, at), b = std::min(end, at + rg.n);
+        if (a < b) s += read_range(rg.p + (a - at), static_cast<size_t>(b - a));
+        at += rg.n;
+        if (at >= end) break;
+      }
+      sink.fetch_add(s, std::memory_order_relaxed);
+    });
+    r.bytes_per_s = std::max(r.bytes_per_s, static_cast<double>(total) / pass.seconds());
+    ++r.passes;
+  }
+  return r;
+}
+
+}  // namespace swapmoe::cli

@@ -1,0 +1,30 @@
+// The memory roofline of decode, measured on the machine it runs on: how many weight bytes one
+// decode step reads, and how fast the engine's own threads can read the weights where they
+// live, so that a decode speed can be printed as a share of its own limit.
+#pragma once
+
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "model/model.h"
+
+namespace swapmoe::cli {
+
+// Weight bytes one decode step of one sequence reads: every dense matrix (attention, router,
+// shared experts, dense FFN layers, the output head), one row of the token embedding, and the
+// n_expert_used routed experts of each MoE layer. Norms and biases are counted too (a few KiB).
+uint64_t weight_bytes_per_token(const Model& model);
+
+struct ReadBandwidth {
+  double bytes_per_s = 0;  // best pass
+  uint64_t bytes = 0;      // bytes read in one pass
+  int passes = 0;
+};
+
+// Reads every weight of the model that is in memory (mapped, owned or read; not the experts a
+// budgeted run keeps in its slots) on all threads of `pool`, a share of the bytes each, in
+// passes until `min_seconds` have gone by (at least 2, the best one counts). A model that fits
+// in the caches is read from the caches: the limit of its decode is theirs, not DRAM's.
+ReadBandwidth measure_weight_read_bandwidth(const Model& model, ThreadPool& pool, double min_seconds = 0.3);
+
+}  // namespace swapmoe::cli
