@@ -98,24 +98,48 @@ void bm_vec_dot_x4(benchmark::State& state, GgmlType w, VecDotX4Fn fn) {
                                               benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
+// Four different activation rows of n values in w's vec_dot_type.
+struct FourTokens {
+  FourTokens(GgmlType w, int64_t n) {
+    const GgmlType a = type_traits(w).vec_dot_type;
+    for (int t = 0; t < 4; ++t) {
+      data[t].resize(row_size(a, n));
+      const auto x = activations(n + t);
+      type_traits(a).from_float(x.data(), data[t].data(), n);
+      rows[t] = data[t].data();
+    }
+  }
+  std::vector<uint8_t> data[4];
+  const void* rows[4];
+};
+
 // ---- one row against four tokens (the GEMM micro-kernels), GFLOP/s over the 4 dot products
 void bm_vec_dot_t4(benchmark::State& state, GgmlType w, VecDotT4Fn fn) {
   const int64_t n = 4096;
   const Matrix& m = matrix(w, n, 1);
-  const GgmlType a = type_traits(w).vec_dot_type;
-  std::vector<std::vector<uint8_t>> qa(4, std::vector<uint8_t>(row_size(a, n)));
-  const void* acts[4];
-  for (int t = 0; t < 4; ++t) {
-    const auto x = activations(n + t);
-    type_traits(a).from_float(x.data(), qa[t].data(), n);
-    acts[t] = qa[t].data();
-  }
+  const FourTokens tokens(w, n);
+  const void* const* acts = tokens.rows;
   float s[4] = {};
   for (auto _ : state) {
     fn(n, s, m.view.data, acts);
     benchmark::DoNotOptimize(s);
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 4 * n * state.iterations(), benchmark::Counter::kIsRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
+// ---- four rows against four tokens (the Q8_0/Q4_0 register tiles), GFLOP/s over the 16 dots
+void bm_vec_dot_x4t4(benchmark::State& state, GgmlType w, VecDotX4T4Fn fn) {
+  const int64_t n = 4096;
+  const Matrix& m = matrix(w, n, 4);
+  const FourTokens tokens(w, n);
+  const void* const* acts = tokens.rows;
+  float s[16] = {};
+  for (auto _ : state) {
+    fn(n, s, m.view.data, m.view.nb[1], acts);
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 16 * n * state.iterations(), benchmark::Counter::kIsRate,
                                                  benchmark::Counter::kIs1000);
 }
 
@@ -163,6 +187,7 @@ const bool kRegistered = [] {
       benchmark::RegisterBenchmark(("vec_dot/" + name).c_str(), bm_vec_dot, t, v[i].fn);
       if (v[i].x4) benchmark::RegisterBenchmark(("vec_dot_x4/" + name).c_str(), bm_vec_dot_x4, t, v[i].x4);
       if (v[i].t4) benchmark::RegisterBenchmark(("vec_dot_t4/" + name).c_str(), bm_vec_dot_t4, t, v[i].t4);
+      if (v[i].x4t4) benchmark::RegisterBenchmark(("vec_dot_x4t4/" + name).c_str(), bm_vec_dot_x4t4, t, v[i].x4t4);
     }
   }
   for (GgmlType t : kTypes) {

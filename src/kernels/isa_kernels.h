@@ -47,6 +47,8 @@ struct VecDotSet {
   VecDotT4Fn t4_q5_K = nullptr;
   VecDotT4Fn t4_q6_K = nullptr;
   VecDotT4Fn t4_q4_0 = nullptr;
+  VecDotX4T4Fn x4t4_q8_0 = nullptr;  // 4 rows x 4 tokens
+  VecDotX4T4Fn x4t4_q4_0 = nullptr;
 };
 
 #if defined(SWAPMOE_KERNELS_X86)
@@ -80,6 +82,8 @@ extern const VecDotSet kVecDots;
 namespace SWAPMOE_ISA_NS {
 void vec_dot_x4_q8_0_q8_0(int64_t n, float* s, const void* x, size_t x_stride, const void* y);
 void vec_dot_x4_q4_0_q8_0(int64_t n, float* s, const void* x, size_t x_stride, const void* y);
+void vec_dot_x4t4_q8_0_q8_0(int64_t n, float* s, const void* x, size_t x_stride, const void* const* y);
+void vec_dot_x4t4_q4_0_q8_0(int64_t n, float* s, const void* x, size_t x_stride, const void* const* y);
 void vec_dot_q4_1_q8_1(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q5_0_q8_0(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q5_1_q8_1(int64_t n, float* s, const void* x, const void* y);

@@ -179,7 +179,22 @@ void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedAct
     const int64_t rt_end = std::min(r1, rt + kRowTile);
     for (int64_t it = i0; it < i1; it += kTokTile) {
       const int64_t it_end = std::min(i1, it + kTokTile);
-      if (k.t4) {
+      if (k.x4t4 && k.x4) {
+        // 4 x 4 register tiles; tokens left over take the 4-row kernel, rows left over one by one.
+        int64_t r = rt;
+        for (; r + 4 <= rt_end; r += 4) {
+          int64_t i = it;
+          for (; i + 4 <= it_end; i += 4) {
+            const void* acts[4] = {act(i), act(i + 1), act(i + 2), act(i + 3)};
+            float s[16];
+            k.x4t4(n, s, w.row(r), w.nb[1], acts);
+            for (int t = 0; t < 4; ++t)
+              for (int q = 0; q < 4; ++q) out.y[(i + t) * out.stride - r0 + r + q] = s[t * 4 + q];
+          }
+          for (; i < it_end; ++i) k.x4(n, out.y + i * out.stride - r0 + r, w.row(r), w.nb[1], act(i));
+        }
+        for (; r < rt_end; ++r) row_for_tokens(r, it, it_end);
+      } else if (k.t4) {
         for (int64_t r = rt; r < rt_end; ++r) row_for_tokens(r, it, it_end);
       } else {
         for (int64_t i = it; i < it_end; ++i) rows_for_token(rt, rt_end, i);

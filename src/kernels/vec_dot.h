@@ -48,12 +48,17 @@ using VecDotX4Fn = void (*)(int64_t n, float* s, const void* x, size_t x_stride,
 // result is bit-identical to `fast` on that token (tests hold every flavour to it).
 using VecDotT4Fn = void (*)(int64_t n, float* s, const void* x, const void* const* y);
 
+// 4 consecutive weight rows (x, x + x_stride, ...) against 4 activation rows: s[t * 4 + r]. The
+// prefill register tile where a weight block needs no unpacking to share (Q8_0, Q4_0).
+using VecDotX4T4Fn = void (*)(int64_t n, float* s, const void* x, size_t x_stride, const void* const* y);
+
 // The kernels for one weight type at the active CPU level.
 struct VecDotKernels {
   VecDotFn fast = nullptr;  // fastest kernel the active level allows
   VecDotFn ref = nullptr;   // scalar reference
   VecDotX4Fn x4 = nullptr;  // 4-row kernel, or nullptr
   VecDotT4Fn t4 = nullptr;  // 4-token kernel of the same flavour as `fast`, or nullptr
+  VecDotX4T4Fn x4t4 = nullptr;  // 4-row x 4-token kernel, or nullptr
   const char* isa = "";     // which flavour `fast` is: "avx512", "avx2_vnni", "avx2", "neon", "ref", ...
 };
 // Kernels for weight type w at active_cpu_level(); fast == nullptr when w has no dot product.
@@ -79,6 +84,7 @@ struct NamedVecDot {
   VecDotFn fn;
   VecDotX4Fn x4;    // the same flavour's 4-row kernel, or nullptr
   VecDotT4Fn t4;    // the same flavour's 4-token kernel, or nullptr
+  VecDotX4T4Fn x4t4;  // the same flavour's 4-row x 4-token kernel, or nullptr
   CpuLevel level;  // the lowest level that selects this flavour
 };
 int vec_dot_variants(GgmlType w, NamedVecDot* out, int max_out);

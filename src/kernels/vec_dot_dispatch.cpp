@@ -20,13 +20,14 @@ struct Row {
   VecDotFn VecDotSet::*fn;
   VecDotX4Fn VecDotSet::*x4;
   VecDotT4Fn VecDotSet::*t4 = nullptr;
+  VecDotX4T4Fn VecDotSet::*x4t4 = nullptr;
 };
 constexpr Row kRows[] = {
     {GgmlType::F32, vec_dot_f32_f32_ref, &VecDotSet::f32, nullptr},
     {GgmlType::F16, vec_dot_f16_f32_ref, &VecDotSet::f16, nullptr},
     {GgmlType::BF16, vec_dot_bf16_f32_ref, &VecDotSet::bf16, nullptr},
-    {GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, &VecDotSet::q8_0, &VecDotSet::x4_q8_0},
-    {GgmlType::Q4_0, vec_dot_q4_0_q8_0_ref, &VecDotSet::q4_0, &VecDotSet::x4_q4_0, &VecDotSet::t4_q4_0},
+    {GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, &VecDotSet::q8_0, &VecDotSet::x4_q8_0, nullptr, &VecDotSet::x4t4_q8_0},
+    {GgmlType::Q4_0, vec_dot_q4_0_q8_0_ref, &VecDotSet::q4_0, &VecDotSet::x4_q4_0, &VecDotSet::t4_q4_0, &VecDotSet::x4t4_q4_0},
     {GgmlType::Q4_K, vec_dot_q4_K_q8_K_ref, &VecDotSet::q4_K, nullptr, &VecDotSet::t4_q4_K},
     {GgmlType::Q5_K, vec_dot_q5_K_q8_K_ref, &VecDotSet::q5_K, nullptr, &VecDotSet::t4_q5_K},
     {GgmlType::Q6_K, vec_dot_q6_K_q8_K_ref, &VecDotSet::q6_K, nullptr, &VecDotSet::t4_q6_K},
@@ -96,6 +97,7 @@ Table build_table(CpuLevel level) {
         if (r.t4 && fl.set) k.t4 = fl.set->*r.t4;
       }
       if (!k.x4 && r.x4 && fl.set) k.x4 = fl.set->*r.x4;
+      if (!k.x4t4 && r.x4t4 && fl.set) k.x4t4 = fl.set->*r.x4t4;
     }
   }
   return t;
@@ -143,10 +145,10 @@ int vec_dot_variants(GgmlType w, NamedVecDot* out, int max_out) {
   for (const Flavour& fl : kFlavours) {
     if (n >= max_out || !fl.runs(cpu_features())) continue;
     if (!fl.set) {
-      out[n++] = {fl.isa, r->ref, nullptr, nullptr, fl.level};
+      out[n++] = {fl.isa, r->ref, nullptr, nullptr, nullptr, fl.level};
     } else if (fl.set->*r->fn) {
       out[n++] = {fl.isa, fl.set->*r->fn, r->x4 ? fl.set->*r->x4 : nullptr, r->t4 ? fl.set->*r->t4 : nullptr,
-                  fl.level};
+                  r->x4t4 ? fl.set->*r->x4t4 : nullptr, fl.level};
     }
   }
   return n;

@@ -122,41 +122,92 @@ TEST(VecDot, FourRowKernelsMatchReference) {
   if (n_tested == 0) GTEST_SKIP() << "no 4-row kernel runs on this CPU";
 }
 
-// A 4-token kernel against its flavour's one-token kernel on each token: bit-identical, so a
-// token's result does not depend on the tokens batched with it.
-TEST(VecDot, FourTokenKernelsEqualTheOneTokenKernel) {
-  int n_tested = 0;
+// Four activation rows of n values in type a from seeds seed0, seed0 + step, ...
+struct FourActs {
+  FourActs(GgmlType a, int64_t n, uint64_t seed0, uint64_t step) {
+    for (int t = 0; t < 4; ++t) {
+      q[t] = test::quantized_row(a, n, seed0 + step * t, false);
+      rows[t] = q[t].data();
+    }
+  }
+  std::vector<uint8_t> q[4];
+  const void* rows[4];
+};
+
+// Calls f(w, variant) for each compiled flavour of each weight type that has the kernel
+// `member` (x4, t4, x4t4); returns how many it called.
+template <typename Kernel, typename F>
+int for_variants_with(Kernel NamedVecDot::*member, F f) {
+  int n = 0;
   for (GgmlType w : kWeightTypes) {
-    const GgmlType a = type_traits(w).vec_dot_type;
     NamedVecDot variants[8];
     const int nv = vec_dot_variants(w, variants, 8);
     for (int v = 0; v < nv; ++v) {
-      if (!variants[v].t4) continue;
-      ++n_tested;
-      for (int64_t n : lengths(w)) {
-        for (uint64_t seed = 1; seed <= 3; ++seed) {
-          const auto qw = test::quantized_row(w, n, seed * 300 + n, true);
-          std::vector<std::vector<uint8_t>> qa;
-          const void* acts[4];
-          for (int t = 0; t < 4; ++t) {
-            qa.push_back(test::quantized_row(a, n, seed * 400 + 10 * t + n, false));
-            acts[t] = qa.back().data();
-          }
-          float got[4] = {};
-          variants[v].t4(n, got, qw.data(), acts);
-          for (int t = 0; t < 4; ++t) {
-            float one = 0, ref = 0;
-            variants[v].fn(n, &one, qw.data(), acts[t]);
-            vec_dot_kernels(w).ref(n, &ref, qw.data(), acts[t]);
-            const double mag =
-                test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa[t], n)).magnitude;
-            EXPECT_EQ(got[t], one) << type_name(w) << " " << variants[v].isa << " n=" << n << " token " << t;
-            EXPECT_NEAR(got[t], ref, 2e-6 * mag) << type_name(w) << " " << variants[v].isa << " n=" << n;
-          }
+      if (variants[v].*member) ++n, f(w, variants[v]);
+    }
+  }
+  return n;
+}
+
+// A 4-row x 4-token kernel against the reference on each of its 16 dot products.
+TEST(VecDot, FourByFourKernelsMatchReference) {
+  const int n_tested = for_variants_with(&NamedVecDot::x4t4, [](GgmlType w, const NamedVecDot& variant) {
+    const GgmlType a = type_traits(w).vec_dot_type;
+    for (int64_t n : lengths(w)) {
+      const size_t rb = row_size(w, n) + 18;  // a stride that is not the row size
+      std::vector<uint8_t> rows(4 * rb);
+      std::vector<uint8_t> qw[4];
+      for (int i = 0; i < 4; ++i) {
+        qw[i] = test::quantized_row(w, n, 60 + i + n, true);
+        std::copy(qw[i].begin(), qw[i].begin() + row_size(w, n), rows.begin() + i * rb);
+      }
+      const FourActs qa(a, n, 70 + n, 1);
+      float got[16];
+      variant.x4t4(n, got, rows.data(), rb, qa.rows);
+      for (int t = 0; t < 4; ++t) {
+        for (int r = 0; r < 4; ++r) {
+          float ref = 0;
+          vec_dot_kernels(w).ref(n, &ref, rows.data() + r * rb, qa.rows[t]);
+          const double mag = test::dot_truth(test::dequantized(w, qw[r], n), test::dequantized(a, qa.q[t], n)).magnitude;
+          EXPECT_NEAR(got[t * 4 + r], ref, 2e-6 * mag)
+              << type_name(w) << " " << variant.isa << " n=" << n << " row " << r << " token " << t;
         }
       }
     }
-    // The dispatcher pairs a 4-token kernel only with the one-token kernel of its flavour.
+  });
+  if (n_tested == 0) GTEST_SKIP() << "no 4x4 kernel runs on this CPU";
+}
+
+// A 4-token kernel against its flavour's one-token kernel on each token: bit-identical, so a
+// token's result does not depend on the tokens batched with it.
+TEST(VecDot, FourTokenKernelsEqualTheOneTokenKernel) {
+  const int n_tested = for_variants_with(&NamedVecDot::t4, [](GgmlType w, const NamedVecDot& variant) {
+    const GgmlType a = type_traits(w).vec_dot_type;
+    for (int64_t n : lengths(w)) {
+      for (uint64_t seed = 1; seed <= 3; ++seed) {
+        const auto qw = test::quantized_row(w, n, seed * 300 + n, true);
+        const FourActs qa(a, n, seed * 400 + n, 10);
+        float got[4] = {};
+        variant.t4(n, got, qw.data(), qa.rows);
+        for (int t = 0; t < 4; ++t) {
+          float one = 0, ref = 0;
+          variant.fn(n, &one, qw.data(), qa.rows[t]);
+          vec_dot_kernels(w).ref(n, &ref, qw.data(), qa.rows[t]);
+          const double mag = test::dot_truth(test::dequantized(w, qw, n), test::dequantized(a, qa.q[t], n)).magnitude;
+          EXPECT_EQ(got[t], one) << type_name(w) << " " << variant.isa << " n=" << n << " token " << t;
+          EXPECT_NEAR(got[t], ref, 2e-6 * mag) << type_name(w) << " " << variant.isa << " n=" << n;
+        }
+      }
+    }
+  });
+  if (n_tested == 0) GTEST_SKIP() << "no 4-token kernel runs on this CPU";
+}
+
+// The dispatcher pairs a 4-token kernel only with the one-token kernel of its flavour.
+TEST(VecDot, FourTokenKernelComesWithItsFlavoursOneTokenKernel) {
+  for (GgmlType w : kWeightTypes) {
+    NamedVecDot variants[8];
+    const int nv = vec_dot_variants(w, variants, 8);
     const VecDotKernels& k = vec_dot_kernels(w);
     for (int v = 0; v < nv; ++v) {
       if (variants[v].fn == k.fast) {
@@ -164,7 +215,6 @@ TEST(VecDot, FourTokenKernelsEqualTheOneTokenKernel) {
       }
     }
   }
-  if (n_tested == 0) GTEST_SKIP() << "no 4-token kernel runs on this CPU";
 }
 
 // Extreme quants: all weights at the ends of their range, activations at +-127.

@@ -81,4 +81,60 @@ void vec_dot_x4_q4_0_q8_0(int64_t n, float* s, const void* vx, size_t bx, const 
   for (int r = 0; r < 4; ++r) s[r] = hsum(acc[r]);
 }
 
+// ---- 4 rows x 4 tokens: the prefill register tile
+//
+// The 4-row kernels above, each weight block also used for 4 tokens while it sits in registers:
+// per block, the weights are loaded and made unsigned once for 4 tokens and each token's
+// correction computed once for 4 rows, leaving one dpbusd, a convert and a scaled add per
+// (row, token). s[t * 4 + r] = dot(row r, token t).
+namespace {
+
+template <typename WeightBytes>
+void x4t4(int64_t nb, float* s, const uint8_t* x0, size_t bx, size_t block_bytes, const void* const* vy,
+          __m256i offset_bytes, WeightBytes weight_bytes) {
+  const BlockQ8_0* y[4];
+  for (int t = 0; t < 4; ++t) y[t] = static_cast<const BlockQ8_0*>(vy[t]);
+  __m256 acc[4][4];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i w[4];
+    __m256 xd[4];
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* xb = x0 + r * bx + b * block_bytes;
+      w[r] = weight_bytes(xb);
+      xd[r] = broadcast_fp16(reinterpret_cast<const uint16_t*>(xb));  // d is each block's first field
+    }
+    for (int t = 0; t < 4; ++t) {
+      const __m256i yq = load256(y[t][b].qs);
+      const __m256i start = offset_start(yq, offset_bytes);
+      const __m256 yd = broadcast_fp16(&y[t][b].d);
+      for (int r = 0; r < 4; ++r) {
+        const __m256i p = dpbusd(start, w[r], yq);
+        acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(xd[r], yd), _mm256_cvtepi32_ps(p), acc[r][t]);
+      }
+    }
+  }
+  for (int t = 0; t < 4; ++t)
+    for (int r = 0; r < 4; ++r) s[t * 4 + r] = hsum(acc[r][t]);
+}
+
+}  // namespace
+
+void vec_dot_x4t4_q8_0_q8_0(int64_t n, float* s, const void* vx, size_t bx, const void* const* vy) {
+  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+  x4t4(n / QK8_0, s, static_cast<const uint8_t*>(vx), bx, sizeof(BlockQ8_0), vy, bias, [&](const uint8_t* xb) {
+    return _mm256_xor_si256(load256(reinterpret_cast<const BlockQ8_0*>(xb)->qs), bias);
+  });
+}
+
+void vec_dot_x4t4_q4_0_q8_0(int64_t n, float* s, const void* vx, size_t bx, const void* const* vy) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  x4t4(n / QK4_0, s, static_cast<const uint8_t*>(vx), bx, sizeof(BlockQ4_0), vy, _mm256_set1_epi8(8),
+       [&](const uint8_t* xb) {
+         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const BlockQ4_0*>(xb)->qs));
+         return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), low4);
+       });
+}
+
 }  // namespace swapmoe::SWAPMOE_ISA_NS

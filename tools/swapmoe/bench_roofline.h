@@ -23,8 +23,9 @@ struct ReadBandwidth {
 
 // Reads every weight of the model that is in memory (mapped, owned or read; not the experts a
 // budgeted run keeps in its slots) on all threads of `pool`, a share of the bytes each, in
-// passes until `min_seconds` have gone by (at least 2, the best one counts). A model that fits
-// in the caches is read from the caches: the limit of its decode is theirs, not DRAM's.
-ReadBandwidth measure_weight_read_bandwidth(const Model& model, ThreadPool& pool, double min_seconds = 0.3);
+// passes until `min_seconds` have gone by (at least 3; the best one counts, as the machine may
+// be shared). A model that fits in the caches is read from the caches: the limit of its decode
+// is theirs, not DRAM's.
+ReadBandwidth measure_weight_read_bandwidth(const Model& model, ThreadPool& pool, double min_seconds = 1.0);
 
 }  // namespace swapmoe::cli
