@@ -9,8 +9,8 @@
 //   swapmoe::avx2_vnni       vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavxvnni (VEX)
 //   swapmoe::avx2_vnni_evex  vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavx512f/bw/vl/vnni (EVEX, ymm)
 //   swapmoe::avx512          vec_dot_avx512.cpp                           AVX-512 F/BW/VL/VNNI
-//   swapmoe::neon            vec_dot_neon.cpp                             aarch64 baseline
-//   swapmoe::neon_dotprod    vec_dot_neon.cpp                             -march=armv8.2-a+dotprod
+//   swapmoe::neon            vec_dot_neon.cpp, vec_dot_neon_k.cpp         aarch64 baseline
+//   swapmoe::neon_dotprod    vec_dot_neon.cpp, vec_dot_neon_k.cpp         -march=armv8.2-a+dotprod
 //
 // Each flavour exports one constant table (constant-initialised: complete before any code
 // runs). Its other functions have internal linkage or live in its namespace, so nothing built
@@ -99,6 +99,12 @@ void vec_dot_iq4_xs_q8_K(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_t4_q4_K(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
+#if defined(SWAPMOE_KERNELS_ARM64)
+// vec_dot_neon_k.cpp (the x86 flavours keep theirs file-local).
+void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_q6_K_q8_K(int64_t n, float* s, const void* x, const void* y);
+#endif
 }  // namespace SWAPMOE_ISA_NS
 #endif
 

@@ -1,5 +1,6 @@
 // ARMv8 NEON dot products (sdot in the dot-product flavour): the float types and the 32-value
-// block types. The K-quants (and IQ4_XS) use the scalar references on ARM for now.
+// block types; Q4_K, Q5_K and Q6_K in vec_dot_neon_k.cpp. Q2_K, Q3_K and IQ4_XS use the scalar
+// references on ARM for now.
 //
 // Built per flavour (isa_kernels.h): SWAPMOE_NEON_DOT=0 neon (aarch64 baseline),
 // 1 neon_dotprod (-march=armv8.2-a+dotprod), in namespace SWAPMOE_ISA_NS.
@@ -191,11 +192,17 @@ extern constinit const VecDotSet kVecDots{
     .f16 = vec_dot_f16_f32,
     .q8_0 = vec_dot_q8_0_q8_0,
     .q4_0 = vec_dot_q4_0_q8_0,
+    .q4_K = vec_dot_q4_K_q8_K,  // vec_dot_neon_k.cpp, same flavour
+    .q5_K = vec_dot_q5_K_q8_K,
+    .q6_K = vec_dot_q6_K_q8_K,
     .q4_1 = vec_dot_q4_1_q8_1,
     .q5_0 = vec_dot_q5_0_q8_0,
     .q5_1 = vec_dot_q5_1_q8_1,
     .iq4_nl = vec_dot_iq4_nl_q8_0,
     .mxfp4 = vec_dot_mxfp4_q8_0,
+    .t4_q4_K = vec_dot_t4_q4_K,
+    .t4_q5_K = vec_dot_t4_q5_K,
+    .t4_q6_K = vec_dot_t4_q6_K,
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS

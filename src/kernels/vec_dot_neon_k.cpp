@@ -1,0 +1,170 @@
+// ARMv8 NEON K-quant dot products (Q4_K, Q5_K, Q6_K against Q8_K), one token and 4 tokens.
+//
+// A super-block is unpacked into unsigned bytes (Q4_K 0-15, Q5_K 0-31, Q6_K 0-63: all valid as
+// int8) and per-sub-block integer scales; each token then takes two 16-byte dot products
+// (sdot in the dot-product flavour) and a multiply-add by the sub-block's scale per 32 values.
+// The weight offsets (Q4_K/Q5_K mins, Q6_K's -32) come from the activations' block sums, once
+// per super-block. The 4-token kernels unpack once for 4 tokens; both kinds share `Unpacked`
+// and `finish`, so a token's result is bit-identical either way (integer sums are exact, and
+// the float steps are the same function).
+//
+// Built per flavour with vec_dot_neon.cpp (isa_kernels.h): SWAPMOE_NEON_DOT=0 neon, 1 neon_dotprod.
+#include <arm_neon.h>
+
+#include <cmath>
+
+#include "kernels/isa_kernels.h"
+#include "tensor/fp16.h"
+#include "tensor/quant_blocks.h"
+
+#if !defined(SWAPMOE_ISA_NS) || !defined(SWAPMOE_NEON_DOT)
+#error "vec_dot_neon_k.cpp is built per flavour: see src/kernels/CMakeLists.txt"
+#endif
+
+namespace swapmoe::SWAPMOE_ISA_NS {
+
+namespace {
+
+constexpr int kT = 4;
+
+inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if SWAPMOE_NEON_DOT
+  return vdotq_s32(acc, a, b);
+#else
+  const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+  const int16x8_t hi = vmull_high_s8(a, b);
+  return vaddq_s32(acc, vaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi)));
+#endif
+}
+
+// One super-block of weights as bytes and integer scales. Q4_K/Q5_K: 8 sub-blocks of 32 values,
+// q[2k], q[2k+1] their halves, scale[k] and min[k] (n_scales = 8, values_per_scale = 32);
+// Q6_K: 16 sub-blocks of 16 values, q[k] each, scale[k] (n_scales = 16, values_per_scale = 16).
+struct Unpacked {
+  int8x16_t q[16];
+  int32_t scale[16];
+  int32_t min[8];
+  int n_scales;
+  float d, dmin;
+};
+
+void unpack_k4(const uint8_t* qs, const uint8_t* packed_scales, const uint8_t* qh, Unpacked& u) {
+  const uint8x16_t low4 = vdupq_n_u8(0x0F);
+  const uint8x16_t sixteen = vdupq_n_u8(0x10);
+  uint8x16_t h0 = vdupq_n_u8(0), h1 = vdupq_n_u8(0);
+  if (qh) h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
+  for (int j = 0; j < 4; ++j) {  // 32 bytes of nibbles: sub-blocks 2j (low) and 2j+1 (high)
+    const uint8x16_t v0 = vld1q_u8(qs + 32 * j), v1 = vld1q_u8(qs + 32 * j + 16);
+    uint8x16_t lo0 = vandq_u8(v0, low4), lo1 = vandq_u8(v1, low4);
+    uint8x16_t hi0 = vshrq_n_u8(v0, 4), hi1 = vshrq_n_u8(v1, 4);
+    if (qh) {  // bit 2j of qh[l]: fifth bit of value l of sub-block 2j; bit 2j+1: of 2j+1
+      const uint8x16_t m_lo = vdupq_n_u8(static_cast<uint8_t>(1u << (2 * j)));
+      const uint8x16_t m_hi = vdupq_n_u8(static_cast<uint8_t>(1u << (2 * j + 1)));
+      lo0 = vorrq_u8(lo0, vandq_u8(vtstq_u8(h0, m_lo), sixteen));
+      lo1 = vorrq_u8(lo1, vandq_u8(vtstq_u8(h1, m_lo), sixteen));
+      hi0 = vorrq_u8(hi0, vandq_u8(vtstq_u8(h0, m_hi), sixteen));
+      hi1 = vorrq_u8(hi1, vandq_u8(vtstq_u8(h1, m_hi), sixteen));
+    }
+    u.q[4 * j] = vreinterpretq_s8_u8(lo0), u.q[4 * j + 1] = vreinterpretq_s8_u8(lo1);
+    u.q[4 * j + 2] = vreinterpretq_s8_u8(hi0), u.q[4 * j + 3] = vreinterpretq_s8_u8(hi1);
+  }
+  for (int k = 0; k < 8; ++k) {
+    uint8_t sc, m;
+    unpack_scale_min_k4(k, packed_scales, &sc, &m);
+    u.scale[k] = sc, u.min[k] = m;
+  }
+  u.n_scales = 8;
+}
+
+template <typename Block>
+void unpack(const Block& x, Unpacked& u) {
+  if constexpr (sizeof(Block) == sizeof(BlockQ5_K)) unpack_k4(x.qs, x.scales, x.qh, u);
+  else unpack_k4(x.qs, x.scales, nullptr, u);
+  u.d = fp16_to_fp32(x.d), u.dmin = fp16_to_fp32(x.dmin);
+}
+
+template <>
+void unpack<BlockQ6_K>(const BlockQ6_K& x, Unpacked& u) {
+  const uint8x16_t low4 = vdupq_n_u8(0x0F);
+  const uint8x16_t three = vdupq_n_u8(3);
+  for (int h = 0; h < 2; ++h) {  // 128 values: 4 groups of 32 (two 16-value sub-blocks each)
+    const uint8_t* ql = x.ql + 64 * h;
+    const uint8_t* qh = x.qh + 32 * h;
+    for (int i = 0; i < 2; ++i) {  // the first and second 16 values of each group
+      const uint8x16_t l0 = vld1q_u8(ql + 16 * i), l1 = vld1q_u8(ql + 32 + 16 * i), hb = vld1q_u8(qh + 16 * i);
+      const uint8x16_t g[4] = {
+          vorrq_u8(vandq_u8(l0, low4), vshlq_n_u8(vandq_u8(hb, three), 4)),
+          vorrq_u8(vandq_u8(l1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), three), 4)),
+          vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), three), 4)),
+          vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4)),
+      };
+      for (int k = 0; k < 4; ++k) u.q[8 * h + 2 * k + i] = vreinterpretq_s8_u8(g[k]);
+    }
+  }
+  for (int k = 0; k < 16; ++k) u.scale[k] = x.scales[k];
+  u.n_scales = 16;
+  u.d = fp16_to_fp32(x.d), u.dmin = 0;
+}
+
+// One token's sum for an unpacked super-block, added to acc: the same steps for every kernel.
+inline float finish(const Unpacked& u, const BlockQ8_K& y, float acc) {
+  int32x4_t sumi = vdupq_n_s32(0);
+  int32_t offset = 0;
+  if (u.n_scales == 8) {
+    for (int k = 0; k < 8; ++k) {
+      const int32x4_t p = dot16(dot16(vdupq_n_s32(0), u.q[2 * k], vld1q_s8(y.qs + 32 * k)), u.q[2 * k + 1],
+                                vld1q_s8(y.qs + 32 * k + 16));
+      sumi = vmlaq_n_s32(sumi, p, u.scale[k]);
+      offset += u.min[k] * (y.bsums[2 * k] + y.bsums[2 * k + 1]);
+    }
+  } else {
+    for (int k = 0; k < 16; ++k) {
+      sumi = vmlaq_n_s32(sumi, dot16(vdupq_n_s32(0), u.q[k], vld1q_s8(y.qs + 16 * k)), u.scale[k]);
+      offset += u.scale[k] * y.bsums[k];
+    }
+  }
+  const int32_t isum = vaddvq_s32(sumi);
+  if (u.n_scales == 8) {
+    acc = std::fma(y.d * u.d, static_cast<float>(isum), acc);
+    return std::fma(-(y.d * u.dmin), static_cast<float>(offset), acc);
+  }
+  return std::fma(y.d * u.d, static_cast<float>(isum - 32 * offset), acc);  // Q6_K: q - 32
+}
+
+template <typename Block>
+void one(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const Block*>(vx);
+  const auto* y = static_cast<const BlockQ8_K*>(vy);
+  float acc = 0;
+  Unpacked u;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    unpack(x[b], u);
+    acc = finish(u, y[b], acc);
+  }
+  *s = acc;
+}
+
+template <typename Block>
+void four(int64_t n, float* s, const void* vx, const void* const* vy) {
+  const auto* x = static_cast<const Block*>(vx);
+  const BlockQ8_K* y[kT];
+  for (int t = 0; t < kT; ++t) y[t] = static_cast<const BlockQ8_K*>(vy[t]);
+  float acc[kT] = {};
+  Unpacked u;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    unpack(x[b], u);
+    for (int t = 0; t < kT; ++t) acc[t] = finish(u, y[t][b], acc[t]);
+  }
+  for (int t = 0; t < kT; ++t) s[t] = acc[t];
+}
+
+}  // namespace
+
+void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* x, const void* y) { one<BlockQ4_K>(n, s, x, y); }
+void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* x, const void* y) { one<BlockQ5_K>(n, s, x, y); }
+void vec_dot_q6_K_q8_K(int64_t n, float* s, const void* x, const void* y) { one<BlockQ6_K>(n, s, x, y); }
+void vec_dot_t4_q4_K(int64_t n, float* s, const void* x, const void* const* y) { four<BlockQ4_K>(n, s, x, y); }
+void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y) { four<BlockQ5_K>(n, s, x, y); }
+void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y) { four<BlockQ6_K>(n, s, x, y); }
+
+}  // namespace swapmoe::SWAPMOE_ISA_NS
