@@ -7,6 +7,7 @@
 #include <arm_neon.h>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/neon_common.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
 
@@ -17,17 +18,6 @@
 namespace swapmoe::SWAPMOE_ISA_NS {
 
 namespace {
-
-// Four int32 lanes summing the 16 products a[i] * b[i].
-inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if SWAPMOE_NEON_DOT
-  return vdotq_s32(acc, a, b);
-#else
-  const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-  const int16x8_t hi = vmull_high_s8(a, b);
-  return vaddq_s32(acc, vaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi)));
-#endif
-}
 
 inline float d2(uint16_t a, uint16_t b) { return fp16_to_fp32(a) * fp16_to_fp32(b); }
 

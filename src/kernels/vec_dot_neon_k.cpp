@@ -14,6 +14,7 @@
 #include <cmath>
 
 #include "kernels/isa_kernels.h"
+#include "kernels/neon_common.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
 
@@ -26,16 +27,6 @@ namespace swapmoe::SWAPMOE_ISA_NS {
 namespace {
 
 constexpr int kT = 4;
-
-inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if SWAPMOE_NEON_DOT
-  return vdotq_s32(acc, a, b);
-#else
-  const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-  const int16x8_t hi = vmull_high_s8(a, b);
-  return vaddq_s32(acc, vaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi)));
-#endif
-}
 
 // One super-block of weights as bytes and integer scales. Q4_K/Q5_K: 8 sub-blocks of 32 values,
 // q[2k], q[2k+1] their halves, scale[k] and min[k] (n_scales = 8, values_per_scale = 32);
