@@ -13,6 +13,7 @@
 
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -148,7 +149,7 @@ void vec_dot_q8_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   if (b < nb) {  // odd block count
     int32_t isum = 0;
     for (int j = 0; j < QK8_0; ++j) isum += x[b].qs[j] * y[b].qs[j];
-    sum += d2(x[b].d, y[b].d) * static_cast<float>(isum);
+    sum = std::fma(d2(x[b].d, y[b].d), static_cast<float>(isum), sum);
   }
   *s = sum;
 }
@@ -181,7 +182,8 @@ void vec_dot_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
     for (int j = 0; j < QK4_0 / 2; ++j) {
       isum += ((x[b].qs[j] & 0xF) - 8) * y[b].qs[j] + ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + 16];
     }
-    sum += d2(x[b].d, y[b].d) * static_cast<float>(isum);
+    // An explicit fma, as the 4-token kernel's: compilers differ in what they contract.
+    sum = std::fma(d2(x[b].d, y[b].d), static_cast<float>(isum), sum);
   }
   *s = sum;
 }
@@ -245,7 +247,7 @@ void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) { k4
 // the weights' nibbles are unpacked once for the 4 tokens (prefill +7% over the VNNI 4-row
 // kernel). Q8_0 has nothing to unpack: there the 4-row kernel stays faster (94 against 84
 // GFLOP/s, kernels_bench matmul/q8_0), and matmul uses it. Prep(b) -> the pair's weight state; Dot(state, y, b) -> its 16 int32
-// products as floats; Tail(y, b) -> the odd last block's sum; Block: the weight blocks (a d).
+// products as floats; Tail(y, b) -> the odd last block's integer sum; Block: the weight blocks (a d).
 template <typename Block, typename Prep, typename Dot, typename Tail>
 void pairs_t4(int64_t nb, float* s, const Block* x, const BlockQ8_0* const* y, Prep prep, Dot dot, Tail tail) {
   constexpr int kT = 4;
@@ -268,7 +270,7 @@ void pairs_t4(int64_t nb, float* s, const Block* x, const BlockQ8_0* const* y, P
   }
   for (int t = 0; t < kT; ++t) {
     s[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
-    if (b < nb) s[t] += tail(y[t], b);
+    if (b < nb) s[t] = std::fma(d2(x[b].d, y[t][b].d), static_cast<float>(tail(y[t], b)), s[t]);
   }
 }
 
@@ -288,7 +290,7 @@ void vec_dot_t4_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* const
     for (int j = 0; j < QK4_0 / 2; ++j) {
       isum += ((x[b].qs[j] & 0xF) - 8) * yt[b].qs[j] + ((x[b].qs[j] >> 4) - 8) * yt[b].qs[j + 16];
     }
-    return d2(x[b].d, yt[b].d) * static_cast<float>(isum);
+    return isum;
   };
   pairs_t4(n / QK4_0, s, x, y, prep, dot, tail);
 }

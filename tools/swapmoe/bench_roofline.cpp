@@ -64,8 +64,9 @@ __attribute__((target("avx2"))) uint64_t read_range_32(const uint8_t* p, size_t 
     }
   }
   const __m256i a = _mm256_add_epi64(_mm256_add_epi64(acc[0], acc[1]), _mm256_add_epi64(acc[2], acc[3]));
-  uint64_t s = static_cast<uint64_t>(_mm256_extract_epi64(a, 0) + _mm256_extract_epi64(a, 1) +
-                                     _mm256_extract_epi64(a, 2) + _mm256_extract_epi64(a, 3));
+  uint64_t lanes[4];  // summed unsigned: the sums wrap, by design
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), a);
+  uint64_t s = lanes[0] + lanes[1] + lanes[2] + lanes[3];
   for (; i < n; ++i) s += p[i];
   return s;
 }
