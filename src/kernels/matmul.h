@@ -6,7 +6,10 @@
 // Activations are converted once to W's vec_dot_type (QuantizedActivations) and can be reused
 // for every matrix with the same n_cols. Decode (1 token) splits rows across threads; prefill
 // tiles rows x tokens so a weight row is read from memory once per thread and reused from
-// cache for a tile of tokens. Nothing is allocated once buffers have reached their size.
+// cache for a tile of tokens, and inside a tile the GEMM micro-kernels (vec_dot.h) use each
+// weight block for 4 tokens while it sits in registers: 1 row x 4 tokens where unpacking the
+// weights is the cost (K-quants, Q4_0), 4 rows x 4 tokens for Q8_0 and Q4_0 with VNNI. Nothing
+// is allocated once buffers have reached their size.
 #pragma once
 
 #include <cstddef>
