@@ -14,6 +14,8 @@
 #include <immintrin.h>
 
 #include "kernels/avx2_helpers.h"
+#include <type_traits>
+
 #include "kernels/isa_kernels.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
@@ -64,7 +66,7 @@ void k4_t4(int64_t n, float* s, const Block* x, const void* const* vy) {
       const __m256i q = load256(q4 + 32 * j);
       __m256i lo = _mm256_and_si256(q, low4);
       __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      if constexpr (sizeof(Block) == sizeof(BlockQ5_K)) {
+      if constexpr (std::is_same_v<Block, BlockQ5_K>) {
         const __m256i one = _mm256_set1_epi8(1);
         const __m256i h = _mm256_srli_epi16(load256(x[b].qh), 2 * j);
         lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(h, one), 4));

@@ -13,6 +13,8 @@
 
 #include <cmath>
 
+#include <type_traits>
+
 #include "kernels/isa_kernels.h"
 #include "kernels/neon_common.h"
 #include "tensor/fp16.h"
@@ -69,7 +71,7 @@ void unpack_k4(const uint8_t* qs, const uint8_t* packed_scales, const uint8_t* q
 
 template <typename Block>
 void unpack(const Block& x, Unpacked& u) {
-  if constexpr (sizeof(Block) == sizeof(BlockQ5_K)) unpack_k4(x.qs, x.scales, x.qh, u);
+  if constexpr (std::is_same_v<Block, BlockQ5_K>) unpack_k4(x.qs, x.scales, x.qh, u);
   else unpack_k4(x.qs, x.scales, nullptr, u);
   u.d = fp16_to_fp32(x.d), u.dmin = fp16_to_fp32(x.dmin);
 }

@@ -148,7 +148,7 @@ void run_single(const BenchOptions& o) {
   if (o.n_gen > 0 && o.n_parallel == 1) {
     bw = measure_weight_read_bandwidth(engine.model(), engine.pool());
     const double decode_bps = static_cast<double>(per_token) * stg.mean;
-    std::cerr << fmt::format(
+    if (bw.passes > 0) std::cerr << fmt::format(
         "roofline: decode reads {} of weights a token, {:.1f} GB/s: {:.0f}% of the {:.1f} GB/s at which {} thread(s) "
         "read the {} of weights in memory\n",
         format_bytes(per_token), decode_bps / 1e9, 100.0 * decode_bps / bw.bytes_per_s, bw.bytes_per_s / 1e9,
