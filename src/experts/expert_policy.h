@@ -11,6 +11,7 @@
 
 #include "core/aligned_buffer.h"
 #include "core/thread_pool.h"
+#include "experts/expert_cache.h"
 #include "experts/expert_store.h"
 #include "model/expert_provider.h"
 
@@ -20,11 +21,12 @@ struct ExpertStats {
   uint64_t loads = 0;          // experts read from storage (cold start and warm-up included)
   uint64_t bytes_read = 0;     // bytes read from storage
   uint64_t stalls = 0;         // tokens that waited for a synchronous load
+  uint64_t fetches = 0;        // experts read while a token waited (misses of exact routing)
   uint64_t swaps = 0;          // slot switches to a newly loaded expert
   uint64_t tokens = 0;         // tokens processed
 };
 
-enum class PolicyKind { FULL, PRUNE, ONDEMAND, SWAPMOE };
+enum class PolicyKind { FULL, PRUNE, ONDEMAND, CACHE, SWAPMOE };
 PolicyKind parse_policy(const std::string& name);  // throws with the list of policies
 const char* policy_name(PolicyKind kind);
 
@@ -40,6 +42,19 @@ struct SwapMoeOptions {
   // step later. Quality measurements (perplexity, planner calibration) use it to be repeatable:
   // with free-running loads, when a switch lands depends on the machine's load.
   bool deterministic = false;
+  // Exact when it matters: a routed choice that misses the resident experts and carries at least
+  // this share of its token's top-k weight is read before the layer runs (the token waits);
+  // lighter misses are masked. 0 waits for every miss; above 1 never waits (pure SwapMoE).
+  double exact_threshold = 2.0;
+};
+
+// Everything the policies take besides their slots.
+struct PolicyOptions {
+  SwapMoeOptions swapmoe;
+  Eviction eviction = Eviction::LRU;  // cache: which expert leaves when one must
+  // Reads in flight at once: the cache's misses of a layer and swapmoe's exact fetches are read in
+  // parallel (each expert's gate, up and down apart), so a token waits for the slowest read.
+  int io_threads = 4;
 };
 
 class ExpertPolicy : public ExpertProvider {
@@ -59,13 +74,28 @@ class ExpertPolicy : public ExpertProvider {
   const ExpertStats& stats() const { return stats_; }
 
  protected:
+  // A token of this step waited for storage.
+  void note_stall() { step_stalled_ = true; }
+  // Counts a finished step's tokens, and them as stalled when one waited.
+  void count_step(int64_t n_tokens) {
+    stats_.tokens += n_tokens;
+    if (step_stalled_) stats_.stalls += n_tokens;
+    step_stalled_ = false;
+  }
+  // Reads (layer, expert) into a reserved cache entry while a token waits, and commits it; on a
+  // failed read the entry is abandoned (never mapped to a half-read buffer) and the error thrown.
+  void fetch_into(ExpertCache& cache, const ExpertStore& store, int entry, int layer, int expert);
+
   ExpertStats stats_;
+
+ private:
+  bool step_stalled_ = false;
 };
 
 // Creates a policy over `store`. magnitudes: ||E_i|| per layer (from expert_magnitudes()).
 std::unique_ptr<ExpertPolicy> make_policy(PolicyKind kind, const ExpertStore& store,
                                           std::vector<std::vector<float>> magnitudes,
-                                          const std::vector<int>& slots_per_layer, const SwapMoeOptions& options);
+                                          const std::vector<int>& slots_per_layer, const PolicyOptions& options);
 
 // Per-layer slot bookkeeping shared by prune and swapmoe: a slot holds one expert's buffer.
 class SlotTable {
@@ -86,6 +116,8 @@ class SlotTable {
   void remove_slot(int layer, int slot);
   // Puts `expert` in `slot` (evicting what was there). The buffer must already hold its bytes.
   void assign(int layer, int slot, int expert);
+  // Empties the slot (its expert stops being resident) and keeps its buffer for a new one.
+  void clear(int layer, int slot);
   // Swaps the slot's buffer with `other` (a loaded staging buffer) and assigns `expert`.
   void install(int layer, int slot, int expert, AlignedBuffer& other);
 

@@ -14,19 +14,21 @@ ExpertStore::ExpertStore(const Model& model, ByteRangeReader& reader) : model_(m
 }
 
 void ExpertStore::read(int layer, int expert, uint8_t* buffer) const {
+  for (int p = 0; p < 3; ++p) read_part(layer, expert, p, buffer);
+}
+
+void ExpertStore::read_part(int layer, int expert, int part, uint8_t* buffer) const {
   const ExpertFileRanges r = model_.layers[layer].expert_ranges(expert);
-  for (int p = 0; p < 3; ++p) {
-    for (int attempt = 0;; ++attempt) {
-      try {
-        reader_.read(r.offset[p], r.n_bytes[p], buffer + part_offset_[p]);
-        break;
-      } catch (const Error& e) {
-        if (attempt == 0) continue;  // one retry: transient storage errors happen on flash
-        fail("expert store",
-             fmt::format("reading expert {} of layer {} ({} bytes at offset {}) failed: {}", expert, layer,
-                         r.n_bytes[p], r.offset[p], e.what()),
-             "the model file may be truncated or the storage failing; check the file and retry");
-      }
+  for (int attempt = 0;; ++attempt) {
+    try {
+      reader_.read(r.offset[part], r.n_bytes[part], buffer + part_offset_[part]);
+      return;
+    } catch (const Error& e) {
+      if (attempt == 0) continue;  // one retry: transient storage errors happen on flash
+      fail("expert store",
+           fmt::format("reading expert {} of layer {} ({} bytes at offset {}) failed: {}", expert, layer,
+                       r.n_bytes[part], r.offset[part], e.what()),
+           "the model file may be truncated or the storage failing; check the file and retry");
     }
   }
 }

@@ -23,6 +23,9 @@ class ExpertStore {
   // Reads expert `expert` of `layer` into buffer (buffer_bytes(), 4096-aligned). Thread-safe.
   // A failed or short read is retried once, then throws swapmoe::Error naming the expert.
   void read(int layer, int expert, uint8_t* buffer) const;
+  // One of the three parts (0 gate, 1 up, 2 down) of that read, to its place in the buffer, so
+  // that a loader may read the parts in parallel. Same retry and errors.
+  void read_part(int layer, int expert, int part, uint8_t* buffer) const;
 
   // Views of the expert held in `buffer`.
   ExpertWeights views(int layer, const uint8_t* buffer) const;

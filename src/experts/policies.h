@@ -1,10 +1,9 @@
 // The expert policies: full (everything mapped), prune, ondemand (exact, synchronous loads into
-// an LRU) and swapmoe (masked gating, importance-driven asynchronous swapping).
+// an LRU), cache (exact, a layer's misses read in parallel into an LRU or LFU cache) and swapmoe
+// (masked gating, importance-driven asynchronous swapping, optionally exact for heavy choices).
 #pragma once
 
-#include <list>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "experts/expert_loader.h"
@@ -63,34 +62,54 @@ class OnDemandExperts final : public ExpertPolicy {
   // The LRU is shared by all layers: its capacity is the sum of the slots.
   void set_slots(const std::vector<int>& slots) override;
   std::vector<int> slots() const override { return slots_; }
-  uint64_t resident_bytes() const override { return buffers_.size() * store_.buffer_bytes(); }
+  uint64_t resident_bytes() const override { return cache_.bytes(); }
   const uint8_t* usable_mask(int) override { return nullptr; }
-  bool is_resident(int layer, int expert) override;
+  bool is_resident(int layer, int expert) override { return cache_.find(layer, expert) >= 0; }
   ExpertWeights acquire(int layer, int expert) override;
   void observe(int, int64_t, int, const int32_t*, const float*, const float*) override {}
   void layer_boundary(int) override {}
   void step_end(int64_t n_tokens) override;
 
  private:
-  static uint64_t key(int layer, int expert) { return (static_cast<uint64_t>(layer) << 32) | static_cast<uint32_t>(expert); }
-
   const ExpertStore& store_;
   std::vector<int> slots_;
-  std::vector<AlignedBuffer> buffers_;
-  std::vector<int> free_;                 // unused buffer indices
-  std::list<uint64_t> lru_;               // most recent first
-  struct Entry {
-    int buffer;
-    std::list<uint64_t>::iterator pos;
-  };
-  std::unordered_map<uint64_t, Entry> resident_;
-  bool step_stalled_ = false;
+  ExpertCache cache_;
+};
+
+// cache: exact routing over an expert cache shared by all layers (LRU or LFU), as the
+// expert-offloading engines do it. Before a layer runs, all its missing experts are read at once,
+// in parallel, so a token waits for the slowest read rather than for the sum.
+class CacheExperts final : public ExpertPolicy {
+ public:
+  CacheExperts(const ExpertStore& store, const std::vector<int>& slots, Eviction eviction, int io_threads);
+  ~CacheExperts() override;
+  PolicyKind kind() const override { return PolicyKind::CACHE; }
+  void set_slots(const std::vector<int>& slots) override;
+  std::vector<int> slots() const override { return slots_; }
+  uint64_t resident_bytes() const override { return cache_.bytes(); }
+  void prepare_layer(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights) override;
+  const uint8_t* usable_mask(int) override { return nullptr; }
+  bool is_resident(int layer, int expert) override { return cache_.find(layer, expert) >= 0; }
+  ExpertWeights acquire(int layer, int expert) override;
+  // When prepare_layer() pinned all the layer's experts (the cache holds them at once).
+  bool views_stay_valid() const override { return all_pinned_; }
+  void observe(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights,
+               const float* x_norm) override;
+  void layer_boundary(int) override;
+  void step_end(int64_t n_tokens) override;
+
+ private:
+  const ExpertStore& store_;
+  std::vector<int> slots_;
+  ExpertCache cache_;
+  std::unique_ptr<ExpertLoader> loader_;
+  bool all_pinned_ = false;
 };
 
 class SwapMoeExperts final : public ExpertPolicy {
  public:
   SwapMoeExperts(const ExpertStore& store, std::vector<std::vector<float>> magnitudes, const std::vector<int>& slots,
-                 const SwapMoeOptions& options);
+                 const SwapMoeOptions& options, int io_threads = 1);
   ~SwapMoeExperts() override;
   PolicyKind kind() const override { return PolicyKind::SWAPMOE; }
   void set_slots(const std::vector<int>& slots) override;
@@ -103,6 +122,8 @@ class SwapMoeExperts final : public ExpertPolicy {
   bool views_stay_valid() const override { return true; }
   void observe(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights,
                const float* x_norm) override;
+  // With an exact threshold: reads the heavy misses into the slots of light, unused experts.
+  void prepare_layer(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights) override;
   void layer_boundary(int layer) override;
   void step_end(int64_t n_tokens) override;
   void finish_prefill() override;
@@ -117,6 +138,10 @@ class SwapMoeExperts final : public ExpertPolicy {
   void start_loads(int max_loads);
   void apply_completed();    // install finished loads (called at layer boundaries)
   void install(const LoadResult& r);
+  // The slot a fetched expert takes: an empty one, else the least important resident expert
+  // that is not wanted, else the least important one; never one holding an expert in `keep`, nor
+  // one of the slots `taken` by this step's fetches. -1 when none.
+  int victim_slot(int layer, const std::vector<uint8_t>& keep, const std::vector<int>& taken) const;
   bool wanted(int layer, int expert) const { return wanted_[layer][expert] != 0; }
 
   const ExpertStore& store_;

@@ -69,7 +69,7 @@ TEST_P(PoliciesOnArchTest, OnDemandUnderABudgetGivesTheTokensOfFull) {
 }
 
 TEST_P(PoliciesOnArchTest, EveryPolicyStaysWithinItsBudget) {
-  for (const char* policy : {"prune", "ondemand", "swapmoe"}) {
+  for (const char* policy : {"prune", "ondemand", "cache", "swapmoe"}) {
     Engine probe(options(policy, "25%"));
     const uint64_t lo = probe.minimum_budget(), hi = probe.full_footprint();
     EngineOptions o = options(policy);

@@ -18,7 +18,7 @@
 #include "experts/policies.h"
 #include "io/direct_reader.h"
 #include "io/fault_injecting_reader.h"
-#include "model/synth_model.h"
+#include "experts/policies_test_model.h"
 #include "runtime/engine.h"
 #include "runtime/session.h"
 
@@ -28,21 +28,8 @@ namespace {
 // One small MoE model for the whole suite: 16 experts, top-2, 3 layers, q8_0.
 class PoliciesTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    SynthSpec s = synth_preset("tiny");
-    s.n_expert = 16;
-    s.n_layer = 3;
-    s.n_embd = 64;
-    s.n_ff = 96;
-    s.type = GgmlType::Q8_0;
-    path_ = (std::filesystem::temp_directory_path() / ("swapmoe_policies_" + std::to_string(::getpid()) + ".gguf"))
-                .string();
-    write_synth_model(s, path_, 2);
-  }
-  static void TearDownTestSuite() {
-    std::filesystem::remove(path_);
-    std::filesystem::remove(path_ + ".expert-norms");
-  }
+  static void SetUpTestSuite() { path_ = write_policies_test_model("policies"); }
+  static void TearDownTestSuite() { remove_policies_test_model(path_); }
 
   // share: of each layer's experts ("25%"); "" for none.
   static EngineOptions options(const std::string& policy, const std::string& share) {
@@ -207,7 +194,7 @@ TEST_F(PoliciesTest, SwapMoeDecodesWhileStorageIsStuckAndSwapsTowardsTheRouting)
 }
 
 TEST_F(PoliciesTest, AccountingNeverExceedsTheBudget) {
-  for (const char* policy : {"prune", "ondemand", "swapmoe"}) {
+  for (const char* policy : {"prune", "ondemand", "cache", "swapmoe"}) {
     Engine probe(options(policy, "25%"));
     const uint64_t lo = probe.minimum_budget(), hi = probe.full_footprint();
     for (double share : {0.0, 0.3, 0.7}) {
@@ -221,7 +208,7 @@ TEST_F(PoliciesTest, AccountingNeverExceedsTheBudget) {
 }
 
 TEST_F(PoliciesTest, LoweringTheBudgetAtRuntimeEvictsDownToIt) {
-  for (const char* policy : {"prune", "ondemand", "swapmoe"}) {
+  for (const char* policy : {"prune", "ondemand", "cache", "swapmoe"}) {
     Engine e(options(policy, "75%"));
     greedy(e, 10);
     const uint64_t before = e.memory_account().total();

@@ -2,7 +2,8 @@
 // experts, importance (Eq. 1) is scored from the unmasked routing, and every update_interval
 // tokens the wanted set per layer becomes the top-S_l experts by importance; missing ones are
 // read by a background thread, at most max_loads_per_step started per token, and switched in
-// only at a layer boundary once their read has completed. No token ever waits on storage.
+// only at a layer boundary once their read has completed. No token ever waits on storage, unless
+// an exact threshold asks it to for the choices that carry its output (prepare_layer).
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -16,7 +17,7 @@
 namespace swapmoe {
 
 SwapMoeExperts::SwapMoeExperts(const ExpertStore& store, std::vector<std::vector<float>> magnitudes,
-                               const std::vector<int>& slots, const SwapMoeOptions& options)
+                               const std::vector<int>& slots, const SwapMoeOptions& options, int io_threads)
     : store_(store), magnitudes_(std::move(magnitudes)), options_(options) {
   const int n_layers = static_cast<int>(store.model().layers.size());
   const int n_expert = static_cast<int>(store.model().config().n_expert);
@@ -26,7 +27,7 @@ SwapMoeExperts::SwapMoeExperts(const ExpertStore& store, std::vector<std::vector
   if (options_.update_interval < 1) options_.update_interval = 1;
   if (options_.max_loads_per_step < 1) options_.max_loads_per_step = 1;
   for (int i = 0; i < std::max(1, options_.staging_buffers); ++i) staging_.emplace_back(store.buffer_bytes(), 4096);
-  loader_ = std::make_unique<ExpertLoader>(store);
+  loader_ = std::make_unique<ExpertLoader>(store, io_threads);
 
   // Cold start: before any routing is seen, the largest experts by magnitude.
   for (int l = 0; l < n_layers; ++l) {
@@ -73,6 +74,70 @@ void SwapMoeExperts::observe(int layer, int64_t n_tokens, int k, const int32_t* 
       const int e = ids[t * k + j];
       imp[e] += static_cast<double>(x_norm[t]) * weights[t * k + j] * mag[e];
     }
+}
+
+int SwapMoeExperts::victim_slot(int l, const std::vector<uint8_t>& keep, const std::vector<int>& taken) const {
+  int victim = -1;
+  auto rank = [&](int e) { return std::make_pair(wanted(l, e) ? 1 : 0, importance_[l][e]); };
+  for (int s = 0; s < table_.n_slots(l); ++s) {
+    if (std::find(taken.begin(), taken.end(), s) != taken.end()) continue;
+    const int e = table_.expert_in(l, s);
+    if (e < 0) return s;
+    if (keep[e]) continue;
+    if (victim < 0 || rank(e) < rank(table_.expert_in(l, victim))) victim = s;
+  }
+  return victim;
+}
+
+void SwapMoeExperts::prepare_layer(int l, int64_t n_tokens, int k, const int32_t* ids, const float* weights) {
+  if (options_.exact_threshold > 1 || table_.n_slots(l) == 0) return;
+  const int n_expert = static_cast<int>(importance_[l].size());
+  // keep: the resident experts this step routes to (they are about to be used). heavy: each
+  // missing expert's largest share of a token's top-k weight, where it reaches the threshold.
+  std::vector<uint8_t> keep(n_expert, 0);
+  std::vector<float> heavy(n_expert, -1.0f);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* w = weights + t * k;
+    float sum = 0;
+    for (int j = 0; j < k; ++j) sum += w[j];
+    for (int j = 0; j < k; ++j) {
+      const int e = ids[t * k + j];
+      const float share = sum > 0 ? w[j] / sum : 1.0f / static_cast<float>(k);
+      if (table_.resident(l, e)) keep[e] = 1;
+      else if (share >= options_.exact_threshold) heavy[e] = std::max(heavy[e], share);
+    }
+  }
+  std::vector<int> order;
+  for (int e = 0; e < n_expert; ++e)
+    if (heavy[e] >= 0) order.push_back(e);
+  if (order.empty()) return;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return heavy[a] > heavy[b]; });
+  // The heaviest first, each into the slot of a light expert nobody routes to now; when the
+  // layer's slots are all needed, the rest stay masked.
+  std::vector<LoadRequest> requests;
+  std::vector<int> slots;
+  for (int e : order) {
+    const int slot = victim_slot(l, keep, slots);
+    if (slot < 0) break;
+    table_.clear(l, slot);
+    keep[e] = 1;
+    requests.push_back({l, e, table_.buffer(l, slot)});
+    slots.push_back(slot);
+  }
+  const std::vector<LoadResult> results = loader_->read_now(requests);
+  std::string error;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].ok) {  // the slot stays empty: never map a half-read buffer
+      if (error.empty()) error = results[i].error;
+      continue;
+    }
+    table_.assign(l, slots[i], results[i].request.expert);
+    ++stats_.loads;
+    ++stats_.fetches;
+    stats_.bytes_read += store_.expert_bytes(l);
+  }
+  if (!results.empty()) note_stall();
+  if (!error.empty()) fail("swapmoe", error, "the expert was not fetched; the file or the storage is failing");
 }
 
 void SwapMoeExperts::update_wanted() {
@@ -176,7 +241,7 @@ void SwapMoeExperts::apply_completed() {
 void SwapMoeExperts::layer_boundary(int) { apply_completed(); }
 
 void SwapMoeExperts::step_end(int64_t n_tokens) {
-  stats_.tokens += n_tokens;
+  count_step(n_tokens);
   if (options_.half_life > 0) {
     const double decay = std::pow(0.5, static_cast<double>(n_tokens) / options_.half_life);
     for (auto& imp : importance_)

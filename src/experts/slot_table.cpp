@@ -61,6 +61,16 @@ void SlotTable::assign(int layer, int slot, int expert) {
   l.mask[expert] = 1;
 }
 
+void SlotTable::clear(int layer, int slot) {
+  Layer& l = layers_[layer];
+  const int old = l.slot_expert[slot];
+  if (old >= 0) {
+    l.expert_slot[old] = -1;
+    l.mask[old] = 0;
+  }
+  l.slot_expert[slot] = -1;
+}
+
 void SlotTable::install(int layer, int slot, int expert, AlignedBuffer& other) {
   std::swap(layers_[layer].buffers[slot], other);
   assign(layer, slot, expert);

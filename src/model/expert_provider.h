@@ -15,8 +15,16 @@ class ExpertProvider {
  public:
   virtual ~ExpertProvider() = default;
 
+  // The unmasked routing of this step's n_tokens tokens in `layer` (ids and weights
+  // [n_tokens][k]) is known and its experts are about to run: a policy may make experts
+  // resident now, waiting on storage. The cache policy reads the layer's misses in parallel;
+  // swapmoe with an exact threshold fetches the choices that carry the output. Called after
+  // observe() and before usable_mask().
+  virtual void prepare_layer(int /*layer*/, int64_t /*n_tokens*/, int /*k*/, const int32_t* /*ids*/,
+                             const float* /*weights*/) {}
+
   // Experts of `layer` that may be used now without waiting: mask[e] != 0. nullptr means every
-  // expert is usable (exact routing: full and ondemand).
+  // expert is usable (exact routing: full, ondemand and cache).
   virtual const uint8_t* usable_mask(int layer) = 0;
 
   // Whether expert e's weights are in memory right now (for the hit rate).
@@ -28,7 +36,7 @@ class ExpertProvider {
   virtual ExpertWeights acquire(int layer, int expert) = 0;
   // Whether every view acquire() returns stays valid until layer_boundary(), so that a layer may
   // hold all its experts at once (run them in one parallel region). Ondemand's may be evicted by
-  // the next acquire().
+  // the next acquire(); the cache's hold when prepare_layer() could pin all the layer's experts.
   virtual bool views_stay_valid() const { return false; }
 
   // The unmasked routing of n_tokens tokens of `layer`: ids and weights [n_tokens][k], and the

@@ -162,16 +162,25 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
   linear(l.w.router, s.xn.data(), n, s.router.data(), s.act, l.pool);
   add_bias(l.w.router_b, s.router.data(), n, E);
 
-  const uint8_t* usable = experts.usable_mask(layer);
   const float* bias = static_cast<const float*>(l.w.exp_probs_b.data);
+  thread_local std::vector<uint8_t> hit;  // per token: all its unmasked choices were resident
+  hit.assign(static_cast<size_t>(n), 1);
   for (int64_t t = 0; t < n; ++t) {
     int32_t* ids = &s.topk_ids[t * k];
     float* w = &s.topk_w[t * k];
-    const float* logits = &s.router[t * E];
-    if (!(hooks.replay_routing && hooks.replay_routing(l.at.pos[t], layer, k, ids, w))) route(c.router, logits, E, k, nullptr, ids, w, bias);
+    if (!(hooks.replay_routing && hooks.replay_routing(l.at.pos[t], layer, k, ids, w)))
+      route(c.router, &s.router[t * E], E, k, nullptr, ids, w, bias);
     if (hooks.on_routing) hooks.on_routing(RoutingEvent{l.at.pos[t], layer, k, ids, w});
-    bool hit = true;
-    for (int j = 0; j < k; ++j) hit = hit && experts.is_resident(layer, ids[j]);
+    for (int j = 0; j < k; ++j) hit[t] = hit[t] && experts.is_resident(layer, ids[j]);
+  }
+  experts.observe(layer, n, k, s.topk_ids.data(), s.topk_w.data(), s.x_norm.data());
+  experts.prepare_layer(layer, n, k, s.topk_ids.data(), s.topk_w.data());
+
+  const uint8_t* usable = experts.usable_mask(layer);
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t* ids = &s.topk_ids[t * k];
+    const float* w = &s.topk_w[t * k];
+    const float* logits = &s.router[t * E];
     int32_t* mids = &s.masked_ids[t * k];
     float* mw = &s.masked_w[t * k];
     if (usable) {
@@ -192,10 +201,9 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
       s.n_masked[t] = k;
     }
     ++stats.decisions;
-    stats.hits += hit;
+    stats.hits += hit[t];
     stats.faithful += same_set(ids, k, mids, s.n_masked[t]);
   }
-  experts.observe(layer, n, k, s.topk_ids.data(), s.topk_w.data(), s.x_norm.data());
 
   const bool together = experts.views_stay_valid() && same_vec_dot_type(l.w) && run_experts_in_runs(l, experts, n, k);
   bool quantized = false;

@@ -46,7 +46,8 @@ MemoryPlan plan_for(const MemoryInputs& in, const EngineOptions& o, PolicyKind k
   settings.budget = budget;
   *interval = 0;
   if (kind == PolicyKind::FULL) return plan_memory(in, run_shape_of(o), settings);
-  settings.holding = kind == PolicyKind::ONDEMAND ? ExpertHolding::SHARED_POOL : ExpertHolding::PER_LAYER;
+  const bool pooled = kind == PolicyKind::ONDEMAND || kind == PolicyKind::CACHE;
+  settings.holding = pooled ? ExpertHolding::SHARED_POOL : ExpertHolding::PER_LAYER;
   settings.staging_buffers = kind == PolicyKind::SWAPMOE ? o.swapmoe.staging_buffers : 0;
   settings.slot_shape = o.plan_slots;
   MemoryPlan plan = plan_memory(in, run_shape_of(o), settings);
@@ -110,7 +111,8 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
     store_ = std::make_unique<ExpertStore>(*model_, *reader);
     std::vector<std::vector<float>> magnitudes;
     if (kind_ == PolicyKind::PRUNE || kind_ == PolicyKind::SWAPMOE) magnitudes = expert_magnitudes(*store_, *pool_);
-    policy_ = make_policy(kind_, *store_, std::move(magnitudes), plan_.slots, options_.swapmoe);
+    policy_ = make_policy(kind_, *store_, std::move(magnitudes), plan_.slots,
+                          PolicyOptions{options_.swapmoe, options_.eviction, options_.io_threads});
   } else {
     policy_ = std::make_unique<FullExperts>(*model_);
   }

@@ -44,10 +44,12 @@ struct EngineOptions {
   // (llama.cpp's --no-mmap). Under a budget nothing is mapped either way.
   bool use_mmap = true;
 
-  std::string policy = "full";  // full, prune, ondemand, swapmoe
+  std::string policy = "full";  // full, prune, ondemand, cache, swapmoe
   Budget budget;                // none, bytes, share of the full footprint, or share of the experts
   std::vector<int> plan_slots;  // slots per layer from a plan (shape scaled to the budget)
   SwapMoeOptions swapmoe;
+  Eviction eviction = Eviction::LRU;          // cache
+  int io_threads = PolicyOptions{}.io_threads;  // expert reads in flight at once
   std::string plan_source = "uniform";  // where the slots came from, for reports
   // Optional planner (src/planner): when set and plan_slots is empty, a byte budget is split by
   // it at start-up and again by set_memory_budget(), instead of uniformly.

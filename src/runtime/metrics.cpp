@@ -23,6 +23,7 @@ RunMetrics collect_metrics(const Engine& engine) {
   const ExpertStats& start = engine.startup_stats();
   m.stalls = s.stalls;
   m.swaps = s.swaps;
+  m.fetches = s.fetches;
   m.loads = s.loads - start.loads;
   m.bytes_read = s.bytes_read - start.bytes_read;
   m.tokens = s.tokens;
@@ -41,6 +42,7 @@ nlohmann::json to_json(const RunMetrics& m) {
           {"fidelity", m.fidelity},
           {"stalls", m.stalls},
           {"swaps", m.swaps},
+          {"fetches", m.fetches},
           {"loads", m.loads},
           {"bytes_read", m.bytes_read},
           {"bytes_read_per_token", m.bytes_read_per_token},
@@ -68,9 +70,9 @@ std::string format_metrics_line(const RunMetrics& m) {
   if (!m.budget_asked.empty() && m.budget_asked != budget) budget = m.budget_asked + " = " + budget;
   return fmt::format(
       "policy {} | budget {} (accounted {}){} | hit rate {:.3f} | fidelity {:.3f} | stalls {} | swaps {} | "
-      "read {}/token",
+      "fetches {} | read {}/token",
       m.policy, budget, format_bytes(m.accounted_bytes), resident_experts(m), m.hit_rate, m.fidelity, m.stalls,
-      m.swaps, format_bytes(static_cast<uint64_t>(m.bytes_read_per_token)));
+      m.swaps, m.fetches, format_bytes(static_cast<uint64_t>(m.bytes_read_per_token)));
 }
 
 }  // namespace swapmoe

@@ -21,6 +21,7 @@ struct RunMetrics {
   double hit_rate = 1;         // unmasked top-k entirely resident
   double fidelity = 1;         // masked top-k == unmasked top-k
   uint64_t stalls = 0;         // tokens that waited on I/O
+  uint64_t fetches = 0;        // experts read while a token waited (exact routing's misses)
   uint64_t swaps = 0;
   uint64_t loads = 0;          // after start-up
   uint64_t bytes_read = 0;     // after start-up

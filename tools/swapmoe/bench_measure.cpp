@@ -12,7 +12,10 @@ namespace swapmoe::cli {
 EngineOptions sweep_engine_options(const ModelOptions& base, const SweepConfig& config, BudgetKind kind,
                                    int64_t n_ubatch) {
   ModelOptions mo = base;
-  mo.policy = config.policy;
+  const PolicyVariant v = parse_policy_variant(config.policy);
+  mo.policy = v.policy;
+  mo.cache_evict = v.eviction;
+  mo.swapmoe.exact_threshold = v.exact_threshold;
   mo.memory_budget.clear();
   mo.expert_budget.clear();
   if (config.policy != "full") {

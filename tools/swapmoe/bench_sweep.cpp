@@ -77,10 +77,33 @@ std::vector<std::string> parse_budget_list(const std::string& text, BudgetKind k
   return budgets;
 }
 
+PolicyVariant parse_policy_variant(const std::string& text) {
+  PolicyVariant v;
+  const size_t colon = text.find(':');
+  v.policy = text.substr(0, colon);
+  parse_policy(v.policy);  // throws with the list of policies
+  if (colon == std::string::npos) return v;
+  const std::string arg = text.substr(colon + 1);
+  if (v.policy == "cache" && (arg == "lru" || arg == "lfu")) {
+    v.eviction = arg;
+    return v;
+  }
+  if (v.policy == "swapmoe") {
+    char* end = nullptr;
+    const double t = std::strtod(arg.c_str(), &end);
+    if (!arg.empty() && end == arg.c_str() + arg.size() && std::isfinite(t) && t >= 0) {
+      v.exact_threshold = t;
+      return v;
+    }
+  }
+  fail("bench", fmt::format("policy '{}' has a setting it does not take", text),
+       "settings are cache:lru, cache:lfu and swapmoe:T with an exact threshold T >= 0, e.g. swapmoe:0.5");
+}
+
 std::vector<std::string> parse_policy_list(const std::string& text) {
   std::vector<std::string> policies = split_list(text);
   if (policies.empty()) fail("bench", "--policies is empty", "e.g. --policies full,prune,ondemand,swapmoe");
-  for (const std::string& p : policies) parse_policy(p);  // throws with the list of policies
+  for (const std::string& p : policies) parse_policy_variant(p);
   if (std::set<std::string>(policies.begin(), policies.end()).size() != policies.size())
     fail("bench", fmt::format("--policies '{}' lists a policy twice", text), "list each policy once");
   return policies;
@@ -188,7 +211,29 @@ std::vector<PlotPanel> sweep_plot_panels(const std::vector<SweepRow>& rows) {
     quality.series.push_back(std::move(q));
     speed.series.push_back(std::move(s));
   }
-  return {quality, speed};
+  std::vector<PlotPanel> panels = {quality, speed};
+  if (!have_ppl) return panels;
+  // The frontier at each budget. The full model (measured once) is a point on every panel.
+  std::vector<std::string> budgets;
+  for (const SweepRow& r : rows)
+    if (r.policy != "full" && std::find(budgets.begin(), budgets.end(), r.budget) == budgets.end()) budgets.push_back(r.budget);
+  for (const std::string& b : budgets) {
+    PlotPanel f{"Frontier at " + b, "decode tokens/s", "perplexity", {}};
+    f.log_y = true;
+    auto series = [&](const std::string& name) -> PlotSeries& {
+      for (PlotSeries& s : f.series)
+        if (s.name == name) return s;
+      return f.series.emplace_back(PlotSeries{name, {}});
+    };
+    for (const SweepRow& r : rows) {
+      if (r.policy != "full" && r.budget != b) continue;
+      // swapmoe's thresholds are one curve: from exact (slow) to pure SwapMoE (fast).
+      const std::string name = r.policy.rfind("swapmoe:", 0) == 0 ? "swapmoe:T" : r.policy;
+      series(name).points.push_back({r.gen_tokens_per_s, r.ppl});
+    }
+    panels.push_back(std::move(f));
+  }
+  return panels;
 }
 
 }  // namespace swapmoe::cli

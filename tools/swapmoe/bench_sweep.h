@@ -22,8 +22,18 @@ enum class BudgetKind {
 
 struct SweepConfig {
   std::string budget;  // as given: "25%", "512M"; "100%" for the full model
-  std::string policy;  // full, prune, ondemand, swapmoe
+  std::string policy;  // full, prune, ondemand, cache[:lru|lfu], swapmoe[:T] (see PolicyVariant)
 };
+
+// A sweep policy with its setting: "cache:lfu" is the cache evicting by frequency, "swapmoe:0.5"
+// swapmoe with exact threshold 0.5 (a choice missing the resident set waits when it carries at
+// least half its token's top-k weight).
+struct PolicyVariant {
+  std::string policy;              // full, prune, ondemand, cache, swapmoe
+  std::string eviction = "lru";    // cache
+  double exact_threshold = 2.0;    // swapmoe; above 1: pure SwapMoE
+};
+PolicyVariant parse_policy_variant(const std::string& text);  // throws naming the forms
 
 struct SweepSpec {
   BudgetKind kind = BudgetKind::EXPERTS;
@@ -36,7 +46,8 @@ const char* budget_kind_name(BudgetKind kind);
 // Splits "25%,50%,75%" and checks every item for the kind: percentages in (0, 100] for
 // experts; percentages or sizes ("512M") for footprint. Throws with a hint.
 std::vector<std::string> parse_budget_list(const std::string& text, BudgetKind kind);
-// Splits "full,prune,ondemand,swapmoe"; unknown names and duplicates are refused.
+// Splits "full,prune,ondemand,cache:lfu,swapmoe,swapmoe:0.5"; unknown names, bad settings and
+// duplicates are refused.
 std::vector<std::string> parse_policy_list(const std::string& text);
 
 // The run order: `full` once first (it does not depend on the budget and provides the greedy
@@ -68,7 +79,9 @@ nlohmann::json sweep_row_json(const SweepRow& row);
 // A markdown table for people.
 std::string format_sweep_table(const std::vector<SweepRow>& rows);
 // Two panels: perplexity vs accounted memory (MiB) and decode tokens/s vs memory, one series
-// per policy. Without perplexities the first panel shows agreement instead.
+// per policy. Without perplexities the first panel shows agreement instead. With perplexities,
+// one frontier panel per budget follows: perplexity against decode tokens/s, one point per
+// policy, swapmoe's thresholds joined into one curve, so that a user can pick a point.
 std::vector<PlotPanel> sweep_plot_panels(const std::vector<SweepRow>& rows);
 
 }  // namespace swapmoe::cli

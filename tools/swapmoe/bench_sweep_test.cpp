@@ -98,6 +98,17 @@ TEST(BenchSweep, ParsesPolicyLists) {
   EXPECT_THROW(parse_policy_list("full,lru"), Error);
   EXPECT_THROW(parse_policy_list("prune,prune"), Error);
   EXPECT_THROW(parse_policy_list(""), Error);
+  EXPECT_EQ(parse_policy_list("cache:lru,cache:lfu,swapmoe:0,swapmoe:0.5,swapmoe").size(), 5u);
+  for (const char* bad : {"cache:mru", "swapmoe:-1", "swapmoe:x", "swapmoe:", "prune:0.5", "swapmoe:0.5,swapmoe:0.5"})
+    EXPECT_THROW(parse_policy_list(bad), Error) << bad;
+}
+
+TEST(BenchSweep, PolicyVariantsCarryTheirSettings) {
+  EXPECT_EQ(parse_policy_variant("cache").eviction, "lru");
+  EXPECT_EQ(parse_policy_variant("cache:lfu").eviction, "lfu");
+  EXPECT_EQ(parse_policy_variant("cache:lfu").policy, "cache");
+  EXPECT_DOUBLE_EQ(parse_policy_variant("swapmoe:0.25").exact_threshold, 0.25);
+  EXPECT_GT(parse_policy_variant("swapmoe").exact_threshold, 1.0);  // pure SwapMoE
 }
 
 TEST(BenchSweep, FullRunsOnceFirstThenPoliciesInterleavedPerBudget) {
@@ -154,7 +165,7 @@ TEST(BenchSweep, TableHasOneLinePerRow) {
 
 TEST(BenchSweep, PlotPanelsHaveOneSeriesPerPolicy) {
   const std::vector<PlotPanel> panels = sweep_plot_panels(sample_rows());
-  ASSERT_EQ(panels.size(), 2u);
+  ASSERT_EQ(panels.size(), 4u);  // quality, speed, and a frontier for each of the two budgets
   ASSERT_EQ(panels[0].series.size(), 3u);  // full, prune, swapmoe
   EXPECT_EQ(panels[0].series[0].name, "full");
   EXPECT_EQ(panels[0].series[0].points.size(), 1u);
@@ -163,6 +174,28 @@ TEST(BenchSweep, PlotPanelsHaveOneSeriesPerPolicy) {
   EXPECT_TRUE(panels[0].log_y);
   EXPECT_DOUBLE_EQ(panels[1].series[0].points[0].y, 50.0);
   EXPECT_DOUBLE_EQ(panels[1].series[0].points[0].x, 100.0);  // MiB
+}
+
+TEST(BenchSweep, TheFrontierJoinsSwapMoesThresholdsIntoOneCurvePerBudget) {
+  std::vector<SweepRow> rows = sample_rows();
+  for (const char* t : {"0", "0.5"}) {
+    SweepRow r = rows[2];  // swapmoe at 25%
+    r.policy = std::string("swapmoe:") + t;
+    r.gen_tokens_per_s = t == std::string("0") ? 10 : 30;
+    r.ppl = t == std::string("0") ? 5.0 : 5.5;
+    rows.push_back(r);
+  }
+  const std::vector<PlotPanel> panels = sweep_plot_panels(rows);
+  ASSERT_EQ(panels.size(), 4u);
+  const PlotPanel& f = panels[2];
+  EXPECT_EQ(f.title, "Frontier at 25%");
+  EXPECT_EQ(f.x_label, "decode tokens/s");
+  std::vector<std::string> names;
+  for (const PlotSeries& s : f.series) names.push_back(s.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"full", "prune", "swapmoe", "swapmoe:T"}));
+  EXPECT_EQ(f.series[3].points.size(), 2u);
+  EXPECT_EQ(panels[3].series.size(), 3u) << "no threshold was run at 50%";
+  EXPECT_EQ(sweep_plot_panels({rows[0]}).size(), 2u) << "the full model alone has no frontier";
 }
 
 TEST(SvgPlot, NiceTicksCoverTheRangeWithRoundSteps) {
@@ -198,13 +231,14 @@ TEST(SvgPlot, SweepPlotIsWellFormedAndHoldsEverySeries) {
   EXPECT_TRUE(well_formed(svg, &why)) << why;
   EXPECT_NE(svg.find("<svg xmlns=\"http://www.w3.org/2000/svg\""), std::string::npos);
   EXPECT_NE(svg.find("model &lt;test&gt; &amp; &quot;sweep&quot;"), std::string::npos);
-  EXPECT_EQ(count(svg, "class=\"panel\""), 2u);
+  EXPECT_EQ(count(svg, "class=\"panel\""), 4u);  // quality, speed, a frontier per budget
   for (const char* name : {"full", "prune", "swapmoe"})
-    EXPECT_EQ(count(svg, std::string("data-name=\"") + name + "\""), 2u) << name;  // once per panel
+    EXPECT_EQ(count(svg, std::string("data-name=\"") + name + "\""), 4u) << name;
   // prune and swapmoe have two points per panel (lines), full one (a marker only); the NaN
   // speed of one swapmoe point leaves it a single marker in the speed panel.
   EXPECT_EQ(count(svg, "<polyline"), 3u);
-  EXPECT_EQ(count(svg, "<circle"), 1u + 2 + 2 + 1 + 2 + 1 + 3 /* legend */);
+  // The frontiers have one point per series; the swapmoe point without a speed is left out.
+  EXPECT_EQ(count(svg, "<circle"), 1u + 2 + 2 + 1 + 2 + 1 + 3 /* legend */ + 2 + 3 /* frontiers */);
   EXPECT_EQ(svg.find("nan"), std::string::npos);
 }
 

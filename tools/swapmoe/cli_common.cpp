@@ -121,7 +121,7 @@ bool budget_holds_full_model(EngineOptions e) {
 }  // namespace
 
 void add_budget_options(CLI::App* app, ModelOptions& o) {
-  app->add_option("--policy", o.policy, "expert policy: full, prune, ondemand, swapmoe (default: full, or swapmoe with a budget)");
+  app->add_option("--policy", o.policy, "expert policy: full, prune, ondemand, cache, swapmoe (default: full, or swapmoe with a budget)");
   app->add_option("--memory-budget", o.memory_budget, "memory budget for everything the engine allocates: 512M, 3.5G, or 40% of the full footprint");
   app->add_option("--expert-budget", o.expert_budget, "alternative to --memory-budget: keep this share of each layer's experts resident, e.g. 25%");
   app->add_option("--plan", o.plan, "slots per layer and update interval from a plan file (swapmoe plan), or 'uniform'");
@@ -140,6 +140,19 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
                 "swapmoe: each expert load lands exactly one token after it starts, so a budgeted run with a fixed "
                 "seed gives the same text every time (by default loads land when the storage delivers them, and "
                 "the text may vary from run to run)");
+  app->add_option("--exact-threshold", o.swapmoe.exact_threshold,
+                  "swapmoe: a missing expert that carries at least this share of a token's top-k weight is read "
+                  "before the layer runs (the token waits); lighter misses are masked. 0: every miss waits; above 1 "
+                  "(the default): none does, pure SwapMoE")
+      ->check(finite_in(0, 1e9));
+  app->add_option("--cache-evict", o.cache_evict, "cache: which expert leaves the cache: lru or lfu")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"lru", "lfu"}));
+  app->add_option("--io-threads", o.io_threads,
+                  "expert reads in flight at once (a layer's misses are read in parallel, each expert's gate, up and "
+                  "down apart)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   app->add_option("--dump-routing", o.dump_routing, "write the unmasked top-k routing of every token and layer to this JSONL file");
   app->add_option("--replay-routing", o.replay_routing, "drive the routing from a trace written by --dump-routing");
 }
@@ -207,6 +220,8 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   e.type_v = parse_kv_type(o.cache_type_v, "-ctv");
   e.flash_attn = o.flash_attn != "off" && o.flash_attn != "0" && o.flash_attn != "false";
   e.swapmoe = o.swapmoe;
+  e.eviction = parse_eviction(o.cache_evict);
+  e.io_threads = o.io_threads;
   if (!o.plan.empty() && !budgeted)
     fail("swapmoe", fmt::format("--plan {} given without a budget", o.plan),
          "a plan says how a budget is split between layers: add --memory-budget or --expert-budget");

@@ -31,6 +31,8 @@ struct ModelOptions {
   std::string cache_type_k = "f16", cache_type_v = "f16";  // -ctk/-ctv, llama.cpp's default
   std::string flash_attn = "auto";                          // -fa on|off|auto, llama.cpp's default
   SwapMoeOptions swapmoe;
+  std::string cache_evict = "lru";
+  int io_threads = PolicyOptions{}.io_threads;
   std::string dump_routing, replay_routing;
 };
 

@@ -207,7 +207,7 @@ DecodeResult sweep_speed_round(const BenchOptions& o, const SweepSpec& spec, con
     row->accounted_bytes = engine.memory_account().total();
     row->rss_bytes = current_rss_bytes();
     // Exact and static policies give the same perplexity at any micro-batch: reuse this engine.
-    if (quality && !st.text.empty() && cfg.policy != "swapmoe") {
+    if (quality && !st.text.empty() && parse_policy_variant(cfg.policy).policy != "swapmoe") {
       row->ppl = perplexity(engine, st.text, o.ppl_ctx, {}, o.ppl_chunks).ppl;
       return d;
     }

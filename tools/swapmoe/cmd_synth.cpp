@@ -22,7 +22,7 @@ struct SynthOptions {
   std::string output;
   int threads = 0;
   uint64_t seed = 1;
-  int64_t n_layer = 0, n_expert = 0, n_vocab = 0, n_embd = 0, n_ff = 0, n_ff_exp = 0, n_ff_shexp = 0, head_dim = 0;
+  int64_t n_layer = 0, n_expert = 0, n_expert_used = 0, n_vocab = 0, n_embd = 0, n_ff = 0, n_ff_exp = 0, n_ff_shexp = 0, head_dim = 0;
 };
 
 GgmlType parse_type(const std::string& name) {
@@ -55,6 +55,12 @@ void run(const SynthOptions& o) {
   spec.seed = o.seed;
   if (o.n_layer > 0) spec.n_layer = o.n_layer;
   if (o.n_expert > 0) spec.n_expert = o.n_expert, spec.n_expert_used = std::min(spec.n_expert_used, o.n_expert);
+  if (o.n_expert_used > 0) {
+    if (o.n_expert_used > spec.n_expert)
+      fail("synth", fmt::format("--experts-used {} exceeds the {} experts per layer", o.n_expert_used, spec.n_expert),
+           "use at most --experts");
+    spec.n_expert_used = o.n_expert_used;
+  }
   if (o.n_vocab > 0) spec.n_vocab = o.n_vocab;
   if (o.n_embd > 0) spec.n_embd = o.n_embd;
   if (o.n_ff > 0) spec.n_ff = o.n_ff;
@@ -95,6 +101,9 @@ void register_synth(CLI::App& app) {
   const auto positive = CLI::Range(int64_t{1}, int64_t{1} << 24);
   cmd->add_option("--layers", o->n_layer, "override the number of layers")->check(CLI::Range(1, 4096));
   cmd->add_option("--experts", o->n_expert, "override the number of experts per layer")->check(CLI::Range(1, 4096));
+  cmd->add_option("--experts-used", o->n_expert_used,
+                  "override the experts each token uses (top-k), e.g. to match a routing trace of another model")
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--vocab", o->n_vocab, "override the vocabulary size (at least 260)")->check(positive);
   cmd->add_option("--embd", o->n_embd, "override the embedding width (K-quants need multiples of 256)")->check(positive);
   cmd->add_option("--ff", o->n_ff, "override feed_forward_length (the dense width; llama and olmoe experts too)")->check(positive);
