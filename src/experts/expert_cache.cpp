@@ -27,6 +27,11 @@ int ExpertCache::find(int layer, int expert) const {
   return e >= 0 && entries_[e].ready ? e : -1;
 }
 
+bool ExpertCache::filling(int layer, int expert) const {
+  const int e = where_[index(layer, expert)];
+  return e >= 0 && !entries_[e].ready;
+}
+
 int ExpertCache::victim() const {
   int best = -1;
   for (int i = 0; i < capacity(); ++i) {

@@ -30,6 +30,10 @@ class ExpertCache {
 
   // The entry holding (layer, expert) ready to use, or -1.
   int find(int layer, int expert) const;
+  // Whether (layer, expert) is reserved and still being filled (a prefetch in flight).
+  bool filling(int layer, int expert) const;
+  // The entry reserved or ready for (layer, expert), or -1.
+  int entry_of(int layer, int expert) const { return where_[index(layer, expert)]; }
   uint8_t* buffer(int entry) { return entries_[entry].buffer.data(); }
 
   // A use of an entry: the recency LRU sorts by.

@@ -67,6 +67,15 @@ bool ExpertLoader::poll(LoadResult* result) {
   return true;
 }
 
+bool ExpertLoader::wait_poll(LoadResult* result) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_cv_.wait(lock, [this] { return !done_.empty() || background_busy_ == 0; });
+  if (done_.empty()) return false;
+  *result = std::move(done_.front());
+  done_.pop_front();
+  return true;
+}
+
 void ExpertLoader::wait_idle() {
   std::unique_lock<std::mutex> lock(mutex_);
   idle_cv_.wait(lock, [this] { return background_busy_ == 0; });
@@ -88,7 +97,8 @@ void ExpertLoader::finish_part(Load* load, bool ok, const std::string& error) {
   }
   done_.push_back(std::move(load->result));
   active_.remove_if([load](const Load& l) { return &l == load; });
-  if (--background_busy_ == 0) idle_cv_.notify_all();
+  --background_busy_;
+  idle_cv_.notify_all();  // wait_idle() waits for none in flight, wait_poll() for any result
 }
 
 void ExpertLoader::run() {

@@ -44,6 +44,9 @@ class ExpertLoader {
   void submit(const LoadRequest& request);
   // Takes one completed background load, if any.
   bool poll(LoadResult* result);
+  // Takes one completed background load, waiting for one if some are still being read; false
+  // when none is in flight.
+  bool wait_poll(LoadResult* result);
   // Blocks until every submitted background load has completed (results stay queued for poll).
   void wait_idle();
   int in_flight() const;  // background loads submitted and not yet polled

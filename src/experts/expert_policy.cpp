@@ -55,9 +55,11 @@ std::unique_ptr<ExpertPolicy> make_policy(PolicyKind kind, const ExpertStore& st
     case PolicyKind::FULL: return std::make_unique<FullExperts>(store.model());
     case PolicyKind::PRUNE: return std::make_unique<PruneExperts>(store, std::move(magnitudes), slots);
     case PolicyKind::ONDEMAND: return std::make_unique<OnDemandExperts>(store, slots);
-    case PolicyKind::CACHE: return std::make_unique<CacheExperts>(store, slots, options.eviction, options.io_threads);
+    case PolicyKind::CACHE:
+      return std::make_unique<CacheExperts>(store, slots, options.eviction, options.io_threads, options.prefetch_depth);
     case PolicyKind::SWAPMOE:
-      return std::make_unique<SwapMoeExperts>(store, std::move(magnitudes), slots, options.swapmoe, options.io_threads);
+      return std::make_unique<SwapMoeExperts>(store, std::move(magnitudes), slots, options.swapmoe, options.io_threads,
+                                              options.prefetch_depth);
   }
   return nullptr;
 }

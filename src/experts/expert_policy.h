@@ -22,6 +22,8 @@ struct ExpertStats {
   uint64_t bytes_read = 0;     // bytes read from storage
   uint64_t stalls = 0;         // tokens that waited for a synchronous load
   uint64_t fetches = 0;        // experts read while a token waited (misses of exact routing)
+  uint64_t prefetches = 0;     // experts read because a prediction named them
+  uint64_t prefetch_hits = 0;  // of those, routed to while resident (the read was of use)
   uint64_t swaps = 0;          // slot switches to a newly loaded expert
   uint64_t tokens = 0;         // tokens processed
 };
@@ -55,6 +57,9 @@ struct PolicyOptions {
   // Reads in flight at once: the cache's misses of a layer and swapmoe's exact fetches are read in
   // parallel (each expert's gate, up and down apart), so a token waits for the slowest read.
   int io_threads = 4;
+  // Prediction: start reading the experts that the next MoE layers' routers, applied to the
+  // current hidden state, choose; this many layers ahead (0: off). Cache and swapmoe.
+  int prefetch_depth = 0;
 };
 
 class ExpertPolicy : public ExpertProvider {

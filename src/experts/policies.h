@@ -81,7 +81,8 @@ class OnDemandExperts final : public ExpertPolicy {
 // in parallel, so a token waits for the slowest read rather than for the sum.
 class CacheExperts final : public ExpertPolicy {
  public:
-  CacheExperts(const ExpertStore& store, const std::vector<int>& slots, Eviction eviction, int io_threads);
+  CacheExperts(const ExpertStore& store, const std::vector<int>& slots, Eviction eviction, int io_threads,
+               int prefetch_depth = 0);
   ~CacheExperts() override;
   PolicyKind kind() const override { return PolicyKind::CACHE; }
   void set_slots(const std::vector<int>& slots) override;
@@ -95,21 +96,35 @@ class CacheExperts final : public ExpertPolicy {
   bool views_stay_valid() const override { return all_pinned_; }
   void observe(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights,
                const float* x_norm) override;
+  int prefetch_depth() const override { return prefetch_depth_; }
+  // Remembers the predicted experts; they are read once the current layer's own are pinned.
+  void prefetch(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights) override;
   void layer_boundary(int) override;
   void step_end(int64_t n_tokens) override;
 
  private:
+  // Files finished prefetches into the cache; with `wait`, until none of `layer`'s `experts` is
+  // still being read.
+  void collect(bool wait, int layer = -1, const std::vector<int32_t>* experts = nullptr);
+  void start_prefetches(int current_layer);
+  uint64_t key(int layer, int expert) const { return static_cast<uint64_t>(layer) * n_expert_ + expert; }
+
   const ExpertStore& store_;
   std::vector<int> slots_;
+  int n_expert_;
   ExpertCache cache_;
   std::unique_ptr<ExpertLoader> loader_;
   bool all_pinned_ = false;
+  int prefetch_depth_;
+  std::vector<std::pair<int, int32_t>> wishes_;      // predicted (layer, expert), heaviest first
+  std::vector<std::pair<uint8_t*, int>> in_flight_;  // prefetch buffers and their cache entries
+  std::vector<uint8_t> prefetched_;                  // [key]: read on a prediction, not yet used
 };
 
 class SwapMoeExperts final : public ExpertPolicy {
  public:
   SwapMoeExperts(const ExpertStore& store, std::vector<std::vector<float>> magnitudes, const std::vector<int>& slots,
-                 const SwapMoeOptions& options, int io_threads = 1);
+                 const SwapMoeOptions& options, int io_threads = 1, int prefetch_depth = 0);
   ~SwapMoeExperts() override;
   PolicyKind kind() const override { return PolicyKind::SWAPMOE; }
   void set_slots(const std::vector<int>& slots) override;
@@ -124,6 +139,10 @@ class SwapMoeExperts final : public ExpertPolicy {
                const float* x_norm) override;
   // With an exact threshold: reads the heavy misses into the slots of light, unused experts.
   void prepare_layer(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights) override;
+  int prefetch_depth() const override { return prefetch_depth_; }
+  // Starts reading the predicted experts that are missing into free staging buffers; they are
+  // switched in at the next layer boundary like any load.
+  void prefetch(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights) override;
   void layer_boundary(int layer) override;
   void step_end(int64_t n_tokens) override;
   void finish_prefill() override;
@@ -136,6 +155,8 @@ class SwapMoeExperts final : public ExpertPolicy {
   void update_wanted();      // recompute wanted sets and the load queue from importance
   void reset_window();
   void start_loads(int max_loads);
+  void start_load(int layer, int expert);  // into a staging buffer (one must be free)
+  bool in_flight(int layer, int expert) const;
   void apply_completed();    // install finished loads (called at layer boundaries)
   void install(const LoadResult& r);
   // The slot a fetched expert takes: an empty one, else the least important resident expert
@@ -156,6 +177,9 @@ class SwapMoeExperts final : public ExpertPolicy {
   std::vector<std::pair<int, int>> in_flight_ids_;  // (layer, expert) of each in-flight buffer
   std::unique_ptr<ExpertLoader> loader_;
   int64_t tokens_since_update_ = 0;
+  int prefetch_depth_ = 0;
+  std::vector<std::vector<uint8_t>> predicted_;   // [layer][expert]: named by the latest prediction
+  std::vector<std::vector<uint8_t>> prefetched_;  // [layer][expert]: switched in on a prediction, not yet used
 };
 
 }  // namespace swapmoe

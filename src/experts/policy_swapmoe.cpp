@@ -17,13 +17,16 @@
 namespace swapmoe {
 
 SwapMoeExperts::SwapMoeExperts(const ExpertStore& store, std::vector<std::vector<float>> magnitudes,
-                               const std::vector<int>& slots, const SwapMoeOptions& options, int io_threads)
-    : store_(store), magnitudes_(std::move(magnitudes)), options_(options) {
+                               const std::vector<int>& slots, const SwapMoeOptions& options, int io_threads,
+                               int prefetch_depth)
+    : store_(store), magnitudes_(std::move(magnitudes)), options_(options), prefetch_depth_(std::max(0, prefetch_depth)) {
   const int n_layers = static_cast<int>(store.model().layers.size());
   const int n_expert = static_cast<int>(store.model().config().n_expert);
   table_.init(n_layers, n_expert);
   importance_.assign(n_layers, std::vector<double>(n_expert, 0.0));
   wanted_.assign(n_layers, std::vector<uint8_t>(n_expert, 0));
+  predicted_.assign(n_layers, std::vector<uint8_t>(n_expert, 0));
+  prefetched_.assign(n_layers, std::vector<uint8_t>(n_expert, 0));
   if (options_.update_interval < 1) options_.update_interval = 1;
   if (options_.max_loads_per_step < 1) options_.max_loads_per_step = 1;
   for (int i = 0; i < std::max(1, options_.staging_buffers); ++i) staging_.emplace_back(store.buffer_bytes(), 4096);
@@ -73,6 +76,7 @@ void SwapMoeExperts::observe(int layer, int64_t n_tokens, int k, const int32_t* 
     for (int j = 0; j < k; ++j) {
       const int e = ids[t * k + j];
       imp[e] += static_cast<double>(x_norm[t]) * weights[t * k + j] * mag[e];
+      if (prefetched_[layer][e] && table_.resident(layer, e)) ++stats_.prefetch_hits, prefetched_[layer][e] = 0;
     }
 }
 
@@ -92,6 +96,13 @@ int SwapMoeExperts::victim_slot(int l, const std::vector<uint8_t>& keep, const s
 void SwapMoeExperts::prepare_layer(int l, int64_t n_tokens, int k, const int32_t* ids, const float* weights) {
   if (options_.exact_threshold > 1 || table_.n_slots(l) == 0) return;
   const int n_expert = static_cast<int>(importance_[l].size());
+  // A routed expert already being read (predicted, or wanted): wait for that read, not another.
+  for (int64_t i = 0; i < n_tokens * k; ++i)
+    if (!table_.resident(l, ids[i]) && in_flight(l, ids[i])) {
+      loader_->wait_idle();
+      apply_completed();
+      break;
+    }
   // keep: the resident experts this step routes to (they are about to be used). heavy: each
   // missing expert's largest share of a token's top-k weight, where it reaches the threshold.
   std::vector<uint8_t> keep(n_expert, 0);
@@ -178,19 +189,43 @@ void SwapMoeExperts::reset_window() {
     for (auto& imp : importance_) std::fill(imp.begin(), imp.end(), 0.0);
 }
 
+bool SwapMoeExperts::in_flight(int l, int e) const {
+  return std::find(in_flight_ids_.begin(), in_flight_ids_.end(), std::make_pair(l, e)) != in_flight_ids_.end();
+}
+
+void SwapMoeExperts::start_load(int l, int e) {
+  in_flight_.push_back(std::move(staging_.back()));
+  staging_.pop_back();
+  in_flight_ids_.emplace_back(l, e);
+  loader_->submit(LoadRequest{l, e, in_flight_.back().data()});
+}
+
 void SwapMoeExperts::start_loads(int max_loads) {
   while (max_loads > 0 && !queue_.empty() && !staging_.empty()) {
     auto [l, e] = queue_.back();
     queue_.pop_back();
-    if (table_.resident(l, e) || !wanted(l, e)) continue;
-    bool already = false;
-    for (const auto& [pl, pe] : in_flight_ids_) already = already || (pl == l && pe == e);
-    if (already) continue;
-    in_flight_.push_back(std::move(staging_.back()));
-    staging_.pop_back();
-    in_flight_ids_.emplace_back(l, e);
-    loader_->submit(LoadRequest{l, e, in_flight_.back().data()});
+    if (table_.resident(l, e) || !wanted(l, e) || in_flight(l, e)) continue;
+    start_load(l, e);
     --max_loads;
+  }
+}
+
+void SwapMoeExperts::prefetch(int l, int64_t n_tokens, int k, const int32_t* ids, const float*) {
+  if (table_.n_slots(l) == 0) return;
+  std::fill(predicted_[l].begin(), predicted_[l].end(), 0);
+  for (int64_t i = 0; i < n_tokens * k; ++i) {
+    const int e = ids[i];
+    if (predicted_[l][e]) continue;
+    predicted_[l][e] = 1;
+    if (table_.resident(l, e) || in_flight(l, e) || staging_.empty()) continue;
+    start_load(l, e);
+    ++stats_.prefetches;
+  }
+  if (options_.deterministic) {
+    // Predicted experts land before the layer they were predicted for, whatever the storage's
+    // speed (quality measurements; the token waits here instead).
+    loader_->wait_idle();
+    apply_completed();
   }
 }
 
@@ -209,7 +244,7 @@ void SwapMoeExperts::install(const LoadResult& r) {
   const int l = r.request.layer, e = r.request.expert;
   ++stats_.loads;
   stats_.bytes_read += store_.expert_bytes(l);
-  if (table_.resident(l, e) || !wanted(l, e) || table_.n_slots(l) == 0) {
+  if (table_.resident(l, e) || (!wanted(l, e) && !predicted_[l][e]) || table_.n_slots(l) == 0) {
     staging_.push_back(std::move(buf));
     return;
   }
@@ -229,6 +264,7 @@ void SwapMoeExperts::install(const LoadResult& r) {
     return;
   }
   table_.install(l, victim, e, buf);  // buf now holds the victim's old buffer
+  prefetched_[l][e] = !wanted(l, e);
   staging_.push_back(std::move(buf));
   ++stats_.swaps;
 }

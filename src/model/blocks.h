@@ -4,7 +4,10 @@
 // blocks read s.xn and leave their output in s.ffn_out.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <limits>
+#include <vector>
 #include <functional>
 
 #include "core/thread_pool.h"
@@ -56,11 +59,29 @@ void dense_ffn(const LayerContext& l, int64_t n);
 
 // How the MoE layers routed, counted over (token, layer) pairs.
 struct RoutingStats {
+  static constexpr int kMaxDepth = 4;  // prediction depths tracked (MoE layers ahead)
   uint64_t decisions = 0;  // (token, MoE layer) pairs routed
   uint64_t hits = 0;       // the unmasked top-k was entirely resident before the layer ran
   uint64_t faithful = 0;   // the masked top-k equals the unmasked top-k (as sets)
+  // Per layer (sized on first use): decisions and hits, for hit rates per layer.
+  std::vector<uint64_t> layer_decisions, layer_hits;
+  // Prediction (--prefetch): routed choices scored against the prediction made `depth` MoE
+  // layers earlier, and how many of them it contained. [depth - 1]; per layer for depth 1.
+  std::array<uint64_t, kMaxDepth> predicted{}, predicted_right{};
+  std::vector<uint64_t> layer_predicted, layer_predicted_right;
+
   double hit_rate() const { return decisions ? double(hits) / double(decisions) : 1.0; }
   double fidelity() const { return decisions ? double(faithful) / double(decisions) : 1.0; }
+  // Share of the routed choices that the prediction `depth` layers ahead had named; NaN: none.
+  double recall(int depth = 1) const {
+    const uint64_t n = predicted[depth - 1];
+    return n ? double(predicted_right[depth - 1]) / double(n) : std::numeric_limits<double>::quiet_NaN();
+  }
+  void count_layer(int layer, bool hit) {
+    if (layer_decisions.size() <= static_cast<size_t>(layer)) layer_decisions.resize(layer + 1), layer_hits.resize(layer + 1);
+    ++layer_decisions[layer];
+    layer_hits[layer] += hit;
+  }
 };
 
 // One routing decision, for traces: the unmasked top-k of one token in one layer.

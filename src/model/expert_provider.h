@@ -23,6 +23,13 @@ class ExpertProvider {
   virtual void prepare_layer(int /*layer*/, int64_t /*n_tokens*/, int /*k*/, const int32_t* /*ids*/,
                              const float* /*weights*/) {}
 
+  // Prediction: how many MoE layers ahead the policy wants the routing predicted (0: none).
+  virtual int prefetch_depth() const { return 0; }
+  // The predicted routing of a later MoE layer (its router applied to the current hidden
+  // state), ids and weights [n_tokens][k]: the policy may start reading those experts now.
+  virtual void prefetch(int /*layer*/, int64_t /*n_tokens*/, int /*k*/, const int32_t* /*ids*/,
+                        const float* /*weights*/) {}
+
   // Experts of `layer` that may be used now without waiting: mask[e] != 0. nullptr means every
   // expert is usable (exact routing: full, ondemand and cache).
   virtual const uint8_t* usable_mask(int layer) = 0;

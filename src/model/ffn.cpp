@@ -202,6 +202,7 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
     }
     ++stats.decisions;
     stats.hits += hit[t];
+    stats.count_layer(layer, hit[t]);
     stats.faithful += same_set(ids, k, mids, s.n_masked[t]);
   }
 

@@ -22,7 +22,7 @@ RunShape effective(RunShape run, const ThreadPool& pool) {
 Transformer::Transformer(const Model& model, const RunShape& run, ThreadPool& pool, ExpertProvider* experts)
     : model_(model), cfg_(model.config()), run_(effective(run, pool)), pool_(pool), mapped_(model),
       experts_(experts ? experts : &mapped_), rope_(rope_params(cfg_)), s_(scratch_sizes(cfg_, run_)),
-      place_kv_(static_cast<size_t>(run_.n_ubatch)), place_pos_(static_cast<size_t>(run_.n_ubatch)) {
+      place_kv_(static_cast<size_t>(run_.n_ubatch)), place_pos_(static_cast<size_t>(run_.n_ubatch)), predictor_(model) {
   if (run.n_ctx <= 0) fail("transformer", fmt::format("context size {} must be positive", run.n_ctx), "pass -c N with N > 0");
 }
 
@@ -114,8 +114,15 @@ void Transformer::forward_ubatch(const int32_t* tokens, int64_t n, int64_t first
     for (int64_t t = 0; t < n; ++t)
       s.x_norm[t] = rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(l.w.ffn_input_norm().data), &s.xn[t * c.n_embd],
                              c.n_embd, c.rms_eps);
-    if (l.desc.is_moe()) moe_ffn(l, *experts_, hooks, stats_, n);
-    else dense_ffn(l, n);
+    if (l.desc.is_moe()) {
+      // The next layers' experts are predicted now, so that their reads overlap this layer's work.
+      if (const int depth = experts_->prefetch_depth(); depth > 0)
+        predictor_.predict(layer, s.x.data(), n, depth, *experts_, s, pool_);
+      moe_ffn(l, *experts_, hooks, stats_, n);
+      predictor_.score(layer, s.topk_ids.data(), n, static_cast<int>(c.n_expert_used), stats_);
+    } else {
+      dense_ffn(l, n);
+    }
     for (int64_t i = 0; i < n * c.n_embd; ++i) s.x[i] += s.ffn_out[i];
     experts_->layer_boundary(layer);
   }

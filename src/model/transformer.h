@@ -11,6 +11,7 @@
 
 #include "core/thread_pool.h"
 #include "model/blocks.h"
+#include "model/expert_prediction.h"
 #include "model/expert_provider.h"
 #include "model/forward_scratch.h"
 #include "model/kv_cache.h"
@@ -67,6 +68,7 @@ class Transformer {
   ForwardScratch s_;
   std::vector<KvCache*> place_kv_;  // [n_ubatch] each token's cache and position (TokenPlaces)
   std::vector<int64_t> place_pos_;
+  ExpertPredictor predictor_;
 };
 
 }  // namespace swapmoe

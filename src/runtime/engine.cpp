@@ -112,7 +112,7 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
     std::vector<std::vector<float>> magnitudes;
     if (kind_ == PolicyKind::PRUNE || kind_ == PolicyKind::SWAPMOE) magnitudes = expert_magnitudes(*store_, *pool_);
     policy_ = make_policy(kind_, *store_, std::move(magnitudes), plan_.slots,
-                          PolicyOptions{options_.swapmoe, options_.eviction, options_.io_threads});
+                          PolicyOptions{options_.swapmoe, options_.eviction, options_.io_threads, options_.prefetch_depth});
   } else {
     policy_ = std::make_unique<FullExperts>(*model_);
   }

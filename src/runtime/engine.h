@@ -50,6 +50,7 @@ struct EngineOptions {
   SwapMoeOptions swapmoe;
   Eviction eviction = Eviction::LRU;          // cache
   int io_threads = PolicyOptions{}.io_threads;  // expert reads in flight at once
+  int prefetch_depth = 0;                       // MoE layers ahead to predict and prefetch
   std::string plan_source = "uniform";  // where the slots came from, for reports
   // Optional planner (src/planner): when set and plan_slots is empty, a byte budget is split by
   // it at start-up and again by set_memory_budget(), instead of uniformly.

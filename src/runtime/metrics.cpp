@@ -1,6 +1,7 @@
 #include "runtime/metrics.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -24,6 +25,9 @@ RunMetrics collect_metrics(const Engine& engine) {
   m.stalls = s.stalls;
   m.swaps = s.swaps;
   m.fetches = s.fetches;
+  m.prefetches = s.prefetches;
+  m.prefetch_hits = s.prefetch_hits;
+  m.recall = r.recall(1);
   m.loads = s.loads - start.loads;
   m.bytes_read = s.bytes_read - start.bytes_read;
   m.tokens = s.tokens;
@@ -43,6 +47,9 @@ nlohmann::json to_json(const RunMetrics& m) {
           {"stalls", m.stalls},
           {"swaps", m.swaps},
           {"fetches", m.fetches},
+          {"prefetches", m.prefetches},
+          {"prefetch_hits", m.prefetch_hits},
+          {"prediction_recall", std::isfinite(m.recall) ? nlohmann::json(m.recall) : nlohmann::json()},
           {"loads", m.loads},
           {"bytes_read", m.bytes_read},
           {"bytes_read_per_token", m.bytes_read_per_token},
@@ -72,7 +79,10 @@ std::string format_metrics_line(const RunMetrics& m) {
       "policy {} | budget {} (accounted {}){} | hit rate {:.3f} | fidelity {:.3f} | stalls {} | swaps {} | "
       "fetches {} | read {}/token",
       m.policy, budget, format_bytes(m.accounted_bytes), resident_experts(m), m.hit_rate, m.fidelity, m.stalls,
-      m.swaps, m.fetches, format_bytes(static_cast<uint64_t>(m.bytes_read_per_token)));
+      m.swaps, m.fetches, format_bytes(static_cast<uint64_t>(m.bytes_read_per_token))) +
+         (m.prefetches || std::isfinite(m.recall)
+              ? fmt::format(" | prefetches {} ({} used), recall {:.3f}", m.prefetches, m.prefetch_hits, m.recall)
+              : "");
 }
 
 }  // namespace swapmoe

@@ -22,6 +22,9 @@ struct RunMetrics {
   double fidelity = 1;         // masked top-k == unmasked top-k
   uint64_t stalls = 0;         // tokens that waited on I/O
   uint64_t fetches = 0;        // experts read while a token waited (exact routing's misses)
+  uint64_t prefetches = 0;     // experts read on a prediction (--prefetch)
+  uint64_t prefetch_hits = 0;  // of those, routed to while resident
+  double recall = 0;           // share of routed choices the prediction one layer ahead named (NaN: none)
   uint64_t swaps = 0;
   uint64_t loads = 0;          // after start-up
   uint64_t bytes_read = 0;     // after start-up

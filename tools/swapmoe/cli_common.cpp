@@ -153,6 +153,11 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
                   "down apart)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app->add_option("--prefetch", o.prefetch,
+                  "cache, swapmoe: while a MoE layer computes, predict the experts of the next N MoE layers (their "
+                  "routers applied to the current hidden state) and start reading the missing ones; 0: off")
+      ->capture_default_str()
+      ->check(CLI::Range(0, RoutingStats::kMaxDepth));
   app->add_option("--dump-routing", o.dump_routing, "write the unmasked top-k routing of every token and layer to this JSONL file");
   app->add_option("--replay-routing", o.replay_routing, "drive the routing from a trace written by --dump-routing");
 }
@@ -222,6 +227,7 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   e.swapmoe = o.swapmoe;
   e.eviction = parse_eviction(o.cache_evict);
   e.io_threads = o.io_threads;
+  e.prefetch_depth = o.prefetch;
   if (!o.plan.empty() && !budgeted)
     fail("swapmoe", fmt::format("--plan {} given without a budget", o.plan),
          "a plan says how a budget is split between layers: add --memory-budget or --expert-budget");

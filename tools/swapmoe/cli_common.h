@@ -33,6 +33,7 @@ struct ModelOptions {
   SwapMoeOptions swapmoe;
   std::string cache_evict = "lru";
   int io_threads = PolicyOptions{}.io_threads;
+  int prefetch = 0;
   std::string dump_routing, replay_routing;
 };
 

@@ -1,4 +1,5 @@
 """Shared helpers: data split, tokenizer <-> GGUF metadata, model export/import."""
+import ctypes
 import hashlib
 import os
 
@@ -13,6 +14,20 @@ DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             "../../../shared/data/tinyshakespeare/input.txt")
 
 
+def keep_freed_memory():
+    """glibc returns freed blocks of more than ~128 KiB to the kernel at once (mmap/munmap), so
+    every step's large activations were page-faulted in again: a third of a 64-expert step was
+    system time. Keep them in the heap instead (changes no arithmetic)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)   # glibc's largest allowed threshold
+        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        libc.mallopt(M_TOP_PAD, 64 << 20)
+    except OSError:
+        pass   # not glibc: only slower
+
+
 def load_split(path):
     """Tiny Shakespeare convention: first 90% of the BYTES = train, last 10% = validation."""
     with open(path, "rb") as f:
@@ -25,25 +40,34 @@ def export_gguf(model: MoELM, tok: SPMTokenizer, path, name="shakespeare-moe", q
                 extra_meta=None):
     c = model.c
     w = G.GGUFWriter(alignment=32)
-    w.add("general.architecture", G.T_STRING, "llama")
+    a = c.arch   # "llama" or "qwen3moe": the prefix of the hyper-parameter keys
+    w.add("general.architecture", G.T_STRING, a)
     w.add("general.name", G.T_STRING, name)
     w.add("general.alignment", G.T_UINT32, 32)
     w.add("general.file_type", G.T_UINT32, 7 if qtype == G.GGML_Q8_0 else 1)  # MOSTLY_Q8_0 / F16
     w.add("general.quantization_version", G.T_UINT32, 2)
     for k, v in (extra_meta or {}).items():
         w.add(k, G.T_STRING, v)
-    w.add("llama.vocab_size", G.T_UINT32, c.vocab_size)
-    w.add("llama.context_length", G.T_UINT32, c.n_ctx)
-    w.add("llama.embedding_length", G.T_UINT32, c.n_embd)
-    w.add("llama.block_count", G.T_UINT32, c.n_layer)
-    w.add("llama.feed_forward_length", G.T_UINT32, c.n_ff)
-    w.add("llama.attention.head_count", G.T_UINT32, c.n_head)
-    w.add("llama.attention.head_count_kv", G.T_UINT32, c.n_head_kv)
-    w.add("llama.rope.freq_base", G.T_FLOAT32, float(c.rope_base))
-    w.add("llama.rope.dimension_count", G.T_UINT32, c.head_dim)
-    w.add("llama.attention.layer_norm_rms_epsilon", G.T_FLOAT32, float(c.norm_eps))
-    w.add("llama.expert_count", G.T_UINT32, c.n_expert)
-    w.add("llama.expert_used_count", G.T_UINT32, c.n_expert_used)
+    w.add(a + ".vocab_size", G.T_UINT32, c.vocab_size)
+    w.add(a + ".context_length", G.T_UINT32, c.n_ctx)
+    w.add(a + ".embedding_length", G.T_UINT32, c.n_embd)
+    w.add(a + ".block_count", G.T_UINT32, c.n_layer)
+    if a == "llama":
+        w.add(a + ".feed_forward_length", G.T_UINT32, c.n_ff)   # Mixtral: experts of the dense width
+    else:
+        # no dense FFN: the routed experts' width is its own key (llama.cpp's n_ff_exp)
+        w.add(a + ".expert_feed_forward_length", G.T_UINT32, c.n_ff)
+    w.add(a + ".attention.head_count", G.T_UINT32, c.n_head)
+    w.add(a + ".attention.head_count_kv", G.T_UINT32, c.n_head_kv)
+    if a == "qwen3moe":
+        # heads may be wider than n_embd / n_head; llama.cpp defaults BOTH to n_embd / n_head
+        w.add(a + ".attention.key_length", G.T_UINT32, c.head_dim)
+        w.add(a + ".attention.value_length", G.T_UINT32, c.head_dim)
+    w.add(a + ".rope.freq_base", G.T_FLOAT32, float(c.rope_base))
+    w.add(a + ".rope.dimension_count", G.T_UINT32, c.head_dim)
+    w.add(a + ".attention.layer_norm_rms_epsilon", G.T_FLOAT32, float(c.norm_eps))
+    w.add(a + ".expert_count", G.T_UINT32, c.n_expert)
+    w.add(a + ".expert_used_count", G.T_UINT32, c.n_expert_used)
     w.add("tokenizer.ggml.model", G.T_STRING, "llama")
     w.add("tokenizer.ggml.tokens", G.T_ARRAY, tok.tokens, G.T_STRING)
     w.add("tokenizer.ggml.scores", G.T_ARRAY, tok.scores, G.T_FLOAT32)
@@ -66,6 +90,9 @@ def export_gguf(model: MoELM, tok: SPMTokenizer, path, name="shakespeare-moe", q
         w.add_tensor(p + "attn_k.weight", np_(b.wk), qtype)
         w.add_tensor(p + "attn_v.weight", np_(b.wv), qtype)
         w.add_tensor(p + "attn_output.weight", np_(b.wo), qtype)
+        if b.qk_norm:
+            w.add_tensor(p + "attn_q_norm.weight", np_(b.q_norm), G.GGML_F32)
+            w.add_tensor(p + "attn_k_norm.weight", np_(b.k_norm), G.GGML_F32)
         w.add_tensor(p + "ffn_norm.weight", np_(b.ffn_norm), G.GGML_F32)
         w.add_tensor(p + "ffn_gate_inp.weight", np_(b.router), G.GGML_F32)
         w.add_tensor(p + "ffn_gate_exps.weight", np_(b.gate), qtype)
@@ -80,14 +107,20 @@ def load_gguf(path):
     """Returns (model with dequantised weights, tokenizer, reader)."""
     r = G.GGUFReader(path)
     m = r.meta
-    assert m["general.architecture"] == "llama"
-    c = Config(vocab_size=len(m["tokenizer.ggml.tokens"]), n_embd=m["llama.embedding_length"],
-               n_layer=m["llama.block_count"], n_head=m["llama.attention.head_count"],
-               n_head_kv=m["llama.attention.head_count_kv"], n_ff=m["llama.feed_forward_length"],
-               n_expert=m["llama.expert_count"], n_expert_used=m["llama.expert_used_count"],
-               n_ctx=m["llama.context_length"], rope_base=float(m["llama.rope.freq_base"]),
-               norm_eps=float(m["llama.attention.layer_norm_rms_epsilon"]))
-    assert m["llama.rope.dimension_count"] == c.head_dim
+    a = m["general.architecture"]
+    assert a in ("llama", "qwen3moe"), "unsupported architecture %r" % a
+    k = lambda key: m[a + "." + key]
+    c = Config(vocab_size=len(m["tokenizer.ggml.tokens"]), n_embd=k("embedding_length"),
+               n_layer=k("block_count"), n_head=k("attention.head_count"),
+               n_head_kv=k("attention.head_count_kv"),
+               n_ff=k("feed_forward_length") if a == "llama" else k("expert_feed_forward_length"),
+               n_expert=k("expert_count"), n_expert_used=k("expert_used_count"),
+               n_ctx=k("context_length"), rope_base=float(k("rope.freq_base")),
+               norm_eps=float(k("attention.layer_norm_rms_epsilon")), arch=a,
+               n_embd_head=m.get(a + ".attention.key_length", 0) if a == "qwen3moe" else 0)
+    if a == "qwen3moe":
+        assert m.get(a + ".attention.value_length", c.n_embd // c.n_head) == c.head_dim
+    assert m.get(a + ".rope.dimension_count", c.head_dim) == c.head_dim
     model = MoELM(c)
     t = lambda n: torch.from_numpy(np.ascontiguousarray(r.array(n)))
     with torch.no_grad():
@@ -99,6 +132,9 @@ def load_gguf(path):
             b.wk.copy_(t(p + "attn_k.weight"))
             b.wv.copy_(t(p + "attn_v.weight"))
             b.wo.copy_(t(p + "attn_output.weight"))
+            if b.qk_norm:
+                b.q_norm.copy_(t(p + "attn_q_norm.weight"))
+                b.k_norm.copy_(t(p + "attn_k_norm.weight"))
             b.ffn_norm.copy_(t(p + "ffn_norm.weight"))
             b.router.copy_(t(p + "ffn_gate_inp.weight"))
             b.gate.copy_(t(p + "ffn_gate_exps.weight"))

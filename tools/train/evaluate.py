@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Evaluate an exported shakespeare-moe GGUF exactly as shipped (dequantised weights).
+"""Evaluate an exported shakespeare-moe GGUF (llama or qwen3moe) exactly as shipped
+(dequantised weights).
 
   /usr/bin/python3 tools/train/evaluate.py models/shakespeare-moe.gguf [--ctx 128] [--text PATH]
       [--json stats.json] [--golden models/shakespeare-moe.golden.json]
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import DEFAULT_DATA, load_split, load_gguf   # noqa: E402
+from common import DEFAULT_DATA, load_split, load_gguf, keep_freed_memory   # noqa: E402
 from spm_tokenizer import BOS_ID                          # noqa: E402
 from model import param_counts                             # noqa: E402
 
@@ -117,6 +118,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()
 
     model, tok, reader = load_gguf(args.gguf)
     c = model.c

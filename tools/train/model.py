@@ -1,5 +1,6 @@
-"""Mixtral-style MoE decoder in PyTorch with llama.cpp's LLM_ARCH_LLAMA semantics.
+"""MoE decoder in PyTorch with the semantics of two llama.cpp architectures.
 
+arch "llama" (LLM_ARCH_LLAMA with experts, Mixtral-style; the default):
 - RMSNorm: x * rsqrt(mean(x^2) + eps) * w
 - RoPE, llama.cpp "normal" mode: rotates ADJACENT pairs (x[2i], x[2i+1]) of each head by
   pos * base^(-2i/head_dim)
@@ -8,8 +9,16 @@
   expert e: down(silu(gate x) * up x); output = weighted sum
 - pre-norm residual blocks, final RMSNorm, untied output head, no biases.
 
+arch "qwen3moe" (LLM_ARCH_QWEN3MOE, Qwen3-30B-A3B's shape) differs in three places only:
+- heads may be wider than n_embd / n_head (head_dim = attention.key_length = value_length);
+- q and k are RMS-normalised per head (weights attn_q_norm / attn_k_norm of head_dim, the
+  model's eps) after their projections and before RoPE;
+- RoPE in NEOX mode: rotates the HALVES (x[i], x[i + hd/2]) of each head by pos * base^(-2i/hd).
+Its routing (softmax over all experts, top-k, renormalised: norm_topk_prob) is the same function
+as llama's softmax over the selected logits, so the MoE code is shared.
+
 Parameter tensors are stored in the GGUF (numpy, outermost-first) layout so export is a copy:
-  wq (n_head*hd, d), wk/wv (n_kv*hd, d), wo (d, n_head*hd), router (E, d),
+  wq (n_head*hd, d), wk/wv (n_kv*hd, d), wo (d, n_head*hd), q_norm/k_norm (hd,), router (E, d),
   gate/up (E, ff, d), down (E, d, ff).
 """
 import math
@@ -33,10 +42,12 @@ class Config:
     n_ctx: int = 256
     rope_base: float = 10000.0
     norm_eps: float = 1e-5
+    arch: str = "llama"       # "llama" or "qwen3moe" (see the module docstring)
+    n_embd_head: int = 0      # qwen3moe's attention.key_length; 0: n_embd // n_head
 
     @property
     def head_dim(self):
-        return self.n_embd // self.n_head
+        return self.n_embd_head or self.n_embd // self.n_head
 
     def to_dict(self):
         return asdict(self)
@@ -59,6 +70,12 @@ def apply_rope(x, cos, sin):
     return torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1).flatten(-2)
 
 
+def apply_rope_neox(x, cos, sin):
+    # x: (B, H, T, hd); pair i is (x[i], x[i + hd/2])
+    x0, x1 = x.chunk(2, dim=-1)
+    return torch.cat((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
+
+
 class Block(nn.Module):
     def __init__(self, c: Config):
         super().__init__()
@@ -69,6 +86,14 @@ class Block(nn.Module):
         self.wk = nn.Parameter(torch.empty(c.n_head_kv * hd, d))
         self.wv = nn.Parameter(torch.empty(c.n_head_kv * hd, d))
         self.wo = nn.Parameter(torch.empty(d, c.n_head * hd))
+        self.qk_norm = c.arch == "qwen3moe"
+        if self.qk_norm:
+            self.q_norm = nn.Parameter(torch.ones(hd))   # (hd,) shared by every query head
+            self.k_norm = nn.Parameter(torch.ones(hd))   # (hd,) shared by every kv head
+        self.rope = apply_rope_neox if c.arch == "qwen3moe" else apply_rope
+        # the MoE's expert batches (see moe): llama keeps the single one the default model was
+        # trained with, so its arithmetic is unchanged
+        self.expert_buckets = 1 if c.arch == "llama" else max(1, E // 8)
         self.ffn_norm = nn.Parameter(torch.ones(d))
         self.router = nn.Parameter(torch.empty(E, d))
         self.gate = nn.Parameter(torch.empty(E, ff, d))
@@ -82,8 +107,11 @@ class Block(nn.Module):
         q = F.linear(h, self.wq).view(B, T, c.n_head, hd).transpose(1, 2)
         k = F.linear(h, self.wk).view(B, T, c.n_head_kv, hd).transpose(1, 2)
         v = F.linear(h, self.wv).view(B, T, c.n_head_kv, hd).transpose(1, 2)
-        q = apply_rope(q, cos, sin)
-        k = apply_rope(k, cos, sin)
+        if self.qk_norm:
+            q = rms_norm(q, self.q_norm, c.norm_eps)
+            k = rms_norm(k, self.k_norm, c.norm_eps)
+        q = self.rope(q, cos, sin)
+        k = self.rope(k, cos, sin)
         g = c.n_head // c.n_head_kv
         q = q.view(B, c.n_head_kv, g * T, hd)        # heads of one group share a kv head
         att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(hd))
@@ -103,15 +131,40 @@ class Block(nn.Module):
         flat_e = topi.reshape(-1)
         order = torch.argsort(flat_e, stable=True)
         counts = torch.bincount(flat_e, minlength=E)
-        C = int(counts.max())
         starts = torch.cumsum(counts, 0) - counts
         e_sorted = flat_e[order]
-        slot = e_sorted * C + (torch.arange(N * k) - starts[e_sorted])
+        rank = torch.arange(N * k) - starts[e_sorted]       # place of each assignment in its expert
         tok = order // k
-        X = x.new_zeros(E * C, shp[-1]).index_copy(0, slot, x[tok]).view(E, C, -1)
-        a = torch.bmm(X, self.gate.transpose(1, 2))
-        b = torch.bmm(X, self.up.transpose(1, 2))
-        Y = torch.bmm(F.silu(a) * b, self.down.transpose(1, 2)).view(E * C, -1)
+        if self.expert_buckets == 1:
+            # every expert padded to the busiest one's count: one bmm per matrix
+            C = int(counts.max())
+            slot = e_sorted * C + rank
+            X = x.new_zeros(E * C, shp[-1]).index_copy(0, slot, x[tok]).view(E, C, -1)
+            a = torch.bmm(X, self.gate.transpose(1, 2))
+            b = torch.bmm(X, self.up.transpose(1, 2))
+            Y = torch.bmm(F.silu(a) * b, self.down.transpose(1, 2)).view(E * C, -1)
+        else:
+            # experts sorted by count into equal buckets, each padded to its own busiest expert:
+            # with 64 experts the busiest can get 3-5x the mean, and one bucket made the layer 4x slower
+            G = E // self.expert_buckets
+            perm = torch.argsort(counts, descending=True, stable=True)
+            pos = torch.empty_like(perm)
+            pos[perm] = torch.arange(E)
+            caps = counts[perm[::G]]                          # (buckets,) rows per expert
+            offs = torch.cumsum(G * caps, 0) - G * caps
+            p = pos[e_sorted]
+            slot = offs[p // G] + (p % G) * caps[p // G] + rank
+            X = x.new_zeros(int((G * caps).sum()), shp[-1]).index_copy(0, slot, x[tok])
+            Ys = []
+            for g, (cap, off) in enumerate(zip(caps.tolist(), offs.tolist())):
+                if cap == 0:
+                    continue
+                ids = perm[g * G:(g + 1) * G]
+                Xg = X[off:off + G * cap].view(G, cap, -1)
+                a = torch.bmm(Xg, self.gate[ids].transpose(1, 2))
+                b = torch.bmm(Xg, self.up[ids].transpose(1, 2))
+                Ys.append(torch.bmm(F.silu(a) * b, self.down[ids].transpose(1, 2)).view(G * cap, -1))
+            Y = torch.cat(Ys)
         Y = Y[slot] * w.reshape(-1)[order, None]
         out = x.new_zeros(N, shp[-1]).index_add(0, tok, Y)
         return out.view(shp), logits, topi
@@ -163,7 +216,7 @@ class MoELM(nn.Module):
 
 def param_counts(c: Config):
     d, hd, E, ff, L, V = c.n_embd, c.head_dim, c.n_expert, c.n_ff, c.n_layer, c.vocab_size
-    attn = d * c.n_head * hd * 2 + d * c.n_head_kv * hd * 2
+    attn = d * c.n_head * hd * 2 + d * c.n_head_kv * hd * 2 + (2 * hd if c.arch == "qwen3moe" else 0)
     expert = 3 * d * ff
     per_layer_total = attn + 2 * d + E * d + E * expert
     per_layer_active = attn + 2 * d + E * d + c.n_expert_used * expert
