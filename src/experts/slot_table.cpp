@@ -32,12 +32,8 @@ void SlotTable::add_slot(int layer, uint64_t n_bytes) {
 }
 
 void SlotTable::remove_slot(int layer, int slot) {
+  clear(layer, slot);
   Layer& l = layers_[layer];
-  const int e = l.slot_expert[slot];
-  if (e >= 0) {
-    l.expert_slot[e] = -1;
-    l.mask[e] = 0;
-  }
   // Move the last slot into the hole so slots stay dense.
   const int last = static_cast<int>(l.slot_expert.size()) - 1;
   if (slot != last) {
@@ -50,12 +46,8 @@ void SlotTable::remove_slot(int layer, int slot) {
 }
 
 void SlotTable::assign(int layer, int slot, int expert) {
+  clear(layer, slot);
   Layer& l = layers_[layer];
-  const int old = l.slot_expert[slot];
-  if (old >= 0) {
-    l.expert_slot[old] = -1;
-    l.mask[old] = 0;
-  }
   l.slot_expert[slot] = expert;
   l.expert_slot[expert] = slot;
   l.mask[expert] = 1;
