@@ -69,31 +69,10 @@ class ExactPoliciesTest : public ::testing::Test {
   static void SetUpTestSuite() { path_ = write_policies_test_model("exact"); }
   static void TearDownTestSuite() { remove_policies_test_model(path_); }
 
-  // One token per step, the prompt too: each step's misses then always fit the slots, so the
-  // exact policies must reproduce the full model token for token.
   static EngineOptions options(const std::string& policy, const std::string& share) {
-    EngineOptions o;
-    o.model_path = path_;
-    o.n_threads = 2;
-    o.n_ctx = 128;
-    o.n_ubatch = 1;
-    o.policy = policy;
-    o.swapmoe.deterministic = true;
-    if (!share.empty()) o.budget = Budget::experts(share);
-    return o;
+    return token_by_token_options(path_, policy, share);
   }
-
-  static std::vector<int32_t> greedy(Engine& e, int n) {
-    Session session(e);
-    std::span<const float> logits = session.prefill(e.tokenizer().encode("the quick brown fox", true));
-    std::vector<int32_t> out;
-    while (static_cast<int>(out.size()) < n) {
-      const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      out.push_back(next);
-      logits = session.step(next);
-    }
-    return out;
-  }
+  static std::vector<int32_t> greedy(Engine& e, int n) { return greedy_tokens(e, n); }
 
   static std::string path_;
 };

@@ -16,6 +16,15 @@
 
 namespace swapmoe {
 
+namespace {
+// A routed choice's share of its token's top-k weight (an even split when the weights sum to 0).
+float share_of(const float* w, int k, int j) {
+  float sum = 0;
+  for (int i = 0; i < k; ++i) sum += w[i];
+  return sum > 0 ? w[j] / sum : 1.0f / static_cast<float>(k);
+}
+}  // namespace
+
 SwapMoeExperts::SwapMoeExperts(const ExpertStore& store, std::vector<std::vector<float>> magnitudes,
                                const std::vector<int>& slots, const SwapMoeOptions& options, int io_threads,
                                int prefetch_depth)
@@ -107,17 +116,13 @@ void SwapMoeExperts::prepare_layer(int l, int64_t n_tokens, int k, const int32_t
   // missing expert's largest share of a token's top-k weight, where it reaches the threshold.
   std::vector<uint8_t> keep(n_expert, 0);
   std::vector<float> heavy(n_expert, -1.0f);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    const float* w = weights + t * k;
-    float sum = 0;
-    for (int j = 0; j < k; ++j) sum += w[j];
+  for (int64_t t = 0; t < n_tokens; ++t)
     for (int j = 0; j < k; ++j) {
       const int e = ids[t * k + j];
-      const float share = sum > 0 ? w[j] / sum : 1.0f / static_cast<float>(k);
+      const float share = share_of(weights + t * k, k, j);
       if (table_.resident(l, e)) keep[e] = 1;
       else if (share >= options_.exact_threshold) heavy[e] = std::max(heavy[e], share);
     }
-  }
   std::vector<int> order;
   for (int e = 0; e < n_expert; ++e)
     if (heavy[e] >= 0) order.push_back(e);
@@ -130,6 +135,11 @@ void SwapMoeExperts::prepare_layer(int l, int64_t n_tokens, int k, const int32_t
   for (int e : order) {
     const int slot = victim_slot(l, keep, slots);
     if (slot < 0) break;
+    // The fetched expert takes the victim's place in the wanted set too: otherwise the next
+    // background loads would bring the victim back over it, and the next heavy token would
+    // fetch it again (reads that buy nothing).
+    if (const int old = table_.expert_in(l, slot); old >= 0) wanted_[l][old] = 0;
+    wanted_[l][e] = 1;
     table_.clear(l, slot);
     keep[e] = 1;
     requests.push_back({l, e, table_.buffer(l, slot)});
@@ -210,17 +220,24 @@ void SwapMoeExperts::start_loads(int max_loads) {
   }
 }
 
-void SwapMoeExperts::prefetch(int l, int64_t n_tokens, int k, const int32_t* ids, const float*) {
+void SwapMoeExperts::prefetch(int l, int64_t n_tokens, int k, const int32_t* ids, const float* weights) {
   if (table_.n_slots(l) == 0) return;
   std::fill(predicted_[l].begin(), predicted_[l].end(), 0);
-  for (int64_t i = 0; i < n_tokens * k; ++i) {
-    const int e = ids[i];
-    if (predicted_[l][e]) continue;
-    predicted_[l][e] = 1;
-    if (table_.resident(l, e) || in_flight(l, e) || staging_.empty()) continue;
-    start_load(l, e);
-    ++stats_.prefetches;
-  }
+  // With a threshold, only the predictions that would be fetched if they came true are read
+  // ahead (the others would be masked anyway); pure SwapMoE reads every predicted miss, which
+  // can then be routed to instead of a substitute. At most one layer's slots in flight for it.
+  const float min_share = options_.exact_threshold > 1 ? 0.0f : static_cast<float>(options_.exact_threshold);
+  int started = 0;
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int j = 0; j < k; ++j) {
+      const int e = ids[t * k + j];
+      predicted_[l][e] = 1;
+      if (share_of(weights + t * k, k, j) < min_share || table_.resident(l, e) || in_flight(l, e)) continue;
+      if (staging_.empty() || started >= table_.n_slots(l)) continue;
+      start_load(l, e);
+      ++started;
+      ++stats_.prefetches;
+    }
   if (options_.deterministic) {
     // Predicted experts land before the layer they were predicted for, whatever the storage's
     // speed (quality measurements; the token waits here instead).
@@ -248,23 +265,34 @@ void SwapMoeExperts::install(const LoadResult& r) {
     staging_.push_back(std::move(buf));
     return;
   }
-  // Victim: an empty slot, else the least important resident expert that is no longer wanted.
+  // Victim of a wanted expert: an empty slot, else the least important resident expert that is
+  // no longer wanted. A prediction may also displace a wanted expert (the least important one
+  // not predicted itself): it takes that expert's place in the wanted set, as a fetch does.
+  const bool prediction = !wanted(l, e);
   int victim = -1;
-  for (int s = 0; s < table_.n_slots(l); ++s) {
-    const int cur = table_.expert_in(l, s);
-    if (cur < 0) {
-      victim = s;
-      break;
+  if (prediction) {
+    victim = victim_slot(l, predicted_[l], {});
+  } else {
+    for (int s = 0; s < table_.n_slots(l); ++s) {
+      const int cur = table_.expert_in(l, s);
+      if (cur < 0) {
+        victim = s;
+        break;
+      }
+      if (wanted(l, cur)) continue;
+      if (victim < 0 || importance_[l][cur] < importance_[l][table_.expert_in(l, victim)]) victim = s;
     }
-    if (wanted(l, cur)) continue;
-    if (victim < 0 || importance_[l][cur] < importance_[l][table_.expert_in(l, victim)]) victim = s;
   }
   if (victim < 0) {
     staging_.push_back(std::move(buf));
     return;
   }
+  if (prediction) {
+    if (const int old = table_.expert_in(l, victim); old >= 0) wanted_[l][old] = 0;
+    wanted_[l][e] = 1;
+  }
   table_.install(l, victim, e, buf);  // buf now holds the victim's old buffer
-  prefetched_[l][e] = !wanted(l, e);
+  prefetched_[l][e] = prediction;
   staging_.push_back(std::move(buf));
   ++stats_.swaps;
 }

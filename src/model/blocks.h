@@ -98,6 +98,13 @@ struct RoutingHooks {
   std::function<void(const RoutingEvent&)> on_routing;
   // Replaces the router's unmasked choice; returns false when it has no entry for (pos, layer).
   std::function<bool(int64_t pos, int layer, int k, int32_t* ids, float* weights)> replay_routing;
+  // The expert predictor's guess for `layer`, made `depth` MoE layers ahead (see
+  // expert_prediction.h): reported, and replaced from a trace, like the routing above. A replay on
+  // another model's weights (a synth model at real widths) then prefetches what the trained
+  // model predicted, not what random routers guess.
+  std::function<void(int64_t pos, int layer, int depth, int k, const int32_t* ids, const float* weights)> on_prediction;
+  std::function<bool(int64_t pos, int layer, int depth, int k, int32_t* ids, float* weights)> replay_prediction;
+  int prediction_depth = 0;  // with on_prediction: depths predicted even when nothing prefetches
 };
 
 // The MoE layer: route (masked to the provider's usable experts), run each chosen expert on its

@@ -14,24 +14,39 @@ ExpertPredictor::ExpertPredictor(const Model& model) : model_(model) {
   predicted_.assign(RoutingStats::kMaxDepth, std::vector<std::vector<int32_t>>(n_layer));
 }
 
-void ExpertPredictor::predict(int layer, const float* x, int64_t n, int depth, ExpertProvider& experts,
-                              ForwardScratch& s, ThreadPool& pool) {
+int ExpertPredictor::depth(const ExpertProvider& experts, const RoutingHooks& hooks) {
+  const int recorded = hooks.on_prediction ? hooks.prediction_depth : 0;
+  return std::min(std::max(experts.prefetch_depth(), recorded), RoutingStats::kMaxDepth);
+}
+
+void ExpertPredictor::predict(int layer, const float* x, const int64_t* pos, int64_t n, const RoutingHooks& hooks,
+                              ExpertProvider& experts, ForwardScratch& s, ThreadPool& pool) {
   const ModelConfig& c = model_.config();
   const int k = static_cast<int>(c.n_expert_used);
   const int64_t E = c.n_expert, d = c.n_embd;
+  const int prefetch_depth = experts.prefetch_depth();
   int target = layer;
-  for (int ahead = 1; ahead <= std::min(depth, RoutingStats::kMaxDepth); ++ahead) {
+  for (int ahead = 1; ahead <= depth(experts, hooks); ++ahead) {
     target = next_moe_[target];
     if (target < 0) return;
     const LayerWeights& w = model_.layers[target];
-    for (int64_t t = 0; t < n; ++t)
-      rms_norm(x + t * d, static_cast<const float*>(w.ffn_input_norm().data), &s.tmp[t * d], d, c.rms_eps);
-    linear(w.router, s.tmp.data(), n, s.router.data(), s.act, pool);
-    add_bias(w.router_b, s.router.data(), n, E);
-    const float* bias = static_cast<const float*>(w.exp_probs_b.data);
-    for (int64_t t = 0; t < n; ++t)
-      route(c.router, &s.router[t * E], E, k, nullptr, &s.topk_ids[t * k], &s.topk_w[t * k], bias);
-    experts.prefetch(target, n, k, s.topk_ids.data(), s.topk_w.data());
+    bool computed = false;  // the router runs once for all tokens, and only if a trace lacks one
+    for (int64_t t = 0; t < n; ++t) {
+      int32_t* ids = &s.topk_ids[t * k];
+      float* weights = &s.topk_w[t * k];
+      if (hooks.replay_prediction && hooks.replay_prediction(pos[t], target, ahead, k, ids, weights)) continue;
+      if (!computed) {
+        for (int64_t u = 0; u < n; ++u)
+          rms_norm(x + u * d, static_cast<const float*>(w.ffn_input_norm().data), &s.tmp[u * d], d, c.rms_eps);
+        linear(w.router, s.tmp.data(), n, s.router.data(), s.act, pool);
+        add_bias(w.router_b, s.router.data(), n, E);
+        computed = true;
+      }
+      route(c.router, &s.router[t * E], E, k, nullptr, ids, weights, static_cast<const float*>(w.exp_probs_b.data));
+    }
+    if (hooks.on_prediction)
+      for (int64_t t = 0; t < n; ++t) hooks.on_prediction(pos[t], target, ahead, k, &s.topk_ids[t * k], &s.topk_w[t * k]);
+    if (ahead <= prefetch_depth) experts.prefetch(target, n, k, s.topk_ids.data(), s.topk_w.data());
     predicted_[ahead - 1][target].assign(s.topk_ids.begin(), s.topk_ids.begin() + n * k);
   }
 }

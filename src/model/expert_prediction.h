@@ -17,12 +17,15 @@ class ExpertPredictor {
  public:
   explicit ExpertPredictor(const Model& model);
 
-  // At MoE layer `layer`, with the residual stream x [n][n_embd]: predicts the next `depth` MoE
-  // layers, hands each prediction to experts.prefetch() (nearest layer first) and keeps it for
-  // scoring. Uses s.tmp, s.router, s.act and the top-k buffers, which the layer's own MoE block
-  // overwrites afterwards.
-  void predict(int layer, const float* x, int64_t n, int depth, ExpertProvider& experts, ForwardScratch& s,
-               ThreadPool& pool);
+  // At MoE layer `layer`, with the residual stream x [n][n_embd] of the tokens at `pos`: predicts
+  // the next MoE layers (as deep as the provider prefetches, or the hooks record), hands the
+  // first experts.prefetch_depth() of them to experts.prefetch() (nearest layer first) and keeps
+  // each for scoring. Uses s.tmp, s.router, s.act and the top-k buffers, which the layer's own
+  // MoE block overwrites afterwards.
+  void predict(int layer, const float* x, const int64_t* pos, int64_t n, const RoutingHooks& hooks,
+               ExpertProvider& experts, ForwardScratch& s, ThreadPool& pool);
+  // The depth predict() reaches for this provider and these hooks (0: it does nothing).
+  static int depth(const ExpertProvider& experts, const RoutingHooks& hooks);
   // The unmasked routing of `layer` ids [n][k]: scores the predictions made for it.
   void score(int layer, const int32_t* ids, int64_t n, int k, RoutingStats& stats);
 

@@ -116,8 +116,8 @@ void Transformer::forward_ubatch(const int32_t* tokens, int64_t n, int64_t first
                              c.n_embd, c.rms_eps);
     if (l.desc.is_moe()) {
       // The next layers' experts are predicted now, so that their reads overlap this layer's work.
-      if (const int depth = experts_->prefetch_depth(); depth > 0)
-        predictor_.predict(layer, s.x.data(), n, depth, *experts_, s, pool_);
+      if (ExpertPredictor::depth(*experts_, hooks) > 0)
+        predictor_.predict(layer, s.x.data(), l.at.pos, n, hooks, *experts_, s, pool_);
       moe_ffn(l, *experts_, hooks, stats_, n);
       predictor_.score(layer, s.topk_ids.data(), n, static_cast<int>(c.n_expert_used), stats_);
     } else {

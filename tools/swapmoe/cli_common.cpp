@@ -246,13 +246,22 @@ RoutingTraces attach_routing_traces(Engine& engine, const ModelOptions& o) {
   RoutingTraces t;
   RoutingHooks& hooks = engine.transformer().hooks;
   if (!o.dump_routing.empty()) {
-    t.writer = std::make_unique<RoutingTraceWriter>(o.dump_routing, engine.model());
+    // The predictions ride along (two layers ahead, or as deep as --prefetch), so that a replay
+    // on a model of real widths prefetches what this model predicted.
+    const int depth = std::max(2, engine.options().prefetch_depth);
+    t.writer = std::make_unique<RoutingTraceWriter>(o.dump_routing, engine.model(), depth);
     hooks.on_routing = [w = t.writer.get()](const RoutingEvent& e) { w->record(e); };
+    hooks.on_prediction = [w = t.writer.get()](int64_t pos, int layer, int d, int k, const int32_t* ids,
+                                               const float* weights) { w->record_prediction(pos, layer, d, k, ids, weights); };
+    hooks.prediction_depth = t.writer->prediction_depth();
   }
   if (!o.replay_routing.empty()) {
     t.reader = std::make_unique<RoutingTraceReader>(o.replay_routing, engine.model());
     hooks.replay_routing = [r = t.reader.get()](int64_t pos, int layer, int k, int32_t* ids, float* w) {
       return r->replay(pos, layer, k, ids, w);
+    };
+    hooks.replay_prediction = [r = t.reader.get()](int64_t pos, int layer, int d, int k, int32_t* ids, float* w) {
+      return r->replay_prediction(pos, layer, d, k, ids, w);
     };
   }
   return t;
