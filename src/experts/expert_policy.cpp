@@ -29,6 +29,7 @@ const char* policy_name(PolicyKind kind) {
 
 void ExpertPolicy::fetch_into(ExpertCache& cache, const ExpertStore& store, int entry, int layer, int expert) {
   try {
+    const StallClock clock(stats_);
     store.read(layer, expert, cache.buffer(entry));
   } catch (...) {
     cache.abandon(entry);

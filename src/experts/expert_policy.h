@@ -11,6 +11,7 @@
 
 #include "core/aligned_buffer.h"
 #include "core/thread_pool.h"
+#include "core/timer.h"
 #include "experts/expert_cache.h"
 #include "experts/expert_store.h"
 #include "model/expert_provider.h"
@@ -26,6 +27,7 @@ struct ExpertStats {
   uint64_t prefetch_hits = 0;  // of those, routed to while resident (the read was of use)
   uint64_t swaps = 0;          // slot switches to a newly loaded expert
   uint64_t tokens = 0;         // tokens processed
+  double stall_seconds = 0;    // time tokens spent waiting for those loads
 };
 
 enum class PolicyKind { FULL, PRUNE, ONDEMAND, CACHE, SWAPMOE };
@@ -81,6 +83,19 @@ class ExpertPolicy : public ExpertProvider {
  protected:
   // A token of this step waited for storage.
   void note_stall() { step_stalled_ = true; }
+  // Adds the time from its construction to its end to stats_.stall_seconds: wraps each wait of a
+  // token on storage (not the waits of --deterministic, which only pin down when loads land).
+  class StallClock {
+   public:
+    explicit StallClock(ExpertStats& stats) : stats_(stats) {}
+    ~StallClock() { stats_.stall_seconds += timer_.seconds(); }
+    StallClock(const StallClock&) = delete;
+    StallClock& operator=(const StallClock&) = delete;
+
+   private:
+    ExpertStats& stats_;
+    Timer timer_;
+  };
   // Counts a finished step's tokens, and them as stalled when one waited.
   void count_step(int64_t n_tokens) {
     stats_.tokens += n_tokens;

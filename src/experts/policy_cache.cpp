@@ -102,7 +102,10 @@ void CacheExperts::prepare_layer(int layer, int64_t n_tokens, int k, const int32
   // The layer's experts, heaviest first, so that if the cache cannot hold them all at once the
   // ones that carry the most output are the ones pinned.
   const std::vector<int32_t> needed = by_weight(n_tokens, k, ids, weights);
-  collect(true, layer, &needed);  // a predicted expert still being read: wait for that read
+  {
+    const StallClock clock(stats_);
+    collect(true, layer, &needed);  // a predicted expert still being read: wait for that read
+  }
   for (int32_t e : needed)
     if (prefetched_[key(layer, e)] && cache_.find(layer, e) >= 0) ++stats_.prefetch_hits, prefetched_[key(layer, e)] = 0;
 
@@ -132,7 +135,11 @@ void CacheExperts::prepare_layer(int layer, int64_t n_tokens, int k, const int32
     start_prefetches(layer);
     return;
   }
-  const std::vector<LoadResult> results = loader_->read_now(misses);
+  std::vector<LoadResult> results;
+  {
+    const StallClock clock(stats_);
+    results = loader_->read_now(misses);
+  }
   std::string error;
   for (size_t i = 0; i < results.size(); ++i) {
     if (!results[i].ok) {
@@ -161,6 +168,7 @@ ExpertWeights CacheExperts::acquire(int layer, int expert) {
   entry = cache_.reserve(layer, expert);
   if (entry < 0) {
     cache_.unpin_all();
+    const StallClock clock(stats_);
     collect(true);  // every other entry may be filling: let those reads land
     entry = cache_.reserve(layer, expert);
   }

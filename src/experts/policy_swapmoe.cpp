@@ -108,6 +108,8 @@ void SwapMoeExperts::prepare_layer(int l, int64_t n_tokens, int k, const int32_t
   // A routed expert already being read (predicted, or wanted): wait for that read, not another.
   for (int64_t i = 0; i < n_tokens * k; ++i)
     if (!table_.resident(l, ids[i]) && in_flight(l, ids[i])) {
+      const StallClock clock(stats_);
+      note_stall();
       loader_->wait_idle();
       apply_completed();
       break;
@@ -145,7 +147,11 @@ void SwapMoeExperts::prepare_layer(int l, int64_t n_tokens, int k, const int32_t
     requests.push_back({l, e, table_.buffer(l, slot)});
     slots.push_back(slot);
   }
-  const std::vector<LoadResult> results = loader_->read_now(requests);
+  std::vector<LoadResult> results;
+  {
+    const StallClock clock(stats_);
+    results = loader_->read_now(requests);
+  }
   std::string error;
   for (size_t i = 0; i < results.size(); ++i) {
     if (!results[i].ok) {  // the slot stays empty: never map a half-read buffer

@@ -23,6 +23,7 @@ RunMetrics collect_metrics(const Engine& engine) {
   const ExpertStats& s = p.stats();
   const ExpertStats& start = engine.startup_stats();
   m.stalls = s.stalls;
+  m.stall_seconds = s.stall_seconds - start.stall_seconds;
   m.swaps = s.swaps;
   m.fetches = s.fetches;
   m.prefetches = s.prefetches;
@@ -45,6 +46,7 @@ nlohmann::json to_json(const RunMetrics& m) {
           {"hit_rate", m.hit_rate},
           {"fidelity", m.fidelity},
           {"stalls", m.stalls},
+          {"stall_seconds", m.stall_seconds},
           {"swaps", m.swaps},
           {"fetches", m.fetches},
           {"prefetches", m.prefetches},
@@ -76,10 +78,10 @@ std::string format_metrics_line(const RunMetrics& m) {
   std::string budget = m.memory_budget ? format_bytes(m.memory_budget) : "none";
   if (!m.budget_asked.empty() && m.budget_asked != budget) budget = m.budget_asked + " = " + budget;
   return fmt::format(
-      "policy {} | budget {} (accounted {}){} | hit rate {:.3f} | fidelity {:.3f} | stalls {} | swaps {} | "
+      "policy {} | budget {} (accounted {}){} | hit rate {:.3f} | fidelity {:.3f} | stalls {}{} | swaps {} | "
       "fetches {} | read {}/token",
       m.policy, budget, format_bytes(m.accounted_bytes), resident_experts(m), m.hit_rate, m.fidelity, m.stalls,
-      m.swaps, m.fetches, format_bytes(static_cast<uint64_t>(m.bytes_read_per_token))) +
+      m.stalls ? fmt::format(" ({:.2f} s waiting)", m.stall_seconds) : "", m.swaps, m.fetches, format_bytes(static_cast<uint64_t>(m.bytes_read_per_token))) +
          (m.prefetches || std::isfinite(m.recall)
               ? fmt::format(" | prefetches {} ({} used), recall {:.3f}", m.prefetches, m.prefetch_hits, m.recall)
               : "");

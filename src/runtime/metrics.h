@@ -21,6 +21,7 @@ struct RunMetrics {
   double hit_rate = 1;         // unmasked top-k entirely resident
   double fidelity = 1;         // masked top-k == unmasked top-k
   uint64_t stalls = 0;         // tokens that waited on I/O
+  double stall_seconds = 0;    // time they waited
   uint64_t fetches = 0;        // experts read while a token waited (exact routing's misses)
   uint64_t prefetches = 0;     // experts read on a prediction (--prefetch)
   uint64_t prefetch_hits = 0;  // of those, routed to while resident
