@@ -57,7 +57,8 @@ std::unique_ptr<ExpertPolicy> make_policy(PolicyKind kind, const ExpertStore& st
     case PolicyKind::PRUNE: return std::make_unique<PruneExperts>(store, std::move(magnitudes), slots);
     case PolicyKind::ONDEMAND: return std::make_unique<OnDemandExperts>(store, slots);
     case PolicyKind::CACHE:
-      return std::make_unique<CacheExperts>(store, slots, options.eviction, options.io_threads, options.prefetch_depth);
+      return std::make_unique<CacheExperts>(store, slots, options.eviction, options.io_threads, options.prefetch_depth,
+                                            options.swapmoe.deterministic);
     case PolicyKind::SWAPMOE:
       return std::make_unique<SwapMoeExperts>(store, std::move(magnitudes), slots, options.swapmoe, options.io_threads,
                                               options.prefetch_depth);

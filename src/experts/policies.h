@@ -81,8 +81,10 @@ class OnDemandExperts final : public ExpertPolicy {
 // in parallel, so a token waits for the slowest read rather than for the sum.
 class CacheExperts final : public ExpertPolicy {
  public:
+  // deterministic: a prefetch lands before the next layer starts, whatever the storage's speed,
+  // so that counts (not only tokens, which are exact anyway) repeat from run to run.
   CacheExperts(const ExpertStore& store, const std::vector<int>& slots, Eviction eviction, int io_threads,
-               int prefetch_depth = 0);
+               int prefetch_depth = 0, bool deterministic = false);
   ~CacheExperts() override;
   PolicyKind kind() const override { return PolicyKind::CACHE; }
   void set_slots(const std::vector<int>& slots) override;
@@ -116,6 +118,7 @@ class CacheExperts final : public ExpertPolicy {
   std::unique_ptr<ExpertLoader> loader_;
   bool all_pinned_ = false;
   int prefetch_depth_;
+  bool deterministic_;
   std::vector<std::pair<int, int32_t>> wishes_;      // predicted (layer, expert), heaviest first
   std::vector<std::pair<uint8_t*, int>> in_flight_;  // prefetch buffers and their cache entries
   std::vector<uint8_t> prefetched_;                  // [key]: read on a prediction, not yet used

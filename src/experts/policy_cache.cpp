@@ -28,12 +28,13 @@ std::vector<int32_t> by_weight(int64_t n_tokens, int k, const int32_t* ids, cons
 }  // namespace
 
 CacheExperts::CacheExperts(const ExpertStore& store, const std::vector<int>& slots, Eviction eviction, int io_threads,
-                           int prefetch_depth)
+                           int prefetch_depth, bool deterministic)
     : store_(store),
       n_expert_(static_cast<int>(store.model().config().n_expert)),
       cache_(static_cast<int>(store.model().layers.size()), n_expert_, store.buffer_bytes(), eviction),
       loader_(std::make_unique<ExpertLoader>(store, io_threads)),
       prefetch_depth_(std::max(0, prefetch_depth)),
+      deterministic_(deterministic),
       prefetched_(store.model().layers.size() * static_cast<size_t>(n_expert_), 0) {
   set_slots(slots);
 }
@@ -96,6 +97,7 @@ void CacheExperts::start_prefetches(int current_layer) {
     ++stats_.prefetches;
   }
   wishes_.clear();
+  if (deterministic_) collect(true);
 }
 
 void CacheExperts::prepare_layer(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights) {

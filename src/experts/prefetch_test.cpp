@@ -69,6 +69,23 @@ TEST_F(PrefetchTest, ExactPoliciesStayExactAndPredictionsAreScored) {
   }
 }
 
+TEST_F(PrefetchTest, DeterministicLoadsMakeTheSameRunTwiceTheSame) {
+  // Quality figures must be repeatable: with --deterministic (the default of perplexity), loads
+  // land at fixed steps, so fetches, prefetches and swaps, and thus the tokens, repeat exactly.
+  for (const std::string policy : {"swapmoe", "cache"}) {
+    EngineOptions o = options(policy, "25%", 1);
+    o.swapmoe.exact_threshold = 0.5;
+    Engine a(o), b(o);
+    EXPECT_EQ(greedy_tokens(a, 40), greedy_tokens(b, 40)) << policy;
+    const ExpertStats &sa = a.policy().stats(), &sb = b.policy().stats();
+    EXPECT_EQ(sa.loads, sb.loads) << policy;
+    EXPECT_EQ(sa.fetches, sb.fetches) << policy;
+    EXPECT_EQ(sa.prefetches, sb.prefetches) << policy;
+    EXPECT_EQ(sa.swaps, sb.swaps) << policy;
+    EXPECT_EQ(a.transformer().routing_stats().faithful, b.transformer().routing_stats().faithful) << policy;
+  }
+}
+
 TEST_F(PrefetchTest, TheCacheReadsPredictedExpertsBeforeTheirLayerAsks) {
   auto model = Model::load(path_, DenseWeights::OWNED);
   DirectFileReader file(path_);

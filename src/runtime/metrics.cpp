@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -29,6 +30,12 @@ RunMetrics collect_metrics(const Engine& engine) {
   m.prefetches = s.prefetches;
   m.prefetch_hits = s.prefetch_hits;
   m.recall = r.recall(1);
+  for (int d = 1; d <= RoutingStats::kMaxDepth && r.predicted[d - 1] > 0; ++d) m.recall_by_depth.push_back(r.recall(d));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto ratio = [nan](uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / static_cast<double>(b) : nan; };
+  for (size_t l = 0; l < r.layer_decisions.size(); ++l) m.layer_hit_rate.push_back(ratio(r.layer_hits[l], r.layer_decisions[l]));
+  for (size_t l = 0; l < r.layer_predicted.size(); ++l)
+    m.layer_recall.push_back(ratio(r.layer_predicted_right[l], r.layer_predicted[l]));
   m.loads = s.loads - start.loads;
   m.bytes_read = s.bytes_read - start.bytes_read;
   m.tokens = s.tokens;
@@ -38,6 +45,16 @@ RunMetrics collect_metrics(const Engine& engine) {
   m.peak_rss_bytes = peak_rss_bytes();
   return m;
 }
+
+namespace {
+// JSON has no NaN: a figure that does not exist (a dense layer's hit rate) is null.
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+nlohmann::json finite_or_null(const std::vector<double>& v) {
+  nlohmann::json a = nlohmann::json::array();
+  for (double x : v) a.push_back(finite_or_null(x));
+  return a;
+}
+}  // namespace
 
 nlohmann::json to_json(const RunMetrics& m) {
   return {{"policy", m.policy},
@@ -51,7 +68,10 @@ nlohmann::json to_json(const RunMetrics& m) {
           {"fetches", m.fetches},
           {"prefetches", m.prefetches},
           {"prefetch_hits", m.prefetch_hits},
-          {"prediction_recall", std::isfinite(m.recall) ? nlohmann::json(m.recall) : nlohmann::json()},
+          {"prediction_recall", finite_or_null(m.recall)},
+          {"prediction_recall_by_depth", m.recall_by_depth},
+          {"layer_hit_rate", finite_or_null(m.layer_hit_rate)},
+          {"layer_prediction_recall", finite_or_null(m.layer_recall)},
           {"loads", m.loads},
           {"bytes_read", m.bytes_read},
           {"bytes_read_per_token", m.bytes_read_per_token},

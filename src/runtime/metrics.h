@@ -26,6 +26,9 @@ struct RunMetrics {
   uint64_t prefetches = 0;     // experts read on a prediction (--prefetch)
   uint64_t prefetch_hits = 0;  // of those, routed to while resident
   double recall = 0;           // share of routed choices the prediction one layer ahead named (NaN: none)
+  std::vector<double> recall_by_depth;    // [depth - 1], the depths predicted
+  std::vector<double> layer_hit_rate;     // [layer]: unmasked top-k entirely resident (NaN: dense layer)
+  std::vector<double> layer_recall;       // [layer]: prediction one layer ahead (NaN: none)
   uint64_t swaps = 0;
   uint64_t loads = 0;          // after start-up
   uint64_t bytes_read = 0;     // after start-up

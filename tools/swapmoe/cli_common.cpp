@@ -137,9 +137,10 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
   app->add_option("--staging-buffers", o.swapmoe.staging_buffers, "swapmoe: loads in flight at once (each buffer counts against the budget)")->capture_default_str()->check(CLI::Range(1, 64));
   app->add_option("--importance-half-life", o.swapmoe.half_life, "swapmoe: importance decays with this half-life in tokens; 0 resets it at each update (the paper's window)")->capture_default_str()->check(finite_in(0, 1e9));
   app->add_flag("--deterministic", o.swapmoe.deterministic,
-                "swapmoe: each expert load lands exactly one token after it starts, so a budgeted run with a fixed "
-                "seed gives the same text every time (by default loads land when the storage delivers them, and "
-                "the text may vary from run to run)");
+                "swapmoe: each expert load lands exactly one token after it starts, and predicted experts "
+                "(--prefetch, cache too) before their layer, so a budgeted run with a fixed seed gives the same "
+                "text and counts every time (by default loads land when the storage delivers them, and the text "
+                "may vary from run to run)");
   app->add_option("--exact-threshold", o.swapmoe.exact_threshold,
                   "swapmoe: a missing expert that carries at least this share of a token's top-k weight is read "
                   "before the layer runs (the token waits); lighter misses are masked. 0: every miss waits; above 1 "
