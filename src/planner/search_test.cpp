@@ -1,6 +1,8 @@
 // Search and planning: the memory constraint always holds, the result is deterministic for a
 // seed, and the genetic search finds what exhaustive enumeration finds on small spaces.
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <random>
 
@@ -138,6 +140,31 @@ TEST(Search, ASpeedFloorBuysTheLowestThresholdThatKeepsIt) {
   EXPECT_FALSE(none.feasible);
   EXPECT_GT(none.best.exact_threshold, 1);
   EXPECT_EQ(none.best.update_interval, 16);
+}
+
+TEST(ConfigSampler, SpreadsTheKnobsAndStarvesLayersAtLargeTotals) {
+  SearchSpace sp{4, 16, 0, {1, 4, 16}};
+  sp.thresholds = {0, 0.5, 0.9, kPureSwapMoe};
+  sp.prefetch_depths = {0, 1, 2};
+  const std::vector<Configuration> cs = sample_configurations(sp, 120, 5);
+  std::map<double, int> per_threshold;
+  std::map<int, int> per_depth;
+  int starved_large = 0;
+  for (size_t i = 0; i < cs.size(); ++i) {
+    const Configuration& c = cs[i];
+    ++per_threshold[c.exact_threshold], ++per_depth[c.prefetch_depth];
+    int total = 0;
+    for (int s : c.slots) {
+      EXPECT_TRUE(s >= 1 && s <= 16);
+      total += s;
+    }
+    if (i % 4 == 0) EXPECT_LE(*std::max_element(c.slots.begin(), c.slots.end()) -
+                                  *std::min_element(c.slots.begin(), c.slots.end()), 1);
+    if (total >= 48 && *std::min_element(c.slots.begin(), c.slots.end()) <= total - 48 + 1) ++starved_large;
+  }
+  for (double t : sp.thresholds) EXPECT_EQ(per_threshold[t], 30) << t;  // shuffled rounds: exact shares
+  for (int d : sp.prefetch_depths) EXPECT_EQ(per_depth[d], 40) << d;
+  EXPECT_GE(starved_large, 4);
 }
 
 TEST(Planner, NoPlanEverExceedsTheBudget) {
