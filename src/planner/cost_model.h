@@ -22,6 +22,7 @@ struct LatencyFigures {
   double dense_compute_ms = 0;   // attention, router, norms, output per token
   double expert_compute_ms = 0;  // one expert (gate, up, down) for one token
   double expert_load_ms = 0;     // one expert read from storage
+  double fetch_ms = 0;           // a token's wait for one fetched expert (read + the loader's wake-ups)
   int n_moe_layers = 0;
   int n_expert_used = 0;
   int io_threads = 4;            // readers of a layer's fetches (the runtime's --io-threads)
@@ -38,7 +39,7 @@ struct TokenTraffic {
 };
 
 // compute + stall + prefetch, where
-//   stall    = fetches x load_ms / min(io_threads, max(1, fetches per MoE layer)),
+//   stall    = fetches x fetch_ms / min(io_threads, max(1, fetches per MoE layer)),
 //   prefetch = prefetch_read_share x (loads - fetches) x load_ms when prefetch_depth > 0
 //              (its non-fetch reads are prefetches and swaps; swaps cost nothing either way).
 // Prefetch also hides stalls, through the fetch count itself: a prefetch hit is an exact-routing

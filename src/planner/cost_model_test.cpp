@@ -12,6 +12,7 @@ LatencyFigures figures() {
   f.dense_compute_ms = 1.0;
   f.expert_compute_ms = 0.05;
   f.expert_load_ms = 0.5;
+  f.fetch_ms = 0.5;
   f.n_moe_layers = 4;
   f.n_expert_used = 2;
   f.io_threads = 4;
@@ -30,7 +31,8 @@ TEST(CostModel, SwapLoadsRunFreeAndPrefetchReadsCostAShare) {
   EXPECT_DOUBLE_EQ(predict_latency_ms(f, {5.0, 0, 0}), 1.4);
   EXPECT_DOUBLE_EQ(predict_latency_ms(f, {5.0, 0, 1}), 1.4 + 0.2 * 5 * 2.0);
   f.prefetch_read_share = 0.5;
-  EXPECT_DOUBLE_EQ(predict_latency_ms(f, {5.0, 1.0, 2}), 1.4 + 1 * 2.0 + 0.5 * 4 * 2.0);
+  // A fetch waits fetch_ms (the loader's wake-ups included), a prefetch read costs a share of a read.
+  EXPECT_DOUBLE_EQ(predict_latency_ms(f, {5.0, 1.0, 2}), 1.4 + 1 * 0.5 + 0.5 * 4 * 2.0);
 }
 
 TEST(CostModel, FetchesBlockTheTokenAndReadInParallelPerLayer) {

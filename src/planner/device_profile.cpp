@@ -26,6 +26,7 @@ LatencyFigures DeviceProfile::latency_figures() const {
   f.dense_compute_ms = dense_compute_ms;
   f.expert_compute_ms = expert_compute_ms;
   f.expert_load_ms = expert_load_ms;
+  f.fetch_ms = fetch_ms > 0 ? fetch_ms : expert_load_ms;
   f.n_moe_layers = static_cast<int>(moe_layers.size());
   f.n_expert_used = n_expert_used;
   f.io_threads = io_threads;
@@ -63,6 +64,7 @@ void DeviceProfile::save(const std::string& path) const {
        {{"n_threads", n_threads},
         {"o_direct", o_direct},
         {"expert_load_ms", expert_load_ms},
+        {"fetch_ms", fetch_ms},
         {"read_latency_ms", read_latency_ms},
         {"storage_mb_s", storage_mb_s},
         {"expert_compute_ms", expert_compute_ms},
@@ -125,6 +127,7 @@ DeviceProfile DeviceProfile::load(const std::string& path) {
     p.n_threads = t.at("n_threads").get<int>();
     p.o_direct = t.at("o_direct").get<bool>();
     p.expert_load_ms = t.at("expert_load_ms").get<double>();
+    p.fetch_ms = t.value("fetch_ms", 0.0);
     p.read_latency_ms = t.at("read_latency_ms").get<double>();
     p.storage_mb_s = t.at("storage_mb_s").get<double>();
     p.expert_compute_ms = t.at("expert_compute_ms").get<double>();

@@ -38,6 +38,7 @@ struct DeviceProfile {
   int n_threads = 0;
   bool o_direct = false;
   double expert_load_ms = 0;     // median read of one expert
+  double fetch_ms = 0;           // mean wait of a token for one expert through the runtime's loader (0: unknown)
   double read_latency_ms = 0;    // median 4 KiB read
   double storage_mb_s = 0;       // expert bytes / expert_load_ms
   double expert_compute_ms = 0;  // one expert, one token (gate, up, SwiGLU, down), lower quartile

@@ -10,6 +10,8 @@
 #include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/timer.h"
+#include "experts/expert_loader.h"
+#include "experts/expert_policy.h"  // PolicyOptions
 #include "experts/expert_store.h"
 #include "io/direct_reader.h"
 #include "kernels/matmul.h"
@@ -161,6 +163,27 @@ DeviceProfile measure_device(const ProfileOptions& o) {
     }
   }
   p.read_latency_ms = 1e3 * median(lat_s);
+
+  // Fetches: a token's wait for one expert through the runtime's loader (read_now: its readers
+  // take gate, up and down in parallel, the token's thread sleeps until they finish). On a busy
+  // machine the wake-ups cost more than the read, and the mean holds that tail.
+  {
+    ExpertLoader loader(store, PolicyOptions{}.io_threads);
+    std::vector<double> fetch_s;
+    Timer fetch_timer;
+    for (int i = 0; i < n_loads; ++i) {
+      if (i >= 8 && fetch_timer.seconds() > o.max_load_seconds) break;
+      const auto& [layer, expert] = pairs[pairs.size() - 1 - i];  // not the experts just read
+      const LoadRequest request{layer, expert, scratch.data()};
+      Timer t;
+      loader.read_now({&request, 1});
+      fetch_s.push_back(t.seconds());
+    }
+    p.fetch_ms = fetch_s.empty() ? p.expert_load_ms
+                                 : 1e3 * std::accumulate(fetch_s.begin(), fetch_s.end(), 0.0) / fetch_s.size();
+    report(o, "fetches", static_cast<int>(fetch_s.size()), static_cast<int>(fetch_s.size()),
+           fmt::format("{:.3f} ms", p.fetch_ms));
+  }
 
   // Expert compute: one token through each kept expert, rotating buffers so that the weights
   // come from memory rather than from the cache of the previous round.

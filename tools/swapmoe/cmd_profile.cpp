@@ -139,9 +139,10 @@ void run(const ProfileCmdOptions& o) {
   std::cout << fmt::format("memory     expert {} (slot {}), dense {}, KV cache {} and scratch {} at -c {}\n",
                            format_bytes(p.expert_bytes), format_bytes(p.slot_bytes), format_bytes(p.dense_bytes),
                            format_bytes(p.kv_cache_bytes), format_bytes(p.scratch_bytes), p.n_ctx);
-  std::cout << fmt::format("storage    expert load {:.3f} ms ({:.0f} MB/s, {} samples, {}), 4 KiB read {:.3f} ms\n",
+  std::cout << fmt::format("storage    expert load {:.3f} ms ({:.0f} MB/s, {} samples, {}), 4 KiB read {:.3f} ms, "
+                           "a token's fetch {:.3f} ms\n",
                            p.expert_load_ms, p.storage_mb_s, p.n_load_samples, p.o_direct ? "O_DIRECT" : "no O_DIRECT",
-                           p.read_latency_ms);
+                           p.read_latency_ms, p.fetch_ms);
   std::cout << fmt::format("compute    expert {:.4f} ms/token, decode step {:.3f} ms, dense part {:.3f} ms ({} threads)\n",
                            p.expert_compute_ms, p.token_compute_ms, p.dense_compute_ms, p.n_threads);
   const QualityFit& f = p.quality.fit_report();
