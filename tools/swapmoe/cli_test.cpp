@@ -159,7 +159,13 @@ TEST_F(CliTest, ProfileWithoutCalibrationTimeWarnsAndPlanClaimsNoPrediction) {
   EXPECT_GT(j["exact_threshold"].get<double>(), 1.0);
   EXPECT_EQ(j["prefetch_depth"], 0);
   EXPECT_EQ(j["update_interval"], 8);
-  for (const auto& f : {text, profile, plan}) std::filesystem::remove(f);
+  // The run-time hook (a byte budget without --plan) finds the profile beside the model and
+  // keeps the uniform split, saying why.
+  std::filesystem::copy_file(profile, model_ + ".profile.json", std::filesystem::copy_options::overwrite_existing);
+  r = run("run -m " + model_ + " -p hi -n 2 --temp 0 -t 1 -c 128 --memory-budget 97.5%");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("budget split: uniform (no fitted quality model"), std::string::npos) << r.out;
+  for (const auto& f : {text, profile, plan, model_ + ".profile.json"}) std::filesystem::remove(f);
 }
 
 // A plan's exact threshold and prefetch depth apply unless the command line sets them.
