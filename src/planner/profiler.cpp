@@ -276,7 +276,7 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
   }
   if (run_s * min_samples > o.quality_seconds) {
     keep_prior("skipped", run_s,
-               fmt::format("skipped: {} runs of ~{:.1f} s (~{:.0f} s) exceed --quality-seconds {:g}", min_samples, run_s,
+               fmt::format("skipped: {} runs of ~{:.2f} s (~{:.0f} s) exceed --quality-seconds {:g}", min_samples, run_s,
                            run_s * min_samples, o.quality_seconds));
     return;
   }
@@ -322,7 +322,7 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     if (short_of_minimum && (total.seconds() > o.quality_seconds ||
                              (i > 0 && per_run * min_samples > o.quality_seconds))) {
       keep_prior("stopped", per_run,
-                 fmt::format("stopped after {} of {} runs: runs take ~{:.1f} s, so {} (~{:.0f} s) exceed "
+                 fmt::format("stopped after {} of {} runs: runs take ~{:.2f} s, so {} (~{:.0f} s) exceed "
                              "--quality-seconds {:g}",
                              i, min_samples, per_run, min_samples, per_run * min_samples, o.quality_seconds));
       return;

@@ -101,9 +101,10 @@ void run(const PlanCmdOptions& o) {
     std::cerr << fmt::format("WARNING: no configuration is predicted to meet {:.3f} ms/token; this plan is the closest "
                              "({:.3f} ms/token). Lower --min-speed, raise --max-latency or the memory budget\n",
                              out.latency_limit_ms, out.predicted.latency_ms);
-  std::cerr << fmt::format("quality model: {} (CV error of log-ppl {:.4f}); search {:.3f} s ({} configurations), "
-                           "plan {:.2f} s in all{}\n",
-                           f.chosen, f.cv_rmse, out.seconds, out.evaluations, total.seconds(),
+  std::cerr << fmt::format("quality model: {}; search {:.3f} s ({} configurations), plan {:.2f} s in all{}\n",
+                           out.fitted ? fmt::format("{} (CV error of log-ppl {:.4f})", f.chosen, f.cv_rmse)
+                                      : std::string("prior (none fitted)"),
+                           out.seconds, out.evaluations, total.seconds(),
                            o.output.empty() ? "" : fmt::format("; wrote {}", o.output));
   if (o.json || o.output.empty()) {
     const auto or_null = [&](double v) { return out.fitted ? nlohmann::json(v) : nlohmann::json(nullptr); };

@@ -73,9 +73,10 @@ void warn_unfitted(const DeviceProfile& p) {
                       "threads (-t; this profile used {}), or profile on a quieter machine",
                       p.calibration_runs_needed, need_s, suggest_s, p.n_threads);
   }
-  std::cerr << fmt::format("WARNING: calibration {}: {}.\n  The profile has no fitted quality model: plans from it "
-                           "are the uniform split (pure SwapMoE), not predictions.\n  To fit one: {}.\n",
-                           p.calibration_status, p.calibration_note, how);
+  std::cerr << fmt::format("WARNING: profile calibration did not finish: {}.\n  The profile has no fitted quality "
+                           "model: plans from it are the uniform split (pure SwapMoE), not predictions.\n  To fit one: "
+                           "{}.\n",
+                           p.calibration_note, how);
 }
 
 void run(const ProfileCmdOptions& o) {
