@@ -77,6 +77,8 @@ class ExpertPolicy : public ExpertProvider {
   virtual uint64_t resident_bytes() const = 0;
   virtual void finish_prefill() {}
   virtual void set_update_interval(int) {}
+  // swapmoe's exact threshold (SwapMoeOptions::exact_threshold), when a re-plan changes it.
+  virtual void set_exact_threshold(double) {}
 
   const ExpertStats& stats() const { return stats_; }
 

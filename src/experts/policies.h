@@ -150,6 +150,7 @@ class SwapMoeExperts final : public ExpertPolicy {
   void step_end(int64_t n_tokens) override;
   void finish_prefill() override;
   void set_update_interval(int n) override { options_.update_interval = n < 1 ? 1 : n; }
+  void set_exact_threshold(double t) override { options_.exact_threshold = t; }
 
   // For tests: the current importance scores of a layer.
   const std::vector<double>& importance(int layer) const { return importance_[layer]; }

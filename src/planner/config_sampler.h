@@ -1,5 +1,6 @@
 // Configurations for the quality model's training runs: spread over the whole range of total
-// slots (stratified), over uniform and uneven layer shapes, and over the update intervals.
+// slots (stratified), over uniform and uneven layer shapes, and over the update intervals,
+// exact thresholds and prefetch depths.
 #pragma once
 
 #include <cstdint>
@@ -9,9 +10,10 @@
 
 namespace swapmoe {
 
-// n configurations over n_layers MoE layers of n_expert experts; deterministic for a seed.
-// Every fourth one is uniform, the others draw per-layer weights of random spread.
-std::vector<Configuration> sample_configurations(int n_layers, int n_expert, const std::vector<int>& intervals, int n,
-                                                 uint64_t seed);
+// n configurations over the space's MoE layers (its capacity is not used: totals span all
+// sizes); deterministic for a seed. Every fourth one is uniform, the others draw per-layer
+// weights of random spread, and one in four of all keeps a random layer as small as it can be. Each knob takes its candidates in shuffled rounds, so each value
+// appears about equally often and in every mix with the others.
+std::vector<Configuration> sample_configurations(const SearchSpace& space, int n, uint64_t seed);
 
 }  // namespace swapmoe

@@ -26,9 +26,10 @@ LatencyFigures DeviceProfile::latency_figures() const {
   f.dense_compute_ms = dense_compute_ms;
   f.expert_compute_ms = expert_compute_ms;
   f.expert_load_ms = expert_load_ms;
+  f.fetch_ms = fetch_ms > 0 ? fetch_ms : expert_load_ms;
   f.n_moe_layers = static_cast<int>(moe_layers.size());
   f.n_expert_used = n_expert_used;
-  f.max_loads_per_token = max_loads_per_step;
+  f.io_threads = io_threads;
   return f;
 }
 
@@ -37,8 +38,13 @@ void DeviceProfile::save(const std::string& path) const {
   for (const QualitySample& s : samples)
     samples_j.push_back({{"slots", s.slots},
                          {"update_interval", s.update_interval},
+                         {"exact_threshold", s.exact_threshold},
+                         {"prefetch_depth", s.prefetch_depth},
                          {"ppl", s.ppl},
                          {"loads_per_token", s.loads_per_token},
+                         {"fetches_per_token", s.fetches_per_token},
+                         {"prefetches_per_token", s.prefetches_per_token},
+                         {"prefetch_hits_per_token", s.prefetch_hits_per_token},
                          {"hit_rate", s.hit_rate},
                          {"fidelity", s.fidelity},
                          {"seconds", s.seconds}});
@@ -58,12 +64,14 @@ void DeviceProfile::save(const std::string& path) const {
        {{"n_threads", n_threads},
         {"o_direct", o_direct},
         {"expert_load_ms", expert_load_ms},
+        {"fetch_ms", fetch_ms},
         {"read_latency_ms", read_latency_ms},
         {"storage_mb_s", storage_mb_s},
         {"expert_compute_ms", expert_compute_ms},
         {"token_compute_ms", token_compute_ms},
         {"dense_compute_ms", dense_compute_ms},
         {"max_loads_per_step", max_loads_per_step},
+        {"io_threads", io_threads},
         {"n_load_samples", n_load_samples},
         {"n_compute_samples", n_compute_samples},
         {"seconds", seconds_timing}}},
@@ -73,6 +81,13 @@ void DeviceProfile::save(const std::string& path) const {
         {"chunks", calibration_chunks},
         {"full_ppl", full_ppl},
         {"intervals", intervals},
+        {"thresholds", thresholds},
+        {"prefetch_depths", prefetch_depths},
+        {"fitted", quality.fitted()},
+        {"status", calibration_status},
+        {"note", calibration_note},
+        {"runs_needed", calibration_runs_needed},
+        {"run_seconds", calibration_run_seconds},
         {"samples", samples_j},
         {"model", quality.to_json()},
         {"seconds", seconds_quality}}}};
@@ -112,12 +127,14 @@ DeviceProfile DeviceProfile::load(const std::string& path) {
     p.n_threads = t.at("n_threads").get<int>();
     p.o_direct = t.at("o_direct").get<bool>();
     p.expert_load_ms = t.at("expert_load_ms").get<double>();
+    p.fetch_ms = t.value("fetch_ms", 0.0);
     p.read_latency_ms = t.at("read_latency_ms").get<double>();
     p.storage_mb_s = t.at("storage_mb_s").get<double>();
     p.expert_compute_ms = t.at("expert_compute_ms").get<double>();
     p.token_compute_ms = t.at("token_compute_ms").get<double>();
     p.dense_compute_ms = t.at("dense_compute_ms").get<double>();
     p.max_loads_per_step = t.value("max_loads_per_step", 1);
+    p.io_threads = t.value("io_threads", 4);
     p.n_load_samples = t.value("n_load_samples", 0);
     p.n_compute_samples = t.value("n_compute_samples", 0);
     p.seconds_timing = t.value("seconds", 0.0);
@@ -127,12 +144,23 @@ DeviceProfile DeviceProfile::load(const std::string& path) {
     p.calibration_chunks = q.value("chunks", int64_t{0});
     p.full_ppl = q.at("full_ppl").get<double>();
     p.intervals = q.at("intervals").get<std::vector<int>>();
+    p.thresholds = q.value("thresholds", std::vector<double>{kPureSwapMoe});
+    p.prefetch_depths = q.value("prefetch_depths", std::vector<int>{0});
+    p.calibration_status = q.value("status", "");
+    p.calibration_note = q.value("note", "");
+    p.calibration_runs_needed = q.value("runs_needed", 0);
+    p.calibration_run_seconds = q.value("run_seconds", 0.0);
     for (const auto& js : q.at("samples")) {
       QualitySample x;
       x.slots = js.at("slots").get<std::vector<int>>();
       x.update_interval = js.at("update_interval").get<int>();
+      x.exact_threshold = js.value("exact_threshold", kPureSwapMoe);
+      x.prefetch_depth = js.value("prefetch_depth", 0);
       x.ppl = js.at("ppl").get<double>();
       x.loads_per_token = js.value("loads_per_token", 0.0);
+      x.fetches_per_token = js.value("fetches_per_token", 0.0);
+      x.prefetches_per_token = js.value("prefetches_per_token", 0.0);
+      x.prefetch_hits_per_token = js.value("prefetch_hits_per_token", 0.0);
       x.hit_rate = js.value("hit_rate", 0.0);
       x.fidelity = js.value("fidelity", 0.0);
       x.seconds = js.value("seconds", 0.0);
@@ -151,6 +179,11 @@ DeviceProfile DeviceProfile::load(const std::string& path) {
   if (p.intervals.empty()) bad("no update intervals");
   for (int i : p.intervals)
     if (i < 1) bad(fmt::format("update interval {}", i));
+  if (p.thresholds.empty() || p.prefetch_depths.empty()) bad("no exact thresholds or prefetch depths");
+  for (double t : p.thresholds)
+    if (!(t >= 0)) bad(fmt::format("exact threshold {}", t));
+  for (int d : p.prefetch_depths)
+    if (d < 0) bad(fmt::format("prefetch depth {}", d));
   if (!(p.expert_load_ms >= 0) || !(p.expert_compute_ms >= 0) || !(p.dense_compute_ms >= 0)) bad("negative timings");
   return p;
 }

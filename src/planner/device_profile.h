@@ -38,12 +38,14 @@ struct DeviceProfile {
   int n_threads = 0;
   bool o_direct = false;
   double expert_load_ms = 0;     // median read of one expert
+  double fetch_ms = 0;           // mean wait of a token for one expert through the runtime's loader (0: unknown)
   double read_latency_ms = 0;    // median 4 KiB read
   double storage_mb_s = 0;       // expert bytes / expert_load_ms
   double expert_compute_ms = 0;  // one expert, one token (gate, up, SwiGLU, down), lower quartile
   double token_compute_ms = 0;   // one decode step, every expert resident, lower quartile
   double dense_compute_ms = 0;   // token_compute_ms minus the k experts of every MoE layer
   int max_loads_per_step = 1;    // the runtime's amortisation limit the calibration ran with
+  int io_threads = 4;            // the runtime's readers of exact fetches the calibration ran with
   int n_load_samples = 0;
   int n_compute_samples = 0;
 
@@ -53,8 +55,21 @@ struct DeviceProfile {
   int64_t calibration_chunks = 0;
   double full_ppl = 0;           // every expert resident
   std::vector<int> intervals;    // update intervals sampled (the search's candidates)
+  // Exact thresholds (above 1: pure) and prefetch depths sampled, the search's candidates;
+  // profiles from before they were learned load with pure SwapMoE and no prefetch only.
+  std::vector<double> thresholds{kPureSwapMoe};
+  std::vector<int> prefetch_depths{0};
   std::vector<QualitySample> samples;
   QualityModel quality;
+  // Whether calibration ran: "fitted", "skipped" (not even the minimum number of runs fits
+  // --quality-seconds), "stopped" (the runs proved slower than estimated), "off" (--no-quality),
+  // "too few configurations" (--configs below the minimum); empty in older profiles. Never
+  // silent: the note says why in words, and plans from an unfitted profile say they are the
+  // uniform split.
+  std::string calibration_status;
+  std::string calibration_note;
+  int calibration_runs_needed = 0;     // the fewest runs a fitted model needs
+  double calibration_run_seconds = 0;  // estimated (skipped) or measured (stopped) seconds per run
 
   double seconds_timing = 0;
   double seconds_quality = 0;

@@ -12,11 +12,23 @@
 namespace swapmoe {
 
 Score predict(const DeviceProfile& profile, const Configuration& c) {
+  const QualityModel& q = profile.quality;
   Score s;
-  s.quality = profile.quality.predict_log_ppl(c.slots, c.update_interval);
+  s.quality = q.predict_log_ppl(c);
   s.latency_ms = predict_latency_ms(profile.latency_figures(),
-                                    profile.quality.predict_loads_per_token(c.slots, c.update_interval));
+                                    {q.predict_loads_per_token(c), q.predict_fetches_per_token(c), c.prefetch_depth});
   return s;
+}
+
+std::string unfitted_reason(const DeviceProfile& profile) {
+  if (!profile.calibration_note.empty()) return profile.calibration_note;
+  if (profile.calibration_status == "off") return "the profile was made with --no-quality";
+  return fmt::format("{} calibration runs, fewer than the {} a fit needs", profile.samples.size(),
+                     QualityModel::min_samples(static_cast<int>(profile.moe_layers.size())));
+}
+
+std::string describe_threshold(double exact_threshold) {
+  return exact_threshold > 1 ? std::string("pure") : fmt::format("{:g}", exact_threshold);
 }
 
 std::vector<int> per_layer_slots(const DeviceProfile& profile, const std::vector<int>& moe_slots) {
@@ -36,31 +48,52 @@ PlanOutcome make_plan(const DeviceProfile& profile, const PlanRequest& request) 
                      format_bytes(request.budget), out.capacity, n_moe),
          fmt::format("raise the budget to at least {}", format_bytes(bytes_for_slots(request.memory, n_moe))));
 
-  SearchSpace space;
-  space.n_layers = n_moe;
-  space.n_expert = profile.n_expert;
-  space.capacity = out.capacity;
-  space.intervals = profile.intervals;
-  SearchOptions so = request.search;
-  so.seed = request.seed;
-  so.max_latency_ms = request.max_latency_ms;
-  const Objective objective = [&](const Configuration& c) { return predict(profile, c); };
-  const SearchResult r = genetic_search(space, objective, so);
-
-  out.chosen = r.best;
-  out.predicted = r.score;
-  out.meets_latency = r.feasible;
-  out.evaluations = r.evaluations;
+  const LatencyFigures figures = profile.latency_figures();
+  out.full_latency_ms = full_model_latency_ms(figures);
+  out.latency_limit_ms = request.max_latency_ms > 0 ? request.max_latency_ms
+                         : request.min_speed > 0    ? out.full_latency_ms / request.min_speed
+                                                    : 0;
   out.uniform = {even_split(out.capacity, n_moe, profile.n_expert), request.baseline_interval};
   out.uniform_predicted = predict(profile, out.uniform);
+  out.fitted = profile.quality.fitted();
+  if (out.fitted) {
+    SearchSpace space;
+    space.n_layers = n_moe;
+    space.n_expert = profile.n_expert;
+    space.capacity = out.capacity;
+    space.intervals = profile.intervals;
+    if (profile.quality.learns_knobs()) {  // an older model cannot tell thresholds apart
+      space.thresholds = profile.thresholds;
+      space.prefetch_depths = profile.prefetch_depths;
+    }
+    SearchOptions so = request.search;
+    so.seed = request.seed;
+    so.max_latency_ms = out.latency_limit_ms;
+    const Objective objective = [&](const Configuration& c) { return predict(profile, c); };
+    const SearchResult r = genetic_search(space, objective, so);
+    out.chosen = r.best;
+    out.predicted = r.score;
+    out.meets_latency = r.feasible;
+    out.evaluations = r.evaluations;
+  } else {
+    out.chosen = out.uniform;
+    out.predicted = out.uniform_predicted;
+    out.meets_latency = out.latency_limit_ms <= 0 || out.predicted.latency_ms <= out.latency_limit_ms;
+    out.evaluations = 1;
+  }
+  out.predicted_fetches_per_token = profile.quality.predict_fetches_per_token(out.chosen);
 
   Plan& p = out.plan;
   p.model = profile.model_path;
   p.memory_budget = request.budget;
-  p.slots = per_layer_slots(profile, r.best.slots);
-  p.update_interval = r.best.update_interval;
-  p.predicted_quality = std::exp(r.score.quality);
-  p.predicted_latency_ms = r.score.latency_ms;
+  p.slots = per_layer_slots(profile, out.chosen.slots);
+  p.update_interval = out.chosen.update_interval;
+  p.exact_threshold = out.chosen.exact_threshold;
+  p.prefetch_depth = out.chosen.prefetch_depth;
+  p.quality_model = profile.quality.fit_report().chosen;
+  p.predicted_quality = out.fitted ? std::exp(out.predicted.quality) : 0;
+  p.predicted_latency_ms = out.predicted.latency_ms;
+  p.predicted_fetches_per_token = out.predicted_fetches_per_token;
   out.seconds = timer.seconds();
   return out;
 }

@@ -2,6 +2,7 @@
 // planner can be tested without measuring anything.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <vector>
@@ -20,7 +21,24 @@ inline double known_log_ppl(const std::vector<int>& slots, int interval, int n_e
   return y + 0.02 * std::log2(double(interval));
 }
 
-inline DeviceProfile synthetic_profile(int n_moe, int n_expert, int n_samples = 96, uint64_t seed = 3) {
+// With the knobs: the share of a missing expert's harm that masking does (1 at pure SwapMoE, 0
+// when every miss waits); the rest is fetched, and prefetch depth d cuts fetches by 1 + d.
+inline double known_masked_share(double exact_threshold) { return std::min(exact_threshold, 1.2) / 1.2; }
+inline double known_knob_log_ppl(const Configuration& c, int n_expert) {
+  return 1.5 + known_masked_share(c.exact_threshold) * (known_log_ppl(c.slots, c.update_interval, n_expert) - 1.5 -
+                                                        0.02 * std::log2(double(c.update_interval))) +
+         0.02 * std::log2(double(c.update_interval));
+}
+inline double known_fetches(const Configuration& c, int n_expert) {
+  double missing = 0;
+  for (int x : c.slots) missing += n_expert - x;
+  return (1 - known_masked_share(c.exact_threshold)) * 0.1 * missing / (1 + c.prefetch_depth);
+}
+
+// knobs: calibration spread over exact thresholds {0, 0.5, 0.9, pure} and prefetch depths
+// {0, 1, 2} with the known functions above; without, pure SwapMoE only (as before the knobs).
+inline DeviceProfile synthetic_profile(int n_moe, int n_expert, int n_samples = 96, uint64_t seed = 3,
+                                       bool knobs = false) {
   DeviceProfile p;
   p.model_path = "synthetic.gguf";
   p.n_layer = n_moe + 1;  // layer 0 is dense
@@ -34,14 +52,19 @@ inline DeviceProfile synthetic_profile(int n_moe, int n_expert, int n_samples = 
   p.token_compute_ms = 1.0 + 2 * n_moe * 0.05;
   p.intervals = {1, 2, 4, 8, 16, 32};
   p.full_ppl = std::exp(1.5);
-  for (const Configuration& c : sample_configurations(n_moe, n_expert, p.intervals, n_samples, seed)) {
+  if (knobs) p.thresholds = {0, 0.5, 0.9, kPureSwapMoe}, p.prefetch_depths = {0, 1, 2};
+  for (const Configuration& c :
+       sample_configurations({n_moe, n_expert, 0, p.intervals, p.thresholds, p.prefetch_depths}, n_samples, seed)) {
     QualitySample s;
     s.slots = c.slots;
     s.update_interval = c.update_interval;
-    s.ppl = std::exp(known_log_ppl(c.slots, c.update_interval, n_expert));
+    s.exact_threshold = c.exact_threshold;
+    s.prefetch_depth = c.prefetch_depth;
+    s.ppl = std::exp(known_knob_log_ppl(c, n_expert));
     double missing = 0;
     for (int x : c.slots) missing += n_expert - x;
-    s.loads_per_token = 0.3 * missing / c.update_interval;
+    s.fetches_per_token = known_fetches(c, n_expert);
+    s.loads_per_token = 0.3 * missing / c.update_interval + s.fetches_per_token;
     p.samples.push_back(s);
   }
   RegressorOptions ro;

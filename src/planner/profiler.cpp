@@ -10,6 +10,8 @@
 #include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/timer.h"
+#include "experts/expert_loader.h"
+#include "experts/expert_policy.h"  // PolicyOptions
 #include "experts/expert_store.h"
 #include "io/direct_reader.h"
 #include "kernels/matmul.h"
@@ -37,6 +39,13 @@ double lower_quartile(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[(v.size() - 1) / 4];
+}
+
+template <typename T>
+std::vector<T> sorted_unique(std::vector<T> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
 }
 
 void report(const ProfileOptions& o, const std::string& stage, int done, int total, const std::string& note = {}) {
@@ -155,6 +164,27 @@ DeviceProfile measure_device(const ProfileOptions& o) {
   }
   p.read_latency_ms = 1e3 * median(lat_s);
 
+  // Fetches: a token's wait for one expert through the runtime's loader (read_now: its readers
+  // take gate, up and down in parallel, the token's thread sleeps until they finish). On a busy
+  // machine the wake-ups cost more than the read, and the mean holds that tail.
+  {
+    ExpertLoader loader(store, PolicyOptions{}.io_threads);
+    std::vector<double> fetch_s;
+    Timer fetch_timer;
+    for (int i = 0; i < n_loads; ++i) {
+      if (i >= 8 && fetch_timer.seconds() > o.max_load_seconds) break;
+      const auto& [layer, expert] = pairs[pairs.size() - 1 - i];  // not the experts just read
+      const LoadRequest request{layer, expert, scratch.data()};
+      Timer t;
+      loader.read_now({&request, 1});
+      fetch_s.push_back(t.seconds());
+    }
+    p.fetch_ms = fetch_s.empty() ? p.expert_load_ms
+                                 : 1e3 * std::accumulate(fetch_s.begin(), fetch_s.end(), 0.0) / fetch_s.size();
+    report(o, "fetches", static_cast<int>(fetch_s.size()), static_cast<int>(fetch_s.size()),
+           fmt::format("{:.3f} ms", p.fetch_ms));
+  }
+
   // Expert compute: one token through each kept expert, rotating buffers so that the weights
   // come from memory rather than from the cache of the previous round.
   std::vector<float> x(c.n_embd), g(c.n_ff), u(c.n_ff), y(c.n_embd);
@@ -205,11 +235,23 @@ DeviceProfile measure_device(const ProfileOptions& o) {
 
 void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
   Timer total;
-  p.intervals = o.intervals;
-  std::sort(p.intervals.begin(), p.intervals.end());
-  p.intervals.erase(std::unique(p.intervals.begin(), p.intervals.end()), p.intervals.end());
+  p.intervals = sorted_unique(o.intervals);
+  p.thresholds = sorted_unique(o.thresholds);
+  p.prefetch_depths = sorted_unique(o.prefetch_depths);
   const int n_moe = static_cast<int>(p.moe_layers.size());
   const int min_samples = QualityModel::min_samples(n_moe);
+  p.calibration_runs_needed = min_samples;
+  p.samples.clear();
+  // No fitted model: the prior stands in, and the profile says why (the CLI warns, plans say
+  // they are the uniform split).
+  auto keep_prior = [&](const std::string& status, double run_seconds, const std::string& note) {
+    p.calibration_status = status;
+    p.calibration_run_seconds = run_seconds;
+    p.calibration_note = note;
+    p.quality = QualityModel::fit({}, n_moe, p.n_expert, p.full_ppl > 0 ? p.full_ppl : 1.0, o.regressor);
+    p.seconds_quality = total.seconds();
+    report(o, "calibration", 0, 0, note + "; using the prior");
+  };
 
   // Fit the calibration size to the time: enough configurations must fit for a model.
   int64_t ctx = o.calibration_ctx, chunks = o.calibration_chunks;
@@ -226,14 +268,16 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
   // report says so, rather than minutes spent on a model that could not be fitted.
   const double run_s = static_cast<double>(ctx * chunks) * token_s +
                        0.5 * n_moe * p.n_expert * p.expert_load_ms / 1e3;
-  if (run_s * min_samples > o.quality_seconds || o.max_configs < min_samples) {
-    report(o, "calibration", 0, 0,
-           fmt::format("skipped: {} runs of ~{:.1f} s exceed --quality-seconds {:.0f}; using the prior", min_samples,
-                       run_s, o.quality_seconds));
-    p.full_ppl = 1;
-    p.samples.clear();
-    p.quality = QualityModel::fit({}, n_moe, p.n_expert, 1.0, o.regressor);
-    p.seconds_quality = total.seconds();
+  p.full_ppl = 1;
+  if (o.max_configs < min_samples) {
+    keep_prior("too few configurations", run_s,
+               fmt::format("skipped: --configs {} is below the {} runs a fit needs", o.max_configs, min_samples));
+    return;
+  }
+  if (run_s * min_samples > o.quality_seconds) {
+    keep_prior("skipped", run_s,
+               fmt::format("skipped: {} runs of ~{:.2f} s (~{:.0f} s) exceed --quality-seconds {:g}", min_samples, run_s,
+                           run_s * min_samples, o.quality_seconds));
     return;
   }
 
@@ -262,21 +306,28 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
   p.full_ppl = perplexity(full, text, ctx, {}, run_chunks).ppl;
   report(o, "calibration", 0, o.max_configs, fmt::format("full model ppl {:.3f}, ctx {} x {} chunks", p.full_ppl, ctx, chunks));
 
-  const std::vector<Configuration> configs =
-      sample_configurations(n_moe, p.n_expert, p.intervals, o.max_configs, o.seed);
-  p.samples.clear();
+  SearchSpace space;
+  space.n_layers = n_moe;
+  space.n_expert = p.n_expert;
+  space.intervals = p.intervals;
+  space.thresholds = p.thresholds;
+  space.prefetch_depths = p.prefetch_depths;
+  const std::vector<Configuration> configs = sample_configurations(space, o.max_configs, o.seed);
   Timer runs;
   for (size_t i = 0; i < configs.size(); ++i) {
-    if (total.seconds() > o.quality_seconds) break;
-    // The estimate above can be off (engine start-up, a busy machine): after real runs, give
-    // up early when the minimum number of runs cannot fit any more.
-    if (i > 0 && static_cast<int>(i) < min_samples &&
-        runs.seconds() / static_cast<double>(i) * min_samples > o.quality_seconds) {
-      report(o, "calibration", static_cast<int>(i), static_cast<int>(configs.size()),
-             fmt::format("stopped: {} runs of ~{:.1f} s exceed --quality-seconds {:.0f}; using the prior", min_samples,
-                         runs.seconds() / static_cast<double>(i), o.quality_seconds));
-      break;
+    const bool short_of_minimum = static_cast<int>(i) < min_samples;
+    const double per_run = i > 0 ? runs.seconds() / static_cast<double>(i) : run_s;
+    // The estimate above can be off (engine start-up, exact fetches, a busy machine): after real
+    // runs, give up early when the minimum number of runs cannot fit any more.
+    if (short_of_minimum && (total.seconds() > o.quality_seconds ||
+                             (i > 0 && per_run * min_samples > o.quality_seconds))) {
+      keep_prior("stopped", per_run,
+                 fmt::format("stopped after {} of {} runs: runs take ~{:.2f} s, so {} (~{:.0f} s) exceed "
+                             "--quality-seconds {:g}",
+                             i, min_samples, per_run, min_samples, per_run * min_samples, o.quality_seconds));
+      return;
     }
+    if (total.seconds() > o.quality_seconds) break;
     const Configuration& cfg = configs[i];
     EngineOptions eo = base;
     eo.policy = "swapmoe";
@@ -285,7 +336,10 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     eo.plan_slots.assign(p.n_layer, 0);
     for (int l = 0; l < n_moe; ++l) eo.plan_slots[p.moe_layers[l]] = cfg.slots[l];
     eo.swapmoe.update_interval = cfg.update_interval;
+    eo.swapmoe.exact_threshold = cfg.exact_threshold;
+    eo.prefetch_depth = cfg.prefetch_depth;
     eo.swapmoe.deterministic = true;  // repeatable quality figures: loads land one step later
+    p.io_threads = eo.io_threads;
     p.max_loads_per_step = eo.swapmoe.max_loads_per_step;
     eo.plan_source = "profile";
     Timer t;
@@ -294,21 +348,31 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     const ExpertStats& s = engine.policy().stats();
     const ExpertStats& s0 = engine.startup_stats();
     const RoutingStats& rs = engine.transformer().routing_stats();
+    const double tokens = static_cast<double>(std::max<uint64_t>(1, s.tokens - s0.tokens));
     QualitySample q;
     q.slots = cfg.slots;
     q.update_interval = cfg.update_interval;
+    q.exact_threshold = cfg.exact_threshold;
+    q.prefetch_depth = cfg.prefetch_depth;
     q.ppl = r.ppl;
-    q.loads_per_token = static_cast<double>(s.loads - s0.loads) / std::max<uint64_t>(1, s.tokens - s0.tokens);
+    q.loads_per_token = static_cast<double>(s.loads - s0.loads) / tokens;
+    q.fetches_per_token = static_cast<double>(s.fetches - s0.fetches) / tokens;
+    q.prefetches_per_token = static_cast<double>(s.prefetches - s0.prefetches) / tokens;
+    q.prefetch_hits_per_token = static_cast<double>(s.prefetch_hits - s0.prefetch_hits) / tokens;
     q.hit_rate = rs.hit_rate();
     q.fidelity = rs.fidelity();
     q.seconds = t.seconds();
     p.samples.push_back(q);
     const int total_slots = std::accumulate(cfg.slots.begin(), cfg.slots.end(), 0);
     report(o, "calibration", static_cast<int>(i) + 1, static_cast<int>(configs.size()),
-           fmt::format("{} slots, interval {}: ppl {:.3f}", total_slots, cfg.update_interval, q.ppl));
+           fmt::format("{} slots, interval {}, threshold {:g}, prefetch {}: ppl {:.3f}", total_slots,
+                       cfg.update_interval, cfg.exact_threshold, cfg.prefetch_depth, q.ppl));
   }
   report(o, "fit", 0, 1, fmt::format("{} samples", p.samples.size()));
   p.quality = QualityModel::fit(p.samples, n_moe, p.n_expert, p.full_ppl, o.regressor);
+  p.calibration_status = "fitted";
+  p.calibration_note.clear();
+  p.calibration_run_seconds = runs.seconds() / static_cast<double>(std::max<size_t>(1, p.samples.size()));
   p.seconds_quality = total.seconds();
   report(o, "fit", 1, 1, p.quality.fit_report().chosen);
 }

@@ -33,6 +33,10 @@ struct ProfileOptions {
   int max_configs = 160;
   double quality_seconds = 150;  // configurations stop when this is spent
   std::vector<int> intervals{1, 2, 4, 8, 16, 32};
+  // The exact threshold (above 1: pure SwapMoE) and the prefetch depth are planned too: the
+  // calibration runs spread over these candidates, which become the search's.
+  std::vector<double> thresholds{0, 0.3, 0.5, 0.7, 0.9, kPureSwapMoe};
+  std::vector<int> prefetch_depths{0, 1, 2};
   uint64_t seed = 1;
   RegressorOptions regressor;
 
@@ -44,7 +48,9 @@ struct ProfileOptions {
 DeviceProfile measure_device(const ProfileOptions& options);
 
 // Calibration runs (policy swapmoe, one token at a time) and the quality model fitted on them.
-// Shrinks the calibration context and chunks when one configuration would take too long.
+// Shrinks the calibration context and chunks when one configuration would take too long. When
+// not even the minimum number of runs fits quality_seconds, the profile keeps the prior and
+// records why (calibration_status, calibration_note, runs needed and seconds per run).
 void measure_quality(DeviceProfile& profile, const ProfileOptions& options);
 
 // Pieces of `text` spread evenly over it, each starting at a line, of about n_bytes together:

@@ -44,6 +44,15 @@ class ProfilerTest : public ::testing::Test {
     const MemoryPlan m = Engine::preview_plan(options(Budget::experts("1%")));  // one slot per layer
     return Budget::of_bytes(m.minimum() + (n_slots - 3) * m.slot_bytes);
   }
+  // Few timing samples: the figures matter less here than the flow.
+  static ProfileOptions quick_profile_options() {
+    ProfileOptions po;
+    po.model_path = path_;
+    po.n_threads = 1;
+    po.max_load_samples = 8;
+    po.decode_steps = 4;
+    return po;
+  }
   void profile_then_plan();
   static inline std::string path_;
 };
@@ -61,9 +70,18 @@ BudgetPlan last_layer_heavy(const BudgetPlanRequest& q, int n_layer, int n_exper
 TEST_F(ProfilerTest, EngineAppliesThePlannerAtStartAndOnBudgetChanges) {
   EngineOptions o = options(budget_for(14));
   int calls = 0;
-  o.plan_for_budget = [&](const BudgetPlanRequest& q) { return ++calls, last_layer_heavy(q, 3, 8); };
+  o.plan_for_budget = [&](const BudgetPlanRequest& q) {
+    BudgetPlan p = last_layer_heavy(q, 3, 8);
+    ++calls;
+    p.exact_threshold = calls == 1 ? 0.5 : 0.3;
+    p.prefetch_depth = calls == 1 ? 1 : 2;
+    return p;
+  };
   Engine e(o);
   EXPECT_EQ(calls, 1);
+  EXPECT_EQ(e.options().swapmoe.exact_threshold, 0.5);
+  EXPECT_EQ(e.options().prefetch_depth, 1);
+  EXPECT_EQ(e.policy().prefetch_depth(), 1);
   std::vector<int> s = e.policy().slots();
   EXPECT_EQ(s[0], 1);
   EXPECT_EQ(s[1], 1);
@@ -72,6 +90,8 @@ TEST_F(ProfilerTest, EngineAppliesThePlannerAtStartAndOnBudgetChanges) {
   const uint64_t smaller = e.minimum_budget() + 2 * e.store()->buffer_bytes();
   e.set_memory_budget(Budget::of_bytes(smaller));
   EXPECT_EQ(calls, 2);
+  EXPECT_EQ(e.options().swapmoe.exact_threshold, 0.3);
+  EXPECT_EQ(e.policy().prefetch_depth(), 1) << "the depth is applied at start-up only";
   s = e.policy().slots();
   EXPECT_EQ(s, (std::vector<int>{1, 1, 3}));
   EXPECT_LE(e.memory_account().total(), smaller);
@@ -85,11 +105,7 @@ TEST_F(ProfilerTest, APlanThatDoesNotFitIsRefused) {
 
 // Profiles the model at path_ (3 MoE layers), plans from the profile, and runs the plan.
 void ProfilerTest::profile_then_plan() {
-  ProfileOptions po;
-  po.model_path = path_;
-  po.n_threads = 1;
-  po.max_load_samples = 8;
-  po.decode_steps = 4;
+  ProfileOptions po = quick_profile_options();
   po.calibration_text.clear();
   for (int i = 0; i < 200; ++i) po.calibration_text += "To be, or not to be, that is the question.\n";
   po.calibration_name = "test text";
@@ -106,6 +122,12 @@ void ProfilerTest::profile_then_plan() {
   ASSERT_EQ(p.samples.size(), 14u);
   for (const QualitySample& s : p.samples) EXPECT_TRUE(std::isfinite(s.ppl) && s.ppl > 1);
   EXPECT_NE(p.quality.fit_report().chosen, "prior");
+  EXPECT_EQ(p.calibration_status, "fitted");
+  // The runs spread over the thresholds and depths; waiting for misses reads more.
+  double fetches_exact = 0, fetches_pure = 0;
+  for (const QualitySample& s : p.samples) (s.exact_threshold > 1 ? fetches_pure : fetches_exact) += s.fetches_per_token;
+  EXPECT_EQ(fetches_pure, 0);
+  EXPECT_GT(fetches_exact, 0);
 
   // The plan fits the budget exactly as the engine accounts it, and the engine runs it.
   EngineOptions o = options(budget_for(12));
@@ -125,6 +147,29 @@ void ProfilerTest::profile_then_plan() {
 }
 
 TEST_F(ProfilerTest, ProfileThenPlanEndToEnd) { profile_then_plan(); }
+
+// Calibration that cannot fit its time is recorded, with what it would take, and plans from
+// the profile claim no prediction.
+TEST_F(ProfilerTest, CalibrationThatCannotRunIsRecordedNotSilent) {
+  ProfileOptions po = quick_profile_options();
+  po.calibration_text = "To be, or not to be, that is the question.\n";
+  po.quality_seconds = 1e-3;
+  DeviceProfile p = measure_device(po);
+  measure_quality(p, po);
+  EXPECT_EQ(p.calibration_status, "skipped");
+  EXPECT_NE(p.calibration_note.find("--quality-seconds"), std::string::npos) << p.calibration_note;
+  EXPECT_EQ(p.calibration_runs_needed, QualityModel::min_samples(3));
+  EXPECT_GT(p.calibration_run_seconds, 0);
+  EXPECT_FALSE(p.quality.fitted());
+  PlanRequest r;
+  const MemoryPlan m = Engine::preview_plan(options(budget_for(12)));
+  r.memory = m.split();
+  r.budget = m.budget;
+  const PlanOutcome out = make_plan(p, r);
+  EXPECT_FALSE(out.fitted);
+  EXPECT_EQ(out.plan.quality_model, "prior");
+  EXPECT_EQ(unfitted_reason(p), p.calibration_note);
+}
 
 // The planner on another architecture: qwen2moe's shared experts are dense memory the plan
 // leaves out of the slots.

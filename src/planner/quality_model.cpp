@@ -11,14 +11,28 @@
 namespace swapmoe {
 
 namespace {
-double loads_target(double loads_per_token) { return std::log(std::max(0.0, loads_per_token) + 0.01); }
+// Reads per token are fitted on a log scale (they span orders of magnitude); 0.01 keeps zero finite.
+double traffic_target(double per_token) { return std::log(std::max(0.0, per_token) + 0.01); }
+double traffic_of(double target) { return std::max(0.0, std::exp(target) - 0.01); }
 }  // namespace
 
-std::vector<double> QualityModel::features(const std::vector<int>& slots, int update_interval, int n_expert) {
+std::vector<double> QualityModel::features(const Configuration& c, int n_expert) {
   std::vector<double> x;
-  x.reserve(slots.size() + 1);
-  for (int s : slots) x.push_back(static_cast<double>(s) / n_expert);
-  x.push_back(std::log2(static_cast<double>(std::max(1, update_interval))));
+  x.reserve(2 * c.slots.size() + 3);
+  for (int s : c.slots) x.push_back(static_cast<double>(s) / n_expert);
+  x.push_back(std::log2(static_cast<double>(std::max(1, c.update_interval))));
+  const double threshold = std::clamp(c.exact_threshold, 0.0, kPureThresholdFeature);
+  x.push_back(threshold);
+  x.push_back(static_cast<double>(std::max(0, c.prefetch_depth)));
+  // A layer's missing experts hurt only as far as their misses are masked, which the threshold
+  // decides: the product lets ridge and a small MLP see that interaction directly.
+  for (int s : c.slots) x.push_back((1.0 - static_cast<double>(s) / n_expert) * threshold / kPureThresholdFeature);
+  return x;
+}
+
+std::vector<double> QualityModel::inputs(const Configuration& c) const {
+  std::vector<double> x = features(c, n_expert_);
+  if (!knobs_) x.resize(c.slots.size() + 1);
   return x;
 }
 
@@ -33,13 +47,14 @@ QualityModel QualityModel::fit(const std::vector<QualitySample>& samples, int n_
     m.fit_.chosen = "prior";
     return m;
   }
-  Dataset q, loads;
+  Dataset q, loads, fetches;
   for (const QualitySample& s : samples) {
     if (static_cast<int>(s.slots.size()) != n_layers)
       fail("quality model", fmt::format("a sample has {} layers, the model {}", s.slots.size(), n_layers));
-    const std::vector<double> x = features(s.slots, s.update_interval, n_expert);
+    const std::vector<double> x = features(s.config(), n_expert);
     q.x.push_back(x), q.y.push_back(std::log(s.ppl));
-    loads.x.push_back(x), loads.y.push_back(loads_target(s.loads_per_token));
+    loads.x.push_back(x), loads.y.push_back(traffic_target(s.loads_per_token));
+    fetches.x.push_back(x), fetches.y.push_back(traffic_target(s.fetches_per_token));
   }
   const CrossValidation mlp = cross_validate(Regressor::Kind::MLP, q, folds, options);
   const CrossValidation ridge = cross_validate(Regressor::Kind::RIDGE, q, folds, options);
@@ -52,29 +67,40 @@ QualityModel QualityModel::fit(const std::vector<QualitySample>& samples, int n_
   m.fit_.cv_rmse = cv.rmse;
   for (size_t i = 0; i < samples.size(); ++i)
     m.fit_.cv_mean_abs_pct += 100.0 * std::abs(std::exp(cv.predictions[i] - q.y[i]) - 1.0) / samples.size();
-  // Loads per token only feed the latency model: ridge is plenty.
+  // Loads and fetches per token only feed the latency model: ridge is plenty.
   m.fit_.cv_rmse_loads = cross_validate(Regressor::Kind::RIDGE, loads, folds, options).rmse;
+  m.fit_.cv_rmse_fetches = cross_validate(Regressor::Kind::RIDGE, fetches, folds, options).rmse;
   m.log_ppl_ = Regressor::fit(use_mlp ? Regressor::Kind::MLP : Regressor::Kind::RIDGE, q, options);
   m.log_loads_ = Regressor::fit(Regressor::Kind::RIDGE, loads, options);
+  m.log_fetches_ = Regressor::fit(Regressor::Kind::RIDGE, fetches, options);
+  m.has_fetches_ = true;
   m.prior_ = false;
   return m;
 }
 
-double QualityModel::predict_log_ppl(const std::vector<int>& slots, int update_interval) const {
-  if (!prior_) return log_ppl_.predict(features(slots, update_interval, n_expert_));
+double QualityModel::predict_log_ppl(const Configuration& c) const {
+  // No configuration beats the full model: a fit that extrapolates below it (the search goes
+  // looking for such corners) is held at the full model's figure, where latency decides.
+  if (!prior_) return std::max(full_log_ppl_, log_ppl_.predict(inputs(c)));
   // Prior: every missing expert hurts, a layer's first slots the least (convex in the gap),
   // and staler residency (longer intervals) hurts a little. Symmetric, so it plans uniformly.
   double gap = 0;
-  for (int s : slots) gap += std::pow(1.0 - static_cast<double>(s) / n_expert_, 2);
-  return full_log_ppl_ + gap / std::max<size_t>(1, slots.size()) + 0.01 * std::log2(std::max(1, update_interval));
+  for (int s : c.slots) gap += std::pow(1.0 - static_cast<double>(s) / n_expert_, 2);
+  return full_log_ppl_ + gap / std::max<size_t>(1, c.slots.size()) + 0.01 * std::log2(std::max(1, c.update_interval));
 }
 
-double QualityModel::predict_loads_per_token(const std::vector<int>& slots, int update_interval) const {
-  if (!prior_) return std::max(0.0, std::exp(log_loads_.predict(features(slots, update_interval, n_expert_))) - 0.01);
+double QualityModel::predict_loads_per_token(const Configuration& c) const {
+  if (!prior_) return traffic_of(log_loads_.predict(inputs(c)));
   // Prior: a quarter of the missing experts of each layer change per update.
   double missing = 0;
-  for (int s : slots) missing += 0.25 * (n_expert_ - s);
-  return missing / std::max(1, update_interval);
+  for (int s : c.slots) missing += 0.25 * (n_expert_ - s);
+  return missing / std::max(1, c.update_interval);
+}
+
+double QualityModel::predict_fetches_per_token(const Configuration& c) const {
+  // The prior plans pure SwapMoE only, which never fetches; so did the models before fetches.
+  if (prior_ || !has_fetches_) return 0;
+  return traffic_of(log_fetches_.predict(inputs(c)));
 }
 
 nlohmann::json QualityModel::to_json() const {
@@ -85,9 +111,11 @@ nlohmann::json QualityModel::to_json() const {
                         {"cv_rmse_log_ppl_mlp", fit_.cv_rmse_mlp},
                         {"cv_rmse_log_ppl_ridge", fit_.cv_rmse_ridge},
                         {"cv_mean_abs_ppl_error_pct", fit_.cv_mean_abs_pct},
-                        {"cv_rmse_log_loads", fit_.cv_rmse_loads}};
+                        {"cv_rmse_log_loads", fit_.cv_rmse_loads},
+                        {"cv_rmse_log_fetches", fit_.cv_rmse_fetches}};
   nlohmann::json j = {{"n_layers", n_layers_}, {"n_expert", n_expert_}, {"full_log_ppl", full_log_ppl_}, {"fit", fit}};
   if (!prior_) j["log_ppl"] = log_ppl_.to_json(), j["log_loads"] = log_loads_.to_json();
+  if (!prior_ && has_fetches_) j["log_fetches"] = log_fetches_.to_json();
   return j;
 }
 
@@ -106,11 +134,19 @@ QualityModel QualityModel::from_json(const nlohmann::json& j) {
     m.fit_.cv_rmse_ridge = f.value("cv_rmse_log_ppl_ridge", 0.0);
     m.fit_.cv_mean_abs_pct = f.value("cv_mean_abs_ppl_error_pct", 0.0);
     m.fit_.cv_rmse_loads = f.value("cv_rmse_log_loads", 0.0);
+    m.fit_.cv_rmse_fetches = f.value("cv_rmse_log_fetches", 0.0);
     m.prior_ = m.fit_.chosen == "prior";
     if (!m.prior_) {
       m.log_ppl_ = Regressor::from_json(j.at("log_ppl"));
       m.log_loads_ = Regressor::from_json(j.at("log_loads"));
-      if (m.log_ppl_.n_features() != m.n_layers_ + 1 || m.log_loads_.n_features() != m.n_layers_ + 1)
+      m.has_fetches_ = j.contains("log_fetches");
+      if (m.has_fetches_) m.log_fetches_ = Regressor::from_json(j.at("log_fetches"));
+      // Slots and interval, then (since the knobs were learned) threshold, depth and the
+      // per-layer masking interactions.
+      const int n = m.log_ppl_.n_features();
+      m.knobs_ = n == 2 * m.n_layers_ + 3;
+      if ((n != m.n_layers_ + 1 && !m.knobs_) || m.log_loads_.n_features() != n ||
+          (m.has_fetches_ && m.log_fetches_.n_features() != n))
         fail("profile", "the quality model's inputs do not match its number of layers", "re-run swapmoe profile");
     }
   } catch (const nlohmann::json::exception& e) {

@@ -74,17 +74,17 @@ TEST(QualityModel, RecoversTheKnownQualityFunction) {
   EXPECT_NE(fit.chosen, "prior");
   EXPECT_LT(fit.cv_rmse, 0.03);  // log-ppl; the function spans about 1.0
   // Fresh configurations, not in the training set.
-  for (const Configuration& c : sample_configurations(n_moe, E, p.intervals, 20, 99))
-    EXPECT_NEAR(p.quality.predict_log_ppl(c.slots, c.update_interval), test::known_log_ppl(c.slots, c.update_interval, E), 0.08);
+  for (const Configuration& c : sample_configurations({n_moe, E, 0, p.intervals}, 20, 99))
+    EXPECT_NEAR(p.quality.predict_log_ppl(c), test::known_log_ppl(c.slots, c.update_interval, E), 0.08);
   // The ordering that matters to the planner: the layer that weighs most should get the slots.
-  EXPECT_LT(p.quality.predict_log_ppl({4, 4, 4, 12}, 4), p.quality.predict_log_ppl({12, 4, 4, 4}, 4));
+  EXPECT_LT(p.quality.predict_log_ppl({{4, 4, 4, 12}, 4}), p.quality.predict_log_ppl({{12, 4, 4, 4}, 4}));
 }
 
 TEST(QualityModel, TooFewSamplesKeepThePrior) {
   DeviceProfile p = test::synthetic_profile(4, 16, 5);
   EXPECT_EQ(p.quality.fit_report().chosen, "prior");
   // Monotone: more slots never predict worse.
-  EXPECT_LT(p.quality.predict_log_ppl({8, 8, 8, 8}, 8), p.quality.predict_log_ppl({4, 8, 8, 8}, 8));
+  EXPECT_LT(p.quality.predict_log_ppl({{8, 8, 8, 8}, 8}), p.quality.predict_log_ppl({{4, 8, 8, 8}, 8}));
 }
 
 }  // namespace

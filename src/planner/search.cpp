@@ -28,12 +28,31 @@ bool better(const Score& a, const Score& b, double max_latency) {
   return a.latency_ms < b.latency_ms;
 }
 
+// Position of `value` in a candidate list (0 when absent).
+template <typename T>
+int index_of(const std::vector<T>& list, T value) {
+  for (size_t i = 0; i < list.size(); ++i)
+    if (list[i] == value) return static_cast<int>(i);
+  return 0;
+}
+
+// The knobs besides the slots, each with its candidate list: f(a's value, b's value, list).
+// Crossover, mutation and polish treat them alike: one candidate step at a time.
+constexpr int kKnobs = 3;
+template <typename F>
+void for_each_knob(const SearchSpace& sp, Configuration& a, const Configuration& b, F&& f) {
+  f(a.update_interval, b.update_interval, sp.intervals);
+  f(a.exact_threshold, b.exact_threshold, sp.thresholds);
+  f(a.prefetch_depth, b.prefetch_depth, sp.prefetch_depths);
+}
+
 class Searcher {
  public:
   Searcher(const SearchSpace& space, const Objective& objective, const SearchOptions& options)
       : sp_(space), objective_(objective), o_(options), rng_(options.seed) {
     if (sp_.n_layers <= 0 || sp_.n_expert <= 0) fail("search", "the model has no MoE layers to plan for");
-    if (sp_.intervals.empty()) fail("search", "no candidate update intervals");
+    if (sp_.intervals.empty() || sp_.thresholds.empty() || sp_.prefetch_depths.empty())
+      fail("search", "no candidate update intervals, exact thresholds or prefetch depths");
     sp_.capacity = std::clamp<int64_t>(sp_.capacity, sp_.n_layers, static_cast<int64_t>(sp_.n_layers) * sp_.n_expert);
   }
 
@@ -53,8 +72,24 @@ class Searcher {
     }
   }
 
-  Configuration uniform(int interval) const {
-    return {even_split(sp_.capacity, sp_.n_layers, sp_.n_expert), interval};
+  // Uniform slots at this interval, other knobs drawn from their candidates.
+  Configuration uniform(int interval) {
+    Configuration c{even_split(sp_.capacity, sp_.n_layers, sp_.n_expert), interval};
+    c.exact_threshold = sp_.thresholds[below(sp_.thresholds.size())];
+    c.prefetch_depth = sp_.prefetch_depths[below(sp_.prefetch_depths.size())];
+    return c;
+  }
+
+  // Moves knob `knob` one candidate up (by 1) or down (-1); false at the end of its list.
+  bool step_knob(Configuration& c, int knob, int by) const {
+    int i = 0;
+    bool moved = false;
+    for_each_knob(sp_, c, c, [&](auto& value, const auto&, const auto& list) {
+      if (i++ != knob) return;
+      const int j = index_of(list, value) + by;
+      if (j >= 0 && j < static_cast<int>(list.size())) value = list[j], moved = true;
+    });
+    return moved;
   }
 
   Configuration random_config() {
@@ -69,29 +104,22 @@ class Searcher {
     }
     Configuration c;
     for (double x : w) c.slots.push_back(static_cast<int>(std::lround(static_cast<double>(sp_.capacity) * x / total)));
-    c.update_interval = sp_.intervals[below(sp_.intervals.size())];
+    for_each_knob(sp_, c, c, [&](auto& value, const auto&, const auto& list) { value = list[below(list.size())]; });
     repair(c);
     return c;
   }
 
   Score score(const Configuration& c) {
-    auto key = std::make_pair(c.update_interval, c.slots);
-    auto it = memo_.find(key);
+    auto it = memo_.find(c);
     if (it != memo_.end()) return it->second;
     const Score s = objective_(c);
-    memo_.emplace(std::move(key), s);
+    memo_.emplace(c, s);
     return s;
   }
   int64_t evaluations() const { return static_cast<int64_t>(memo_.size()); }
   bool better(const Score& a, const Score& b) const { return swapmoe::better(a, b, o_.max_latency_ms); }
 
-  int interval_index(int interval) const {
-    for (size_t i = 0; i < sp_.intervals.size(); ++i)
-      if (sp_.intervals[i] == interval) return static_cast<int>(i);
-    return 0;
-  }
-
-  // Single-slot moves between layers and one-step interval changes, until none improves.
+  // Single-slot moves between layers and one-step knob changes, until none improves.
   Scored polish(Scored cur) {
     for (bool improved = true; improved;) {
       improved = false;
@@ -103,15 +131,13 @@ class Searcher {
           const Score s = score(n);
           if (better(s, cur.s)) cur = {n, s}, improved = true;
         }
-      const int ii = interval_index(cur.c.update_interval);
-      for (int step : {-1, 1}) {
-        const int j = ii + step;
-        if (j < 0 || j >= static_cast<int>(sp_.intervals.size())) continue;
-        Configuration n = cur.c;
-        n.update_interval = sp_.intervals[j];
-        const Score s = score(n);
-        if (better(s, cur.s)) cur = {n, s}, improved = true;
-      }
+      for (int knob = 0; knob < kKnobs; ++knob)
+        for (int by : {-1, 1}) {
+          Configuration n = cur.c;
+          if (!step_knob(n, knob, by)) continue;
+          const Score s = score(n);
+          if (better(s, cur.s)) cur = {n, s}, improved = true;
+        }
     }
     return cur;
   }
@@ -119,8 +145,10 @@ class Searcher {
   Scored run() {
     std::vector<Scored> pop;
     const int size = std::max(4, o_.population);
-    for (int iv : sp_.intervals)
-      if (static_cast<int>(pop.size()) < size / 2) pop.push_back({uniform(iv), {}});
+    // Up to half the population starts uniform, over the intervals (the other knobs at random).
+    const size_t n_uniform = std::min<size_t>(size / 2, sp_.intervals.size() * sp_.thresholds.size() *
+                                                            sp_.prefetch_depths.size());
+    for (size_t i = 0; i < n_uniform; ++i) pop.push_back({uniform(sp_.intervals[i % sp_.intervals.size()]), {}});
     while (static_cast<int>(pop.size()) < size) pop.push_back({random_config(), {}});
     for (Scored& p : pop) p.s = score(p.c);
     auto by_fitness = [&](const Scored& a, const Scored& b) { return better(a.s, b.s); };
@@ -143,7 +171,9 @@ class Searcher {
         if (unit() < 0.9) {
           for (int l = 0; l < sp_.n_layers; ++l)
             if (rng_() & 1) child.slots[l] = p2.c.slots[l];
-          if (rng_() & 1) child.update_interval = p2.c.update_interval;
+          for_each_knob(sp_, child, p2.c, [&](auto& mine, const auto& theirs, const auto&) {
+            if (rng_() & 1) mine = theirs;
+          });
         }
         if (unit() < 0.7) {  // move a few slots from one layer to another
           const int a = static_cast<int>(below(sp_.n_layers)), b = static_cast<int>(below(sp_.n_layers));
@@ -151,11 +181,11 @@ class Searcher {
           const int moved = std::min({n, child.slots[a] - 1, sp_.n_expert - child.slots[b]});
           if (a != b && moved > 0) child.slots[a] -= moved, child.slots[b] += moved;
         }
-        if (unit() < 0.3) {
-          const int j = std::clamp(interval_index(child.update_interval) + (rng_() & 1 ? 1 : -1), 0,
-                                   static_cast<int>(sp_.intervals.size()) - 1);
-          child.update_interval = sp_.intervals[j];
-        }
+        for (int knob = 0; knob < kKnobs; ++knob)
+          if (unit() < 0.3) {
+            const int by = rng_() & 1 ? 1 : -1;
+            if (!step_knob(child, knob, by)) step_knob(child, knob, -by);  // at an end: the other way
+          }
         repair(child);
         next.push_back({child, score(child)});
       }
@@ -170,7 +200,7 @@ class Searcher {
   const Objective& objective_;
   SearchOptions o_;
   std::mt19937_64 rng_;
-  std::map<std::pair<int, std::vector<int>>, Score> memo_;
+  std::map<Configuration, Score> memo_;
 };
 
 SearchResult finish(const Scored& best, const SearchOptions& o, int64_t evaluations) {
@@ -210,11 +240,13 @@ SearchResult exhaustive_search(const SearchSpace& space, const Objective& object
   Scored best{{}, {}};
   bool have = false;
   for (int iv : sp.intervals)
-    for (Configuration& a : all) {
-      a.update_interval = iv;
-      const Score sc = s.score(a);
-      if (!have || s.better(sc, best.s)) best = {a, sc}, have = true;
-    }
+    for (double t : sp.thresholds)
+      for (int d : sp.prefetch_depths)
+        for (Configuration& a : all) {
+          a.update_interval = iv, a.exact_threshold = t, a.prefetch_depth = d;
+          const Score sc = s.score(a);
+          if (!have || s.better(sc, best.s)) best = {a, sc}, have = true;
+        }
   return finish(best, options, s.evaluations());
 }
 

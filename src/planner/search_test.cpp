@@ -1,6 +1,8 @@
 // Search and planning: the memory constraint always holds, the result is deterministic for a
 // seed, and the genetic search finds what exhaustive enumeration finds on small spaces.
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <random>
 
@@ -74,6 +76,97 @@ TEST(Search, LatencyConstraintIsHonoured) {
   EXPECT_FALSE(genetic_search(sp, f, o).feasible);
 }
 
+// The knobs: waiting for misses (a low threshold) buys quality and costs latency; prefetch
+// (depth) cuts the wait at a small cost of its own.
+Objective knob_objective(std::vector<double> w, int n_expert) {
+  const Objective slots = known_objective(w, n_expert);
+  return [slots](const Configuration& c) {
+    Score s = slots(c);
+    const double masked = std::min(c.exact_threshold, 1.2) / 1.2;
+    s.quality *= 0.2 + 0.8 * masked;
+    s.latency_ms += (1 - masked) / (1 + c.prefetch_depth) + 0.05 * c.prefetch_depth;
+    return s;
+  };
+}
+
+TEST(Search, GeneticMatchesExhaustiveAlongTheKnobs) {
+  std::mt19937_64 rng(9);
+  for (int trial = 0; trial < 8; ++trial) {
+    SearchSpace sp;
+    sp.n_layers = 2 + static_cast<int>(rng() % 2);
+    sp.n_expert = 4 + static_cast<int>(rng() % 5);
+    sp.capacity = sp.n_layers + static_cast<int64_t>(rng() % (sp.n_layers * (sp.n_expert - 1) + 1));
+    sp.intervals = {1, 4, 16};
+    sp.thresholds = {0, 0.3, 0.5, 0.7, 0.9, kPureSwapMoe};
+    sp.prefetch_depths = {0, 1, 2};
+    std::vector<double> w(sp.n_layers);
+    for (double& x : w) x = 0.1 + static_cast<double>(rng() % 1000) / 250.0;
+    const Objective f = knob_objective(w, sp.n_expert);
+    SearchOptions o;
+    o.seed = trial;
+    o.max_latency_ms = trial % 2 ? 3.0 : 0;  // with and without a limit that binds
+    const SearchResult ga = genetic_search(sp, f, o);
+    const SearchResult ex = exhaustive_search(sp, f, o);
+    EXPECT_NEAR(ga.score.quality, ex.score.quality, 1e-9) << "trial " << trial;
+    EXPECT_EQ(ga.feasible, ex.feasible) << "trial " << trial;
+    if (o.max_latency_ms == 0) EXPECT_EQ(ga.best.exact_threshold, 0) << "quality alone waits for every miss";
+  }
+}
+
+TEST(Search, ASpeedFloorBuysTheLowestThresholdThatKeepsIt) {
+  SearchSpace sp{3, 8, 12, {1, 2, 4, 8, 16}};
+  sp.thresholds = {0, 0.3, 0.5, 0.7, 0.9, kPureSwapMoe};
+  sp.prefetch_depths = {0};
+  const Objective f = knob_objective({1, 2, 3}, 8);
+  SearchOptions o;
+  EXPECT_EQ(genetic_search(sp, f, o).best.exact_threshold, 0);
+  // Latency 1 + 4 / interval + (1 - T / 1.2): at interval 16, 1.62 ms allows T = 0.9 (1.5 ms),
+  // not 0.7 (1.67 ms); shorter intervals allow only pure SwapMoE.
+  o.max_latency_ms = 1.62;
+  const SearchResult bound = genetic_search(sp, f, o);
+  EXPECT_TRUE(bound.feasible);
+  EXPECT_LE(bound.score.latency_ms, 1.62);
+  EXPECT_DOUBLE_EQ(bound.best.exact_threshold, 0.9);
+  // Prefetch depth d divides the wait by 1 + d (and costs 0.05 d): depth 2 keeps the same
+  // floor at T = 0.3.
+  sp.prefetch_depths = {0, 1, 2};
+  const SearchResult prefetched = genetic_search(sp, f, o);
+  EXPECT_LE(prefetched.score.latency_ms, 1.62);
+  EXPECT_DOUBLE_EQ(prefetched.best.exact_threshold, 0.3);
+  EXPECT_EQ(prefetched.best.prefetch_depth, 2);
+  EXPECT_LT(prefetched.score.quality, bound.score.quality);
+  o.max_latency_ms = 1.1;  // nothing meets it: the closest (pure, longest interval), flagged
+  const SearchResult none = genetic_search(sp, f, o);
+  EXPECT_FALSE(none.feasible);
+  EXPECT_GT(none.best.exact_threshold, 1);
+  EXPECT_EQ(none.best.update_interval, 16);
+}
+
+TEST(ConfigSampler, SpreadsTheKnobsAndStarvesLayersAtLargeTotals) {
+  SearchSpace sp{4, 16, 0, {1, 4, 16}};
+  sp.thresholds = {0, 0.5, 0.9, kPureSwapMoe};
+  sp.prefetch_depths = {0, 1, 2};
+  const std::vector<Configuration> cs = sample_configurations(sp, 120, 5);
+  std::map<double, int> per_threshold;
+  std::map<int, int> per_depth;
+  int starved_large = 0;
+  for (size_t i = 0; i < cs.size(); ++i) {
+    const Configuration& c = cs[i];
+    ++per_threshold[c.exact_threshold], ++per_depth[c.prefetch_depth];
+    int total = 0;
+    for (int s : c.slots) {
+      EXPECT_TRUE(s >= 1 && s <= 16);
+      total += s;
+    }
+    if (i % 4 == 0) EXPECT_LE(*std::max_element(c.slots.begin(), c.slots.end()) -
+                                  *std::min_element(c.slots.begin(), c.slots.end()), 1);
+    if (total >= 48 && *std::min_element(c.slots.begin(), c.slots.end()) <= total - 48 + 1) ++starved_large;
+  }
+  for (double t : sp.thresholds) EXPECT_EQ(per_threshold[t], 30) << t;  // shuffled rounds: exact shares
+  for (int d : sp.prefetch_depths) EXPECT_EQ(per_depth[d], 40) << d;
+  EXPECT_GE(starved_large, 4);
+}
+
 TEST(Planner, NoPlanEverExceedsTheBudget) {
   const int n_moe = 4, E = 16;
   const DeviceProfile p = test::synthetic_profile(n_moe, E);
@@ -120,6 +213,56 @@ TEST(Planner, PrefersTheLayersThatMatterAndBeatsUniform) {
   const double truth_uniform = test::known_log_ppl(out.uniform.slots, out.uniform.update_interval, 16);
   EXPECT_LT(truth_plan, truth_uniform);
   EXPECT_LT(out.seconds, 5.0);
+}
+
+TEST(Planner, TheSpeedFloorDecidesTheThreshold) {
+  const DeviceProfile p = test::synthetic_profile(4, 16, 160, 3, true);
+  ASSERT_TRUE(p.quality.learns_knobs());
+  PlanRequest r;
+  r.memory = {1 << 20, 0, p.slot_bytes};
+  r.budget = bytes_for_slots(r.memory, 32);  // half of the experts
+  auto plan_at = [&](double min_speed) {
+    r.min_speed = min_speed;
+    return make_plan(p, r);
+  };
+  const PlanOutcome quality_first = plan_at(0), floor = plan_at(0.7), fast = plan_at(0.99);
+  EXPECT_EQ(quality_first.latency_limit_ms, 0);
+  EXPECT_LE(quality_first.chosen.exact_threshold, 0.3) << "quality alone waits for (nearly) every miss";
+  EXPECT_NEAR(floor.latency_limit_ms, floor.full_latency_ms / 0.7, 1e-9);
+  EXPECT_NEAR(floor.full_latency_ms, p.dense_compute_ms + 4 * 2 * p.expert_compute_ms, 1e-9);
+  ASSERT_TRUE(floor.meets_latency);
+  EXPECT_LE(floor.predicted.latency_ms, floor.latency_limit_ms);
+  EXPECT_LE(quality_first.predicted.quality, floor.predicted.quality);
+  EXPECT_LE(floor.predicted.quality, fast.predicted.quality);
+  EXPECT_LE(quality_first.chosen.exact_threshold, floor.chosen.exact_threshold);
+  EXPECT_LE(floor.chosen.exact_threshold, fast.chosen.exact_threshold);
+  EXPECT_EQ(floor.plan.exact_threshold, floor.chosen.exact_threshold);
+  EXPECT_EQ(floor.plan.prefetch_depth, floor.chosen.prefetch_depth);
+  EXPECT_EQ(floor.plan.quality_model, p.quality.fit_report().chosen);
+  // --max-latency overrides the floor.
+  r.max_latency_ms = 5;
+  EXPECT_EQ(plan_at(0.7).latency_limit_ms, 5);
+}
+
+TEST(Planner, WithoutAFittedModelThePlanIsUniformPureAndPredictsNothing) {
+  DeviceProfile p = test::synthetic_profile(4, 16, 5);  // too few runs: the prior
+  p.thresholds = {0, 0.5, kPureSwapMoe};
+  p.prefetch_depths = {0, 2};
+  ASSERT_FALSE(p.quality.fitted());
+  PlanRequest r;
+  r.memory = {1 << 20, 0, p.slot_bytes};
+  r.budget = bytes_for_slots(r.memory, 23);
+  const PlanOutcome out = make_plan(p, r);
+  EXPECT_FALSE(out.fitted);
+  EXPECT_EQ(out.chosen, out.uniform);
+  EXPECT_EQ(out.chosen.update_interval, r.baseline_interval);
+  EXPECT_GT(out.plan.exact_threshold, 1);
+  EXPECT_EQ(out.plan.prefetch_depth, 0);
+  EXPECT_EQ(out.plan.quality_model, "prior");
+  EXPECT_EQ(out.plan.predicted_quality, 0);
+  EXPECT_NE(unfitted_reason(p).find("fewer than"), std::string::npos) << unfitted_reason(p);
+  p.calibration_note = "skipped: 12 runs of ~20.0 s (~240 s) exceed --quality-seconds 150";
+  EXPECT_EQ(unfitted_reason(p), p.calibration_note);
 }
 
 TEST(Planner, SameSeedSamePlan) {

@@ -38,13 +38,13 @@ RunShape run_shape_of(const EngineOptions& o) {
 }
 
 // The plan for `budget` under these options: the memory plan's uniform split (or the plan
-// file's shape), or the planner's split when one is set. *interval receives the planner's
-// update interval (0: none).
+// file's shape), or the planner's split when one is set. *tuning receives the planner's
+// settings besides the slots (update interval, exact threshold, prefetch depth; "keep" when none).
 MemoryPlan plan_for(const MemoryInputs& in, const EngineOptions& o, PolicyKind kind, const Budget& budget,
-                    int* interval) {
+                    BudgetPlan* tuning) {
   PlanSettings settings;
   settings.budget = budget;
-  *interval = 0;
+  *tuning = {};
   if (kind == PolicyKind::FULL) return plan_memory(in, run_shape_of(o), settings);
   const bool pooled = kind == PolicyKind::ONDEMAND || kind == PolicyKind::CACHE;
   settings.holding = pooled ? ExpertHolding::SHARED_POOL : ExpertHolding::PER_LAYER;
@@ -66,7 +66,7 @@ MemoryPlan plan_for(const MemoryInputs& in, const EngineOptions& o, PolicyKind k
          fmt::format("the planner's split for a budget of {} is invalid or does not fit", format_bytes(plan.budget)),
          "re-run `swapmoe profile`, or pass --plan uniform");
   plan.slots = split.slots;
-  *interval = split.update_interval;
+  *tuning = split;
   return plan;
 }
 
@@ -77,8 +77,8 @@ MemoryPlan Engine::preview_plan(const EngineOptions& options) {
   const PolicyKind kind = parse_policy(o.policy);
   const auto model = Model::load(o.model_path, DenseWeights::LAZY);
   const Tokenizer tokenizer = Tokenizer::from_gguf(model->file());
-  int interval = 0;
-  return plan_for(memory_inputs(*model, runtime_bytes_estimate(tokenizer)), o, kind, o.budget, &interval);
+  BudgetPlan tuning;
+  return plan_for(memory_inputs(*model, runtime_bytes_estimate(tokenizer)), o, kind, o.budget, &tuning);
 }
 
 Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
@@ -128,9 +128,11 @@ Engine::~Engine() {
 RunShape Engine::run_shape() const { return run_shape_of(options_); }
 
 MemoryPlan Engine::make_plan(const Budget& budget) {
-  int interval = 0;
-  MemoryPlan plan = plan_for(inputs_, options_, kind_, budget, &interval);
-  if (interval > 0) options_.swapmoe.update_interval = interval;
+  BudgetPlan tuning;
+  MemoryPlan plan = plan_for(inputs_, options_, kind_, budget, &tuning);
+  if (tuning.update_interval > 0) options_.swapmoe.update_interval = tuning.update_interval;
+  if (tuning.exact_threshold >= 0) options_.swapmoe.exact_threshold = tuning.exact_threshold;
+  if (tuning.prefetch_depth >= 0 && !policy_) options_.prefetch_depth = tuning.prefetch_depth;
   return plan;
 }
 
@@ -149,6 +151,7 @@ void Engine::set_memory_budget(const Budget& budget) {
   if (kind_ != PolicyKind::FULL) {
     policy_->set_slots(plan.slots);
     policy_->set_update_interval(options_.swapmoe.update_interval);
+    policy_->set_exact_threshold(options_.swapmoe.exact_threshold);
   }
   plan_ = std::move(plan);
   options_.budget = budget;  // reports show the budget now in force

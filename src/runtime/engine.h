@@ -28,6 +28,10 @@ struct BudgetPlanRequest {
 struct BudgetPlan {
   std::vector<int> slots;   // per layer (0 for dense layers)
   int update_interval = 0;  // 0: keep the current one
+  double exact_threshold = -1;  // swapmoe; below 0: keep the current one
+  // Below 0: keep the current one. Applied at start-up only: the predictor is built with the
+  // policy, so a re-plan on a budget change keeps the depth the engine started with.
+  int prefetch_depth = -1;
 };
 
 struct EngineOptions {
@@ -109,7 +113,8 @@ class Engine {
   friend class Session;
   void open_session();   // counts sessions against the plan; throws when all are in use
   void close_session() { --n_open_sessions_; }
-  // The plan for `budget`, with the planner's split when one is set. Sets the update interval.
+  // The plan for `budget`, with the planner's split when one is set. Sets the update interval
+  // and the exact threshold the planner chose (and its prefetch depth, before the policy exists).
   MemoryPlan make_plan(const Budget& budget);
 
   EngineOptions options_;

@@ -70,17 +70,23 @@ void add_batch_options(CLI::App* app, ModelOptions& o, const std::string& defaul
 }
 
 namespace {
-void load_plan_file(const std::string& path, EngineOptions& e) {
+bool given(const CLI::Option* option) { return option != nullptr && option->count() > 0; }
+
+// The plan's threshold and prefetch depth apply where the command line did not set them.
+void load_plan_file(const std::string& path, const ModelOptions& o, EngineOptions& e) {
   const Plan plan = Plan::load(path);
   e.plan_slots = plan.slots;
   e.swapmoe.update_interval = plan.update_interval;
+  if (!given(o.exact_threshold_option)) e.swapmoe.exact_threshold = plan.exact_threshold;
+  if (!given(o.prefetch_option)) e.prefetch_depth = plan.prefetch_depth;
   e.plan_source = path;
 }
 
 // ---- planner hook: a --memory-budget without --plan is split by the model's profile --------
 // The engine hands over its own accounting of the budget, at start-up and whenever the budget
-// changes, so the plan always fits. Without a (current) profile the split stays uniform.
-void attach_profile_planner(EngineOptions& e) {
+// changes, so the plan always fits. Without a (current) profile, or one whose calibration did
+// not run (no fitted quality model), the split stays uniform and the note says so.
+void attach_profile_planner(const ModelOptions& o, EngineOptions& e) {
   const std::string path = default_profile_path(e.model_path);
   if (!std::filesystem::exists(path)) {
     std::cerr << fmt::format("budget split: uniform (no profile at {}; `swapmoe profile` makes one)\n", path);
@@ -93,14 +99,27 @@ void attach_profile_planner(EngineOptions& e) {
     std::cerr << fmt::format("budget split: uniform ({})\n", err.what());
     return;
   }
-  e.plan_for_budget = [profile](const BudgetPlanRequest& q) {
+  if (!profile->quality.fitted()) {
+    std::cerr << fmt::format("budget split: uniform (no fitted quality model in {}: profile calibration did not run: "
+                             "{}; re-run `swapmoe profile` with more --quality-seconds)\n",
+                             path, unfitted_reason(*profile));
+    return;
+  }
+  const bool keep_threshold = given(o.exact_threshold_option), keep_depth = given(o.prefetch_option);
+  e.plan_for_budget = [profile, keep_threshold, keep_depth](const BudgetPlanRequest& q) {
     PlanRequest r;
     r.budget = q.budget;
     r.memory = q.memory;
     const PlanOutcome out = make_plan(*profile, r);
-    std::cerr << fmt::format("budget split: planned from the profile: {} slots, update interval {} ({:.2f} s)\n",
-                             out.capacity, out.plan.update_interval, out.seconds);
-    return BudgetPlan{out.plan.slots, out.plan.update_interval};
+    std::cerr << fmt::format("budget split: planned from the profile: {} slots, update interval {}, exact threshold {}, "
+                             "prefetch {} ({:.2f} s){}\n",
+                             out.capacity, out.plan.update_interval, describe_threshold(out.plan.exact_threshold),
+                             out.plan.prefetch_depth, out.seconds,
+                             out.meets_latency ? "" : "; no plan is predicted to keep the speed floor, this is the closest");
+    BudgetPlan plan{out.plan.slots, out.plan.update_interval};
+    if (!keep_threshold) plan.exact_threshold = out.plan.exact_threshold;
+    if (!keep_depth) plan.prefetch_depth = out.plan.prefetch_depth;  // the engine applies it at start-up only
+    return plan;
   };
   e.plan_source = "profile " + path;
   std::cerr << fmt::format("budget split: planned from {} (quality model: {})\n", path,
@@ -124,7 +143,7 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
   app->add_option("--policy", o.policy, "expert policy: full, prune, ondemand, cache, swapmoe (default: full, or swapmoe with a budget)");
   app->add_option("--memory-budget", o.memory_budget, "memory budget for everything the engine allocates: 512M, 3.5G, or 40% of the full footprint");
   app->add_option("--expert-budget", o.expert_budget, "alternative to --memory-budget: keep this share of each layer's experts resident, e.g. 25%");
-  app->add_option("--plan", o.plan, "slots per layer and update interval from a plan file (swapmoe plan), or 'uniform'");
+  app->add_option("--plan", o.plan, "slots per layer, update interval, exact threshold and prefetch depth from a plan file (swapmoe plan; --exact-threshold and --prefetch, when given, win), or 'uniform'");
   app->add_option("--cache-type-k", o.cache_type_k, "KV cache type of the keys: f32, f16, q8_0")->capture_default_str();
   app->add_option("--cache-type-v", o.cache_type_v, "KV cache type of the values: f32, f16, q8_0")->capture_default_str();
   app->add_option("--flash-attn", o.flash_attn,
@@ -141,7 +160,7 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
                 "(--prefetch, cache too) before their layer, so a budgeted run with a fixed seed gives the same "
                 "text and counts every time (by default loads land when the storage delivers them, and the text "
                 "may vary from run to run)");
-  app->add_option("--exact-threshold", o.swapmoe.exact_threshold,
+  o.exact_threshold_option = app->add_option("--exact-threshold", o.swapmoe.exact_threshold,
                   "swapmoe: a missing expert that carries at least this share of a token's top-k weight is read "
                   "before the layer runs (the token waits); lighter misses are masked. 0: every miss waits; above 1 "
                   "(the default): none does, pure SwapMoE")
@@ -154,7 +173,7 @@ void add_budget_options(CLI::App* app, ModelOptions& o) {
                   "down apart)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  app->add_option("--prefetch", o.prefetch,
+  o.prefetch_option = app->add_option("--prefetch", o.prefetch,
                   "cache, swapmoe: while a MoE layer computes, predict the experts of the next N MoE layers (their "
                   "routers applied to the current hidden state) and start reading the missing ones; 0: off")
       ->capture_default_str()
@@ -238,8 +257,8 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
     e.policy = "full";
     return e;
   }
-  if (!o.plan.empty() && o.plan != "uniform") load_plan_file(o.plan, e);
-  if (o.plan.empty() && !o.memory_budget.empty() && e.policy == "swapmoe") attach_profile_planner(e);
+  if (!o.plan.empty() && o.plan != "uniform") load_plan_file(o.plan, o, e);
+  if (o.plan.empty() && !o.memory_budget.empty() && e.policy == "swapmoe") attach_profile_planner(o, e);
   return e;
 }
 

@@ -34,6 +34,10 @@ struct ModelOptions {
   std::string cache_evict = "lru";
   int io_threads = PolicyOptions{}.io_threads;
   int prefetch = 0;
+  // Set by add_budget_options: whether --exact-threshold / --prefetch were given (a plan's
+  // threshold and depth apply only where the command line is silent).
+  const CLI::Option* exact_threshold_option = nullptr;
+  const CLI::Option* prefetch_option = nullptr;
   std::string dump_routing, replay_routing;
 };
 

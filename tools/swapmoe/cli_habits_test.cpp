@@ -86,6 +86,7 @@ TEST_F(CliTest, NumericOptionsAreValidatedWithFlagValueAndRange) {
       {"run --importance-half-life nan", "--importance-half-life"}, {"bench --ppl-chunks 0", "--ppl-chunks"},
       {"plan --max-latency -5", "--max-latency"},                   {"plan -c 0", "--ctx-size"},
       {"profile --quality-seconds inf", "--quality-seconds"},        {"profile --calibration-split 2", "--calibration-split"},
+      {"plan --min-speed 1.5", "--min-speed"},
   };
   for (const auto& [args, flag] : other) {
     r = run(std::string(args) + " -m " + model_);

@@ -94,12 +94,15 @@ TEST_F(CliTest, PerplexityEndsWithJsonFigures) {
   std::filesystem::remove(text);
 }
 
+// 300 short lines: enough for a tiny calibration.
+void write_calibration_text(const std::string& path) {
+  std::ofstream t(path);
+  for (int i = 0; i < 300; ++i) t << "what light through yonder window breaks " << i << "\n";
+}
+
 TEST_F(CliTest, ProfileThenPlanThenRunUnderThePlan) {
   const std::string text = model_ + ".calib.txt", profile = model_ + ".test-profile.json", plan = model_ + ".plan.json";
-  {
-    std::ofstream t(text);
-    for (int i = 0; i < 300; ++i) t << "what light through yonder window breaks " << i << "\n";
-  }
+  write_calibration_text(text);
   Result r = run("profile -m " + model_ + " -o " + profile + " -t 1 -c 128 --calibration " + text +
                  " --calibration-ctx 32 --calibration-chunks 2 --configs 12 --quality-seconds 60");
   ASSERT_EQ(r.code, 0) << r.out;
@@ -126,6 +129,61 @@ TEST_F(CliTest, ProfileThenPlanThenRunUnderThePlan) {
     EXPECT_EQ(ran["memory_budget_bytes"], planned["memory_budget_bytes"]) << budget;
   }
   for (const auto& f : {text, profile, plan}) std::filesystem::remove(f);
+}
+
+// A profile whose calibration cannot run in its time warns (exit 0), and a plan from it says it
+// is the uniform split, with no predicted perplexity.
+TEST_F(CliTest, ProfileWithoutCalibrationTimeWarnsAndPlanClaimsNoPrediction) {
+  const std::string text = model_ + ".calib2.txt", profile = model_ + ".prior-profile.json", plan = model_ + ".prior-plan.json";
+  write_calibration_text(text);
+  Result r = run("profile -m " + model_ + " -o " + profile + " -t 1 -c 128 --calibration " + text +
+                 " --quality-seconds 0.01");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("WARNING: profile calibration did not finish: skipped"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pass --quality-seconds "), std::string::npos) << r.out;
+  const auto pj = nlohmann::json::parse(std::ifstream(profile));
+  EXPECT_EQ(pj["quality"]["fitted"], false);
+  EXPECT_EQ(pj["quality"]["status"], "skipped");
+
+  r = run("plan -m " + model_ + " --profile " + profile + " --expert-budget 50% -c 128 -t 1 --json -o " + plan);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("no fitted quality model (profile calibration did not run: skipped"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("this plan is the uniform split, not a prediction"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("predicted ppl"), std::string::npos) << r.out;
+  const auto out = nlohmann::json::parse(r.last_stdout_line);
+  EXPECT_EQ(out["slots"], out["uniform_slots"]);
+  EXPECT_TRUE(out["predicted_ppl"].is_null());
+  const auto j = nlohmann::json::parse(std::ifstream(plan));
+  EXPECT_EQ(j["quality_model"], "prior");
+  EXPECT_TRUE(j["predicted_quality"].is_null());
+  EXPECT_GT(j["exact_threshold"].get<double>(), 1.0);
+  EXPECT_EQ(j["prefetch_depth"], 0);
+  EXPECT_EQ(j["update_interval"], 8);
+  // The run-time hook (a byte budget without --plan) finds the profile beside the model and
+  // keeps the uniform split, saying why.
+  std::filesystem::copy_file(profile, model_ + ".profile.json", std::filesystem::copy_options::overwrite_existing);
+  r = run("run -m " + model_ + " -p hi -n 2 --temp 0 -t 1 -c 128 --memory-budget 97.5%");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("budget split: uniform (no fitted quality model"), std::string::npos) << r.out;
+  for (const auto& f : {text, profile, plan, model_ + ".profile.json"}) std::filesystem::remove(f);
+}
+
+// A plan's exact threshold and prefetch depth apply unless the command line sets them.
+TEST_F(CliTest, PlanKnobsApplyUnlessGivenOnTheCommandLine) {
+  const std::string plan = model_ + ".knob-plan.json";
+  std::ofstream(plan) << R"({"slots": [2, 2], "update_interval": 8, "exact_threshold": 0, "prefetch_depth": 1})";
+  const std::string base = "run -m " + model_ + " -p \"to be or not to be\" -n 12 --temp 0 -t 1 --expert-budget 25% --plan " + plan;
+  Result r = run(base + " --json", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.last_stdout_line);
+  EXPECT_GT(j["prefetches"].get<int>(), 0) << "the plan's prefetch depth was not applied";
+  EXPECT_GT(j["fetches"].get<int>(), 0) << "the plan's threshold 0 (every miss waits) was not applied";
+  r = run(base + " --exact-threshold 2 --prefetch 0 --json", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  j = nlohmann::json::parse(r.last_stdout_line);
+  EXPECT_EQ(j["prefetches"], 0);
+  EXPECT_EQ(j["fetches"], 0);
+  std::filesystem::remove(plan);
 }
 
 TEST_F(CliTest, BenchSweepWritesTableCsvJsonAndPlot) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "core/error.h"
 #include "core/memory_stats.h"
 #include "core/timer.h"
+#include "planner/planner.h"  // unfitted_reason
 #include "planner/profiler.h"
 
 namespace swapmoe::cli {
@@ -57,6 +59,26 @@ std::string read_calibration(const std::string& path, double split) {
   return text;
 }
 
+// A calibration that did not run is a warning, never a progress note: without a fitted quality
+// model every plan from the profile is the uniform split. Says how to give it the time it needs.
+void warn_unfitted(const DeviceProfile& p) {
+  std::string how;
+  if (p.calibration_status == "too few configurations") {
+    how = fmt::format("pass --configs {} or more", p.calibration_runs_needed);
+  } else {
+    const double need_s = p.calibration_runs_needed * p.calibration_run_seconds;
+    // Room for the full-model run and start-up, and a margin for a busy machine.
+    const double suggest_s = 10 * std::ceil((1.3 * need_s + 10) / 10);
+    how = fmt::format("the minimum of {} runs needs ~{:.0f} s here; pass --quality-seconds {:.0f}, or more compute "
+                      "threads (-t; this profile used {}), or profile on a quieter machine",
+                      p.calibration_runs_needed, need_s, suggest_s, p.n_threads);
+  }
+  std::cerr << fmt::format("WARNING: profile calibration did not finish: {}.\n  The profile has no fitted quality "
+                           "model: plans from it are the uniform split (pure SwapMoE), not predictions.\n  To fit one: "
+                           "{}.\n",
+                           p.calibration_note, how);
+}
+
 void run(const ProfileCmdOptions& o) {
   Timer total;
   ProfileOptions po;
@@ -91,7 +113,8 @@ void run(const ProfileCmdOptions& o) {
     p.check_model(po.model_path);
     Timer fit;
     p.quality = QualityModel::fit(p.samples, static_cast<int>(p.moe_layers.size()), p.n_expert, p.full_ppl, po.regressor);
-    std::cerr << fmt::format("refitted on {} runs in {:.1f} s", p.samples.size(), fit.seconds());
+    std::cerr << fmt::format("refitted on {} runs in {:.1f} s\n", p.samples.size(), fit.seconds());
+    if (p.quality.fitted()) p.calibration_status = "fitted", p.calibration_note.clear();
   } else {
     p = measure_device(po);
   }
@@ -100,6 +123,8 @@ void run(const ProfileCmdOptions& o) {
     p.intervals = po.intervals;
     p.full_ppl = 1;
     p.quality = QualityModel::fit({}, static_cast<int>(p.moe_layers.size()), p.n_expert, 1.0, po.regressor);
+    p.calibration_status = "off";
+    p.calibration_note = "the profile was made with --no-quality";
   } else {
     const std::string cal = o.calibration.empty() ? default_calibration_path() : o.calibration;
     po.calibration_text = read_calibration(cal, o.calibration_split);
@@ -107,6 +132,7 @@ void run(const ProfileCmdOptions& o) {
     measure_quality(p, po);
   }
   if (tty) std::cerr << "\n";
+  if (!o.refit && !o.no_quality && !p.quality.fitted()) warn_unfitted(p);
   p.save(out);
 
   std::cout << fmt::format("model      {}: {} MoE layers of {} experts (top-{})\n", po.model_path, p.moe_layers.size(),
@@ -114,16 +140,16 @@ void run(const ProfileCmdOptions& o) {
   std::cout << fmt::format("memory     expert {} (slot {}), dense {}, KV cache {} and scratch {} at -c {}\n",
                            format_bytes(p.expert_bytes), format_bytes(p.slot_bytes), format_bytes(p.dense_bytes),
                            format_bytes(p.kv_cache_bytes), format_bytes(p.scratch_bytes), p.n_ctx);
-  std::cout << fmt::format("storage    expert load {:.3f} ms ({:.0f} MB/s, {} samples, {}), 4 KiB read {:.3f} ms\n",
+  std::cout << fmt::format("storage    expert load {:.3f} ms ({:.0f} MB/s, {} samples, {}), 4 KiB read {:.3f} ms, "
+                           "a token's fetch {:.3f} ms\n",
                            p.expert_load_ms, p.storage_mb_s, p.n_load_samples, p.o_direct ? "O_DIRECT" : "no O_DIRECT",
-                           p.read_latency_ms);
+                           p.read_latency_ms, p.fetch_ms);
   std::cout << fmt::format("compute    expert {:.4f} ms/token, decode step {:.3f} ms, dense part {:.3f} ms ({} threads)\n",
                            p.expert_compute_ms, p.token_compute_ms, p.dense_compute_ms, p.n_threads);
   const QualityFit& f = p.quality.fit_report();
   if (f.chosen == "prior") {
-    std::cout << fmt::format("quality    {} calibration runs: too few for a fitted model (need {}); the planner uses a "
-                             "uniform-favouring prior\n",
-                             p.samples.size(), QualityModel::min_samples(static_cast<int>(p.moe_layers.size())));
+    std::cout << fmt::format("quality    no fitted quality model ({}); plans from this profile are the uniform split\n",
+                             unfitted_reason(p));
   } else {
     std::cout << fmt::format("quality    {} runs on {} x {} tokens, full-model ppl {:.3f}; {}-fold CV error of log-ppl: "
                              "MLP {:.4f}, ridge {:.4f} -> {} (ppl within {:.2f}% on average)\n",
@@ -151,7 +177,7 @@ void register_profile(CLI::App& app) {
   cmd->add_option("--configs", o->configs, "configurations run for the quality model")->capture_default_str()->check(CLI::Range(0, 10000));
   cmd->add_option("--quality-seconds", o->quality_seconds, "stop starting calibration runs after this long")->capture_default_str()->check(finite_in(0, 1e7));
   cmd->add_option("--seed", o->seed, "seed for sampled experts and configurations")->capture_default_str();
-  cmd->add_flag("--no-quality", o->no_quality, "timings only; the planner then uses a uniform-favouring prior");
+  cmd->add_flag("--no-quality", o->no_quality, "timings only; plans from the profile are then the uniform split (no fitted quality model)");
   cmd->add_option("--mlp-hidden", o->regressor.hidden, "quality model: MLP hidden units")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--mlp-epochs", o->regressor.epochs, "quality model: MLP Adam steps")->capture_default_str()->check(CLI::Range(1, 1000000));
   cmd->add_option("--mlp-lr", o->regressor.lr, "quality model: MLP learning rate")->capture_default_str()->check(finite_in(1e-9, 10));
