@@ -298,12 +298,17 @@ TEST(Server, QueueBeyondItsBoundAnswers503) {
 
 TEST(Server, ShutdownFinishesRepliesInFlight) {
   TestServer s(1, "");
-  auto reply = std::async(std::launch::async, [&s] { return s.post("/v1/completions", completion("ROMEO:", 30)); });
-  for (int i = 0; i < 1000 && s.metrics.active == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // 200 tokens (never ending early) take long enough to be seen in flight on a busy machine;
+  // the watch does not sleep between looks, or a short reply could start and finish unseen.
+  json body = completion("ROMEO:", 200);
+  body["ignore_eos"] = true;
+  auto reply = std::async(std::launch::async, [&s, &body] { return s.post("/v1/completions", body); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (s.metrics.active == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
   ASSERT_EQ(s.metrics.active, 1) << "the reply should be in flight";
   s.scheduler->shutdown(std::chrono::seconds(30));
   const json r = reply.get();
-  EXPECT_EQ(r["usage"]["completion_tokens"], 30) << r.dump();
+  EXPECT_EQ(r["usage"]["completion_tokens"], 200) << r.dump();
   int status = 0;
   s.post("/v1/completions", completion("ROMEO:", 3), &status);
   EXPECT_EQ(status, 503);
