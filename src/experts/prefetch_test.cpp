@@ -66,6 +66,10 @@ TEST_F(PrefetchTest, ExactPoliciesStayExactAndPredictionsAreScored) {
     const uint64_t tokens = r.decisions / 3;
     EXPECT_EQ(r.predicted[0], tokens * 2 * 2) << name;
     EXPECT_GT(r.recall(1), 0.0) << name;
+    // Hit rates: a whole top-k resident is rarer than each of its choices being resident.
+    EXPECT_EQ(r.choices, r.decisions * 2) << name;
+    EXPECT_GE(r.choice_hit_rate(), r.hit_rate()) << name;
+    EXPECT_LT(r.choice_hit_rate(), 1.0) << name << ": a quarter of the experts cannot hold every choice";
   }
 }
 

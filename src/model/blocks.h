@@ -63,8 +63,11 @@ struct RoutingStats {
   uint64_t decisions = 0;  // (token, MoE layer) pairs routed
   uint64_t hits = 0;       // the unmasked top-k was entirely resident before the layer ran
   uint64_t faithful = 0;   // the masked top-k equals the unmasked top-k (as sets)
-  // Per layer (sized on first use): decisions and hits, for hit rates per layer.
-  std::vector<uint64_t> layer_decisions, layer_hits;
+  // Routed choices (k per decision) whose expert was resident: with many small experts (top-8 of
+  // 64) a whole top-k is rarely resident, so this is the hit rate that tells policies apart.
+  uint64_t choices = 0, choice_hits = 0;
+  // Per layer (sized on first use): decisions, hits and choice hits, for hit rates per layer.
+  std::vector<uint64_t> layer_decisions, layer_hits, layer_choices, layer_choice_hits;
   // Prediction (--prefetch): routed choices scored against the prediction made `depth` MoE
   // layers earlier, and how many of them it contained. [depth - 1]; per layer for depth 1.
   std::array<uint64_t, kMaxDepth> predicted{}, predicted_right{};
@@ -72,15 +75,25 @@ struct RoutingStats {
 
   double hit_rate() const { return decisions ? double(hits) / double(decisions) : 1.0; }
   double fidelity() const { return decisions ? double(faithful) / double(decisions) : 1.0; }
+  double choice_hit_rate() const { return choices ? double(choice_hits) / double(choices) : 1.0; }
   // Share of the routed choices that the prediction `depth` layers ahead had named; NaN: none.
   double recall(int depth = 1) const {
     const uint64_t n = predicted[depth - 1];
     return n ? double(predicted_right[depth - 1]) / double(n) : std::numeric_limits<double>::quiet_NaN();
   }
-  void count_layer(int layer, bool hit) {
-    if (layer_decisions.size() <= static_cast<size_t>(layer)) layer_decisions.resize(layer + 1), layer_hits.resize(layer + 1);
+  // One decision of `layer`: whether its whole top-k was resident, and how many of its k were.
+  void count_layer(int layer, bool hit, int resident, int k) {
+    if (layer_decisions.size() <= static_cast<size_t>(layer)) {
+      for (auto* v : {&layer_decisions, &layer_hits, &layer_choices, &layer_choice_hits}) v->resize(layer + 1);
+    }
+    ++decisions;
+    hits += hit;
+    choices += k;
+    choice_hits += resident;
     ++layer_decisions[layer];
     layer_hits[layer] += hit;
+    layer_choices[layer] += k;
+    layer_choice_hits[layer] += resident;
   }
 };
 

@@ -163,15 +163,15 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
   add_bias(l.w.router_b, s.router.data(), n, E);
 
   const float* bias = static_cast<const float*>(l.w.exp_probs_b.data);
-  thread_local std::vector<uint8_t> hit;  // per token: all its unmasked choices were resident
-  hit.assign(static_cast<size_t>(n), 1);
+  thread_local std::vector<int> resident;  // per token: how many of its unmasked choices were resident
+  resident.assign(static_cast<size_t>(n), 0);
   for (int64_t t = 0; t < n; ++t) {
     int32_t* ids = &s.topk_ids[t * k];
     float* w = &s.topk_w[t * k];
     if (!(hooks.replay_routing && hooks.replay_routing(l.at.pos[t], layer, k, ids, w)))
       route(c.router, &s.router[t * E], E, k, nullptr, ids, w, bias);
     if (hooks.on_routing) hooks.on_routing(RoutingEvent{l.at.pos[t], layer, k, ids, w});
-    for (int j = 0; j < k; ++j) hit[t] = hit[t] && experts.is_resident(layer, ids[j]);
+    for (int j = 0; j < k; ++j) resident[t] += experts.is_resident(layer, ids[j]);
   }
   experts.observe(layer, n, k, s.topk_ids.data(), s.topk_w.data(), s.x_norm.data());
   experts.prepare_layer(layer, n, k, s.topk_ids.data(), s.topk_w.data());
@@ -200,9 +200,7 @@ void moe_ffn(const LayerContext& l, ExpertProvider& experts, const RoutingHooks&
       std::copy(w, w + k, mw);
       s.n_masked[t] = k;
     }
-    ++stats.decisions;
-    stats.hits += hit[t];
-    stats.count_layer(layer, hit[t]);
+    stats.count_layer(layer, resident[t] == k, resident[t], k);
     stats.faithful += same_set(ids, k, mids, s.n_masked[t]);
   }
 

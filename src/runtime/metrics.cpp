@@ -21,6 +21,7 @@ RunMetrics collect_metrics(const Engine& engine) {
   const RoutingStats& r = engine.transformer().routing_stats();
   m.hit_rate = r.hit_rate();
   m.fidelity = r.fidelity();
+  m.choice_hit_rate = r.choice_hit_rate();
   const ExpertStats& s = p.stats();
   const ExpertStats& start = engine.startup_stats();
   m.stalls = s.stalls;
@@ -33,7 +34,10 @@ RunMetrics collect_metrics(const Engine& engine) {
   for (int d = 1; d <= RoutingStats::kMaxDepth && r.predicted[d - 1] > 0; ++d) m.recall_by_depth.push_back(r.recall(d));
   const double nan = std::numeric_limits<double>::quiet_NaN();
   auto ratio = [nan](uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / static_cast<double>(b) : nan; };
-  for (size_t l = 0; l < r.layer_decisions.size(); ++l) m.layer_hit_rate.push_back(ratio(r.layer_hits[l], r.layer_decisions[l]));
+  for (size_t l = 0; l < r.layer_decisions.size(); ++l) {
+    m.layer_hit_rate.push_back(ratio(r.layer_hits[l], r.layer_decisions[l]));
+    m.layer_choice_hit_rate.push_back(ratio(r.layer_choice_hits[l], r.layer_choices[l]));
+  }
   for (size_t l = 0; l < r.layer_predicted.size(); ++l)
     m.layer_recall.push_back(ratio(r.layer_predicted_right[l], r.layer_predicted[l]));
   m.loads = s.loads - start.loads;
@@ -71,6 +75,8 @@ nlohmann::json to_json(const RunMetrics& m) {
           {"prediction_recall", finite_or_null(m.recall)},
           {"prediction_recall_by_depth", m.recall_by_depth},
           {"layer_hit_rate", finite_or_null(m.layer_hit_rate)},
+          {"choice_hit_rate", m.choice_hit_rate},
+          {"layer_choice_hit_rate", finite_or_null(m.layer_choice_hit_rate)},
           {"layer_prediction_recall", finite_or_null(m.layer_recall)},
           {"loads", m.loads},
           {"bytes_read", m.bytes_read},
@@ -98,9 +104,9 @@ std::string format_metrics_line(const RunMetrics& m) {
   std::string budget = m.memory_budget ? format_bytes(m.memory_budget) : "none";
   if (!m.budget_asked.empty() && m.budget_asked != budget) budget = m.budget_asked + " = " + budget;
   return fmt::format(
-      "policy {} | budget {} (accounted {}){} | hit rate {:.3f} | fidelity {:.3f} | stalls {}{} | swaps {} | "
+      "policy {} | budget {} (accounted {}){} | hit rate {:.3f} ({:.3f} of choices) | fidelity {:.3f} | stalls {}{} | swaps {} | "
       "fetches {} | read {}/token",
-      m.policy, budget, format_bytes(m.accounted_bytes), resident_experts(m), m.hit_rate, m.fidelity, m.stalls,
+      m.policy, budget, format_bytes(m.accounted_bytes), resident_experts(m), m.hit_rate, m.choice_hit_rate, m.fidelity, m.stalls,
       m.stalls ? fmt::format(" ({:.2f} s waiting)", m.stall_seconds) : "", m.swaps, m.fetches, format_bytes(static_cast<uint64_t>(m.bytes_read_per_token))) +
          (m.prefetches || std::isfinite(m.recall)
               ? fmt::format(" | prefetches {} ({} used), recall {:.3f}", m.prefetches, m.prefetch_hits, m.recall)

@@ -20,6 +20,7 @@ struct RunMetrics {
   std::string budget_asked;    // the budget as given ("25% of the experts", "3.0 GiB"); "" without one
   double hit_rate = 1;         // unmasked top-k entirely resident
   double fidelity = 1;         // masked top-k == unmasked top-k
+  double choice_hit_rate = 1;  // unmasked routed choices whose expert was resident
   uint64_t stalls = 0;         // tokens that waited on I/O
   double stall_seconds = 0;    // time they waited
   uint64_t fetches = 0;        // experts read while a token waited (exact routing's misses)
@@ -28,6 +29,7 @@ struct RunMetrics {
   double recall = 0;           // share of routed choices the prediction one layer ahead named (NaN: none)
   std::vector<double> recall_by_depth;    // [depth - 1], the depths predicted
   std::vector<double> layer_hit_rate;     // [layer]: unmasked top-k entirely resident (NaN: dense layer)
+  std::vector<double> layer_choice_hit_rate;  // [layer]: routed choices resident (NaN: dense layer)
   std::vector<double> layer_recall;       // [layer]: prediction one layer ahead (NaN: none)
   uint64_t swaps = 0;
   uint64_t loads = 0;          // after start-up
