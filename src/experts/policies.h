@@ -163,9 +163,10 @@ class SwapMoeExperts final : public ExpertPolicy {
   bool in_flight(int layer, int expert) const;
   void apply_completed();    // install finished loads (called at layer boundaries)
   void install(const LoadResult& r);
-  // The slot a fetched expert takes: an empty one, else the least important resident expert
-  // that is not wanted, else the least important one; never one holding an expert in `keep`, nor
-  // one of the slots `taken` by this step's fetches. -1 when none.
+
+  // The slot a loaded expert takes: an empty one, else the least important resident expert that
+  // is not wanted, else the least important one; never one holding an expert in `keep`, nor one
+  // of the slots `taken` by this step's fetches. -1 when none.
   int victim_slot(int layer, const std::vector<uint8_t>& keep, const std::vector<int>& taken) const;
   bool wanted(int layer, int expert) const { return wanted_[layer][expert] != 0; }
 

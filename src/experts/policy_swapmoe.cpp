@@ -275,20 +275,7 @@ void SwapMoeExperts::install(const LoadResult& r) {
   // no longer wanted. A prediction may also displace a wanted expert (the least important one
   // not predicted itself): it takes that expert's place in the wanted set, as a fetch does.
   const bool prediction = !wanted(l, e);
-  int victim = -1;
-  if (prediction) {
-    victim = victim_slot(l, predicted_[l], {});
-  } else {
-    for (int s = 0; s < table_.n_slots(l); ++s) {
-      const int cur = table_.expert_in(l, s);
-      if (cur < 0) {
-        victim = s;
-        break;
-      }
-      if (wanted(l, cur)) continue;
-      if (victim < 0 || importance_[l][cur] < importance_[l][table_.expert_in(l, victim)]) victim = s;
-    }
-  }
+  const int victim = victim_slot(l, prediction ? predicted_[l] : wanted_[l], {});
   if (victim < 0) {
     staging_.push_back(std::move(buf));
     return;
