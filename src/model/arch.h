@@ -49,6 +49,7 @@ extern const ArchEntry kArchOlmoe;
 extern const ArchEntry kArchQwen2Moe;
 extern const ArchEntry kArchGptOss;
 extern const ArchEntry kArchDeepseek2;
+extern const ArchEntry kArchVmoe;
 
 // ---- pieces shared by entries (arch_common.cpp) ------------------------------------------------
 // The weights outside the layers that every decoder has: token_embd, output_norm, output (when

@@ -7,8 +7,8 @@ namespace swapmoe {
 
 namespace {
 // One line per architecture.
-constexpr std::array<const ArchEntry*, 6> kEntries = {&kArchLlama, &kArchQwen3Moe, &kArchOlmoe, &kArchQwen2Moe,
-                                                      &kArchGptOss, &kArchDeepseek2};
+constexpr std::array<const ArchEntry*, 7> kEntries = {&kArchLlama, &kArchQwen3Moe, &kArchOlmoe, &kArchQwen2Moe,
+                                                      &kArchGptOss, &kArchDeepseek2, &kArchVmoe};
 }  // namespace
 
 const ArchEntry* find_arch(std::string_view name) {

@@ -70,7 +70,7 @@ void attention_gqa(const LayerContext& l, int64_t n) {
     float* k = &s.k[t * kv_dim];
     qk_norm(l.desc.qk_norm, L.q_norm, q, c.n_head, hd, c.rms_eps);
     qk_norm(l.desc.qk_norm, L.k_norm, k, c.n_head_kv, hd, c.rms_eps);
-    const float* cs = &s.rope[t * c.n_rot];
+    const float* cs = c.n_rot ? &s.rope[t * c.n_rot] : nullptr;
     if (c.rope_mode == RopeMode::NEOX) {
       rope_apply_neox(q, c.n_head, hd, c.n_rot, cs);
       rope_apply_neox(k, c.n_head_kv, hd, c.n_rot, cs);
@@ -112,7 +112,7 @@ void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
       const int64_t t = job / a.n_head, h = job % a.n_head, kvh = h / a.group;
       const KvCache& kv = *l.at.kv[t];
       const float* q = &a.q[t * a.q_stride + h * hd];
-      const int64_t last = l.at.pos[t], first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
+      const int64_t last = l.at.last ? l.at.last[t] : l.at.pos[t], first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
       const int64_t n_keys = last - first + 1;
       if (tk == GgmlType::F32) {
         for (int64_t j = 0; j < n_keys; ++j) {

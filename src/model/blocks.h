@@ -30,6 +30,9 @@ void add_bias(const TensorView& b, float* x, int64_t n, int64_t dim);
 struct TokenPlaces {
   KvCache* const* kv;  // [n]
   const int64_t* pos;  // [n]
+  // Bidirectional attention (a vision model's image): token t sees positions 0..last[t] of its
+  // cache, later ones included. nullptr: causal, each token sees up to its own position.
+  const int64_t* last = nullptr;
 };
 
 struct LayerContext {

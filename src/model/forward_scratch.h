@@ -12,7 +12,7 @@ namespace swapmoe {
 
 struct ForwardScratch {
   explicit ForwardScratch(const ScratchSizes& s)
-      : x(s.x), xn(s.xn), q(s.q), k(s.k), v(s.v), attn(s.attn), tmp(s.tmp), x_norm(s.x_norm), rope(s.rope),
+      : x(s.x), xn(s.xn), q(s.q), k(s.k), v(s.v), attn(s.attn), tmp(s.tmp), x_norm(s.x_norm), rope(s.rope), patches(s.patches),
         scores(s.scores), head_rows(s.head_rows), head_q(s.head_q), router(s.router), topk_w(s.topk_w),
         masked_w(s.masked_w), topk_ids(s.topk_ids), masked_ids(s.masked_ids), expert_tokens(s.expert_tokens),
         token_ids(s.token_ids), n_masked(s.n_masked), gathered(s.gathered), gate(s.gate), up(s.up), down(s.down),
@@ -24,6 +24,7 @@ struct ForwardScratch {
   std::vector<float> x, xn, q, k, v, attn, tmp;  // [n_ubatch][n_embd | q_dim | kv_dim]
   std::vector<float> x_norm;                     // [n_ubatch] ||xn|| of the FFN input
   std::vector<float> rope;                       // [n_ubatch][n_rot] cos/sin
+  std::vector<float> patches;                    // [n_ubatch][patch values] (vision models)
   std::vector<float> scores;                     // [n_threads][n_ctx]
   std::vector<float> head_rows;                  // [n_threads][2 * head_dim]
   std::vector<uint8_t> head_q;                   // [n_threads][q8_0 row of head_dim]
@@ -41,7 +42,7 @@ struct ForwardScratch {
 
   uint64_t bytes() const {
     uint64_t n = 0;
-    for (const auto* f : {&x, &xn, &q, &k, &v, &attn, &tmp, &x_norm, &rope, &scores, &head_rows, &router, &topk_w,
+    for (const auto* f : {&x, &xn, &q, &k, &v, &attn, &tmp, &x_norm, &rope, &patches, &scores, &head_rows, &router, &topk_w,
                           &masked_w, &gathered, &gate, &up, &down, &ffn_out, &choice_out, &logits, &mla_in, &mla_out})
       n += f->size() * sizeof(float);
     for (const auto* i : {&topk_ids, &masked_ids, &expert_tokens, &token_ids, &n_masked}) n += i->size() * sizeof(int32_t);

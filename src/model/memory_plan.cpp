@@ -56,7 +56,7 @@ GgmlType parse_kv_type(const std::string& text, const char* flag) {
 // ---- what a run allocates --------------------------------------------------------------------
 
 uint64_t ScratchSizes::bytes() const {
-  const int64_t floats = x + xn + q + k + v + attn + tmp + x_norm + rope + scores + head_rows + router + topk_w +
+  const int64_t floats = x + xn + q + k + v + attn + tmp + x_norm + rope + patches + scores + head_rows + router + topk_w +
                          masked_w + gathered + gate + up + down + ffn_out + choice_out + logits + mla_in + mla_out;
   const int64_t ints = topk_ids + masked_ids + expert_tokens + token_ids + n_masked;
   return static_cast<uint64_t>(floats + ints) * 4 + static_cast<uint64_t>(head_q) + 2 * act_bytes;
@@ -80,6 +80,7 @@ ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run) {
   }
   s.x_norm = s.n_masked = u;
   s.rope = u * c.n_rot;
+  s.patches = u * c.vision.patch_values();
   s.scores = nt * run.n_ctx;
   s.head_rows = nt * 2 * c.head_dim;
   s.head_q = run.type_k == GgmlType::Q8_0 ? nt * static_cast<int64_t>(row_size(GgmlType::Q8_0, c.head_dim)) : 0;

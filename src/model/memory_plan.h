@@ -59,6 +59,7 @@ GgmlType parse_kv_type(const std::string& text, const char* flag);
 struct ScratchSizes {
   int64_t x = 0, xn = 0, q = 0, k = 0, v = 0, attn = 0, tmp = 0, x_norm = 0;  // floats, [n_ubatch][...]
   int64_t rope = 0;                       // floats [n_ubatch][n_rot]
+  int64_t patches = 0;                    // floats [n_ubatch][patch values]: vision models' input
   int64_t scores = 0;                     // floats [n_threads][n_ctx]
   int64_t head_rows = 0;                  // floats [n_threads][2 * head_dim]: a query and a value row converted
   int64_t head_q = 0;                     // bytes  [n_threads][q8_0 row of head_dim]: query for q8_0 keys

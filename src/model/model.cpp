@@ -104,12 +104,19 @@ std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) 
   if (static_cast<int64_t>(config.layers.size()) != config.n_layer)
     fail("model loader", fmt::format("{}: the '{}' entry described {} of {} layers", path, arch_name,
                                      config.layers.size(), config.n_layer), "a bug in the architecture entry");
-  // n_vocab from the embedding matrix: vocab metadata may be absent in weight-only files.
-  const GgufTensorInfo* embd = file.find_tensor("token_embd.weight");
+  // n_vocab from the embedding matrix: vocab metadata may be absent in weight-only files. A
+  // vision model's "vocabulary" is its classes: the rows of the classifier.
+  const char* vocab_tensor = config.is_vision() ? "output.weight" : "token_embd.weight";
+  const GgufTensorInfo* embd = file.find_tensor(vocab_tensor);
   if (!embd || embd->ne.size() < 2)
-    fail("model loader", fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", path),
+    fail("model loader", fmt::format("{}: tensor '{}' is missing or not 2-D", path, vocab_tensor),
          "the file is incomplete; re-download or re-export it");
   config.n_vocab = embd->ne[1];
+  if (config.is_vision() && static_cast<int64_t>(config.vision.labels.size()) != config.n_vocab)
+    fail("model loader",
+         fmt::format("{}: vmoe.class_labels names {} classes but output.weight has {} rows", path,
+                     config.vision.labels.size(), config.n_vocab),
+         "the file's metadata does not belong to its weights; re-export the model");
   // The key is optional; when present it must agree, or the file's parts were put together wrong.
   const std::string vocab_key = arch_name + ".vocab_size";
   if (const uint64_t declared = file.get_u64(vocab_key, static_cast<uint64_t>(config.n_vocab));

@@ -162,14 +162,25 @@ class Model {
   TensorView tok_embd;     // (n_embd) x n_vocab rows
   TensorView output_norm;  // (n_embd) f32
   TensorView output;       // (n_embd -> n_vocab); tok_embd when the head is tied
+  // Vision models (vmoe) have patches for tokens and classes for a vocabulary:
+  TensorView patch_embd;   // (patch values -> n_embd)
+  TensorView patch_embd_b; // (n_embd) f32
+  TensorView cls_embd;     // (n_embd) f32: the class token
+  TensorView pos_embd;     // (n_embd) x (patches + 1) rows f32: learned positions
+  TensorView output_b;     // (n_vocab) f32: the classifier's bias
   std::vector<LayerWeights> layers;
 
   // The weights outside the layers, as LayerWeights::visit lists a layer's (names are whole).
   template <class Self, class F>
   static void visit_globals(Self& m, F&& f) {
     f(m.tok_embd, "token_embd.weight", TensorRole::EMBEDDING);
+    f(m.pos_embd, "pos_embd.weight", TensorRole::EMBEDDING);
+    f(m.patch_embd, "patch_embd.weight", TensorRole::MATRIX);
+    f(m.patch_embd_b, "patch_embd.bias", TensorRole::BIAS);
+    f(m.cls_embd, "cls_embd.weight", TensorRole::BIAS);
     f(m.output_norm, "output_norm.weight", TensorRole::NORM);
     f(m.output, "output.weight", TensorRole::OUTPUT);
+    f(m.output_b, "output.bias", TensorRole::BIAS);
   }
   // Every bound weight of the model once (a tied head is not visited twice): f(view, role).
   template <class F> void for_each_weight(F&& f) const;

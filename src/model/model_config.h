@@ -79,6 +79,24 @@ struct LayerDesc {
   bool is_moe() const { return ffn != FfnKind::DENSE; }
 };
 
+// An image classifier's input (the `vmoe` architecture, docs/vmoe-format.md): square images cut
+// into square patches, each patch one token after a class token; the class token's final state
+// gives the class logits (n_vocab is then the number of classes).
+struct VisionConfig {
+  int64_t image_size = 0;  // pixels per side
+  int64_t patch_size = 0;  // pixels per patch side; 0: not a vision model
+  int64_t n_channels = 0;
+  float mean = 0.0f, std = 1.0f;    // pixel normalisation: (p / 255 - mean) / std
+  std::vector<bool> moe_layers;     // which blocks' MLPs are mixtures of experts
+  std::vector<std::string> labels;  // class names, one per class
+
+  int64_t patches_per_side() const { return patch_size ? image_size / patch_size : 0; }
+  int64_t n_patches() const { return patches_per_side() * patches_per_side(); }
+  int64_t n_tokens() const { return n_patches() + 1; }  // the class token, then the patches
+  int64_t patch_values() const { return n_channels * patch_size * patch_size; }
+  int64_t pixels() const { return n_channels * image_size * image_size; }
+};
+
 struct ModelConfig {
   std::string arch;         // general.architecture, e.g. "llama"
   std::string name;         // general.name, if any
@@ -114,7 +132,10 @@ struct ModelConfig {
   int64_t head_dim_v_mla = 0;   // a value head once decompressed
   int64_t n_layer_dense_lead = 0;  // leading layers with a dense FFN (leading_dense_block_count)
 
+  VisionConfig vision;  // vision models only
+
   bool is_moe() const { return n_expert > 0; }
+  bool is_vision() const { return vision.patch_size > 0; }
   int64_t n_moe_layers() const;
   int64_t max_ff() const;  // widest FFN or expert of any layer (scratch sizing)
   int64_t q_dim() const { return n_head * head_dim; }

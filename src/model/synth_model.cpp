@@ -92,7 +92,7 @@ std::vector<std::string> synth_preset_names() {
   return {"tiny",           "tiny-dense",        "tiny-qwen3moe", "tiny-olmoe",       "tiny-qwen2moe",
           "tiny-gptoss",    "tiny-deepseek2",    "tiny-deepseek2-v3", "tiny-deepseek2-yarn", "mixtral-8x7b",
           "qwen3-30b-a3b",  "olmoe-1b-7b",       "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b",
-          "deepseek-v2-lite"};
+          "deepseek-v2-lite", "tiny-vmoe",       "vmoe-b16"};
 }
 
 SynthSpec synth_preset(const std::string& name) {
@@ -166,6 +166,19 @@ SynthSpec synth_preset(const std::string& name) {
     s.rope_yarn_beta_fast = 32.0f, s.rope_yarn_beta_slow = 1.0f;
     return s;
   }
+  // Vision MoEs (vmoe): Fashion-MNIST-sized, and V-MoE-B/16's shape (Riquelme et al. 2021: 12
+  // blocks of 768, every other one 32 experts of 3072, top-2) on ImageNet's 224x224 RGB images.
+  if (name == "tiny-vmoe") {
+    s.arch = "vmoe", s.n_vocab = 10, s.n_head_kv = 4, s.n_ff = 128, s.n_ff_exp = 64, s.n_layer = 4;
+    s.image_size = 28, s.patch_size = 4, s.n_channels = 1, s.n_ctx_train = 50;
+    return s;
+  }
+  if (name == "vmoe-b16") {
+    s.arch = "vmoe", s.n_vocab = 1000, s.n_embd = 768, s.n_layer = 12, s.n_head = 12, s.n_head_kv = 12;
+    s.n_ff = 3072, s.n_ff_exp = 3072, s.n_expert = 32, s.n_expert_used = 2;
+    s.image_size = 224, s.patch_size = 16, s.n_channels = 3, s.n_ctx_train = 197, s.rms_eps = 1e-6f;
+    return s;
+  }
   if (name == "mixtral-8x7b") {  // Mixtral-8x7B: 32 layers, 8 experts, top-2
     s.n_vocab = 32000, s.n_embd = 4096, s.n_layer = 32, s.n_head = 32, s.n_head_kv = 8, s.n_ff = 14336;
     s.n_expert = 8, s.n_expert_used = 2, s.n_ctx_train = 32768, s.rope_freq_base = 1e6f;
@@ -224,6 +237,13 @@ ModelConfig synth_config(const SynthSpec& s) {
   c.n_expert = s.n_expert, c.n_expert_used = s.n_expert_used;
   c.n_ctx_train = s.n_ctx_train, c.rope_freq_base = s.rope_freq_base, c.rms_eps = s.rms_eps;
   c.n_swa = s.sliding_window;
+  if (s.patch_size > 0) {
+    VisionConfig& v = c.vision;
+    v.image_size = s.image_size, v.patch_size = s.patch_size, v.n_channels = s.n_channels;
+    v.mean = 0.5f, v.std = 0.25f;
+    for (int64_t il = 0; il < s.n_layer; ++il) v.moe_layers.push_back(s.n_expert > 0 && il % 2 == 1);
+    for (int64_t i = 0; i < s.n_vocab; ++i) v.labels.push_back(fmt::format("class {}", i));
+  }
   if (s.rope_yarn_factor > 0) {
     c.rope_scaling.type = RopeScalingType::YARN;
     c.rope_scaling.factor = s.rope_yarn_factor;
@@ -249,7 +269,7 @@ void for_each_synth_tensor(const SynthSpec& s, F&& f) {
     if (spec.need == TensorSpec::REQUIRED || (spec.need == TensorSpec::OPTIONAL && described)) f(name, spec, role);
   };
   struct {
-    TensorView tok_embd, output_norm, output;
+    TensorView tok_embd, output_norm, output, patch_embd, patch_embd_b, cls_embd, pos_embd, output_b;
   } globals;
   Model::visit_globals(globals, [&](TensorView&, const char* name, TensorRole role) {
     if (role == TensorRole::EMBEDDING) emit(name, arch.tensor(c, -1, name), role, false);
@@ -292,18 +312,32 @@ GgmlType type_for_row_width(GgmlType t, int64_t n_cols) {
   return n_cols % type_traits(fallback).block_size == 0 ? fallback : GgmlType::F16;
 }
 
-GgmlType synth_type(const SynthSpec& s, TensorRole role, const TensorSpec& spec) {
+GgmlType synth_type(const SynthSpec& s, const std::string& name, TensorRole role, const TensorSpec& spec) {
+  if (name == "patch_embd.weight") return GgmlType::F32;  // vmoe keeps its patch embedding f32
   return type_for_row_width(requested_type(s, role), spec.shape[0]);
+}
+
+// The vmoe keys of docs/vmoe-format.md.
+void write_vision_keys(GgufWriter& w, const VisionConfig& v) {
+  w.set("vmoe.image_size", GgufValue::u32(static_cast<uint32_t>(v.image_size)));
+  w.set("vmoe.patch_size", GgufValue::u32(static_cast<uint32_t>(v.patch_size)));
+  w.set("vmoe.num_channels", GgufValue::u32(static_cast<uint32_t>(v.n_channels)));
+  w.set("vmoe.image_mean", GgufValue::f32(v.mean));
+  w.set("vmoe.image_std", GgufValue::f32(v.std));
+  std::vector<GgufValue> pattern;
+  for (bool m : v.moe_layers) pattern.push_back(GgufValue::boolean(m));
+  w.set("vmoe.moe_layer_pattern", GgufValue::array(GgufType::BOOL, std::move(pattern)));
+  w.set("vmoe.class_labels", GgufValue::string_array(v.labels));
 }
 
 }  // namespace
 
 uint64_t synth_tensor_bytes(const SynthSpec& s) {
   uint64_t total = 0;
-  for_each_synth_tensor(s, [&](const std::string&, const TensorSpec& spec, TensorRole role) {
+  for_each_synth_tensor(s, [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
     int64_t rows = 1;
     for (size_t d = 1; d < spec.shape.size(); ++d) rows *= spec.shape[d];
-    total += row_size(synth_type(s, role, spec), spec.shape[0]) * static_cast<uint64_t>(rows);
+    total += row_size(synth_type(s, name, role, spec), spec.shape[0]) * static_cast<uint64_t>(rows);
   });
   return total;
 }
@@ -311,7 +345,7 @@ uint64_t synth_tensor_bytes(const SynthSpec& s) {
 std::vector<std::string> synth_type_fallbacks(const SynthSpec& s) {
   std::vector<std::string> out;
   for_each_synth_tensor(s, [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
-    const GgmlType written = synth_type(s, role, spec);
+    const GgmlType written = synth_type(s, name, role, spec);
     if (written != requested_type(s, role)) out.push_back(name + ": " + type_traits(written).name);
   });
   return out;
@@ -326,7 +360,7 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   }
   // Every row of a matrix must be whole blocks of its type.
   for_each_synth_tensor(s, [&](const std::string& name, const TensorSpec& spec, TensorRole role) {
-    const TypeTraits& traits = type_traits(synth_type(s, role, spec));
+    const TypeTraits& traits = type_traits(synth_type(s, name, role, spec));
     if (spec.shape[0] % traits.block_size != 0)
       fail("synth", fmt::format("{} rows of {} values are not a multiple of {}'s block size {}", name, spec.shape[0],
                                 traits.name, traits.block_size),
@@ -368,8 +402,10 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
     w.set(p + "attention.key_length", u32(c.head_dim));
     w.set(p + "attention.value_length", u32(c.head_dim));
   }
-  w.set(p + "rope.dimension_count", u32(c.n_rot));
-  w.set(p + "rope.freq_base", GgufValue::f32(s.rope_freq_base));
+  if (!c.is_vision()) {
+    w.set(p + "rope.dimension_count", u32(c.n_rot));
+    w.set(p + "rope.freq_base", GgufValue::f32(s.rope_freq_base));
+  }
   w.set(p + "attention.layer_norm_rms_epsilon", GgufValue::f32(s.rms_eps));
   w.set(p + "vocab_size", u32(s.n_vocab));
   if (s.sliding_window > 0) w.set(p + "attention.sliding_window", u32(s.sliding_window));
@@ -387,9 +423,11 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
     w.set(p + "expert_count", u32(s.n_expert));
     w.set(p + "expert_used_count", u32(s.n_expert_used));
   }
+  if (c.is_vision()) write_vision_keys(w, c.vision);
   std::vector<float> scores;
   std::vector<int32_t> types;
-  std::vector<std::string> tokens = synth_vocab(s.n_vocab, &scores, &types);
+  std::vector<std::string> tokens = c.is_vision() ? std::vector<std::string>{} : synth_vocab(s.n_vocab, &scores, &types);
+  if (!c.is_vision()) {
   w.set("tokenizer.ggml.model", GgufValue::string("llama"));
   w.set("tokenizer.ggml.tokens", GgufValue::string_array(tokens));
   w.set("tokenizer.ggml.scores", GgufValue::f32_array(scores));
@@ -399,6 +437,7 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
   w.set("tokenizer.ggml.unknown_token_id", GgufValue::u32(0));
   w.set("tokenizer.ggml.add_bos_token", GgufValue::boolean(true));
   w.set("tokenizer.ggml.add_eos_token", GgufValue::boolean(false));
+  }
 
   // A matrix of any rank (deepseek2's attn_k_b / attn_v_b are {n_in, n_out, n_head}): rows of ne[0].
   auto matrix = [&](const std::string& name, const std::vector<int64_t>& ne, float gain) {
@@ -407,7 +446,7 @@ void write_synth_model(const SynthSpec& s, const std::string& path, int n_thread
     int64_t n_rows = 1;
     for (size_t d = 1; d < ne.size(); ++d) n_rows *= ne[d];
     const float scale = gain / std::sqrt(static_cast<float>(n_in));
-    const GgmlType type = type_for_row_width(s.type, n_in);
+    const GgmlType type = synth_type(s, name, TensorRole::MATRIX, TensorSpec::required(ne));
     w.add_tensor(name, type, ne, [=](uint8_t* dst, size_t) {
       fill_rows(dst, type, n_rows, n_in, seed, n_threads, [=](int64_t) { return scale; });
     });

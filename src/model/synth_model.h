@@ -46,13 +46,16 @@ struct SynthSpec {
   // yarn_beta_fast and yarn_beta_slow, each written when non-zero.
   float rope_yarn_log_mul = 0, rope_yarn_beta_fast = 0, rope_yarn_beta_slow = 0;
   bool tied_output = false;       // omit output.weight
+  // vmoe (vision): square images of image_size pixels, patches of patch_size; n_vocab is then the
+  // number of classes, n_ctx_train the tokens per image, and every other block is a MoE block.
+  int64_t image_size = 0, patch_size = 0, n_channels = 1;
   uint64_t seed = 1;
 };
 
 // Presets: small shapes for tests ("tiny" and "tiny-dense" llama, "tiny-qwen3moe", "tiny-olmoe",
 // "tiny-qwen2moe", "tiny-gptoss", "tiny-deepseek2" as V2-Lite, "tiny-deepseek2-v3" with V3's
-// options, "tiny-deepseek2-yarn" as V2-Lite with YaRN) and real models' shapes in their own architectures ("mixtral-8x7b", "qwen3-30b-a3b",
-// "olmoe-1b-7b", "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b", "deepseek-v2-lite").
+// options, "tiny-deepseek2-yarn" as V2-Lite with YaRN, "tiny-vmoe" a vision MoE on 28x28 grey images) and real models' shapes in their own architectures ("mixtral-8x7b", "qwen3-30b-a3b",
+// "olmoe-1b-7b", "qwen1.5-moe-a2.7b", "gpt-oss-20b", "gpt-oss-120b", "deepseek-v2-lite", "vmoe-b16" V-MoE-B/16 on 224x224 RGB images).
 SynthSpec synth_preset(const std::string& name);
 std::vector<std::string> synth_preset_names();
 

@@ -22,7 +22,8 @@ RunShape effective(RunShape run, const ThreadPool& pool) {
 Transformer::Transformer(const Model& model, const RunShape& run, ThreadPool& pool, ExpertProvider* experts)
     : model_(model), cfg_(model.config()), run_(effective(run, pool)), pool_(pool), mapped_(model),
       experts_(experts ? experts : &mapped_), rope_(rope_params(cfg_)), s_(scratch_sizes(cfg_, run_)),
-      place_kv_(static_cast<size_t>(run_.n_ubatch)), place_pos_(static_cast<size_t>(run_.n_ubatch)), predictor_(model) {
+      place_kv_(static_cast<size_t>(run_.n_ubatch)), place_pos_(static_cast<size_t>(run_.n_ubatch)),
+      place_last_(cfg_.is_vision() ? static_cast<size_t>(run_.n_ubatch) : 0), predictor_(model) {
   if (run.n_ctx <= 0) fail("transformer", fmt::format("context size {} must be positive", run.n_ctx), "pass -c N with N > 0");
 }
 
@@ -36,6 +37,9 @@ void Transformer::check(const KvCache& kv, std::span<const int32_t> tokens, int6
   if (pos < 0 || pos + n > n_ctx)
     fail("transformer", fmt::format("positions {}..{} exceed the context size {}", pos, pos + n - 1, n_ctx),
          "raise the context size with -c");
+  if (cfg_.is_vision())
+    fail("transformer", "a vision model classifies images; it has no tokens to evaluate",
+         "use swapmoe classify (or forward_images)");
   for (int32_t t : tokens)
     if (t < 0 || t >= cfg_.n_vocab)
       fail("transformer", fmt::format("token id {} is outside the vocabulary (0..{})", t, cfg_.n_vocab - 1),
@@ -98,7 +102,69 @@ void Transformer::forward_ubatch(const int32_t* tokens, int64_t n, int64_t first
     tr.to_float(model_.tok_embd.row(tokens[t]), &s.x[t * c.n_embd], c.n_embd);
     rope_cache(at.pos[t], c.n_rot, rope_, &s.rope[t * c.n_rot]);
   }
+  run_layers(at, n);
 
+  if (first_logit >= n) return;
+  for (int64_t t = first_logit; t < n; ++t)
+    rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(model_.output_norm.data), &s.xn[t * c.n_embd], c.n_embd,
+             c.rms_eps);
+  linear(model_.output, &s.xn[first_logit * c.n_embd], n - first_logit, s.logits.data(), s.act, pool_);
+}
+
+const float* Transformer::forward_images(std::span<KvCache* const> kvs, const float* pixels) {
+  const ModelConfig& c = cfg_;
+  const VisionConfig& v = c.vision;
+  if (!c.is_vision())
+    fail("transformer", fmt::format("'{}' is not a vision model", c.arch), "forward_images needs a vmoe model");
+  const int64_t n_img = static_cast<int64_t>(kvs.size()), T = v.n_tokens(), n = n_img * T;
+  if (n > run_.n_ubatch)
+    fail("transformer", fmt::format("{} images of {} tokens exceed the micro-batch of {}", n_img, T, run_.n_ubatch),
+         "size the micro-batch as images per batch times tokens per image");
+  for (KvCache* kv : kvs)
+    if (std::min(kv->n_ctx(), run_.n_ctx) < T || kv->max_batch() < T)
+      fail("transformer", fmt::format("a KV cache of {} positions cannot hold an image of {} tokens", kv->n_ctx(), T),
+           "make the caches with the vision model's run shape (-c of at least the tokens per image)");
+  if (n == 0) return nullptr;
+  ForwardScratch& s = s_;
+  const int64_t pv = v.patch_values(), P = v.patch_size, side = v.patches_per_side(), S = v.image_size;
+  // Each patch's pixels in the order patch_embd's columns take them: (channel, row, column).
+  std::fill(s.patches.begin(), s.patches.begin() + n * pv, 0.0f);
+  for (int64_t i = 0; i < n_img; ++i) {
+    const float* image = pixels + i * v.pixels();
+    for (int64_t py = 0; py < side; ++py)
+      for (int64_t px = 0; px < side; ++px) {
+        float* patch = &s.patches[(i * T + 1 + py * side + px) * pv];
+        for (int64_t ch = 0; ch < v.n_channels; ++ch)
+          for (int64_t y = 0; y < P; ++y)
+            for (int64_t x = 0; x < P; ++x)
+              patch[(ch * P + y) * P + x] = image[(ch * S + py * P + y) * S + px * P + x];
+      }
+    for (int64_t j = 0; j < T; ++j) place_kv_[i * T + j] = kvs[i], place_pos_[i * T + j] = j, place_last_[i * T + j] = T - 1;
+  }
+  linear(model_.patch_embd, s.patches.data(), n, s.x.data(), s.act, pool_);
+  const float* bias = static_cast<const float*>(model_.patch_embd_b.data);
+  const float* cls = static_cast<const float*>(model_.cls_embd.data);
+  const TypeTraits& pos_type = type_traits(model_.pos_embd.type);
+  for (int64_t t = 0; t < n; ++t) {
+    float* x = &s.x[t * c.n_embd];
+    const int64_t j = t % T;
+    pos_type.to_float(model_.pos_embd.row(j), s.tmp.data(), c.n_embd);
+    for (int64_t d = 0; d < c.n_embd; ++d) x[d] = (j == 0 ? cls[d] : x[d] + bias[d]) + s.tmp[d];
+  }
+  run_layers(TokenPlaces{place_kv_.data(), place_pos_.data(), place_last_.data()}, n);
+
+  // The class token of each image, normalised, through the classifier.
+  for (int64_t i = 0; i < n_img; ++i)
+    rms_norm(&s.x[i * T * c.n_embd], static_cast<const float*>(model_.output_norm.data), &s.xn[i * c.n_embd], c.n_embd,
+             c.rms_eps);
+  linear(model_.output, s.xn.data(), n_img, s.logits.data(), s.act, pool_);
+  add_bias(model_.output_b, s.logits.data(), n_img, c.n_vocab);
+  return s.logits.data();
+}
+
+void Transformer::run_layers(const TokenPlaces& at, int64_t n) {
+  const ModelConfig& c = cfg_;
+  ForwardScratch& s = s_;
   for (int layer = 0; layer < c.n_layer; ++layer) {
     const LayerContext l{c, c.layers[layer], model_.layers[layer], layer, s, pool_, at, run_.flash_attn};
     // attention block
@@ -127,12 +193,6 @@ void Transformer::forward_ubatch(const int32_t* tokens, int64_t n, int64_t first
     experts_->layer_boundary(layer);
   }
   experts_->step_end(n);
-
-  if (first_logit >= n) return;
-  for (int64_t t = first_logit; t < n; ++t)
-    rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(model_.output_norm.data), &s.xn[t * c.n_embd], c.n_embd,
-             c.rms_eps);
-  linear(model_.output, &s.xn[first_logit * c.n_embd], n - first_logit, s.logits.data(), s.act, pool_);
 }
 
 }  // namespace swapmoe

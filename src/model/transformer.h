@@ -41,6 +41,12 @@ class Transformer {
   const float* forward_batch(std::span<KvCache* const> kvs, std::span<const int32_t> tokens,
                              std::span<const int64_t> positions);
 
+  // A vision model (vmoe): classifies n = kvs.size() images, given as normalised pixels
+  // [n][channels][image_size][image_size], in one forward (n times the tokens per image must fit
+  // the micro-batch); image i's tokens go to kvs[i] and attend to each other both ways. Returns
+  // the class logits [n][n_classes] (valid until the next call).
+  const float* forward_images(std::span<KvCache* const> kvs, const float* pixels);
+
   const Model& model() const { return model_; }
   const RunShape& run_shape() const { return run_; }
   const RoutingStats& routing_stats() const { return stats_; }
@@ -56,6 +62,8 @@ class Transformer {
   // One micro-batch placed by place_kv_ / place_pos_; logits for tokens [first_logit, n) land in
   // s_.logits rows 0...
   void forward_ubatch(const int32_t* tokens, int64_t n, int64_t first_logit);
+  // Every layer over the n tokens already in s_.x, placed as `at` says.
+  void run_layers(const TokenPlaces& at, int64_t n);
 
   const Model& model_;
   const ModelConfig& cfg_;
@@ -68,6 +76,7 @@ class Transformer {
   ForwardScratch s_;
   std::vector<KvCache*> place_kv_;  // [n_ubatch] each token's cache and position (TokenPlaces)
   std::vector<int64_t> place_pos_;
+  std::vector<int64_t> place_last_;  // vision: each token's last visible position
   ExpertPredictor predictor_;
 };
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <numeric>
 #include <vector>
+#include <fmt/format.h>
 
 #include "core/error.h"
 #include "model/synth_model.h"
@@ -97,18 +98,20 @@ class ReferenceModel {
         const int64_t kvh = h / (c_.n_head / c_.n_head_kv);
         // A sliding window sees the last `window` positions, itself included; a sink is one more
         // softmax logit with no value.
+        // A vision model's image attends both ways: every token sees all of them.
         const int64_t first = desc.sliding_window > 0 ? std::max<int64_t>(0, t - desc.sliding_window + 1) : 0;
-        std::vector<double> s(t + 1, 0.0);
+        const int64_t last = c_.is_vision() ? n - 1 : t;
+        std::vector<double> s(last + 1, 0.0);
         double mx = desc.attn_sinks ? load(L.sinks)[h] : -INFINITY;
-        for (int64_t j = first; j <= t; ++j) {
+        for (int64_t j = first; j <= last; ++j) {
           double d = 0;
           for (int64_t i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[j][kvh * hd + i];
           s[j] = d / std::sqrt(static_cast<double>(hd));
           mx = std::max(mx, s[j]);
         }
         double sum = desc.attn_sinks ? std::exp(load(L.sinks)[h] - mx) : 0.0;
-        for (int64_t j = first; j <= t; ++j) sum += (s[j] = std::exp(s[j] - mx));
-        for (int64_t j = first; j <= t; ++j)
+        for (int64_t j = first; j <= last; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        for (int64_t j = first; j <= last; ++j)
           for (int64_t i = 0; i < hd; ++i) att[h * hd + i] += s[j] / sum * v[j][kvh * hd + i];
       }
       auto o = mv(wo, att, c_.n_head * hd);
@@ -252,6 +255,40 @@ class ReferenceModel {
     std::vector<double> emb = load(m_.tok_embd);
     std::vector<std::vector<double>> x(n);
     for (int64_t t = 0; t < n; ++t) x[t].assign(emb.begin() + tokens[t] * E, emb.begin() + (tokens[t] + 1) * E);
+    run_layers(x);
+    auto head = load(m_.output);
+    std::vector<std::vector<double>> logits(n);
+    for (int64_t t = 0; t < n; ++t) logits[t] = mv(head, norm(x[t], m_.output_norm), E);
+    return logits;
+  }
+
+  // A vision model's class logits for one image of normalised pixels [channel][row][column], as
+  // docs/vmoe-format.md writes the forward pass out.
+  std::vector<double> forward_image(const std::vector<double>& pixels) const {
+    const VisionConfig& v = c_.vision;
+    const int64_t E = c_.n_embd, P = v.patch_size, side = v.patches_per_side(), S = v.image_size;
+    const auto wp = load(m_.patch_embd), bp = load(m_.patch_embd_b), cls = load(m_.cls_embd), pos = load(m_.pos_embd);
+    std::vector<std::vector<double>> x(v.n_tokens());
+    x[0] = cls;
+    for (int64_t py = 0; py < side; ++py)
+      for (int64_t px = 0; px < side; ++px) {
+        std::vector<double> patch;
+        for (int64_t ch = 0; ch < v.n_channels; ++ch)
+          for (int64_t y = 0; y < P; ++y)
+            for (int64_t xx = 0; xx < P; ++xx) patch.push_back(pixels[(ch * S + py * P + y) * S + px * P + xx]);
+        x[1 + py * side + px] = mv(wp, patch, v.patch_values());
+        for (int64_t i = 0; i < E; ++i) x[1 + py * side + px][i] += bp[i];
+      }
+    for (int64_t t = 0; t < v.n_tokens(); ++t)
+      for (int64_t i = 0; i < E; ++i) x[t][i] += pos[t * E + i];
+    run_layers(x);
+    auto logits = mv(load(m_.output), norm(x[0], m_.output_norm), E);
+    add(logits, m_.output_b);
+    return logits;
+  }
+
+  void run_layers(std::vector<std::vector<double>>& x) const {
+    const int64_t n = static_cast<int64_t>(x.size()), E = c_.n_embd;
     for (int64_t l = 0; l < c_.n_layer; ++l) {
       const LayerWeights& L = m_.layers[l];
       const LayerDesc& desc = c_.layers[l];
@@ -300,10 +337,6 @@ class ReferenceModel {
         for (int64_t i = 0; i < E; ++i) x[t][i] += out[i];
       }
     }
-    auto head = load(m_.output);
-    std::vector<std::vector<double>> logits(n);
-    for (int64_t t = 0; t < n; ++t) logits[t] = mv(head, norm(x[t], m_.output_norm), E);
-    return logits;
   }
 
  private:
@@ -535,6 +568,86 @@ TEST(SlidingWindowCache, RingWrapsAndStillMatchesTheReference) {
   EXPECT_EQ(kv.reusable_prefix(19, 23), 19);
   EXPECT_EQ(kv.reusable_prefix(18, 23), 0);
   EXPECT_EQ(kv.reusable_prefix(0, 23), 0);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace swapmoe
+
+namespace swapmoe {
+namespace {
+
+// Normalised pixels of `n` images, deterministic and varied.
+std::vector<float> test_images(const VisionConfig& v, int64_t n) {
+  std::vector<float> px(static_cast<size_t>(n * v.pixels()));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  return px;
+}
+
+// A vision MoE (vmoe): patches and a class token, bidirectional attention, class logits. Images of
+// one batch are independent of each other, and a batch gives the float64 reference's logits.
+TEST(VisionTransformer, ClassLogitsMatchFloat64ReferenceInAnyBatch) {
+  for (GgmlType type : {GgmlType::F32, GgmlType::Q8_0}) {
+    SynthSpec spec = synth_preset("tiny-vmoe");
+    spec.type = type;
+    const std::string path = temp_model(spec, std::string("tiny-vmoe-") + type_name(type));
+    auto model = Model::load(path);
+    const ModelConfig& c = model->config();
+    ASSERT_TRUE(c.is_vision());
+    ASSERT_EQ(c.n_vocab, 10);
+    ASSERT_EQ(c.n_moe_layers(), 2);
+    const VisionConfig& v = c.vision;
+    const int64_t n_img = 5, T = v.n_tokens();
+    const std::vector<float> px = test_images(v, n_img);
+    ReferenceModel ref(*model);
+    std::vector<std::vector<double>> want;
+    for (int64_t i = 0; i < n_img; ++i)
+      want.push_back(ref.forward_image({px.begin() + i * v.pixels(), px.begin() + (i + 1) * v.pixels()}));
+    // q8_0 weights take q8_0 activations, as llama.cpp's products do: not the float64 arithmetic.
+    const double tol = type == GgmlType::F32 ? 1e-4 : 5e-2;
+    for (int batch : {1, 2, 5})
+      for (int threads : {1, 3}) {
+        ThreadPool pool(threads);
+        RunShape run;
+        run.n_ctx = T, run.n_ubatch = T * batch, run.n_sessions = batch;
+        run.type_k = run.type_v = GgmlType::F32;
+        Transformer tf(*model, run, pool);
+        std::vector<std::unique_ptr<KvCache>> caches;
+        std::vector<KvCache*> kvs;
+        for (int i = 0; i < batch; ++i) kvs.push_back(caches.emplace_back(std::make_unique<KvCache>(c, run)).get());
+        for (int64_t first = 0; first < n_img; first += batch) {
+          const int64_t m = std::min<int64_t>(batch, n_img - first);
+          const float* logits = tf.forward_images(std::span(kvs).first(m), &px[first * v.pixels()]);
+          for (int64_t i = 0; i < m; ++i)
+            expect_close(&logits[i * c.n_vocab], want[first + i], tol,
+                         fmt::format("{} weights, batch {}, {} threads, image {}", type_name(type), batch, threads,
+                                     first + i));
+        }
+        EXPECT_EQ(tf.scratch_bytes(), scratch_sizes(c, tf.run_shape()).bytes());
+      }
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(VisionTransformer, RefusesTokensAndBatchesOverTheMicroBatch) {
+  const std::string path = temp_model(synth_preset("tiny-vmoe"), "tiny-vmoe-refuse");
+  auto model = Model::load(path);
+  const ModelConfig& c = model->config();
+  ThreadPool pool(1);
+  RunShape run;
+  run.n_ctx = c.vision.n_tokens(), run.n_ubatch = c.vision.n_tokens(), run.type_k = run.type_v = GgmlType::F32;
+  Transformer tf(*model, run, pool);
+  KvCache kv(c, run);
+  const int32_t token = 1;
+  try {
+    tf.forward(kv, {&token, 1}, 0);
+    ADD_FAILURE() << "a vision model evaluated a token";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("classify"), std::string::npos) << e.what();
+  }
+  KvCache* two[] = {&kv, &kv};
+  const std::vector<float> px = test_images(c.vision, 2);
+  EXPECT_THROW(tf.forward_images(two, px.data()), Error);
   std::filesystem::remove(path);
 }
 

@@ -19,6 +19,7 @@
 #include "model/transformer.h"
 #include "planner/config_sampler.h"
 #include "runtime/engine.h"
+#include "runtime/image_classifier.h"
 #include "runtime/perplexity.h"
 
 namespace swapmoe {
@@ -211,6 +212,33 @@ DeviceProfile measure_device(const ProfileOptions& o) {
   }
   OneBufferPerLayer provider(store, views);
   const int warm = 3, steps = std::max(4, o.decode_steps);
+  if (c.is_vision()) {
+    // A vision model's step is a batch of images, as classify runs it; its cost per token is
+    // what the cost model scales by the tokens of a run.
+    RunShape run;
+    run.n_ctx = c.vision.n_tokens();
+    run.n_ubatch = run.n_ctx * kCalibrationImageBatch;
+    run.n_sessions = kCalibrationImageBatch;
+    run.type_k = run.type_v = GgmlType::F32;
+    Transformer tf(*model, run, pool, &provider);
+    std::vector<std::unique_ptr<KvCache>> caches;
+    std::vector<KvCache*> kvs;
+    for (int i = 0; i < kCalibrationImageBatch; ++i) kvs.push_back(caches.emplace_back(std::make_unique<KvCache>(c, run)).get());
+    std::vector<float> pixels(static_cast<size_t>(kCalibrationImageBatch * c.vision.pixels()));
+    for (float& v : pixels) v = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
+    std::vector<double> batch_s;
+    for (int i = 0; i < warm + steps; ++i) {
+      Timer t;
+      tf.forward_images(kvs, pixels.data());
+      if (i >= warm) batch_s.push_back(t.seconds());
+      report(o, "image batches", i + 1, warm + steps);
+    }
+    p.token_compute_ms = 1e3 * lower_quartile(batch_s) / static_cast<double>(run.n_ubatch);
+    const double experts_ms = static_cast<double>(p.moe_layers.size()) * p.n_expert_used * p.expert_compute_ms;
+    p.dense_compute_ms = std::max(p.token_compute_ms - experts_ms, 0.1 * p.token_compute_ms);
+    p.seconds_timing = total.seconds();
+    return p;
+  }
   RunShape steps_run;
   steps_run.n_ctx = warm + steps + 1;
   steps_run.n_ubatch = 1;
@@ -253,11 +281,20 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     report(o, "calibration", 0, 0, note + "; using the prior");
   };
 
-  // Fit the calibration size to the time: enough configurations must fit for a model.
-  int64_t ctx = o.calibration_ctx, chunks = o.calibration_chunks;
+  // Fit the calibration size to the time: enough configurations must fit for a model. A vision
+  // model's calibration is images (each of n_tokens tokens), shrunk the same way.
+  const int64_t image_tokens = Model::load(o.model_path, DenseWeights::LAZY)->config().vision.n_tokens();
+  const bool vision = image_tokens > 1;
+  int64_t ctx = vision ? image_tokens : o.calibration_ctx;
+  int64_t chunks = vision ? static_cast<int64_t>(o.calibration_labels.size()) : o.calibration_chunks;
+  if (vision && chunks == 0)
+    fail("profile", "a vision model is calibrated on labelled images and none were given",
+         "pass --calibration with an IDX images file whose labels are beside it");
   const double token_s = std::max(1e-6, p.token_compute_ms / 1e3);
-  while (static_cast<double>(ctx * chunks) * token_s * min_samples > 0.8 * o.quality_seconds && (chunks > 1 || ctx > 32)) {
-    if (chunks > 1) --chunks;
+  const int64_t min_chunks = vision ? std::min<int64_t>(chunks, 32) : 1;
+  while (static_cast<double>(ctx * chunks) * token_s * min_samples > 0.8 * o.quality_seconds &&
+         (chunks > min_chunks || (!vision && ctx > 32))) {
+    if (chunks > min_chunks) chunks = vision ? std::max(min_chunks, chunks / 2) : chunks - 1;
     else ctx /= 2;
   }
   p.calibration_ctx = ctx;
@@ -289,11 +326,19 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
   EngineOptions full_o = base;
   full_o.policy = "full";
   full_o.n_ubatch = 64;
+  if (vision) full_o = vision_engine_options(full_o, kCalibrationImageBatch);
   Engine full(full_o);
+  // The calibration's quality: the text's perplexity, or the labels' perplexity of the images.
+  const int64_t run_chunks = chunks;
+  std::string text;
+  auto calibration_ppl = [&](Engine& engine) {
+    if (!vision) return perplexity(engine, text, ctx, {}, run_chunks).ppl;
+    ImageClassifier classifier(engine);
+    return score_labels(classifier, o.calibration_pixels.data(), o.calibration_labels.data(), run_chunks).perplexity();
+  };
   // Enough text for the chunks: the tokenizer says how many bytes that takes.
   size_t n_bytes = static_cast<size_t>(ctx * chunks) * 4 + 256;
-  std::string text;
-  for (;;) {
+  for (; !vision;) {
     text = calibration_excerpt(o.calibration_text, n_bytes, static_cast<int>(chunks));
     const int64_t n_tok = static_cast<int64_t>(full.tokenizer().encode(text, full.tokenizer().add_bos()).size());
     if (n_tok >= std::max<int64_t>(2, chunks) * ctx + 1) break;
@@ -302,9 +347,10 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
            "pass a longer --calibration text");
     n_bytes *= 2;
   }
-  const int64_t run_chunks = chunks;
-  p.full_ppl = perplexity(full, text, ctx, {}, run_chunks).ppl;
-  report(o, "calibration", 0, o.max_configs, fmt::format("full model ppl {:.3f}, ctx {} x {} chunks", p.full_ppl, ctx, chunks));
+  p.full_ppl = calibration_ppl(full);
+  report(o, "calibration", 0, o.max_configs,
+         vision ? fmt::format("full model label ppl {:.4f} on {} images", p.full_ppl, chunks)
+                : fmt::format("full model ppl {:.3f}, ctx {} x {} chunks", p.full_ppl, ctx, chunks));
 
   SearchSpace space;
   space.n_layers = n_moe;
@@ -342,9 +388,10 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     p.io_threads = eo.io_threads;
     p.max_loads_per_step = eo.swapmoe.max_loads_per_step;
     eo.plan_source = "profile";
+    if (vision) eo = vision_engine_options(eo, kCalibrationImageBatch);  // batches of images, as classify runs
     Timer t;
     Engine engine(eo);
-    const PerplexityResult r = perplexity(engine, text, ctx, {}, run_chunks);
+    const double run_ppl = calibration_ppl(engine);
     const ExpertStats& s = engine.policy().stats();
     const ExpertStats& s0 = engine.startup_stats();
     const RoutingStats& rs = engine.transformer().routing_stats();
@@ -354,7 +401,7 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     q.update_interval = cfg.update_interval;
     q.exact_threshold = cfg.exact_threshold;
     q.prefetch_depth = cfg.prefetch_depth;
-    q.ppl = r.ppl;
+    q.ppl = run_ppl;
     q.loads_per_token = static_cast<double>(s.loads - s0.loads) / tokens;
     q.fetches_per_token = static_cast<double>(s.fetches - s0.fetches) / tokens;
     q.prefetches_per_token = static_cast<double>(s.prefetches - s0.prefetches) / tokens;

@@ -27,6 +27,10 @@ struct ProfileOptions {
 
   // Quality: the calibration text must not be the validation text.
   std::string calibration_text;
+  // Vision models: labelled calibration images ([n][pixels] bytes, in the order they stream),
+  // never the test images; their quality is the labels' perplexity (LabelScore).
+  std::vector<uint8_t> calibration_pixels;
+  std::vector<int32_t> calibration_labels;
   std::string calibration_name;
   int64_t calibration_ctx = 128;
   int64_t calibration_chunks = 8;
@@ -43,6 +47,9 @@ struct ProfileOptions {
   // progress(stage, done, total): after each measured item.
   std::function<void(const std::string& stage, int done, int total, const std::string& note)> progress;
 };
+
+// Images a vision model's calibration and timing evaluate together, as classify's default batch.
+inline constexpr int kCalibrationImageBatch = 8;
 
 // Expert sizes, load and compute times, memory figures.
 DeviceProfile measure_device(const ProfileOptions& options);

@@ -23,6 +23,14 @@ uint64_t runtime_bytes_estimate(const Tokenizer& tokenizer) {
   return 3 * vocab_text + static_cast<uint64_t>(tokenizer.n_vocab()) * 200 + (4ull << 20);
 }
 
+uint64_t runtime_bytes_estimate(const Model& model) {
+  // A vision model has no tokenizer: its class names and the metadata.
+  if (!model.config().is_vision()) return runtime_bytes_estimate(Tokenizer::from_gguf(model.file()));
+  uint64_t labels = 0;
+  for (const std::string& l : model.config().vision.labels) labels += l.size() + 32;
+  return labels + (4ull << 20);
+}
+
 namespace {
 
 EngineOptions resolved(EngineOptions o) {
@@ -76,9 +84,8 @@ MemoryPlan Engine::preview_plan(const EngineOptions& options) {
   const EngineOptions o = resolved(options);
   const PolicyKind kind = parse_policy(o.policy);
   const auto model = Model::load(o.model_path, DenseWeights::LAZY);
-  const Tokenizer tokenizer = Tokenizer::from_gguf(model->file());
   BudgetPlan tuning;
-  return plan_for(memory_inputs(*model, runtime_bytes_estimate(tokenizer)), o, kind, o.budget, &tuning);
+  return plan_for(memory_inputs(*model, runtime_bytes_estimate(*model)), o, kind, o.budget, &tuning);
 }
 
 Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
@@ -88,8 +95,8 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
   const DenseWeights full = options_.use_mmap ? DenseWeights::MAPPED : DenseWeights::READ;
   model_ = Model::load(options_.model_path, kind_ == PolicyKind::FULL ? full : DenseWeights::OWNED);
   const ModelConfig& c = model_->config();
-  tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(model_->file()));
-  if (tokenizer_->n_vocab() != c.n_vocab)
+  if (!c.is_vision()) tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(model_->file()));
+  if (tokenizer_ && tokenizer_->n_vocab() != c.n_vocab)
     fail("engine",
          fmt::format("{}: the vocabulary has {} tokens but the embedding table {} rows", options_.model_path,
                      tokenizer_->n_vocab(), c.n_vocab),
@@ -99,7 +106,7 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
          fmt::format("policy '{}' needs a Mixture-of-Experts model; {} is dense", options_.policy, options_.model_path),
          "use --policy full for dense models");
   pool_ = std::make_unique<ThreadPool>(options_.n_threads, options_.poll);
-  inputs_ = memory_inputs(*model_, runtime_bytes_estimate(*tokenizer_));
+  inputs_ = memory_inputs(*model_, runtime_bytes_estimate(*model_));
   plan_ = make_plan(options_.budget);
   check_run_fits(c, run_shape(), plan_, physical_memory_bytes());
 
@@ -126,6 +133,18 @@ Engine::~Engine() {
 }
 
 RunShape Engine::run_shape() const { return run_shape_of(options_); }
+
+SessionSeat::SessionSeat(Engine& engine) : engine_(engine) { engine_.open_session(); }
+SessionSeat::~SessionSeat() { engine_.close_session(); }
+
+const Tokenizer& Engine::tokenizer() const {
+  if (!tokenizer_)
+    fail("engine",
+         fmt::format("{} is a vision model ('{}'): it classifies images and has no tokenizer", options_.model_path,
+                     model_->config().arch),
+         fmt::format("use swapmoe classify -m {} IMAGES", options_.model_path));
+  return *tokenizer_;
+}
 
 MemoryPlan Engine::make_plan(const Budget& budget) {
   BudgetPlan tuning;

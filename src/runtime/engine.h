@@ -74,6 +74,21 @@ struct MemoryAccount {
   uint64_t total() const { return dense + experts + kv_cache + scratch + runtime; }
 };
 
+class Engine;
+
+// Holds one of an engine's planned sessions (a Session's, or an image of a classifier's batch)
+// for as long as it lives; throws when all are in use.
+class SessionSeat {
+ public:
+  explicit SessionSeat(Engine& engine);
+  ~SessionSeat();
+  SessionSeat(const SessionSeat&) = delete;
+  SessionSeat& operator=(const SessionSeat&) = delete;
+
+ private:
+  Engine& engine_;
+};
+
 class Engine {
  public:
   explicit Engine(const EngineOptions& options);
@@ -85,7 +100,8 @@ class Engine {
 
   const EngineOptions& options() const { return options_; }
   const Model& model() const { return *model_; }
-  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // Throws, naming `swapmoe classify`, for a vision model (which has none).
+  const Tokenizer& tokenizer() const;
   Transformer& transformer() { return *transformer_; }
   const Transformer& transformer() const { return *transformer_; }
   ThreadPool& pool() { return *pool_; }
@@ -110,7 +126,7 @@ class Engine {
   const ExpertStats& startup_stats() const { return startup_stats_; }
 
  private:
-  friend class Session;
+  friend class SessionSeat;
   void open_session();   // counts sessions against the plan; throws when all are in use
   void close_session() { --n_open_sessions_; }
   // The plan for `budget`, with the planner's split when one is set. Sets the update interval
@@ -137,5 +153,7 @@ int default_thread_count();
 
 // Tokenizer tables, parsed metadata and bookkeeping: an estimate from the vocabulary.
 uint64_t runtime_bytes_estimate(const Tokenizer& tokenizer);
+// The same for any model: a vision model's class names and metadata instead of a vocabulary.
+uint64_t runtime_bytes_estimate(const Model& model);
 
 }  // namespace swapmoe

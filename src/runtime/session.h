@@ -58,14 +58,7 @@ class Session {
  private:
   std::span<const float> keep_logits(const float* logits);
 
-  // Holds one of the engine's planned sessions for as long as this object lives.
-  struct Seat {
-    explicit Seat(Engine& e) : engine(e) { engine.open_session(); }
-    ~Seat() { engine.close_session(); }
-    Engine& engine;
-  };
-
-  Seat seat_;
+  SessionSeat seat_;
   Engine& engine_;
   KvCache kv_;
   int64_t pos_ = 0;

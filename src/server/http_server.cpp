@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <iostream>
 
@@ -10,6 +12,7 @@
 #include "core/error.h"
 #include "server/api_error.h"
 #include "server/budget_json.h"
+#include "server/classify_endpoint.h"
 #include "server/completion_request.h"
 #include "server/guarded_server.h"
 #include "server/json_fields.h"
@@ -26,6 +29,10 @@ namespace {
 void send_json(httplib::Response& res, const json& body, int status = 200) {
   res.status = status;
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+ApiError vision_only() {
+  return bad_request("this server serves a vision model, which has no text: POST images to /v1/classify");
 }
 
 ConnectionLimits connection_limits(size_t body_limit) {
@@ -173,6 +180,7 @@ void HttpServer::routes() {
 
   h.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     const json body = parse_json_object(req.body);
+    if (options_.classify) throw vision_only();
     const json* content = find_field(body, "content");
     if (!content) throw bad_request("'content' is required: the text to tokenize", "content");
     const std::string& text = as_string(*content, "content");
@@ -183,6 +191,7 @@ void HttpServer::routes() {
   });
   h.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     const json body = parse_json_object(req.body);
+    if (options_.classify) throw vision_only();
     const json* tokens = find_field(body, "tokens");
     if (!tokens || !tokens->is_array()) throw bad_request("'tokens' must be an array of token ids", "tokens");
     const Tokenizer& tok = engine_.tokenizer();
@@ -193,6 +202,21 @@ void HttpServer::routes() {
       ids.push_back(t.get<int32_t>());
     }
     send_json(res, {{"content", tok.decode(ids)}});
+  });
+
+  // Vision models classify images; text models generate. Each refuses the other's requests.
+  h.Post("/v1/classify", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!options_.classify)
+      throw bad_request("this server serves a text model: use /v1/chat/completions or /v1/completions");
+    int top = 1;
+    if (req.has_param("top")) {
+      const std::string t = req.get_param_value("top");
+      if (t.empty() || t.size() > 4 || !std::all_of(t.begin(), t.end(), ::isdigit) || std::stoi(t) < 1)
+        throw bad_request("'top' must be a whole number from 1 to 9999", "top");
+      top = std::stoi(t);
+    }
+    const auto* bytes = reinterpret_cast<const uint8_t*>(req.body.data());
+    send_json(res, options_.classify->classify({bytes, req.body.size()}, top));
   });
 
   h.Get("/v1/memory", [this](const httplib::Request&, httplib::Response& res) { send_json(res, budget_.report()); });
@@ -264,6 +288,7 @@ std::vector<int32_t> HttpServer::prompt_tokens(const CompletionRequest& r) const
 }
 
 void HttpServer::complete(const httplib::Request& req, httplib::Response& res, bool chat) {
+  if (options_.classify) throw vision_only();
   const json body = parse_json_object(req.body);
   CompletionRequest r = parse_completion_request(body, chat, options_.sampling);
   if (options_.seed_given && !body.contains("seed")) r.sampling.seed = options_.sampling.seed;

@@ -39,6 +39,7 @@ struct HttpOptions {
   int default_max_tokens = -1;       // -1: until end of generation or a full context
   std::shared_ptr<const ChatFormat> chat;  // the model's chat template
   std::vector<StopString> chat_stops;  // the template's end of turn, for models without that token
+  class ClassifyEndpoint* classify = nullptr;  // vision models: POST /v1/classify
 };
 
 class HttpServer {

@@ -32,7 +32,9 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 
 Scheduler::Scheduler(Engine& engine, const SchedulerOptions& options, ServerMetrics& metrics)
     : engine_(engine), options_(options), metrics_(metrics) {
-  if (options_.n_parallel < 1) swapmoe::fail("serve", "-np must be at least 1", "pass -np 1 or more");
+  // A vision model generates nothing: it has no text slots, only the engine thread's tasks.
+  if (engine.model().config().is_vision()) options_.n_parallel = 0;
+  else if (options_.n_parallel < 1) swapmoe::fail("serve", "-np must be at least 1", "pass -np 1 or more");
   for (int i = 0; i < options_.n_parallel; ++i) {
     auto slot = std::make_unique<Slot>();
     slot->session = std::make_unique<Session>(engine_);

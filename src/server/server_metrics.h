@@ -38,6 +38,7 @@ struct ServerMetrics {
   std::atomic<uint64_t> prompt_tokens{0};      // evaluated (after the prompt cache)
   std::atomic<uint64_t> prompt_tokens_cached{0};
   std::atomic<uint64_t> completion_tokens{0};
+  std::atomic<uint64_t> images_classified{0};  // vision models: POST /v1/classify
   std::atomic<uint64_t> decode_steps{0};       // batched forwards
   std::atomic<uint64_t> decode_step_tokens{0}; // tokens those forwards carried
   std::atomic<int64_t> queue_length{0};

@@ -201,7 +201,7 @@ void add_sampling_options(CLI::App* app, SamplerParams& p, uint64_t& seed, bool&
       ->check(CLI::Range(int64_t{-1}, INT64_MAX));
 }
 
-std::string resolve_model_path(const std::string& arg) {
+std::string resolve_model_path(const std::string& arg, const std::string& default_file) {
   namespace fs = std::filesystem;
   if (!arg.empty()) {
     std::error_code ec;
@@ -212,11 +212,11 @@ std::string resolve_model_path(const std::string& arg) {
     return arg;
   }
   // The checkout's models/ for a build tree; ../share/swapmoe/models beside an installed binary.
-  const std::string def = SWAPMOE_DEFAULT_MODEL;
+  const std::string def = (fs::path(SWAPMOE_DEFAULT_MODEL).parent_path() / default_file).string();
   if (fs::exists(def)) return def;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  const fs::path installed = exe.parent_path().parent_path() / "share/swapmoe/models/shakespeare-moe.gguf";
+  const fs::path installed = exe.parent_path().parent_path() / "share/swapmoe/models" / default_file;
   if (!ec && fs::exists(installed, ec)) return installed.string();
   fail("swapmoe", fmt::format("no -m given and the default model is missing ({}, {})", def, installed.string()),
        "pass a GGUF file with -m, or run scripts/demo from the repository");

@@ -61,7 +61,7 @@ void add_sampling_options(CLI::App* app, SamplerParams& p, uint64_t& seed, bool&
 
 // The model to use: the -m argument, else the shipped default model. Throws with a hint when
 // the file does not exist.
-std::string resolve_model_path(const std::string& arg);
+std::string resolve_model_path(const std::string& arg, const std::string& default_file = "shakespeare-moe.gguf");
 EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch = 64);
 RoutingTraces attach_routing_traces(Engine& engine, const ModelOptions& o);
 

@@ -17,6 +17,8 @@
 #include "core/timer.h"
 #include "planner/planner.h"  // unfitted_reason
 #include "planner/profiler.h"
+#include "vision/idx_file.h"
+#include "vision/image_order.h"
 
 namespace swapmoe::cli {
 
@@ -31,6 +33,8 @@ struct ProfileCmdOptions {
   double calibration_split = 0.9;
   int64_t calibration_ctx = 128;
   int64_t calibration_chunks = 8;
+  int64_t calibration_images = 256;
+  std::string calibration_order = "file";
   int configs = 160;
   double quality_seconds = 150;
   uint64_t seed = 1;
@@ -45,6 +49,25 @@ std::string default_calibration_path() {
   namespace fs = std::filesystem;
   const fs::path repo = fs::path(SWAPMOE_DEFAULT_MODEL).parent_path().parent_path();
   return (repo.parent_path() / "shared" / "data" / "tinyshakespeare" / "input.txt").string();
+}
+
+// A vision model's calibration: Fashion-MNIST's training images (never its test images), with
+// the labels beside them; the first `n` in the given order.
+constexpr const char* kDefaultCalibrationImages = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
+
+void read_calibration_images(const std::string& path, int64_t n, const std::string& order_text, uint64_t seed,
+                             ProfileOptions& po) {
+  const std::string labels = idx_labels_path_for(path);
+  if (labels.empty())
+    fail("profile", fmt::format("no labels file beside the calibration images '{}'", path),
+         "a vision model is calibrated on labelled images: put X-labels-idx1-ubyte[.gz] beside X-images-idx3-ubyte[.gz]");
+  const ImageSet set = read_idx(path, labels);
+  std::vector<int64_t> order = order_images(set, parse_image_order(order_text), seed);
+  order.resize(static_cast<size_t>(std::min<int64_t>(n, set.n)));
+  for (int64_t i : order) {
+    po.calibration_pixels.insert(po.calibration_pixels.end(), set.image(i), set.image(i) + set.image_bytes());
+    po.calibration_labels.push_back(set.labels[i]);
+  }
 }
 
 std::string read_calibration(const std::string& path, double split) {
@@ -125,6 +148,11 @@ void run(const ProfileCmdOptions& o) {
     p.quality = QualityModel::fit({}, static_cast<int>(p.moe_layers.size()), p.n_expert, 1.0, po.regressor);
     p.calibration_status = "off";
     p.calibration_note = "the profile was made with --no-quality";
+  } else if (Model::load(po.model_path, DenseWeights::LAZY)->config().is_vision()) {
+    const std::string cal = o.calibration.empty() ? kDefaultCalibrationImages : o.calibration;
+    read_calibration_images(cal, o.calibration_images, o.calibration_order, o.seed, po);
+    po.calibration_name = fmt::format("{} ({} images, {} order)", cal, po.calibration_labels.size(), o.calibration_order);
+    measure_quality(p, po);
   } else {
     const std::string cal = o.calibration.empty() ? default_calibration_path() : o.calibration;
     po.calibration_text = read_calibration(cal, o.calibration_split);
@@ -169,7 +197,13 @@ void register_profile(CLI::App& app) {
   cmd->add_option("-o,--output", o->output, "profile file (default: <model>.profile.json, where plan and run look)");
   cmd->add_option("-t,--threads", o->threads, "compute threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx-size", o->ctx, "context for the KV cache and scratch figures")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--calibration", o->calibration, "calibration text (default: Tiny Shakespeare beside the checkout)");
+  cmd->add_option("--calibration", o->calibration,
+                  "calibration text (default: Tiny Shakespeare beside the checkout); for a vision model an IDX images "
+                  "file with its labels beside it (default: Fashion-MNIST's training images)");
+  cmd->add_option("--calibration-images", o->calibration_images, "vision models: labelled images per calibration run")
+      ->capture_default_str()->check(CLI::Range(int64_t{8}, int64_t{1} << 20));
+  cmd->add_option("--calibration-order", o->calibration_order,
+                  "vision models: the order calibration images stream in (file, shuffled, runs:N)")->capture_default_str();
   cmd->add_option("--calibration-split", o->calibration_split, "share of the calibration file used, from its start (the training split)")
       ->capture_default_str()->check(finite_in(0.01, 1));
   cmd->add_option("--calibration-ctx", o->calibration_ctx, "tokens per calibration chunk")->capture_default_str()->check(CLI::Range(16, 4096));

@@ -16,6 +16,8 @@
 #include "cli_common.h"
 #include "core/error.h"
 #include "runtime/chat_format.h"
+#include "runtime/image_classifier.h"
+#include "server/classify_endpoint.h"
 #include "server/auto_budget.h"
 #include "server/budget_control.h"
 #include "server/http_server.h"
@@ -41,6 +43,7 @@ struct ServeOptions {
   int n_predict = -1;
   double grace_seconds = 10;
   size_t body_limit = 4u << 20;
+  int image_batch = 8;
   SamplerParams sampling;
   uint64_t seed = 0;
   bool seed_given = false;
@@ -71,12 +74,15 @@ void serve(ServeOptions o) {
   const bool adjustable = !m.memory_budget.empty() || !m.expert_budget.empty();
   if (adjustable && m.policy.empty()) m.policy = "swapmoe";
   const bool automatic = m.memory_budget == "auto";
+  m.model = resolve_model_path(m.model);
+  const bool vision = Model::load(m.model, DenseWeights::LAZY)->config().is_vision();
   // The engine's options for a budget: one session per sequence, a decode step's micro-batch
-  // carrying one token of each.
+  // carrying one token of each; a vision model's, batches of images.
   auto options_for = [&](const std::string& budget) {
     ModelOptions with = m;
     with.memory_budget = budget;
     EngineOptions eo = engine_options(with, 64);
+    if (vision) return vision_engine_options(eo, o.image_batch);
     eo.n_sessions = o.n_parallel;
     eo.n_ubatch = std::max<int64_t>(eo.n_ubatch, o.n_parallel);
     return eo;
@@ -98,11 +104,19 @@ void serve(ServeOptions o) {
   server::Scheduler scheduler(engine, {o.n_parallel, o.queue}, metrics);
   server::BudgetControl budget(scheduler, metrics, adjustable);
 
+  // A vision model answers POST /v1/classify on the engine thread, in batches of --image-batch.
+  std::unique_ptr<ImageClassifier> classifier;
+  std::unique_ptr<server::ClassifyEndpoint> classify;
   server::HttpOptions h;
+  h.model_id = !o.alias.empty() ? o.alias : std::filesystem::path(eo.model_path).filename().string();
+  if (vision) {
+    classifier = std::make_unique<ImageClassifier>(engine);
+    classify = std::make_unique<server::ClassifyEndpoint>(scheduler, *classifier, metrics, h.model_id);
+    h.classify = classify.get();
+  }
   h.host = o.host;
   h.port = o.port;
   h.api_key = o.api_key;
-  h.model_id = !o.alias.empty() ? o.alias : std::filesystem::path(eo.model_path).filename().string();
   h.body_limit = o.body_limit;
   // Every streaming client holds a thread; capped, so that a large --queue cannot ask for
   // thousands of threads (requests beyond the cap wait for a thread, then the queue).
@@ -111,9 +125,11 @@ void serve(ServeOptions o) {
   h.sampling.seed = o.seed;
   h.seed_given = o.seed_given;
   h.default_max_tokens = o.n_predict;
-  h.chat = std::make_shared<const ChatFormat>(chat_format_for(engine.model().file(), o.chat_template));
-  const std::string turn_end = chat_turn_end(*h.chat);
-  if (!turn_end.empty()) h.chat_stops.push_back({turn_end, false});
+  if (!vision) {
+    h.chat = std::make_shared<const ChatFormat>(chat_format_for(engine.model().file(), o.chat_template));
+    const std::string turn_end = chat_turn_end(*h.chat);
+    if (!turn_end.empty()) h.chat_stops.push_back({turn_end, false});
+  }
   server::HttpServer http(scheduler, engine, metrics, budget, h);
   const int port = http.bind();
 
@@ -129,9 +145,15 @@ void serve(ServeOptions o) {
     scheduler.shutdown(std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000)));
     http.stop();
   });
-  std::cerr << fmt::format("serve: {} on http://{}:{} ({} sequence(s), policy {}, budget {}, context {})\n", h.model_id,
-                           o.host, port, o.n_parallel, policy_name(engine.policy().kind()),
-                           engine.options().budget.is_set() ? engine.options().budget.describe() : "none", eo.n_ctx);
+  const std::string budget_text = engine.options().budget.is_set() ? engine.options().budget.describe() : "none";
+  if (vision)
+    std::cerr << fmt::format("serve: {} (vision) on http://{}:{}: POST /v1/classify ({} images a batch, policy {}, "
+                             "budget {})\n", h.model_id, o.host, port, o.image_batch,
+                             policy_name(engine.policy().kind()), budget_text);
+  else
+    std::cerr << fmt::format("serve: {} on http://{}:{} ({} sequence(s), policy {}, budget {}, context {})\n",
+                             h.model_id, o.host, port, o.n_parallel, policy_name(engine.policy().kind()), budget_text,
+                             eo.n_ctx);
   const bool ok = http.serve();
   if (!ok) {
     // The listener failed on its own: wake the signal thread so that everything stops.
@@ -149,7 +171,8 @@ void register_serve(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "an OpenAI-compatible HTTP server whose memory budget can change while it serves");
   cmd->footer(
       "Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, POST /tokenize, "
-      "POST /detokenize, GET|POST /v1/memory (the budget while serving), GET /metrics (Prometheus), GET / (chat page).");
+      "POST /detokenize, GET|POST /v1/memory (the budget while serving), GET /metrics (Prometheus), GET / (chat page); "
+      "a vision model: POST /v1/classify (a PNG image or IDX images; ?top=K).");
   add_model_options(cmd, o->model, 2048);
   add_batch_options(cmd, o->model, "64");
   add_budget_options(cmd, o->model);
@@ -173,6 +196,9 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--shutdown-grace", o->grace_seconds, "seconds that replies in flight may take to finish on SIGINT/SIGTERM")
       ->capture_default_str()
       ->check(finite_in(0, 3600));
+  cmd->add_option("--image-batch", o->image_batch, "vision models: images evaluated together in one forward")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--body-limit", o->body_limit, "largest request body in bytes (413 beyond)")->capture_default_str()->check(CLI::Range(1024, 1 << 30));
   cmd->callback([o] { serve(*o); });
 }

@@ -38,6 +38,10 @@ GgmlType parse_type(const std::string& name) {
 // pairs), a vocabulary that holds the writer's byte-level tokens. Checked before writing.
 void check_shape(const SynthSpec& s) {
   constexpr int64_t kMinVocab = 260;  // <unk>, <s>, </s>, 256 byte tokens and the space piece
+  if (s.patch_size > 0) {  // a vision model: its "vocabulary" is its classes
+    if (s.n_vocab < 2) fail("synth", fmt::format("--vocab {} classes", s.n_vocab), "a classifier needs at least 2");
+    return;
+  }
   if (s.n_vocab < kMinVocab)
     fail("synth", fmt::format("--vocab {} is too small", s.n_vocab),
          fmt::format("the byte-level vocabulary needs at least {} tokens", kMinVocab));

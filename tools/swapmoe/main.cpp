@@ -1,5 +1,5 @@
 // swapmoe: the command-line front end. One subcommand per job: run, chat, perplexity, bench, synth, profile, plan,
-// tokenize, template, serve.
+// tokenize, template, serve, classify.
 #include <cstdio>
 #include <algorithm>
 #include <iostream>
@@ -24,6 +24,7 @@ void register_plan(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_template(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_classify(CLI::App& app);
 }  // namespace swapmoe::cli
 
 int main(int argc, char** argv) {
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   swapmoe::cli::register_tokenize(app);
   swapmoe::cli::register_template(app);
   swapmoe::cli::register_serve(app);
+  swapmoe::cli::register_classify(app);
   try {
     std::vector<std::string> subcommands;
     for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
