@@ -111,6 +111,33 @@ TEST_F(ExactPoliciesTest, SwapMoeWithThresholdZeroIsExactAndAboveOneNeverWaits) 
   EXPECT_LT(pure.transformer().routing_stats().fidelity(), 1.0) << "the model's routing fits 25% of its experts: the test proves nothing";
 }
 
+// A batch (a prompt evaluated at once, or a batch of images) routes to more experts than a
+// quarter of the slots hold: the heavy misses left without a slot are borrowed, read one at a
+// time into a staging buffer, so T = 0 stays exact; pure SwapMoE still masks them.
+TEST_F(ExactPoliciesTest, ThresholdZeroIsExactInABatchWiderThanTheLayersSlots) {
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 48; ++i) prompt.push_back(3 + (i * 37) % 250);
+  auto prompt_logits = [&](EngineOptions o) {
+    o.n_ubatch = 48;
+    Engine e(o);
+    Session s(e);
+    std::vector<float> all;
+    s.evaluate_all(prompt, [&](int64_t, int64_t n, const float* logits) {
+      all.insert(all.end(), logits, logits + n * e.model().config().n_vocab);
+    });
+    return std::make_pair(all, e.policy().stats().fetches);
+  };
+  const auto [want, none] = prompt_logits(options("full", ""));
+  EngineOptions o = options("swapmoe", "25%");
+  o.swapmoe.exact_threshold = 0;
+  const auto [got, fetches] = prompt_logits(o);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4f) << i;
+  EXPECT_GT(fetches, 4u * 3u) << "more experts than one layer's 4 slots were read";
+  o.swapmoe.exact_threshold = 2;
+  EXPECT_NE(prompt_logits(o).first, want);
+}
+
 TEST_F(ExactPoliciesTest, AThresholdBetweenFetchesOnlyTheHeavyChoices) {
   // With top-2 and a threshold of 0.5, every token's heavier choice is at least half its weight
   // and is fetched; the lighter one never is (it is at most half, and strictly less unless tied).

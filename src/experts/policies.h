@@ -133,14 +133,21 @@ class SwapMoeExperts final : public ExpertPolicy {
   void set_slots(const std::vector<int>& slots) override;
   std::vector<int> slots() const override;
   uint64_t resident_bytes() const override;
-  const uint8_t* usable_mask(int layer) override { return table_.mask(layer); }
+  const uint8_t* usable_mask(int layer) override {
+    return layer == borrow_layer_ ? borrow_mask_.data() : table_.mask(layer);
+  }
   bool is_resident(int layer, int expert) override { return table_.resident(layer, expert); }
+  // A borrowed expert (see prepare_layer) is read here, into the borrow buffer.
   ExpertWeights acquire(int layer, int expert) override;
-  // Slots change only at layer boundaries (the safe point), so views hold for the layer.
-  bool views_stay_valid() const override { return true; }
+  // Slots change only at layer boundaries (the safe point), so views hold for the layer; except
+  // borrowed experts, which share one buffer: the layer then runs its experts one at a time.
+  bool views_stay_valid() const override { return borrow_layer_ < 0; }
   void observe(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights,
                const float* x_norm) override;
   // With an exact threshold: reads the heavy misses into the slots of light, unused experts.
+  // When this step routes to more experts than the layer has slots (a batch of prompt tokens or
+  // images), the heavy misses left over are borrowed: usable for this layer, each read when it
+  // runs into one staging buffer lent for the layer, and not kept.
   void prepare_layer(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights) override;
   int prefetch_depth() const override { return prefetch_depth_; }
   // Starts reading the predicted experts that are missing into free staging buffers; they are
@@ -163,6 +170,8 @@ class SwapMoeExperts final : public ExpertPolicy {
   bool in_flight(int layer, int expert) const;
   void apply_completed();    // install finished loads (called at layer boundaries)
   void install(const LoadResult& r);
+  // Lends a staging buffer to layer l for this step and makes `experts` usable through it.
+  void borrow(int l, const std::vector<int>& experts);
 
   // The slot a loaded expert takes: an empty one, else the least important resident expert that
   // is not wanted, else the least important one; never one holding an expert in `keep`, nor one
@@ -185,6 +194,11 @@ class SwapMoeExperts final : public ExpertPolicy {
   int prefetch_depth_ = 0;
   std::vector<std::vector<uint8_t>> predicted_;   // [layer][expert]: named by the latest prediction
   std::vector<std::vector<uint8_t>> prefetched_;  // [layer][expert]: switched in on a prediction, not yet used
+  // Borrowing (prepare_layer): the layer whose mask includes borrowed experts (-1: none), that
+  // mask, and the staging buffer lent for the layer.
+  int borrow_layer_ = -1;
+  std::vector<uint8_t> borrow_mask_;
+  AlignedBuffer borrow_buf_;
 };
 
 }  // namespace swapmoe

@@ -70,11 +70,26 @@ std::vector<int> SwapMoeExperts::slots() const {
 }
 
 uint64_t SwapMoeExperts::resident_bytes() const {
-  return (table_.n_buffers() + staging_.size() + in_flight_.size()) * store_.buffer_bytes();
+  return (table_.n_buffers() + staging_.size() + in_flight_.size() + (borrow_layer_ >= 0 ? 1 : 0)) *
+         store_.buffer_bytes();
 }
 
 ExpertWeights SwapMoeExperts::acquire(int layer, int expert) {
-  return store_.views(layer, table_.buffer(layer, table_.slot_of(layer, expert)));
+  if (table_.resident(layer, expert)) return store_.views(layer, table_.buffer(layer, table_.slot_of(layer, expert)));
+  if (layer != borrow_layer_ || !borrow_mask_[expert])
+    fail("swapmoe", fmt::format("expert {} of layer {} was used without being resident", expert, layer), "this is a bug");
+  const LoadRequest request{layer, expert, borrow_buf_.data()};
+  std::vector<LoadResult> results;
+  {
+    const StallClock clock(stats_);
+    results = loader_->read_now({&request, 1});
+  }
+  note_stall();
+  if (!results[0].ok) fail("swapmoe", results[0].error, "the expert was not fetched; the file or the storage is failing");
+  ++stats_.loads;
+  ++stats_.fetches;
+  stats_.bytes_read += store_.expert_bytes(layer);
+  return store_.views(layer, borrow_buf_.data());
 }
 
 void SwapMoeExperts::observe(int layer, int64_t n_tokens, int k, const int32_t* ids, const float* weights,
@@ -134,9 +149,13 @@ void SwapMoeExperts::prepare_layer(int l, int64_t n_tokens, int k, const int32_t
   // layer's slots are all needed, the rest stay masked.
   std::vector<LoadRequest> requests;
   std::vector<int> slots;
+  std::vector<int> left;  // heavy misses without a slot
   for (int e : order) {
-    const int slot = victim_slot(l, keep, slots);
-    if (slot < 0) break;
+    const int slot = left.empty() ? victim_slot(l, keep, slots) : -1;
+    if (slot < 0) {
+      left.push_back(e);
+      continue;
+    }
     // The fetched expert takes the victim's place in the wanted set too: otherwise the next
     // background loads would bring the victim back over it, and the next heavy token would
     // fetch it again (reads that buy nothing).
@@ -165,6 +184,24 @@ void SwapMoeExperts::prepare_layer(int l, int64_t n_tokens, int k, const int32_t
   }
   if (!results.empty()) note_stall();
   if (!error.empty()) fail("swapmoe", error, "the expert was not fetched; the file or the storage is failing");
+  if (!left.empty()) borrow(l, left);
+}
+
+void SwapMoeExperts::borrow(int l, const std::vector<int>& experts) {
+  // A staging buffer for the layer: a free one, else the first background load to land frees
+  // one (installing it now is safe: this layer's routing is not masked yet).
+  if (staging_.empty()) {
+    const StallClock clock(stats_);
+    loader_->wait_idle();
+    apply_completed();
+  }
+  if (staging_.empty()) return;  // no buffer came back: the rest stay masked
+  borrow_buf_ = std::move(staging_.back());
+  staging_.pop_back();
+  borrow_layer_ = l;
+  const uint8_t* mask = table_.mask(l);
+  borrow_mask_.assign(mask, mask + importance_[l].size());
+  for (int e : experts) borrow_mask_[e] = 1;
 }
 
 void SwapMoeExperts::update_wanted() {
@@ -295,7 +332,14 @@ void SwapMoeExperts::apply_completed() {
   while (loader_->poll(&r)) install(r);
 }
 
-void SwapMoeExperts::layer_boundary(int) { apply_completed(); }
+void SwapMoeExperts::layer_boundary(int) {
+  if (borrow_layer_ >= 0) {
+    staging_.push_back(std::move(borrow_buf_));
+    borrow_buf_ = AlignedBuffer();
+    borrow_layer_ = -1;
+  }
+  apply_completed();
+}
 
 void SwapMoeExperts::step_end(int64_t n_tokens) {
   count_step(n_tokens);
