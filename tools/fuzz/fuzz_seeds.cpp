@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include "chat/chat_template.h"
 #include "core/error.h"
@@ -32,6 +33,7 @@
 #include "model/model.h"
 #include "model/synth_model.h"
 #include "tokenizer/tokenizer.h"
+#include "vision/png_image.h"
 
 namespace swapmoe {
 namespace {
@@ -316,6 +318,47 @@ void request_seeds(const Paths& p, const fs::path& dir) {
   std::printf("fuzz_seeds: %d request bodies in %s\n", n, dir.c_str());
 }
 
+// `bytes` as a gzip stream (zlib's deflate with a gzip header), as the IDX files are shipped.
+std::string gzip_bytes(const std::string& bytes) {
+  z_stream z{};
+  if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) fail("fuzz_seeds", "deflateInit2 failed");
+  std::string out(deflateBound(&z, bytes.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  z.avail_in = static_cast<uInt>(bytes.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) fail("fuzz_seeds", "deflate did not finish");
+  return out;
+}
+
+// image_fuzz: small IDX files (images and labels, plain and gzip) and PNGs (grey 28x28, RGB 8x8,
+// and the other way round), each behind the mode byte of its decoder.
+void image_seeds(const fs::path& dir) {
+  auto idx = [](uint32_t magic, std::vector<uint32_t> dims, size_t n_bytes) {
+    std::string s;
+    for (uint32_t v : {magic}) for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    for (uint32_t v : dims) for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    for (size_t i = 0; i < n_bytes; ++i) s.push_back(static_cast<char>((i * 37) & 0xff));
+    return s;
+  };
+  const std::string images = idx(0x803, {2, 28, 28}, 2 * 784), labels = idx(0x801, {5}, 5);
+  write_seed(dir, "idx-images", 0, images);
+  write_seed(dir, "idx-images-gz", 0, gzip_bytes(images));
+  write_seed(dir, "idx-labels", 1, labels);
+  write_seed(dir, "idx-labels-gz", 1, gzip_bytes(labels));
+  std::vector<uint8_t> grey(28 * 28), rgb(3 * 8 * 8);
+  for (size_t i = 0; i < grey.size(); ++i) grey[i] = static_cast<uint8_t>(i * 7);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 13);
+  const std::vector<uint8_t> g = encode_png(grey.data(), 28, 28, 1), c = encode_png(rgb.data(), 8, 8, 3);
+  write_seed(dir, "png-grey", 2, {reinterpret_cast<const char*>(g.data()), g.size()});
+  write_seed(dir, "png-rgb", 3, {reinterpret_cast<const char*>(c.data()), c.size()});
+  write_seed(dir, "png-rgb-as-grey", 2, {reinterpret_cast<const char*>(c.data()), c.size()});
+  std::printf("fuzz_seeds: 7 image inputs in %s\n", dir.c_str());
+}
+
 void run(const Paths& p) {
   auto target = [&](const char* name) {
     const fs::path dir = p.out / name;
@@ -329,6 +372,7 @@ void run(const Paths& p) {
   tokenizer_seeds(p, target("tokenizer_fuzz"));
   chat_seeds(p, target("chat_template_fuzz"));
   request_seeds(p, target("request_fuzz"));
+  image_seeds(target("image_fuzz"));
 }
 
 }  // namespace

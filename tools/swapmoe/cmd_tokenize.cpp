@@ -46,7 +46,11 @@ void run(const TokenizeOptions& o) {
     fail("tokenize", fmt::format("model file '{}' does not exist", o.model), "check the path given with -m");
   }
   const std::string text = o.file.empty() ? o.prompt : read_prompt_file(o.file);
-  const Tokenizer tok = Tokenizer::from_gguf(GgufFile::open(o.model));
+  const GgufFile file = GgufFile::open(o.model);
+  if (file.get_string("general.architecture", "") == "vmoe")
+    fail("tokenize", fmt::format("{} is a vision model: it classifies images and has no tokenizer", o.model),
+         fmt::format("use swapmoe classify -m {} IMAGES", o.model));
+  const Tokenizer tok = Tokenizer::from_gguf(file);
   const std::vector<int32_t> ids = tok.encode(text, tok.add_bos() && !o.no_bos, o.parse_special);
 
   std::string out;
