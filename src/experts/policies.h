@@ -165,7 +165,7 @@ class SwapMoeExperts final : public ExpertPolicy {
  private:
   void update_wanted();      // recompute wanted sets and the load queue from importance
   void reset_window();
-  void start_loads(int max_loads);
+  int start_loads(int max_loads);  // returns how many started
   void start_load(int layer, int expert);  // into a staging buffer (one must be free)
   bool in_flight(int layer, int expert) const;
   void apply_completed();    // install finished loads (called at layer boundaries)
@@ -199,6 +199,9 @@ class SwapMoeExperts final : public ExpertPolicy {
   int borrow_layer_ = -1;
   std::vector<uint8_t> borrow_mask_;
   AlignedBuffer borrow_buf_;
+  // Loads a wide step (more tokens than the update interval) may still start at the next step's
+  // layer boundaries, as staging buffers come back (step_end).
+  int wide_loads_left_ = 0;
 };
 
 }  // namespace swapmoe

@@ -253,14 +253,16 @@ void SwapMoeExperts::start_load(int l, int e) {
   loader_->submit(LoadRequest{l, e, in_flight_.back().data()});
 }
 
-void SwapMoeExperts::start_loads(int max_loads) {
-  while (max_loads > 0 && !queue_.empty() && !staging_.empty()) {
+int SwapMoeExperts::start_loads(int max_loads) {
+  int started = 0;
+  while (started < max_loads && !queue_.empty() && !staging_.empty()) {
     auto [l, e] = queue_.back();
     queue_.pop_back();
     if (table_.resident(l, e) || !wanted(l, e) || in_flight(l, e)) continue;
     start_load(l, e);
-    --max_loads;
+    ++started;
   }
+  return started;
 }
 
 void SwapMoeExperts::prefetch(int l, int64_t n_tokens, int k, const int32_t* ids, const float* weights) {
@@ -339,6 +341,8 @@ void SwapMoeExperts::layer_boundary(int) {
     borrow_layer_ = -1;
   }
   apply_completed();
+  // A wide step's loads left over: the buffers that landed take the next ones at once.
+  if (wide_loads_left_ > 0) wide_loads_left_ -= start_loads(wide_loads_left_);
 }
 
 void SwapMoeExperts::step_end(int64_t n_tokens) {
@@ -355,7 +359,13 @@ void SwapMoeExperts::step_end(int64_t n_tokens) {
     reset_window();
   }
   apply_completed();
-  start_loads(options_.max_loads_per_step);
+  // max_loads_per_step is per token step: a step of many tokens (a prompt, a batch of images)
+  // may start one per update interval's worth of its tokens. The staging buffers bound what is
+  // in flight, so what does not start now starts at the next step's layer boundaries, as
+  // buffers come back. A one-token decode step keeps its single load, started here.
+  const int64_t allowance = options_.max_loads_per_step * std::max<int64_t>(1, n_tokens / options_.update_interval);
+  const int started = start_loads(static_cast<int>(std::min<int64_t>(allowance, 1 << 20)));
+  wide_loads_left_ = n_tokens > options_.update_interval ? static_cast<int>(std::min<int64_t>(allowance, 1 << 20)) - started : 0;
   if (options_.deterministic) {
     loader_->wait_idle();
     apply_completed();
