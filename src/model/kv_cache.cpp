@@ -31,10 +31,12 @@ KvCache::KvCache(const ModelConfig& c, const RunShape& run)
   max_batch_ = std::max<int64_t>(1, run.n_ubatch);
   size_t rows = 0;
   for (const LayerDesc& layer : c.layers) {
-    first_row_.push_back(rows);
+    // A vision model's image is evaluated in one forward and each layer's keys and values are
+    // read only by that layer's attention: every layer reuses the same rows.
+    first_row_.push_back(c.is_vision() ? 0 : rows);
     ring_.push_back(kv_positions(layer, run));
     window_.push_back(layer.sliding_window);
-    rows += static_cast<size_t>(ring_.back());
+    rows = c.is_vision() ? std::max(rows, static_cast<size_t>(ring_.back())) : rows + static_cast<size_t>(ring_.back());
   }
   k_.resize(rows * k_row_bytes_);
   v_.resize(rows * v_row_bytes_);

@@ -102,7 +102,9 @@ int64_t kv_positions(const LayerDesc& layer, const RunShape& run) {
 
 uint64_t kv_cache_bytes(const ModelConfig& c, const RunShape& run) {
   uint64_t rows = 0;
-  for (const LayerDesc& layer : c.layers) rows += static_cast<uint64_t>(kv_positions(layer, run));
+  for (const LayerDesc& layer : c.layers)
+    rows = c.is_vision() ? std::max(rows, static_cast<uint64_t>(kv_positions(layer, run)))  // layers share rows
+                         : rows + static_cast<uint64_t>(kv_positions(layer, run));
   return rows * (row_size(run.type_k, c.kv_cache_k_dim()) + row_size(run.type_v, c.kv_cache_v_dim()));
 }
 

@@ -217,14 +217,14 @@ DeviceProfile measure_device(const ProfileOptions& o) {
     // what the cost model scales by the tokens of a run.
     RunShape run;
     run.n_ctx = c.vision.n_tokens();
-    run.n_ubatch = run.n_ctx * kCalibrationImageBatch;
-    run.n_sessions = kCalibrationImageBatch;
+    run.n_ubatch = run.n_ctx * kDefaultImageBatch;
+    run.n_sessions = kDefaultImageBatch;
     run.type_k = run.type_v = GgmlType::F32;
     Transformer tf(*model, run, pool, &provider);
     std::vector<std::unique_ptr<KvCache>> caches;
     std::vector<KvCache*> kvs;
-    for (int i = 0; i < kCalibrationImageBatch; ++i) kvs.push_back(caches.emplace_back(std::make_unique<KvCache>(c, run)).get());
-    std::vector<float> pixels(static_cast<size_t>(kCalibrationImageBatch * c.vision.pixels()));
+    for (int i = 0; i < kDefaultImageBatch; ++i) kvs.push_back(caches.emplace_back(std::make_unique<KvCache>(c, run)).get());
+    std::vector<float> pixels(static_cast<size_t>(kDefaultImageBatch * c.vision.pixels()));
     for (float& v : pixels) v = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
     std::vector<double> batch_s;
     for (int i = 0; i < warm + steps; ++i) {
@@ -326,7 +326,7 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
   EngineOptions full_o = base;
   full_o.policy = "full";
   full_o.n_ubatch = 64;
-  if (vision) full_o = vision_engine_options(full_o, kCalibrationImageBatch);
+  if (vision) full_o = vision_engine_options(full_o, kDefaultImageBatch);
   Engine full(full_o);
   // The calibration's quality: the text's perplexity, or the labels' perplexity of the images.
   const int64_t run_chunks = chunks;
@@ -388,7 +388,7 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
     p.io_threads = eo.io_threads;
     p.max_loads_per_step = eo.swapmoe.max_loads_per_step;
     eo.plan_source = "profile";
-    if (vision) eo = vision_engine_options(eo, kCalibrationImageBatch);  // batches of images, as classify runs
+    if (vision) eo = vision_engine_options(eo, kDefaultImageBatch);  // batches of images, as classify runs
     Timer t;
     Engine engine(eo);
     const double run_ppl = calibration_ppl(engine);

@@ -48,8 +48,6 @@ struct ProfileOptions {
   std::function<void(const std::string& stage, int done, int total, const std::string& note)> progress;
 };
 
-// Images a vision model's calibration and timing evaluate together, as classify's default batch.
-inline constexpr int kCalibrationImageBatch = 8;
 
 // Expert sizes, load and compute times, memory figures.
 DeviceProfile measure_device(const ProfileOptions& options);

@@ -13,6 +13,11 @@
 
 namespace swapmoe {
 
+// Images a forward evaluates together unless asked otherwise (classify, serve, the profiler's
+// calibration): a batch amortises each expert read over its tokens, and an image costs only its
+// activations and one layer's keys and values (the layers share a cache's rows).
+inline constexpr int kDefaultImageBatch = 32;
+
 // The run shape a vision model needs: contexts of one image's tokens, micro-batches of `batch`
 // images, one session per image of a batch, f32 caches (an image's cache is a few KiB). Throws,
 // naming `swapmoe run`, when the file is not a vision model.

@@ -21,7 +21,7 @@ const std::string kModel = std::string(SWAPMOE_MODELS_DIR) + "/fashion-vmoe.gguf
 const std::string kGolden = std::string(SWAPMOE_MODELS_DIR) + "/fashion-vmoe.golden.json";
 const std::string kTestImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
 // The model card's test accuracy of the engine on the shipped file, less a tenth of a point.
-constexpr double kMinTestAccuracy = 0.0;
+constexpr double kMinTestAccuracy = 0.8999;  // 90.09% (models/fashion-vmoe.md)
 
 class ShippedVisionModel : public ::testing::Test {
  protected:
@@ -110,7 +110,22 @@ TEST_F(ShippedVisionModel, LogitsAndRoutingMatchTheTrainingToolsForward) {
   EXPECT_GE(same_experts, tokens * 97 / 100);
 }
 
+// Sanitizer builds run everything some ten times slower: the whole test set is the release
+// suite's to classify.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 TEST_F(ShippedVisionModel, ClassifiesTheTestSetAsItsModelCardSays) {
+  if (kSanitized) GTEST_SKIP() << "10,000 images under a sanitizer: left to the release suite";
   const ImageSet set = test_images();
   if (set.n == 0) GTEST_SKIP() << kTestImages << " is missing: apt-get install dataset-fashion-mnist";
   Engine engine(options(16));

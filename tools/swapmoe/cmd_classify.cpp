@@ -31,7 +31,7 @@ struct ClassifyOptions {
   int top = 1;
   std::string order = "file";
   uint64_t seed = 1;
-  int image_batch = 8;
+  int image_batch = kDefaultImageBatch;
   int64_t limit = 0;
   bool summary_only = false;
   std::string dump_logits;
@@ -184,6 +184,7 @@ void register_classify(CLI::App& app) {
                   "like video frames)");
   cmd->add_option("-s,--seed", o->seed, "seed of the shuffled and runs orders");
   cmd->add_option("--image-batch", o->image_batch, "images evaluated together in one forward")
+      ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--limit", o->limit, "classify at most this many images (after ordering)")
       ->check(CLI::Range(int64_t{1}, INT64_MAX));

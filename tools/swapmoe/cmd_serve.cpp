@@ -43,7 +43,7 @@ struct ServeOptions {
   int n_predict = -1;
   double grace_seconds = 10;
   size_t body_limit = 4u << 20;
-  int image_batch = 8;
+  int image_batch = kDefaultImageBatch;
   SamplerParams sampling;
   uint64_t seed = 0;
   bool seed_given = false;

@@ -26,7 +26,7 @@ Options:
       `experts` are the top-k expert ids per token (token 0 = class token), ordered by
       descending probability, one list per MoE block in block order; tokens whose top-k
       probabilities nearly tie may legitimately differ under another engine's arithmetic.
-  --json FILE         accuracy, expert load per MoE layer, router entropy
+  --json FILE         accuracy, per-class accuracy, expert load per MoE layer
   --check-model CKPT  also run model.py's VMoE from the torch checkpoint and print the max
                       |difference| of the logits (use the F32 export: ~1e-6 expected)
 """
@@ -202,18 +202,16 @@ def main():
              "class_labels": f.labels, "moe_layers": moe_layers, "expert_used_count": f.K,
              "data": "fashion-mnist t10k (first %d test images, IDX order)" % n, "images": imgs,
              "accuracy_first_%d" % n: float((pred[:n] == y[:n]).double().mean())}
-        with open(args.golden, "w") as fh:
-            json.dump(g, fh, indent=1)
-            fh.write("\n")
+        with open(args.golden, "w") as fh:   # one line per image
+            head = json.dumps({k: v for k, v in g.items() if k != "images"})[:-1]
+            fh.write(head + ', "images": [\n' + ",\n".join(json.dumps(i) for i in imgs) + "]}\n")
         print("wrote %s (%d images)" % (args.golden, n))
     if args.json:
-        probs_entropy = None
         with open(args.json, "w") as fh:
             json.dump({"file": args.gguf, "accuracy": acc, "n_images": len(y),
                        "per_class_accuracy": dict(zip(f.labels, per_class)),
                        "expert_load_percent": {str(l): [float(v) for v in r]
                                                for l, r in zip(moe_layers, share)}}, fh, indent=1)
-        del probs_entropy
     if args.check_model:
         from model import VConfig, VMoE
         ck = torch.load(args.check_model, map_location="cpu")

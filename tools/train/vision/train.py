@@ -156,8 +156,7 @@ def main():
     if args.n_train:
         xtr, ytr = xtr[:args.n_train], ytr[:args.n_train]
     meta = {"general.description": "V-MoE-style vision transformer trained on Fashion-MNIST "
-                                   "(swapmoe tools/train/vision)",
-            "general.license": "MIT"}
+                                   "(swapmoe tools/train/vision)"}
 
     if args.export_only:
         ck = torch.load(args.export_only, map_location="cpu")
