@@ -44,9 +44,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     swapmoe::GgufFile g = swapmoe::GgufFile::open(path);
     for (const auto& [key, value] : g.metadata()) read_every_way(value);
-    // Touch every tensor's last byte through the map, as a loader would.
+    // Touch every tensor's last byte through the map, as a loader would (a tensor with a zero
+    // dimension has none).
     for (const auto& t : g.tensors()) {
       swapmoe::TensorView v = g.tensor_view(t);
+      if (v.n_bytes() == 0) continue;
       volatile uint8_t sink = static_cast<const uint8_t*>(v.data)[v.n_bytes() - 1];
       (void)sink;
     }

@@ -61,7 +61,9 @@ TEST_F(ImageClassifierTest, ExactPoliciesGiveTheFullModelsLogits) {
   const std::vector<float> want = classify(full, 24);
   for (const char* policy : {"ondemand", "cache"}) {
     Engine e(options(policy, "25%"));
-    EXPECT_EQ(classify(e, 24), want) << policy;
+    const std::vector<float> got = classify(e, 24);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << policy << " " << i;
     EXPECT_GT(e.policy().stats().loads, 0u) << policy;
   }
   // The batch does not change an image's logits.

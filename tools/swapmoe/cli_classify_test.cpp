@@ -81,12 +81,20 @@ TEST_F(CliClassifyTest, TheFullModelsLogitsDoNotDependOnTheOrderOrTheBatch) {
     std::ifstream f(out, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(f), {});
   };
+  // Batches of other sizes may take other kernel tiles (the same products, summed in another
+  // order on some CPUs): equal up to float rounding.
+  auto expect_same = [](const std::string& got, const std::string& want, const char* what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    const auto* a = reinterpret_cast<const float*>(got.data());
+    const auto* b = reinterpret_cast<const float*>(want.data());
+    for (size_t i = 0; i < want.size() / sizeof(float); ++i) ASSERT_NEAR(a[i], b[i], 1e-4f) << what << " at " << i;
+  };
   const std::string file = logits("");
   EXPECT_EQ(file.size(), kImages * 10 * sizeof(float));
-  EXPECT_EQ(logits("--order runs:4 --image-batch 3"), file);
-  EXPECT_EQ(logits("--order shuffled --seed 9 --image-batch 1"), file);
+  expect_same(logits("--order runs:4 --image-batch 3"), file, "runs:4, batches of 3");
+  expect_same(logits("--order shuffled --seed 9 --image-batch 1"), file, "shuffled, one image a batch");
   // An exact policy under a budget reads experts on demand: the same logits.
-  EXPECT_EQ(logits("--policy ondemand --expert-budget 25%"), file);
+  expect_same(logits("--policy ondemand --expert-budget 25%"), file, "ondemand at 25%");
 }
 
 TEST_F(CliClassifyTest, EveryPolicyRunsUnderABudget) {
