@@ -95,6 +95,9 @@ TEST_F(CliClassifyTest, TheFullModelsLogitsDoNotDependOnTheOrderOrTheBatch) {
   expect_same(logits("--order shuffled --seed 9 --image-batch 1"), file, "shuffled, one image a batch");
   // An exact policy under a budget reads experts on demand: the same logits.
   expect_same(logits("--policy ondemand --expert-budget 25%"), file, "ondemand at 25%");
+  // With --limit, the images the stream reached, still in the file's order.
+  const std::string some = logits("--order shuffled --limit 7");
+  EXPECT_EQ(some.size(), 7 * 10 * sizeof(float));
 }
 
 TEST_F(CliClassifyTest, EveryPolicyRunsUnderABudget) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -138,12 +139,16 @@ void run(const ClassifyOptions& o) {
     std::cout << line << "\n";
   }
   if (!o.dump_logits.empty()) {
-    // In the file's order, whatever order the stream ran in, so dumps of every order compare.
-    std::vector<float> by_index(logits.size());
-    for (int64_t i = 0; i < n; ++i) std::copy_n(&logits[i * C], C, &by_index[sequence[i] * C]);
+    // The images classified in the file's order, whatever order the stream ran in, so that dumps
+    // of every order compare.
+    std::vector<int64_t> by_file(static_cast<size_t>(n));
+    std::iota(by_file.begin(), by_file.end(), 0);
+    std::sort(by_file.begin(), by_file.end(), [&](int64_t a, int64_t b) { return sequence[a] < sequence[b]; });
+    std::vector<float> rows;
+    rows.reserve(logits.size());
+    for (int64_t i : by_file) rows.insert(rows.end(), &logits[i * C], &logits[i * C] + C);
     std::ofstream f(o.dump_logits, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(by_index.data()),
-            static_cast<std::streamsize>(std::min<size_t>(by_index.size(), static_cast<size_t>(set.n * C)) * 4));
+    f.write(reinterpret_cast<const char*>(rows.data()), static_cast<std::streamsize>(rows.size() * sizeof(float)));
     if (!f) fail("classify", fmt::format("cannot write {}", o.dump_logits), "check the path and free space");
   }
 
@@ -190,7 +195,8 @@ void register_classify(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, INT64_MAX));
   cmd->add_flag("--summary-only", o->summary_only, "print no line per image, only the summary");
   cmd->add_option("--dump-logits", o->dump_logits,
-                  "write every image's logits as little-endian f32 [images][classes], in the file's order");
+                  "write the logits of the images classified as little-endian f32 [images][classes], in the "
+                  "file's order");
   cmd->callback([o] { run(*o); });
 }
 
