@@ -12,7 +12,7 @@ namespace swapmoe {
 
 EngineOptions vision_engine_options(EngineOptions o, int batch) {
   if (batch < 1 || batch > 4096)
-    fail("classify", fmt::format("a batch of {} images", batch), "use --batch between 1 and 4096");
+    fail("classify", fmt::format("a batch of {} images", batch), "use --image-batch between 1 and 4096");
   const auto model = Model::load(o.model_path, DenseWeights::LAZY);
   const ModelConfig& c = model->config();
   if (!c.is_vision())

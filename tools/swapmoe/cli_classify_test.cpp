@@ -39,6 +39,9 @@ class CliClassifyTest : public ::testing::Test {
     }
     std::ofstream(dir_ / "tiny-images-idx3-ubyte", std::ios::binary) << images;
     std::ofstream(dir_ / "tiny-labels-idx1-ubyte", std::ios::binary) << labels;
+    std::string bad = labels;
+    bad.back() = 12;  // a class the model does not have
+    std::ofstream(dir_ / "bad-labels-idx1-ubyte", std::ios::binary) << bad;
     std::ofstream(dir_ / "cut-images-idx3-ubyte", std::ios::binary) << images.substr(0, images.size() / 2);
     idx_ = (dir_ / "tiny-images-idx3-ubyte").string();
     for (int i = 0; i < 2; ++i)
@@ -134,6 +137,7 @@ TEST_F(CliClassifyTest, BadImagesAndWrongModelsAreClearErrors) {
       {(dir_ / "fake.png").string(), "fake.png"},
       {"/nonexistent/images-idx3-ubyte", "/nonexistent/images-idx3-ubyte"},
       {idx_ + " --order sideways", "runs:N"},
+      {idx_ + " --labels " + (dir_ / "bad-labels-idx1-ubyte").string(), "class 12"},
   };
   for (const auto& c : cases) {
     Result r = run("classify -m " + model_ + " " + c.args);

@@ -106,6 +106,10 @@ void run(const ClassifyOptions& o) {
   const int64_t C = classifier.n_classes();
 
   ImageSet set = load_images(o, v);
+  for (int32_t label : set.labels)
+    if (label < 0 || label >= C)
+      fail("classify", fmt::format("the labels include class {}, but the model has {} classes", label, C),
+           "pass the labels that belong to these images (--labels)");
   std::vector<int64_t> sequence = order_images(set, order, o.seed);
   if (o.limit > 0 && static_cast<int64_t>(sequence.size()) > o.limit) sequence.resize(static_cast<size_t>(o.limit));
   const int64_t n = static_cast<int64_t>(sequence.size());
