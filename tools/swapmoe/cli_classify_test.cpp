@@ -111,6 +111,25 @@ TEST_F(CliClassifyTest, EveryPolicyRunsUnderABudget) {
   }
 }
 
+// The planner on a vision model: calibration on labelled images (the labels' perplexity), a plan
+// for a budget, and classify under it.
+TEST_F(CliClassifyTest, ProfileThenPlanThenClassifyUnderThePlan) {
+  const std::string profile = (dir_ / "vmoe.profile.json").string(), plan = (dir_ / "vmoe.plan.json").string();
+  Result r = run("profile -m " + model_ + " -t 1 --calibration " + idx_ + " --calibration-images 16 --configs 24 "
+                 "--quality-seconds 60 -o " + profile);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("16 x 50 tokens"), std::string::npos) << r.out;  // 16 images of 50 tokens a run
+  r = run("plan -m " + model_ + " --profile " + profile + " --expert-budget 50% -o " + plan);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = json_of(idx_ + " --summary-only --expert-budget 50% --plan " + plan);
+  EXPECT_EQ(j["plan"], plan);
+  EXPECT_EQ(j["images"], kImages);
+  // Calibration images without labels beside them are refused, naming what is missing.
+  r = run("profile -m " + model_ + " -t 1 --calibration " + (dir_ / "cut-images-idx3-ubyte").string() + " -o " + profile);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("no labels file"), std::string::npos) << r.out;
+}
+
 TEST_F(CliClassifyTest, PngFilesAreClassifiedLikeTheSameImagesInAnIdxFile) {
   Result idx = run("classify -m " + model_ + " " + idx_ + " --limit 2 -t 1", false);
   Result png = run("classify -m " + model_ + " " + (dir_ / "image0.png").string() + " " +
