@@ -111,8 +111,9 @@ TEST_P(CpuLevelCap, ChangesKernelsAndStillMatchesReference) {
     case CpuLevel::AVX512:
       EXPECT_EQ(q8, "avx512");
       EXPECT_EQ(q4k, "avx512");
-      // Q6_K has no 512-bit kernel; its 256-bit one runs at this level.
-      EXPECT_EQ(std::string(vec_dot_kernels(GgmlType::Q6_K).isa).rfind("avx2_vnni", 0), 0u);
+      EXPECT_EQ(std::string(vec_dot_kernels(GgmlType::Q6_K).isa), "avx512");
+      // Q3_K has no 512-bit kernel; its 256-bit one runs at this level.
+      EXPECT_EQ(std::string(vec_dot_kernels(GgmlType::Q3_K).isa).rfind("avx2_vnni", 0), 0u);
       EXPECT_NE(vec_dot_kernels(GgmlType::Q8_0).x4, nullptr);
       EXPECT_NE(vec_dot_kernels(GgmlType::Q4_K).t4, nullptr);
       break;

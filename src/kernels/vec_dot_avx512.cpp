@@ -1,6 +1,6 @@
 // AVX-512 (F, BW, VL, VNNI) dot products: two 32-value blocks per 512-bit register, int8
 // products with vpdpbusd, for the 32-value block types; Q4_K and Q5_K with a sub-block pair per
-// register. The other K-quants use the AVX2 kernels (compiled for EVEX with VNNI as the
+// register, Q6_K with both halves of a super-block per register. The other K-quants use the AVX2 kernels (compiled for EVEX with VNNI as the
 // avx2_vnni_evex flavour), and so do the K-quants' 4-token kernels (bit-identical to these).
 // Built as the avx512 flavour (isa_kernels.h).
 
@@ -240,6 +240,57 @@ void k4_one(int64_t n, float* s, const void* vx, const void* vy) {
 void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) { k4_one<false>(n, s, vx, vy); }
 void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) { k4_one<true>(n, s, vx, vy); }
 
+// Q6_K: as the 256-bit kernel (vec_dot_avx2.cpp), with both halves of a super-block in one
+// register: the low 256 bits take group k of half 0, the high 256 bits group k of half 1. The
+// integer sums folded to 8 lanes equal the 256-bit kernel's lane for lane, and the float steps
+// are the same, so the results are bit-identical to avx2_vnni_evex's (whose 4-token kernel this
+// pairs with).
+void vec_dot_q6_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const BlockQ6_K*>(vx);
+  const auto* y = static_cast<const BlockQ8_K*>(vy);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i three = _mm512_set1_epi8(3);
+  // Group k's scales: scale 2k for values 0-15 (the low 128 bits of each half), 2k + 1 for
+  // values 16-31 (the high 128 bits), picked with one in-lane byte shuffle.
+  __m512i group_pick[4];
+  for (int k = 0; k < 4; ++k) {
+    const short lo = static_cast<short>((4 * k + 1) << 8 | (4 * k));
+    const short hi = static_cast<short>((4 * k + 3) << 8 | (4 * k + 2));
+    group_pick[k] = _mm512_broadcast_i64x4(_mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)));
+  }
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales)));
+    const __m256i offset = _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums)));
+    // Half 0's 8 scales in both 128-bit lanes of the low half, half 1's in the high half.
+    const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(sc16, sc16, 0x00)),
+                                          _mm256_permute2x128_si256(sc16, sc16, 0x11), 1);
+    const uint8_t* ql = x[b].ql;
+    const __m512i l0 = load_2x32(ql, ql + 64), l1 = load_2x32(ql + 32, ql + 96);
+    const __m512i hb = _mm512_loadu_si512(x[b].qh);  // qh of half 0, then of half 1
+    const __m512i q[4] = {
+        _mm512_or_si512(_mm512_and_si512(l0, low4), _mm512_slli_epi16(_mm512_and_si512(hb, three), 4)),
+        _mm512_or_si512(_mm512_and_si512(l1, low4),
+                        _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hb, 2), three), 4)),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low4),
+                        _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hb, 4), three), 4)),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low4),
+                        _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hb, 6), three), 4)),
+    };
+    const int8_t* q8 = y[b].qs;
+    __m512i sumi = _mm512_setzero_si512();
+    for (int k = 0; k < 4; ++k) {
+      const __m512i yq = load_2x32(q8 + 32 * k, q8 + 128 + 32 * k);
+      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q[k], yq), _mm512_shuffle_epi8(sc, group_pick[k]));
+    }
+    __m256i sumi8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1));
+    sumi8 = _mm256_sub_epi32(sumi8, _mm256_slli_epi32(offset, 5));
+    const float d = y[b].d * fp16_to_fp32(x[b].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi8), acc);
+  }
+  *s = hsum(acc);
+}
+
 // ---- 4 tokens against one row (the GEMM micro-kernel), for Q4_0 weights
 //
 // Each token's sums run exactly as in the one-token kernel above (same pairs, the same two
@@ -379,6 +430,7 @@ extern constinit const VecDotSet kVecDots{
     .q4_0 = vec_dot_q4_0_q8_0,
     .q4_K = vec_dot_q4_K_q8_K,
     .q5_K = vec_dot_q5_K_q8_K,
+    .q6_K = vec_dot_q6_K_q8_K,
     .q4_1 = vec_dot_q4_1_q8_1,
     .q5_0 = vec_dot_q5_0_q8_0,
     .q5_1 = vec_dot_q5_1_q8_1,
@@ -386,6 +438,7 @@ extern constinit const VecDotSet kVecDots{
     .mxfp4 = vec_dot_mxfp4_q8_0,
     .t4_q4_K = avx2_vnni_evex::vec_dot_t4_q4_K,  // bit-identical to k4_one
     .t4_q5_K = avx2_vnni_evex::vec_dot_t4_q5_K,
+    .t4_q6_K = avx2_vnni_evex::vec_dot_t4_q6_K,
     .t4_q4_0 = vec_dot_t4_q4_0_q8_0,
 };
 
