@@ -1,6 +1,5 @@
 // ARMv8 NEON dot products (sdot in the dot-product flavour): the float types and the 32-value
-// block types; Q4_K, Q5_K and Q6_K in vec_dot_neon_k.cpp. Q2_K, Q3_K and IQ4_XS use the scalar
-// references on ARM for now.
+// block types; the K-quants (Q2_K to Q6_K) and IQ4_XS in vec_dot_neon_k.cpp.
 //
 // Built per flavour (isa_kernels.h): SWAPMOE_NEON_DOT=0 neon (aarch64 baseline),
 // 1 neon_dotprod (-march=armv8.2-a+dotprod), in namespace SWAPMOE_ISA_NS.
@@ -190,6 +189,9 @@ extern constinit const VecDotSet kVecDots{
     .q5_1 = vec_dot_q5_1_q8_1,
     .iq4_nl = vec_dot_iq4_nl_q8_0,
     .mxfp4 = vec_dot_mxfp4_q8_0,
+    .q2_K = vec_dot_q2_K_q8_K,  // vec_dot_neon_k.cpp too
+    .q3_K = vec_dot_q3_K_q8_K,
+    .iq4_xs = vec_dot_iq4_xs_q8_K,
     .t4_q4_K = vec_dot_t4_q4_K,
     .t4_q5_K = vec_dot_t4_q5_K,
     .t4_q6_K = vec_dot_t4_q6_K,
