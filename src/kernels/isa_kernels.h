@@ -47,6 +47,8 @@ struct VecDotSet {
   VecDotT4Fn t4_q5_K = nullptr;
   VecDotT4Fn t4_q6_K = nullptr;
   VecDotT4Fn t4_q4_0 = nullptr;
+  VecDotT4Fn t4_iq4_nl = nullptr;
+  VecDotT4Fn t4_mxfp4 = nullptr;
   VecDotX4T4Fn x4t4_q8_0 = nullptr;  // 4 rows x 4 tokens
   VecDotX4T4Fn x4t4_q4_0 = nullptr;
 };

@@ -1,6 +1,7 @@
 // AVX-512 (F, BW, VL, VNNI) dot products: two 32-value blocks per 512-bit register, int8
 // products with vpdpbusd, for the 32-value block types; Q4_K and Q5_K with a sub-block pair per
-// register, Q6_K with both halves of a super-block per register. The other K-quants use the AVX2 kernels (compiled for EVEX with VNNI as the
+// register, Q6_K with both halves of a super-block per register; 4-token kernels for Q4_0,
+// IQ4_NL and MXFP4. The other K-quants use the AVX2 kernels (compiled for EVEX with VNNI as the
 // avx2_vnni_evex flavour), and so do the K-quants' 4-token kernels (bit-identical to these).
 // Built as the avx512 flavour (isa_kernels.h).
 
@@ -291,22 +292,20 @@ void vec_dot_q6_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) {
   *s = hsum(acc);
 }
 
-// ---- 4 tokens against one row (the GEMM micro-kernel), for Q4_0 weights
+// ---- 4 tokens against one row (the GEMM micro-kernel), for Q4_0, IQ4_NL and MXFP4 weights
 //
-// Each token's sums run exactly as in the one-token kernel above (same pairs, the same two
-// accumulators, the same scale products, the odd block last), so its result is bit-identical;
-// the weights' nibbles are unpacked once for the 4 tokens (prefill +7% over the VNNI 4-row
-// kernel). Q8_0 has nothing to unpack: there the 4-row kernel stays faster (94 against 84
-// GFLOP/s, kernels_bench matmul/q8_0), and matmul uses it. Prep(b) -> the pair's weight state; Dot(state, y, b) -> its 16 int32
-// products as floats; Tail(y, b) -> the odd last block's integer sum; Block: the weight blocks (a d).
-template <typename Block, typename Prep, typename Dot, typename Tail>
-void pairs_t4(int64_t nb, float* s, const Block* x, const BlockQ8_0* const* y, Prep prep, Dot dot, Tail tail) {
+// Each token's sums run exactly as in the one-token kernel (same pairs, the same two
+// accumulators, the same scale products, the odd block last, the same way), so its result is
+// bit-identical; the weights are unpacked once for the 4 tokens (Q4_0: prefill +7% over the VNNI
+// 4-row kernel). Q8_0 has nothing to unpack: there the 4-row kernel stays faster (94 against 84
+// GFLOP/s, kernels_bench matmul/q8_0), and matmul uses it. Prep(b) -> the pair's weight state;
+// Dot(state, y, b) -> its 16 int32 products as floats; Scale(t, b) -> token t's scales_2 for
+// blocks b, b + 1; Tail(t, b, sum) -> token t's sum with the odd last block b added.
+template <typename Prep, typename Dot, typename Scale, typename Tail>
+void pairs_t4(int64_t nb, float* s, const BlockQ8_0* const* y, Prep prep, Dot dot, Scale scale, Tail tail) {
   constexpr int kT = 4;
   __m512 acc0[kT], acc1[kT];
   for (int t = 0; t < kT; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
-  auto scale = [&](int t, int64_t b) {
-    return scales_2(d2(x[b].d, y[t][b].d), d2(x[b + 1].d, y[t][b + 1].d));
-  };
   int64_t b = 0;
   for (; b + 4 <= nb; b += 4) {
     const auto w0 = prep(b), w1 = prep(b + 2);
@@ -321,7 +320,7 @@ void pairs_t4(int64_t nb, float* s, const Block* x, const BlockQ8_0* const* y, P
   }
   for (int t = 0; t < kT; ++t) {
     s[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
-    if (b < nb) s[t] = std::fma(d2(x[b].d, y[t][b].d), static_cast<float>(tail(y[t], b)), s[t]);
+    if (b < nb) s[t] = tail(t, b, s[t]);
   }
 }
 
@@ -336,14 +335,15 @@ void vec_dot_t4_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* const
     const __m512i qy = _mm512_dpbusd_epi32(zero, q, ys);
     return _mm512_cvtepi32_ps(_mm512_sub_epi32(qy, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(8), ys)));
   };
-  auto tail = [x](const BlockQ8_0* yt, int64_t b) {
+  auto scale = [&](int t, int64_t b) { return scales_2(d2(x[b].d, y[t][b].d), d2(x[b + 1].d, y[t][b + 1].d)); };
+  auto tail = [&](int t, int64_t b, float sum) {
     int32_t isum = 0;
     for (int j = 0; j < QK4_0 / 2; ++j) {
-      isum += ((x[b].qs[j] & 0xF) - 8) * yt[b].qs[j] + ((x[b].qs[j] >> 4) - 8) * yt[b].qs[j + 16];
+      isum += ((x[b].qs[j] & 0xF) - 8) * y[t][b].qs[j] + ((x[b].qs[j] >> 4) - 8) * y[t][b].qs[j + 16];
     }
-    return isum;
+    return std::fma(d2(x[b].d, y[t][b].d), static_cast<float>(isum), sum);
   };
-  pairs_t4(n / QK4_0, s, x, y, prep, dot, tail);
+  pairs_t4(n / QK4_0, s, y, prep, dot, scale, tail);
 }
 
 // IQ4_NL/MXFP4 x Q8_0 (any block starting its 16 bytes of nibbles at qs): levels looked up
@@ -358,6 +358,39 @@ float table_dot(int64_t n, const Block* x, const void* vy, const int8_t* levels1
   };
   const auto scale = [&](int64_t b) { return block_scale(b) * fp16_to_fp32(y[b].d); };
   return sum_block_pairs(n / QK8_0, pair_dot, scale, tail, sizeof(Block), sizeof(BlockQ8_0), x, y);
+}
+
+// table_dot for 4 tokens against one row: the levels are looked up, and their absolute values and
+// signs taken, once for the 4 tokens (dot_s8s8 split in two); the odd block goes through the
+// same scalar tail as table_dot's.
+template <typename Block, typename BlockScale>
+void table_dot_t4(int64_t n, float* s, const Block* x, const void* const* vy, const int8_t* levels16,
+                  BlockScale block_scale, VecDotFn tail) {
+  const BlockQ8_0* y[4];
+  for (int t = 0; t < 4; ++t) y[t] = static_cast<const BlockQ8_0*>(vy[t]);
+  const __m512i levels = table16(levels16);
+  const __m512i zero = _mm512_setzero_si512();
+  struct Pair {
+    __m512i abs_q;
+    __mmask64 negative;
+  };
+  const auto prep = [&](int64_t b) {
+    const __m512i q = _mm512_shuffle_epi8(levels, unpack_nibbles_2x32(x[b].qs, x[b + 1].qs));
+    return Pair{_mm512_abs_epi8(q), _mm512_movepi8_mask(q)};
+  };
+  const auto dot = [&](const Pair& w, const BlockQ8_0* yt, int64_t b) {
+    const __m512i ys = load_2x32(yt[b].qs, yt[b + 1].qs);
+    return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w.abs_q, _mm512_mask_sub_epi8(ys, w.negative, zero, ys)));
+  };
+  const auto scale = [&](int t, int64_t b) {
+    return scales_2(block_scale(b) * fp16_to_fp32(y[t][b].d), block_scale(b + 1) * fp16_to_fp32(y[t][b + 1].d));
+  };
+  const auto last_block = [&](int t, int64_t b, float sum) {
+    float last = 0;
+    tail(32, &last, x + b, y[t] + b);
+    return sum + last;
+  };
+  pairs_t4(n / QK8_0, s, y, prep, dot, scale, last_block);
 }
 
 }  // namespace
@@ -423,6 +456,16 @@ void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   *s = table_dot(n, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); }, vec_dot_mxfp4_q8_0_ref);
 }
 
+void vec_dot_t4_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* const* vy) {
+  const auto* x = static_cast<const BlockIQ4_NL*>(vx);
+  table_dot_t4(n, s, x, vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); }, vec_dot_iq4_nl_q8_0_ref);
+}
+
+void vec_dot_t4_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* const* vy) {
+  const auto* x = static_cast<const BlockMXFP4*>(vx);
+  table_dot_t4(n, s, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); }, vec_dot_mxfp4_q8_0_ref);
+}
+
 extern constinit const VecDotSet kVecDots{
     .f32 = vec_dot_f32_f32,
     .f16 = vec_dot_f16_f32,
@@ -440,6 +483,8 @@ extern constinit const VecDotSet kVecDots{
     .t4_q5_K = avx2_vnni_evex::vec_dot_t4_q5_K,
     .t4_q6_K = avx2_vnni_evex::vec_dot_t4_q6_K,
     .t4_q4_0 = vec_dot_t4_q4_0_q8_0,
+    .t4_iq4_nl = vec_dot_t4_iq4_nl_q8_0,
+    .t4_mxfp4 = vec_dot_t4_mxfp4_q8_0,
 };
 
 }  // namespace swapmoe::avx512
