@@ -99,6 +99,8 @@ void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q2_K_q8_K(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q3_K_q8_K(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_iq4_xs_q8_K(int64_t n, float* s, const void* x, const void* y);
+void vec_dot_t4_iq4_nl_q8_0(int64_t n, float* s, const void* x, const void* const* y);
+void vec_dot_t4_mxfp4_q8_0(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q4_K(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);

@@ -1,6 +1,6 @@
 // 256-bit dot products of the 32-value block types added with issue 9: Q4_1 and Q5_1 (x Q8_1),
-// Q5_0, IQ4_NL and MXFP4 (x Q8_0). One block per register, as Q4_0 in vec_dot_avx2.cpp;
-// built in each of its flavours (isa_kernels.h).
+// Q5_0, IQ4_NL and MXFP4 (x Q8_0), and 4-token kernels for IQ4_NL and MXFP4. One block per
+// register, as Q4_0 in vec_dot_avx2.cpp; built in each of its flavours (isa_kernels.h).
 #include <immintrin.h>
 
 #include <cstring>
@@ -58,6 +58,45 @@ float table_dot(int64_t n, const Block* x, const void* vy, const int8_t* levels1
       [&](int64_t b) { return block_scale(b) * fp16_to_fp32(y[b].d); });
 }
 
+// table_dot for 4 tokens against one row (the GEMM micro-kernel): each token's sums run exactly
+// as in sum_blocks (same accumulators, same order), so its result is bit-identical to
+// table_dot's; the levels are looked up, and their absolute values taken, once for the 4 tokens.
+template <typename Block, typename BlockScale>
+void table_dot_t4(int64_t n, float* s, const Block* x, const void* const* vy, const int8_t* levels16,
+                  BlockScale block_scale) {
+  constexpr int kT = 4;
+  const BlockQ8_0* y[kT];
+  for (int t = 0; t < kT; ++t) y[t] = static_cast<const BlockQ8_0*>(vy[t]);
+  const __m256i levels = table16(levels16);
+  struct Levels {
+    __m256i q, abs_q;
+  };
+  const auto prep = [&](int64_t b) {
+    const __m256i q = _mm256_shuffle_epi8(levels, unpack_nibbles_32(x[b].qs));
+    return Levels{q, _mm256_sign_epi8(q, q)};
+  };
+  const auto term = [&](const Levels& w, int t, int64_t b) {  // dot_s8s8, its |x| taken once
+    return _mm256_cvtepi32_ps(dot_u8s8(w.abs_q, _mm256_sign_epi8(load256(y[t][b].qs), w.q)));
+  };
+  const auto scale = [&](int t, int64_t b) { return _mm256_set1_ps(block_scale(b) * fp16_to_fp32(y[t][b].d)); };
+  __m256 acc0[kT], acc1[kT];
+  for (int t = 0; t < kT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+  const int64_t nb = n / QK8_0;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const Levels w0 = prep(b), w1 = prep(b + 1);
+    for (int t = 0; t < kT; ++t) {
+      acc0[t] = _mm256_fmadd_ps(scale(t, b), term(w0, t, b), acc0[t]);
+      acc1[t] = _mm256_fmadd_ps(scale(t, b + 1), term(w1, t, b + 1), acc1[t]);
+    }
+  }
+  if (b < nb) {
+    const Levels w0 = prep(b);
+    for (int t = 0; t < kT; ++t) acc0[t] = _mm256_fmadd_ps(scale(t, b), term(w0, t, b), acc0[t]);
+  }
+  for (int t = 0; t < kT; ++t) s[t] = hsum(_mm256_add_ps(acc0[t], acc1[t]));
+}
+
 }  // namespace
 
 // Q4_1/Q5_1: the quants are unsigned; the minimum adds m * s per block (s = dy * sum(q8)).
@@ -108,6 +147,16 @@ void vec_dot_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
 void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockMXFP4*>(vx);
   *s = table_dot(n, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); });
+}
+
+void vec_dot_t4_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* const* vy) {
+  const auto* x = static_cast<const BlockIQ4_NL*>(vx);
+  table_dot_t4(n, s, x, vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); });
+}
+
+void vec_dot_t4_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* const* vy) {
+  const auto* x = static_cast<const BlockMXFP4*>(vx);
+  table_dot_t4(n, s, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); });
 }
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS
