@@ -152,28 +152,43 @@ void vec_dot_q5_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   *s = vaddvq_f32(acc);
 }
 
+// IQ4_NL/MXFP4: the nibbles index a table of signed levels; block_scale(b) is the weight
+// block's scale. kT tokens against one row: the levels are looked up once for all of them, and
+// each token's sums run as with one (kT = 1 is the one-token kernel), so results are bit-identical.
+template <int kT, typename Block, typename BlockScale>
+void table_dot(int64_t n, float* s, const Block* x, const void* const* vy, const int8_t* levels16,
+               BlockScale block_scale) {
+  const BlockQ8_0* y[kT];
+  for (int t = 0; t < kT; ++t) y[t] = static_cast<const BlockQ8_0*>(vy[t]);
+  const int8x16_t table = vld1q_s8(levels16);
+  float32x4_t acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = vdupq_n_f32(0);
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    const Nibbles q = lookup(table, unpack_nibbles(x[b].qs));
+    for (int t = 0; t < kT; ++t)
+      acc[t] = vmlaq_n_f32(acc[t], vcvtq_f32_s32(dot32(q, y[t][b].qs)), block_scale(b) * fp16_to_fp32(y[t][b].d));
+  }
+  for (int t = 0; t < kT; ++t) s[t] = vaddvq_f32(acc[t]);
+}
+
 void vec_dot_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockIQ4_NL*>(vx);
-  const auto* y = static_cast<const BlockQ8_0*>(vy);
-  const int8x16_t table = vld1q_s8(kValuesIQ4NL);
-  float32x4_t acc = vdupq_n_f32(0);
-  for (int64_t b = 0; b < n / QK4_NL; ++b) {
-    const int32x4_t p = dot32(lookup(table, unpack_nibbles(x[b].qs)), y[b].qs);
-    acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), d2(x[b].d, y[b].d));
-  }
-  *s = vaddvq_f32(acc);
+  table_dot<1>(n, s, x, &vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); });
 }
 
 void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockMXFP4*>(vx);
-  const auto* y = static_cast<const BlockQ8_0*>(vy);
-  const int8x16_t table = vld1q_s8(kValuesMXFP4);
-  float32x4_t acc = vdupq_n_f32(0);
-  for (int64_t b = 0; b < n / QK_MXFP4; ++b) {
-    const int32x4_t p = dot32(lookup(table, unpack_nibbles(x[b].qs)), y[b].qs);
-    acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), e8m0_to_fp32_half(x[b].e) * fp16_to_fp32(y[b].d));
-  }
-  *s = vaddvq_f32(acc);
+  table_dot<1>(n, s, x, &vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); });
+}
+
+void vec_dot_t4_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* const* vy) {
+  const auto* x = static_cast<const BlockIQ4_NL*>(vx);
+  table_dot<4>(n, s, x, vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); });
+}
+
+void vec_dot_t4_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* const* vy) {
+  const auto* x = static_cast<const BlockMXFP4*>(vx);
+  table_dot<4>(n, s, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); });
 }
 
 extern constinit const VecDotSet kVecDots{
@@ -195,6 +210,8 @@ extern constinit const VecDotSet kVecDots{
     .t4_q4_K = vec_dot_t4_q4_K,
     .t4_q5_K = vec_dot_t4_q5_K,
     .t4_q6_K = vec_dot_t4_q6_K,
+    .t4_iq4_nl = vec_dot_t4_iq4_nl_q8_0,
+    .t4_mxfp4 = vec_dot_t4_mxfp4_q8_0,
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS
