@@ -49,6 +49,9 @@ struct VecDotSet {
   VecDotT4Fn t4_q4_0 = nullptr;
   VecDotT4Fn t4_iq4_nl = nullptr;
   VecDotT4Fn t4_mxfp4 = nullptr;
+  VecDotT4Fn t4_q2_K = nullptr;
+  VecDotT4Fn t4_q3_K = nullptr;
+  VecDotT4Fn t4_iq4_xs = nullptr;
   VecDotX4T4Fn x4t4_q8_0 = nullptr;  // 4 rows x 4 tokens
   VecDotX4T4Fn x4t4_q4_0 = nullptr;
 };
@@ -100,6 +103,9 @@ void vec_dot_q2_K_q8_K(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_q3_K_q8_K(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_iq4_xs_q8_K(int64_t n, float* s, const void* x, const void* y);
 void vec_dot_t4_iq4_nl_q8_0(int64_t n, float* s, const void* x, const void* const* y);
+void vec_dot_t4_q2_K(int64_t n, float* s, const void* x, const void* const* y);
+void vec_dot_t4_q3_K(int64_t n, float* s, const void* x, const void* const* y);
+void vec_dot_t4_iq4_xs(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_mxfp4_q8_0(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q4_K(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y);

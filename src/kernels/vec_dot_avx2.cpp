@@ -253,6 +253,9 @@ extern constinit const VecDotSet kVecDots{
     .t4_q6_K = vec_dot_t4_q6_K,
     .t4_iq4_nl = vec_dot_t4_iq4_nl_q8_0,  // vec_dot_avx2_q32.cpp, same flavour
     .t4_mxfp4 = vec_dot_t4_mxfp4_q8_0,
+    .t4_q2_K = vec_dot_t4_q2_K,  // vec_dot_avx2_k_low.cpp, same flavour
+    .t4_q3_K = vec_dot_t4_q3_K,
+    .t4_iq4_xs = vec_dot_t4_iq4_xs,
 #if SWAPMOE_VNNI256
     .x4t4_q8_0 = vec_dot_x4t4_q8_0_q8_0,  // vec_dot_x4_vnni.cpp, same flavour
     .x4t4_q4_0 = vec_dot_x4t4_q4_0_q8_0,

@@ -36,9 +36,9 @@ constexpr Row kRows[] = {
     {GgmlType::Q5_1, vec_dot_q5_1_q8_1_ref, &VecDotSet::q5_1, nullptr},
     {GgmlType::IQ4_NL, vec_dot_iq4_nl_q8_0_ref, &VecDotSet::iq4_nl, nullptr, &VecDotSet::t4_iq4_nl},
     {GgmlType::MXFP4, vec_dot_mxfp4_q8_0_ref, &VecDotSet::mxfp4, nullptr, &VecDotSet::t4_mxfp4},
-    {GgmlType::Q2_K, vec_dot_q2_K_q8_K_ref, &VecDotSet::q2_K, nullptr},
-    {GgmlType::Q3_K, vec_dot_q3_K_q8_K_ref, &VecDotSet::q3_K, nullptr},
-    {GgmlType::IQ4_XS, vec_dot_iq4_xs_q8_K_ref, &VecDotSet::iq4_xs, nullptr},
+    {GgmlType::Q2_K, vec_dot_q2_K_q8_K_ref, &VecDotSet::q2_K, nullptr, &VecDotSet::t4_q2_K},
+    {GgmlType::Q3_K, vec_dot_q3_K_q8_K_ref, &VecDotSet::q3_K, nullptr, &VecDotSet::t4_q3_K},
+    {GgmlType::IQ4_XS, vec_dot_iq4_xs_q8_K_ref, &VecDotSet::iq4_xs, nullptr, &VecDotSet::t4_iq4_xs},
 };
 
 const Row* find_row(GgmlType w) {

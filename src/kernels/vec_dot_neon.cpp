@@ -212,6 +212,9 @@ extern constinit const VecDotSet kVecDots{
     .t4_q6_K = vec_dot_t4_q6_K,
     .t4_iq4_nl = vec_dot_t4_iq4_nl_q8_0,
     .t4_mxfp4 = vec_dot_t4_mxfp4_q8_0,
+    .t4_q2_K = vec_dot_t4_q2_K,  // vec_dot_neon_k.cpp, same flavour
+    .t4_q3_K = vec_dot_t4_q3_K,
+    .t4_iq4_xs = vec_dot_t4_iq4_xs,
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS

@@ -1,5 +1,4 @@
-// ARMv8 NEON K-quant dot products against Q8_K: Q4_K, Q5_K, Q6_K (one token and 4 tokens), and
-// Q2_K, Q3_K, IQ4_XS (one token).
+// ARMv8 NEON K-quant dot products against Q8_K (Q2_K to Q6_K, IQ4_XS), one token and 4 tokens.
 //
 // A super-block is unpacked into bytes (Q4_K 0-15, Q5_K 0-31, Q6_K 0-63, Q2_K 0-3, Q3_K -4..3,
 // IQ4_XS its table's values: all valid as int8) and per-sub-block integer scales; each token
@@ -234,5 +233,8 @@ void vec_dot_iq4_xs_q8_K(int64_t n, float* s, const void* x, const void* y) { on
 void vec_dot_t4_q4_K(int64_t n, float* s, const void* x, const void* const* y) { four<BlockQ4_K>(n, s, x, y); }
 void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y) { four<BlockQ5_K>(n, s, x, y); }
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y) { four<BlockQ6_K>(n, s, x, y); }
+void vec_dot_t4_q2_K(int64_t n, float* s, const void* x, const void* const* y) { four<BlockQ2_K>(n, s, x, y); }
+void vec_dot_t4_q3_K(int64_t n, float* s, const void* x, const void* const* y) { four<BlockQ3_K>(n, s, x, y); }
+void vec_dot_t4_iq4_xs(int64_t n, float* s, const void* x, const void* const* y) { four<BlockIQ4_XS>(n, s, x, y); }
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS
