@@ -47,24 +47,13 @@ inline __m256i table16(const int8_t* values) {
 }
 
 // IQ4_NL/MXFP4 x Q8_0: the nibbles index a table of signed levels (|level| <= 127, so the sign
-// trick of dot_s8s8 holds); block_scale(b) is the weight block's scale.
-template <typename Block, typename BlockScale>
-float table_dot(int64_t n, const Block* x, const void* vy, const int8_t* levels16, BlockScale block_scale) {
-  const auto* y = static_cast<const BlockQ8_0*>(vy);
-  const __m256i levels = table16(levels16);
-  return sum_blocks(
-      n / QK8_0,
-      [&](int64_t b) { return dot_s8s8(_mm256_shuffle_epi8(levels, unpack_nibbles_32(x[b].qs)), load256(y[b].qs)); },
-      [&](int64_t b) { return block_scale(b) * fp16_to_fp32(y[b].d); });
-}
-
-// table_dot for 4 tokens against one row (the GEMM micro-kernel): each token's sums run exactly
-// as in sum_blocks (same accumulators, same order), so its result is bit-identical to
-// table_dot's; the levels are looked up, and their absolute values taken, once for the 4 tokens.
-template <typename Block, typename BlockScale>
-void table_dot_t4(int64_t n, float* s, const Block* x, const void* const* vy, const int8_t* levels16,
-                  BlockScale block_scale) {
-  constexpr int kT = 4;
+// trick of dot_s8s8 holds); block_scale(b) is the weight block's scale. kT tokens against one
+// row: kT = 1 is the one-token kernel, kT = 4 the GEMM micro-kernel, which looks the levels up
+// (and takes their absolute values) once for its 4 tokens. Each token's sums run as in
+// sum_blocks (same accumulators, same order), so a token's result does not depend on kT.
+template <int kT, typename Block, typename BlockScale>
+void table_dot(int64_t n, float* s, const Block* x, const void* const* vy, const int8_t* levels16,
+               BlockScale block_scale) {
   const BlockQ8_0* y[kT];
   for (int t = 0; t < kT; ++t) y[t] = static_cast<const BlockQ8_0*>(vy[t]);
   const __m256i levels = table16(levels16);
@@ -141,22 +130,22 @@ void vec_dot_q5_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
 
 void vec_dot_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockIQ4_NL*>(vx);
-  *s = table_dot(n, x, vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); });
+  table_dot<1>(n, s, x, &vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); });
 }
 
 void vec_dot_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
   const auto* x = static_cast<const BlockMXFP4*>(vx);
-  *s = table_dot(n, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); });
+  table_dot<1>(n, s, x, &vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); });
 }
 
 void vec_dot_t4_iq4_nl_q8_0(int64_t n, float* s, const void* vx, const void* const* vy) {
   const auto* x = static_cast<const BlockIQ4_NL*>(vx);
-  table_dot_t4(n, s, x, vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); });
+  table_dot<4>(n, s, x, vy, kValuesIQ4NL, [&](int64_t b) { return fp16_to_fp32(x[b].d); });
 }
 
 void vec_dot_t4_mxfp4_q8_0(int64_t n, float* s, const void* vx, const void* const* vy) {
   const auto* x = static_cast<const BlockMXFP4*>(vx);
-  table_dot_t4(n, s, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); });
+  table_dot<4>(n, s, x, vy, kValuesMXFP4, [&](int64_t b) { return e8m0_to_fp32_half(x[b].e); });
 }
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS
