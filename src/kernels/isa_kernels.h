@@ -5,10 +5,10 @@
 // compiler flags and SWAPMOE_ISA_NS set to its namespace (src/kernels/CMakeLists.txt):
 //
 //   swapmoe::avx2            vec_dot_avx2*.cpp, quantize_act_avx2.cpp     -mavx2 -mfma -mf16c
-//                            (vec_dot_avx2*.cpp: vec_dot_avx2, _q32, _k_low, _t4)
+//                            (vec_dot_avx2*.cpp: vec_dot_avx2, _q32, _k_low, _t4; attention_keys_avx2.cpp)
 //   swapmoe::avx2_vnni       vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavxvnni (VEX)
 //   swapmoe::avx2_vnni_evex  vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavx512f/bw/vl/vnni (EVEX, ymm)
-//   swapmoe::avx512          vec_dot_avx512.cpp                           AVX-512 F/BW/VL/VNNI
+//   swapmoe::avx512          vec_dot_avx512.cpp, attention_keys_avx512.cpp AVX-512 F/BW/VL/VNNI
 //   swapmoe::neon            vec_dot_neon.cpp, vec_dot_neon_k.cpp         aarch64 baseline
 //   swapmoe::neon_dotprod    vec_dot_neon.cpp, vec_dot_neon_k.cpp         -march=armv8.2-a+dotprod
 //
@@ -52,6 +52,7 @@ struct VecDotSet {
   VecDotT4Fn t4_q2_K = nullptr;
   VecDotT4Fn t4_q3_K = nullptr;
   VecDotT4Fn t4_iq4_xs = nullptr;
+  VecDotT4Fn t4_f16 = nullptr;  // a key row against 4 queries (attention)
   VecDotX4T4Fn x4t4_q8_0 = nullptr;  // 4 rows x 4 tokens
   VecDotX4T4Fn x4t4_q4_0 = nullptr;
 };
@@ -59,14 +60,17 @@ struct VecDotSet {
 #if defined(SWAPMOE_KERNELS_X86)
 namespace avx2 {
 extern const VecDotSet kVecDots;
+extern const AttentionKeyKernels kF16Keys;  // attention_keys_avx2.cpp, in each 256-bit flavour
 void quantize_row_q8_0_act(const float* x, void* y, int64_t n);
 void quantize_row_q8_K_act(const float* x, void* y, int64_t n);
 }  // namespace avx2
 namespace avx2_vnni {
 extern const VecDotSet kVecDots;
+extern const AttentionKeyKernels kF16Keys;
 }
 namespace avx2_vnni_evex {
 extern const VecDotSet kVecDots;
+extern const AttentionKeyKernels kF16Keys;
 // Paired with the avx512 flavour's Q4_K/Q5_K/Q6_K kernels too (bit-identical results); both
 // need AVX-512 F/BW/VL/VNNI.
 void vec_dot_t4_q4_K(int64_t n, float* s, const void* x, const void* const* y);
@@ -75,6 +79,7 @@ void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
 }
 namespace avx512 {
 extern const VecDotSet kVecDots;
+extern const AttentionKeyKernels kF16Keys;  // attention_keys_avx512.cpp
 }
 #endif
 

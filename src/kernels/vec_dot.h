@@ -77,6 +77,20 @@ std::string supported_weight_types();
 // kernels are capped below the CPU: "..., kernels: avx2 (capped)". For --version.
 std::string cpu_description();
 
+// Attention's scores over an f16 key cache: 4 consecutive key rows (x, x + x_stride, ...) of n
+// values against one f32 query (x4: s[r]) or four (x4t4: s[t * 4 + r]). A pair's score is the
+// same from both, so a head's scores do not depend on how many heads are scored beside it (they
+// may differ from vec_dot_kernels(F16).fast in the last bits: another order of the sum).
+// nullptr where the active level has none (then score one key at a time).
+struct AttentionKeyKernels {
+  VecDotX4Fn x4 = nullptr;
+  VecDotX4T4Fn x4t4 = nullptr;
+  const char* isa = "";
+};
+const AttentionKeyKernels& f16_key_kernels();
+// Those of every flavour this CPU runs, fastest first (for tests); returns how many.
+int f16_key_kernel_variants(AttentionKeyKernels* out, int max_out);
+
 // Every kernel compiled into this build for weight type w that this CPU can run, whatever the
 // active level, fastest first, the reference last (for tests and benches).
 struct NamedVecDot {

@@ -24,7 +24,7 @@ struct Row {
 };
 constexpr Row kRows[] = {
     {GgmlType::F32, vec_dot_f32_f32_ref, &VecDotSet::f32, nullptr},
-    {GgmlType::F16, vec_dot_f16_f32_ref, &VecDotSet::f16, nullptr},
+    {GgmlType::F16, vec_dot_f16_f32_ref, &VecDotSet::f16, nullptr, &VecDotSet::t4_f16},
     {GgmlType::BF16, vec_dot_bf16_f32_ref, &VecDotSet::bf16, nullptr},
     {GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, &VecDotSet::q8_0, &VecDotSet::x4_q8_0, nullptr, &VecDotSet::x4t4_q8_0},
     {GgmlType::Q4_0, vec_dot_q4_0_q8_0_ref, &VecDotSet::q4_0, &VecDotSet::x4_q4_0, &VecDotSet::t4_q4_0, &VecDotSet::x4t4_q4_0},
@@ -54,17 +54,20 @@ struct Flavour {
   CpuLevel level;
   const VecDotSet* set;
   bool (*runs)(const CpuFeatures&);
+  const AttentionKeyKernels* f16_keys = nullptr;
 };
 
 // Fastest first. Of the two 256-bit VNNI encodings the EVEX one is preferred where both run
 // (as a -march=native build would compile it); they are equally fast.
 const Flavour kFlavours[] = {
 #if defined(SWAPMOE_KERNELS_X86)
-    {"avx512", CpuLevel::AVX512, &avx512::kVecDots, [](const CpuFeatures& f) { return f.avx512 && f.avx512_vnni; }},
+    {"avx512", CpuLevel::AVX512, &avx512::kVecDots, [](const CpuFeatures& f) { return f.avx512 && f.avx512_vnni; },
+     &avx512::kF16Keys},
     {"avx2_vnni_evex", CpuLevel::AVX2_VNNI, &avx2_vnni_evex::kVecDots,
-     [](const CpuFeatures& f) { return f.avx512 && f.avx512_vnni; }},
-    {"avx2_vnni", CpuLevel::AVX2_VNNI, &avx2_vnni::kVecDots, [](const CpuFeatures& f) { return f.avx_vnni; }},
-    {"avx2", CpuLevel::AVX2, &avx2::kVecDots, [](const CpuFeatures& f) { return f.avx2; }},
+     [](const CpuFeatures& f) { return f.avx512 && f.avx512_vnni; }, &avx2_vnni_evex::kF16Keys},
+    {"avx2_vnni", CpuLevel::AVX2_VNNI, &avx2_vnni::kVecDots, [](const CpuFeatures& f) { return f.avx_vnni; },
+     &avx2_vnni::kF16Keys},
+    {"avx2", CpuLevel::AVX2, &avx2::kVecDots, [](const CpuFeatures& f) { return f.avx2; }, &avx2::kF16Keys},
 #endif
 #if defined(SWAPMOE_KERNELS_ARM64)
     {"neon_dotprod", CpuLevel::NEON_DOTPROD, &neon_dotprod::kVecDots, [](const CpuFeatures& f) { return f.dotprod; }},
@@ -112,7 +115,35 @@ const Table& table(CpuLevel level) {
   return tables[static_cast<size_t>(level)];
 }
 
+// The first flavour usable at each level that has attention key kernels, with its name.
+const AttentionKeyKernels& key_kernels(CpuLevel level) {
+  static const auto all = [] {
+    std::array<AttentionKeyKernels, kCpuLevelCount> t{};
+    for (int l = 0; l < kCpuLevelCount; ++l)
+      for (const Flavour& fl : kFlavours)
+        if (fl.f16_keys && usable(fl, static_cast<CpuLevel>(l))) {
+          t[static_cast<size_t>(l)] = *fl.f16_keys;
+          t[static_cast<size_t>(l)].isa = fl.isa;
+          break;
+        }
+    return t;
+  }();
+  return all[static_cast<size_t>(level)];
+}
+
 }  // namespace
+
+const AttentionKeyKernels& f16_key_kernels() { return key_kernels(active_cpu_level()); }
+
+int f16_key_kernel_variants(AttentionKeyKernels* out, int max_out) {
+  int n = 0;
+  for (const Flavour& fl : kFlavours)
+    if (fl.f16_keys && fl.runs(cpu_features()) && n < max_out) {
+      out[n] = *fl.f16_keys;
+      out[n++].isa = fl.isa;
+    }
+  return n;
+}
 
 const VecDotKernels& vec_dot_kernels(GgmlType w) {
   static const VecDotKernels none{};

@@ -203,6 +203,40 @@ TEST(VecDot, FourTokenKernelsEqualTheOneTokenKernel) {
   if (n_tested == 0) GTEST_SKIP() << "no 4-token kernel runs on this CPU";
 }
 
+// Attention's f16 key kernels, every flavour this CPU runs: each of the 16 scores of 4 key rows
+// x 4 queries against the f16 reference, and each query's 4 scores the same bits as those of
+// the one-query kernel (a head's scores do not depend on the heads scored beside it).
+TEST(VecDot, AttentionKeyKernelsMatchReferenceAndEachOther) {
+  AttentionKeyKernels variants[8];
+  const int nv = f16_key_kernel_variants(variants, 8);
+  if (nv == 0) GTEST_SKIP() << "no attention key kernel runs on this CPU";
+  for (int v = 0; v < nv; ++v) {
+    for (int64_t n : {8, 16, 24, 32, 64, 100, 128, 192, 576}) {  // head sizes; 100 and 24 have tails
+      const size_t rb = row_size(GgmlType::F16, n) + 64;     // rows of a cache holding more heads
+      std::vector<uint8_t> rows(4 * rb);
+      std::vector<uint8_t> k[4];
+      for (int r = 0; r < 4; ++r) {
+        k[r] = test::quantized_row(GgmlType::F16, n, 500 + r + n, true);
+        std::copy(k[r].begin(), k[r].end(), rows.begin() + r * rb);
+      }
+      const FourActs q(GgmlType::F32, n, 600 + n, 3);
+      float four[16], one[4];
+      variants[v].x4t4(n, four, rows.data(), rb, q.rows);
+      for (int t = 0; t < 4; ++t) {
+        variants[v].x4(n, one, rows.data(), rb, q.rows[t]);
+        for (int r = 0; r < 4; ++r) {
+          float ref = 0;
+          vec_dot_kernels(GgmlType::F16).ref(n, &ref, rows.data() + r * rb, q.rows[t]);
+          const double mag = test::dot_truth(test::dequantized(GgmlType::F16, k[r], n),
+                                             test::dequantized(GgmlType::F32, q.q[t], n)).magnitude;
+          EXPECT_NEAR(four[t * 4 + r], ref, 2e-6 * mag) << variants[v].isa << " n=" << n << " key " << r << " query " << t;
+          EXPECT_EQ(four[t * 4 + r], one[r]) << variants[v].isa << " n=" << n << " key " << r << " query " << t;
+        }
+      }
+    }
+  }
+}
+
 // The dispatcher pairs a 4-token kernel only with the one-token kernel of its flavour.
 TEST(VecDot, FourTokenKernelComesWithItsFlavoursOneTokenKernel) {
   for (GgmlType w : kWeightTypes) {

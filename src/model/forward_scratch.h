@@ -25,9 +25,9 @@ struct ForwardScratch {
   std::vector<float> x_norm;                     // [n_ubatch] ||xn|| of the FFN input
   std::vector<float> rope;                       // [n_ubatch][n_rot] cos/sin
   std::vector<float> patches;                    // [n_ubatch][patch values] (vision models)
-  std::vector<float> scores;                     // [n_threads][n_ctx]
-  std::vector<float> head_rows;                  // [n_threads][2 * head_dim]
-  std::vector<uint8_t> head_q;                   // [n_threads][q8_0 row of head_dim]
+  std::vector<float> scores;                     // [n_threads][heads per job][n_ctx]
+  std::vector<float> head_rows;                  // [n_threads][heads per job + 1][head_dim]
+  std::vector<uint8_t> head_q;                   // [n_threads][heads per job][q8_0 row of head_dim]
   std::vector<float> router, topk_w, masked_w;   // [n_ubatch][n_expert], [n_ubatch][k]
   std::vector<int32_t> topk_ids, masked_ids;     // [n_ubatch][k]
   std::vector<int32_t> expert_tokens, token_ids; // (token * k + choice) routed to one expert, its token

@@ -38,6 +38,12 @@ class KvCache {
   void store(int layer, int64_t pos, const float* k, const float* v);
   const uint8_t* k_row(int layer, int64_t pos) const { return k_.data() + row_index(layer, pos) * k_row_bytes_; }
   const uint8_t* v_row(int layer, int64_t pos) const { return v_.data() + row_index(layer, pos) * v_row_bytes_; }
+  // Rows of `layer` that follow one another in memory from position pos (up to the end of a
+  // sliding window's ring, where the next position wraps to its start).
+  int64_t contiguous_rows(int layer, int64_t pos) const {
+    const int64_t ring = ring_[layer];
+    return ring - (pos < ring ? pos : pos % ring);
+  }
   size_t k_row_bytes() const { return k_row_bytes_; }
   size_t v_row_bytes() const { return v_row_bytes_; }
 

@@ -62,6 +62,11 @@ uint64_t ScratchSizes::bytes() const {
   return static_cast<uint64_t>(floats + ints) * 4 + static_cast<uint64_t>(head_q) + 2 * act_bytes;
 }
 
+int64_t attention_heads_per_job(const ModelConfig& c) {
+  const int64_t group = c.n_head_kv > 0 ? std::max<int64_t>(1, c.n_head / c.n_head_kv) : 1;
+  return std::min(group, kAttentionHeadsPerJob);
+}
+
 ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run) {
   const int64_t u = std::max<int64_t>(1, run.n_ubatch);
   const int64_t n_exp = std::max<int64_t>(c.n_expert, 1), k = std::max<int64_t>(c.n_expert_used, 1);
@@ -81,9 +86,10 @@ ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run) {
   s.x_norm = s.n_masked = u;
   s.rope = u * c.n_rot;
   s.patches = u * c.vision.patch_values();
-  s.scores = nt * run.n_ctx;
-  s.head_rows = nt * 2 * c.head_dim;
-  s.head_q = run.type_k == GgmlType::Q8_0 ? nt * static_cast<int64_t>(row_size(GgmlType::Q8_0, c.head_dim)) : 0;
+  const int64_t heads = attention_heads_per_job(c);
+  s.scores = nt * heads * run.n_ctx;
+  s.head_rows = nt * (heads + 1) * c.head_dim;
+  s.head_q = run.type_k == GgmlType::Q8_0 ? nt * heads * static_cast<int64_t>(row_size(GgmlType::Q8_0, c.head_dim)) : 0;
   s.router = u * n_exp;
   s.topk_w = s.masked_w = s.topk_ids = s.masked_ids = s.expert_tokens = s.token_ids = u * k;
   s.gate = s.up = u * ff;

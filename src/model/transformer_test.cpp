@@ -432,22 +432,24 @@ TEST_P(TransformerTest, FlashAttentionSettingChangesOnlyTheF16Arithmetic) {
 }
 
 // A batched decode step (one token of each of three sequences, at different positions, in one
-// forward) gives each sequence the logits it gets on its own.
+// forward) gives each sequence the logits it gets on its own, over f32 and f16 caches (4 query
+// heads a KV head: the f16 keys are scored 4 rows x 4 heads at a time where they can be).
 TEST_P(TransformerTest, BatchedDecodeMatchesEachSequenceAlone) {
   SynthSpec spec = synth_preset(GetParam());
   spec.n_vocab = 300;
-  spec.n_head = 2, spec.n_head_kv = 1;
+  spec.n_head = 4, spec.n_head_kv = 1;
   const std::string path = temp_model(spec, std::string(GetParam()) + "-batch");
   auto model = Model::load(path);
   const int64_t V = model->config().n_vocab;
   const std::vector<std::vector<int32_t>> prompts = {{1, 40, 41}, {1, 7}, {1, 123, 5, 77, 12, 9}};
   const std::vector<std::vector<int32_t>> next = {{3, 8, 299}, {100, 2, 4}, {60, 61, 62}};
-  for (int threads : {1, 2}) {
+  for (int threads : {1, 2})
+  for (GgmlType cache : {GgmlType::F32, GgmlType::F16}) {
     ThreadPool pool(threads);
     RunShape run;
     run.n_ctx = 16;
     run.n_ubatch = 4;
-    run.type_k = run.type_v = GgmlType::F32;
+    run.type_k = run.type_v = cache;
     Transformer alone(*model, run, pool), batched(*model, run, pool);
     std::vector<KvCache> kv_alone, kv_batched;
     for (size_t i = 0; i < prompts.size(); ++i) {
@@ -470,7 +472,8 @@ TEST_P(TransformerTest, BatchedDecodeMatchesEachSequenceAlone) {
       for (size_t i = 0; i < prompts.size(); ++i) {
         const float* want = alone.forward(kv_alone[i], {&tokens[i], 1}, positions[i]);
         expect_close(&rows[i * V], std::vector<double>(want, want + V), 1e-4,
-                     "sequence " + std::to_string(i) + " step " + std::to_string(step) + " threads " + std::to_string(threads));
+                     "sequence " + std::to_string(i) + " step " + std::to_string(step) + " threads " + std::to_string(threads) +
+                         " cache " + type_name(cache));
       }
     }
     std::vector<KvCache*> too_many(5, &kv_batched[0]);

@@ -1,5 +1,6 @@
 // Row conversions for the float types (F32, F16, BF16): the F16C/AVX2 versions
 // (float_rows_avx2.cpp) when active_cpu_level() allows them, else the scalar loops here.
+#include <cmath>
 #include <cstring>
 
 #include "tensor/cpu_level.h"
@@ -12,6 +13,8 @@ void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n);
 void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n);
 void bf16_to_fp32_row(const uint16_t* src, float* dst, int64_t n);
 void fp32_to_bf16_row(const float* src, uint16_t* dst, int64_t n);
+void fp16_weighted_sum(const uint16_t* v, int64_t v_stride, int64_t n_keys, int64_t n, const float* w, int64_t w_stride,
+                       float* out, int64_t out_stride, int64_t n_rows);
 }  // namespace swapmoe::avx2
 #endif
 
@@ -56,6 +59,24 @@ void fp32_to_bf16_row(const float* src, uint16_t* dst, int64_t n) {
   }
 #endif
   for (int64_t i = 0; i < n; ++i) dst[i] = fp32_to_bf16(src[i]);
+}
+
+void fp16_weighted_sum(const uint16_t* v, int64_t v_stride, int64_t n_keys, int64_t n, const float* w, int64_t w_stride,
+                       float* out, int64_t out_stride, int64_t n_rows) {
+#if defined(SWAPMOE_FLOAT_ROWS_AVX2)
+  if (avx2_active()) {
+    avx2::fp16_weighted_sum(v, v_stride, n_keys, n, w, w_stride, out, out_stride, n_rows);
+    return;
+  }
+#endif
+  for (int64_t r = 0; r < n_rows; ++r) {
+    float* o = out + r * out_stride;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const float wj = w[r * w_stride + j];
+      const uint16_t* vj = v + j * v_stride;
+      for (int64_t d = 0; d < n; ++d) o[d] = std::fma(wj, fp16_to_fp32(vj[d]), o[d]);
+    }
+  }
 }
 
 void quantize_row_f32_ref(const float* x, void* y, int64_t n) { std::memcpy(y, x, sizeof(float) * n); }

@@ -104,4 +104,11 @@ void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n);
 void bf16_to_fp32_row(const uint16_t* src, float* dst, int64_t n);
 void fp32_to_bf16_row(const float* src, uint16_t* dst, int64_t n);
 
+// Attention's weighted sum of f16 value rows for several query rows at once: for r < n_rows and
+// d < n, out[r * out_stride + d] += w[r * w_stride + j] * v[j * v_stride + d] over j < n_keys,
+// each term fused (one rounding) and added in key order, so every CPU level gives the same sums
+// and a row's result does not depend on the rows beside it.
+void fp16_weighted_sum(const uint16_t* v, int64_t v_stride, int64_t n_keys, int64_t n, const float* w, int64_t w_stride,
+                       float* out, int64_t out_stride, int64_t n_rows);
+
 }  // namespace swapmoe

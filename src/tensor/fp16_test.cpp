@@ -99,6 +99,38 @@ TEST(Fp16, RowConversionsAtEveryLevel) {
   set_max_cpu_level(saved);
 }
 
+// Attention's weighted sum of f16 value rows: at every level the same bits as the scalar loop
+// (one fused multiply-add a term, in key order), for any number of query rows and head size.
+TEST(Fp16, WeightedSumOfValueRowsAtEveryLevel) {
+  const int64_t n_keys = 37, stride = 200;  // value rows inside wider cache rows
+  std::vector<uint16_t> v(static_cast<size_t>(n_keys * stride));
+  fp32_to_fp16_row(test::weight_like(n_keys * stride, 11).data(), v.data(), n_keys * stride);
+  const std::vector<float> w = test::weight_like(5 * 64, 12);  // 5 rows of weights, 64 apart
+  const std::vector<float> start = test::weight_like(5 * 160, 13);
+  const CpuLevel saved = active_cpu_level();
+  for (int64_t n : {1, 8, 16, 31, 32, 128, 160}) {
+    for (int64_t rows = 1; rows <= 5; ++rows) {
+      std::vector<std::vector<float>> out;
+      for (CpuLevel level : {detected_cpu_level(), CpuLevel::REF}) {
+        set_max_cpu_level(level);
+        out.push_back(start);
+        fp16_weighted_sum(v.data(), stride, n_keys, n, w.data(), 64, out.back().data(), 160, rows);
+      }
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t d = 0; d < n; ++d) {
+          float want = start[r * 160 + d];
+          for (int64_t j = 0; j < n_keys; ++j) want = std::fma(w[r * 64 + j], fp16_to_fp32_scalar(v[j * stride + d]), want);
+          ASSERT_EQ(fp32_bits(out[0][r * 160 + d]), fp32_bits(want)) << "n=" << n << " rows=" << rows << " " << r << "," << d;
+          ASSERT_EQ(fp32_bits(out[1][r * 160 + d]), fp32_bits(want)) << "n=" << n << " rows=" << rows << " " << r << "," << d;
+        }
+      for (int64_t r = 0; r < 5; ++r)  // nothing past n values or n_rows rows is written
+        for (int64_t d = r < rows ? n : 0; d < 160; ++d)
+          ASSERT_EQ(out[0][r * 160 + d], start[r * 160 + d]) << "n=" << n << " rows=" << rows << " " << r << "," << d;
+    }
+  }
+  set_max_cpu_level(saved);
+}
+
 TEST(Bf16, RoundingAndNaN) {
   EXPECT_EQ(fp32_to_bf16(1.0f), 0x3f80);
   EXPECT_EQ(fp32_to_bf16(-1.0f), 0xbf80);

@@ -234,6 +234,21 @@ TEST_F(CliTest, BenchReportsDecodeAgainstItsMeasuredRoofline) {
   EXPECT_EQ(r.out.find("roofline:"), std::string::npos) << r.out;
 }
 
+// -d N: the tests start from a context of N tokens, labelled as llama-bench labels them.
+TEST_F(CliTest, BenchDepthFillsTheContextFirst) {
+  Result r = run("bench -m " + model_ + " -p 8 -n 4 -d 24 -r 1 -t 1 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("| pp8 @ d24 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| tg4 @ d24 |"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(r.last_stdout_line);
+  EXPECT_EQ(j["n_depth"].get<int>(), 24);
+  EXPECT_GT(j["gen_tokens_per_s"].get<double>(), 0);
+  // The context grows to fit the depth (a -c smaller than depth + test is raised, not refused).
+  r = run("bench -m " + model_ + " -p 0 -n 4 -d 40 -c 16 -r 1 -t 1 --parallel 2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("| tg4 x2 @ d40 |"), std::string::npos) << r.out;
+}
+
 TEST_F(CliTest, TemplatePrintsTheRenderedConversation) {
   const std::string conversation = model_ + ".conversation.json";
   {

@@ -34,6 +34,7 @@ struct BenchOptions {
   int n_gen = 32;
   int reps = 3;
   int n_parallel = 1;  // sequences decoded together in the decode test (one batched forward a step)
+  int n_depth = 0;     // tokens already in the context before each test (llama-bench's -d)
 
   // --sweep
   bool sweep = false;
@@ -80,7 +81,7 @@ void write_file(const std::string& path, const std::string& text) {
 
 void run_single(const BenchOptions& o) {
   ModelOptions mo = o.model;
-  mo.ctx = std::max<int64_t>(mo.ctx, std::max(o.n_prompt, o.n_gen) + 1);
+  mo.ctx = std::max<int64_t>(mo.ctx, o.n_depth + std::max(o.n_prompt, o.n_gen) + 1);
   EngineOptions eo = engine_options(mo);
   eo.n_sessions = o.n_parallel;
   eo.n_ubatch = std::max<int64_t>(eo.n_ubatch, o.n_parallel);
@@ -101,18 +102,27 @@ void run_single(const BenchOptions& o) {
   for (auto& t : warm) t = dist(rng);
   if (!warm.empty()) session.evaluate(warm);
 
+  // -d: each test starts from a context already holding n_depth tokens (filled untimed), so
+  // attention reads that many keys and values per token, as in a long conversation.
+  auto fill_to_depth = [&](Session& s) {
+    s.reset();
+    if (o.n_depth == 0) return;
+    std::vector<int32_t> context(o.n_depth);
+    for (auto& t : context) t = dist(rng);
+    s.evaluate(context);
+  };
   std::vector<double> pp, tg, token_ms;
   for (int r = 0; r < o.reps; ++r) {
     if (o.n_prompt > 0) {
       std::vector<int32_t> prompt(o.n_prompt);
       for (auto& t : prompt) t = dist(rng);
-      session.reset();
+      fill_to_depth(session);
       Timer t;
       session.evaluate(prompt);
       pp.push_back(o.n_prompt / t.seconds());
     }
     if (o.n_gen > 0) {
-      for (Session* s : batch) s->reset();
+      for (Session* s : batch) fill_to_depth(*s);
       std::vector<int32_t> toks(batch.size());
       Timer t;
       for (int i = 0; i < o.n_gen; ++i) {
@@ -131,12 +141,13 @@ void run_single(const BenchOptions& o) {
   std::cout << fmt::format("| model | size | threads | test | tokens/s |\n|---|---|---|---|---|\n");
   const std::string name = c.name.empty() ? c.arch : c.name;
   const std::string size = format_bytes(engine.model().total_bytes());
+  const std::string depth = o.n_depth > 0 ? fmt::format(" @ d{}", o.n_depth) : "";
   if (o.n_prompt > 0)
-    std::cout << fmt::format("| {} | {} | {} | pp{} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(),
-                             o.n_prompt, spp.mean, spp.stddev);
+    std::cout << fmt::format("| {} | {} | {} | pp{}{} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(),
+                             o.n_prompt, depth, spp.mean, spp.stddev);
   if (o.n_gen > 0)
-    std::cout << fmt::format("| {} | {} | {} | tg{}{} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(), o.n_gen,
-                             o.n_parallel > 1 ? fmt::format(" x{}", o.n_parallel) : "", stg.mean, stg.stddev);
+    std::cout << fmt::format("| {} | {} | {} | tg{}{}{} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(), o.n_gen,
+                             o.n_parallel > 1 ? fmt::format(" x{}", o.n_parallel) : "", depth, stg.mean, stg.stddev);
   const RunMetrics m = collect_metrics(engine);
   const double p50 = percentile(token_ms, 50), p99 = percentile(token_ms, 99);
   std::cerr << fmt::format("peak RSS {} | decode p50 {:.2f} ms, p99 {:.2f} ms | cpu: {}\n", format_bytes(peak), p50,
@@ -162,6 +173,7 @@ void run_single(const BenchOptions& o) {
               {"n_prompt", o.n_prompt},
               {"n_gen", o.n_gen},
               {"n_parallel", o.n_parallel},
+              {"n_depth", o.n_depth},
               {"prompt_tokens_per_s", spp.mean},
               {"gen_tokens_per_s", stg.mean},
               {"prompt_tokens_per_s_stddev", spp.stddev},
@@ -300,6 +312,10 @@ void register_bench(CLI::App& app) {
                   "decode test: sequences decoded together (-np), one batched forward per step; tg is their total tokens/s")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  cmd->add_option("-d,--n-depth", o->n_depth,
+                  "tokens already in the context when each test starts (filled untimed), as llama-bench's -d")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-r,--repetitions", o->reps, "repetitions (with --sweep: interleaved rounds, medians reported)")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_flag("--sweep", o->sweep, "run every (budget, policy) pair: speed, latency, expert traffic, quality");
   cmd->add_option("--budgets", o->budgets, "sweep: comma-separated budgets, e.g. 25%,50%,75% (sizes such as 512M with --budget-kind footprint)")->capture_default_str();
