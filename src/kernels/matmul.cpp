@@ -127,7 +127,7 @@ void QuantizedActivations::quantize(GgmlType vec_dot_type, const float* x, int64
 // matmul
 
 void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedActivations& x,
-                 const int32_t* token_ids, int64_t i0, int64_t i1, MatmulOutput out) {
+                 const int32_t* token_ids, int64_t i0, int64_t i1, MatmulOutput out, bool from_memory) {
   const VecDotKernels& k = vec_dot_kernels(w.type);
   const int64_t n = w.ne[0];
   auto act = [&](int64_t i) { return x.row(token_ids ? token_ids[i] : i); };
@@ -136,7 +136,8 @@ void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedAct
   // DRAM streams 2.2-2.4x faster one row at a time: four interleaved row streams defeat the
   // hardware prefetcher (measured: OLMoE-shaped Q8_0 decode 7.4 -> 17.8 tok/s on one core).
   const bool decode = i1 - i0 == 1;
-  const bool use_x4 = k.x4 && (!decode || w.nb[1] * static_cast<size_t>(w.ne[1]) <= kX4DecodeMaxBytes);
+  const bool streamed = from_memory || w.nb[1] * static_cast<size_t>(w.ne[1]) > kX4DecodeMaxBytes;
+  const bool use_x4 = k.x4 && (!decode || !streamed);
   // Rows [ra, rb) for token i; 4 at a time when a 4-row kernel is used.
   auto rows_for_token = [&](int64_t ra, int64_t rb, int64_t i) {
     const void* a = act(i);
@@ -171,7 +172,7 @@ void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedAct
   // A few tokens against a matrix that must come from DRAM (a batched decode step of several
   // sequences, an expert with a few tokens): one pass over the rows, one row stream, each row
   // used for every token while it sits in L1. The tiles below would read it as four streams.
-  if (i1 - i0 <= kStreamMaxTokens && w.nb[1] * static_cast<size_t>(w.ne[1]) > kX4DecodeMaxBytes) {
+  if (i1 - i0 <= kStreamMaxTokens && streamed) {
     for (int64_t r = r0; r < r1; ++r) row_for_tokens(r, i0, i1);
     return;
   }

@@ -78,8 +78,11 @@ void matmul_rows(const TensorView& w, int64_t r0, int64_t r1, const QuantizedAct
 
 // The single-threaded core: the same as matmul_rows for the given rows and ids, on the calling
 // thread. For callers that split work themselves inside one pool job (e.g. several small
-// experts per thread). Does not validate arguments.
+// experts per thread). Does not validate arguments. `from_memory`: the caller knows these
+// weights are not in the caches whatever their size (a large MoE's experts: a token's set of
+// them is far larger than the caches), so a decode step streams them one row at a time, the
+// way a large matrix is read; by default a matrix up to 1 MiB is taken to be cache-resident.
 void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedActivations& x,
-                 const int32_t* token_ids, int64_t i0, int64_t i1, MatmulOutput out);
+                 const int32_t* token_ids, int64_t i0, int64_t i1, MatmulOutput out, bool from_memory = false);
 
 }  // namespace swapmoe

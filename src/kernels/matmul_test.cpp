@@ -133,6 +133,31 @@ TEST(Matmul, FewTokensOnAMatrixFromDram) {
   }
 }
 
+// A small matrix the caller says comes from memory (a large MoE's expert) is read as a large one:
+// one row stream, each row through the one-token kernel (or its 4-token twin, the same bits),
+// never the 4-row kernels.
+TEST(Matmul, SmallMatrixFromMemoryStreamsRowByRow) {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K}) {
+    const int64_t n_cols = 256, n_rows = 36;  // a few KiB: cache-resident by its size
+    const Weights w = make_weights(t, n_cols, n_rows, 9);
+    const VecDotKernels& k = vec_dot_kernels(t);
+    for (int64_t n_tokens : {1, 3, 8}) {
+      const auto x = activations(n_tokens, n_cols, 30 + n_tokens);
+      QuantizedActivations qa;
+      qa.quantize(type_traits(t).vec_dot_type, x.data(), n_tokens, n_cols, nullptr);
+      std::vector<float> y(n_tokens * n_rows, NAN);
+      matmul_tile(w.view, 0, n_rows, qa, nullptr, 0, n_tokens, {y.data(), n_rows}, /*from_memory=*/true);
+      for (int64_t i = 0; i < n_tokens; ++i)
+        for (int64_t r = 0; r < n_rows; ++r) {
+          float one = 0;
+          k.fast(n_cols, &one, w.view.row(r), qa.row(i));
+          ASSERT_EQ(y[i * n_rows + r], one) << type_name(t) << " " << n_tokens << " tokens, token " << i << " row " << r;
+        }
+      expect_matches(w, qa, y.data(), n_tokens, nullptr, 0, n_rows, n_rows, "from memory");
+    }
+  }
+}
+
 // Where a weight type has a 4-token kernel, a token's outputs are the same bits whatever tokens
 // share its batch: alone (decode), in a group of 4, or as the repeated third of three.
 TEST(Matmul, ATokensResultDoesNotDependOnItsBatch) {
