@@ -4,6 +4,7 @@
 //   kernels_bench --benchmark_filter='matvec/q4_0'      GB/s = weight bytes streamed per second
 //   kernels_bench --benchmark_filter='vec_dot_t4'       GFLOP/s of the 4-token GEMM micro-kernels
 //   kernels_bench --benchmark_filter='matmul'           GFLOP/s = 2 * rows * cols * tokens / s
+//   kernels_bench --benchmark_filter='attention'        attention over an f16 cache, head size 128
 #include <benchmark/benchmark.h>
 
 #include <map>
@@ -13,6 +14,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/vec_dot.h"
+#include "tensor/fp16.h"
 #include "tensor/test_data.h"
 
 namespace swapmoe {
@@ -143,6 +145,38 @@ void bm_vec_dot_x4t4(benchmark::State& state, GgmlType w, VecDotX4T4Fn fn) {
                                                  benchmark::Counter::kIs1000);
 }
 
+// ---- attention's scores: 4 f16 key rows (of a cache row of 4 KV heads) against 1 or 4 queries
+void bm_attention_keys(benchmark::State& state, AttentionKeyKernels k, int n_queries) {
+  const int64_t hd = 128, row = 4 * hd;
+  std::vector<uint16_t> keys(4 * row);
+  fp32_to_fp16_row(activations(4 * row).data(), keys.data(), 4 * row);
+  const auto q = activations(4 * hd);
+  const float* qs[4] = {q.data(), q.data() + hd, q.data() + 2 * hd, q.data() + 3 * hd};
+  float s[16] = {};
+  for (auto _ : state) {
+    if (n_queries == 4) k.x4t4(hd, s, keys.data(), row * sizeof(uint16_t), reinterpret_cast<const void* const*>(qs));
+    else k.x4(hd, s, keys.data(), row * sizeof(uint16_t), q.data());
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 4 * n_queries * hd * state.iterations(),
+                                                 benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+// ---- attention's value sums: `rows` heads over 1024 f16 value rows of 128 (the active level)
+void bm_attention_values(benchmark::State& state) {
+  const int64_t hd = 128, n_keys = 1024, row = 4 * hd, rows = state.range(0);
+  std::vector<uint16_t> v(n_keys * row);
+  fp32_to_fp16_row(activations(n_keys * row).data(), v.data(), n_keys * row);
+  const auto w = activations(rows * n_keys);
+  std::vector<float> out(rows * hd, 0.0f);
+  for (auto _ : state) {
+    fp16_weighted_sum(v.data(), row, n_keys, hd, w.data(), n_keys, out.data(), hd, rows);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * rows * n_keys * hd * state.iterations(),
+                                                 benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
 // ---- decode: y = W x for one token, activations quantised inside (as in the model)
 void bm_matvec(benchmark::State& state, GgmlType t) {
   const int64_t n_cols = state.range(0), n_rows = state.range(1);
@@ -190,6 +224,13 @@ const bool kRegistered = [] {
       if (v[i].x4t4) benchmark::RegisterBenchmark(("vec_dot_x4t4/" + name).c_str(), bm_vec_dot_x4t4, t, v[i].x4t4);
     }
   }
+  AttentionKeyKernels keys[8];
+  const int nk = f16_key_kernel_variants(keys, 8);
+  for (int i = 0; i < nk; ++i) {
+    benchmark::RegisterBenchmark((std::string("attention_keys/x4/") + keys[i].isa).c_str(), bm_attention_keys, keys[i], 1);
+    benchmark::RegisterBenchmark((std::string("attention_keys/x4t4/") + keys[i].isa).c_str(), bm_attention_keys, keys[i], 4);
+  }
+  benchmark::RegisterBenchmark("attention_values", bm_attention_values)->ArgName("heads")->Arg(1)->Arg(4)->Arg(8);
   for (GgmlType t : kTypes) {
     auto* b = benchmark::RegisterBenchmark((std::string("matvec/") + type_name(t)).c_str(), bm_matvec, t);
     b->ArgNames({"cols", "rows", "threads"})->UseRealTime();

@@ -8,7 +8,7 @@
 //                            (vec_dot_avx2*.cpp: vec_dot_avx2, _q32, _k_low, _t4; attention_keys_avx2.cpp)
 //   swapmoe::avx2_vnni       vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavxvnni (VEX)
 //   swapmoe::avx2_vnni_evex  vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavx512f/bw/vl/vnni (EVEX, ymm)
-//   swapmoe::avx512          vec_dot_avx512.cpp, attention_keys_avx512.cpp AVX-512 F/BW/VL/VNNI
+//   swapmoe::avx512          vec_dot_avx512.cpp                           AVX-512 F/BW/VL/VNNI
 //   swapmoe::neon            vec_dot_neon.cpp, vec_dot_neon_k.cpp         aarch64 baseline
 //   swapmoe::neon_dotprod    vec_dot_neon.cpp, vec_dot_neon_k.cpp         -march=armv8.2-a+dotprod
 //
@@ -79,7 +79,6 @@ void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
 }
 namespace avx512 {
 extern const VecDotSet kVecDots;
-extern const AttentionKeyKernels kF16Keys;  // attention_keys_avx512.cpp
 }
 #endif
 
