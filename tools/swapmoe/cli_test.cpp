@@ -247,6 +247,10 @@ TEST_F(CliTest, BenchDepthFillsTheContextFirst) {
   r = run("bench -m " + model_ + " -p 0 -n 4 -d 40 -c 16 -r 1 -t 1 --parallel 2");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("| tg4 x2 @ d40 |"), std::string::npos) << r.out;
+  // A sweep does not take a depth: refused with a message, not ignored.
+  r = run("bench -m " + model_ + " --sweep -d 8 --budgets 50% -r 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("-d/--n-depth is for a single run"), std::string::npos) << r.out;
 }
 
 TEST_F(CliTest, TemplatePrintsTheRenderedConversation) {

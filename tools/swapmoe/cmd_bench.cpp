@@ -329,6 +329,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--json-out", o->json_out, "sweep: write the rows as JSON");
   cmd->add_option("--plot", o->plot, "sweep: draw quality and speed against memory per policy (SVG)");
   cmd->callback([o] {
+    if (o->sweep && o->n_depth > 0)
+      fail("bench", "-d/--n-depth is for a single run; a sweep measures from an empty context", "drop -d or --sweep");
     if (o->sweep) {
       run_sweep(*o);
       return;
