@@ -91,27 +91,161 @@ void attention_gqa(const LayerContext& l, int64_t n) {
   attend_cached(l, n, a);
 }
 
+namespace {
+
+// One call of attend_cached: the cache's types and the kernels for them, and the three steps of
+// a job. A job is a run of query heads of one KV head, so each key and value row it reads serves
+// the whole run: f16 keys are scored 4 rows x 4 heads at a time (f16_key_kernels), and the
+// values' weighted sums keep 4 heads in registers (fp16_weighted_sum). A head's arithmetic
+// depends only on its own position (which keys fall in groups of 4), never on the run or the
+// batch around it.
+class AttentionCall {
+ public:
+  // Heads [h0, h0 + nh) of token t, over KV head kvh, and the keys they attend to.
+  struct Run {
+    const KvCache& kv;
+    int64_t t, kvh, h0, nh, first, n_keys;
+  };
+
+  AttentionCall(const LayerContext& l, const CachedAttention& a)
+      : l_(l), a_(a), hd_(a.hd_k), hd_v_(a.hd_v), n_ctx_(l.at.kv[0]->n_ctx()), tk_(l.at.kv[0]->type_k()),
+        tv_(a.values_in_keys ? tk_ : l.at.kv[0]->type_v()), k_head_bytes_(row_size(tk_, hd_)),
+        v_head_bytes_(row_size(tv_, hd_v_)), q8_bytes_(row_size(GgmlType::Q8_0, hd_)),
+        k_stride_(l.at.kv[0]->k_row_bytes()), k_dot_(tk_ == GgmlType::F32 ? nullptr : vec_dot_kernels(tk_).fast),
+        k_dot4_(tk_ == GgmlType::F16 ? vec_dot_kernels(tk_).t4 : nullptr),
+        keys4_(tk_ == GgmlType::F16 ? f16_key_kernels() : kNoKeyKernels), v_to_float_(type_traits(tv_).to_float) {}
+
+  int64_t n_ctx() const { return n_ctx_; }
+  size_t q8_bytes() const { return q8_bytes_; }
+
+  // The run's queries as the key type's dot product takes them: f32 (f16 keys, flash), rounded
+  // through f16 (-fa off) into q_conv, or q8_0 into q_q8.
+  void queries(const Run& r, float* q_conv, uint8_t* q_q8, const void** qv) const {
+    for (int64_t i = 0; i < r.nh; ++i) {
+      const float* q = &a_.q[r.t * a_.q_stride + (r.h0 + i) * hd_];
+      if (tk_ == GgmlType::F32 || (tk_ == GgmlType::F16 && l_.flash_attn)) {
+        qv[i] = q;
+      } else if (tk_ == GgmlType::F16) {
+        float* qc = q_conv + i * hd_;
+        for (int64_t d = 0; d < hd_; ++d) qc[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
+        qv[i] = qc;
+      } else {
+        quantize_act_row(GgmlType::Q8_0, q, q_q8 + i * q8_bytes_, hd_);
+        qv[i] = q_q8 + i * q8_bytes_;
+      }
+    }
+  }
+
+  // The run's scaled scores, head i's at scores[i * n_ctx]: f16 keys 4 rows at a time where they
+  // follow one another (against 4 queries or one), the rest one key at a time.
+  void score(const Run& r, const void* const* qv, float* scores) const {
+    for (int64_t j = 0, run = 0; j < r.n_keys; j += run) {
+      run = std::min(r.n_keys - j, r.kv.contiguous_rows(l_.layer, r.first + j));
+      int64_t jj = j;
+      for (float s16[16]; keys4_.x4 && jj + 4 <= j + run; jj += 4) {
+        const uint8_t* krow = key_row(r, jj);
+        int64_t i = 0;
+        for (; keys4_.x4t4 && i + 4 <= r.nh; i += 4) {
+          keys4_.x4t4(hd_, s16, krow, k_stride_, &qv[i]);
+          for (int q = 0; q < 4; ++q)
+            for (int k = 0; k < 4; ++k) scores[(i + q) * n_ctx_ + jj + k] = s16[q * 4 + k] * a_.scale;
+        }
+        for (; i < r.nh; ++i) {
+          keys4_.x4(hd_, s16, krow, k_stride_, qv[i]);
+          for (int k = 0; k < 4; ++k) scores[i * n_ctx_ + jj + k] = s16[k] * a_.scale;
+        }
+      }
+      for (; jj < j + run; ++jj) score_key(r, jj, qv, scores);
+    }
+  }
+
+  // Softmax of each head's scores (with its sink), then out = the weighted sum of the values.
+  void attend(const Run& r, float* scores, float* v_conv) const {
+    float* out0 = &a_.out[r.t * a_.out_stride + r.h0 * hd_v_];
+    for (int64_t i = 0; i < r.nh; ++i) {
+      float* w = scores + i * n_ctx_;
+      if (a_.sinks) softmax_with_sink(w, r.n_keys, a_.sinks[r.h0 + i]);
+      else softmax(w, r.n_keys);
+      if (tv_ == GgmlType::F16 && !l_.flash_attn)
+        for (int64_t j = 0; j < r.n_keys; ++j) w[j] = fp16_to_fp32(fp32_to_fp16(w[j]));
+      std::fill(out0 + i * hd_v_, out0 + (i + 1) * hd_v_, 0.0f);
+    }
+    if (tv_ == GgmlType::F16) {  // the heads' sums over runs of rows that are contiguous
+      const int64_t v_stride = static_cast<int64_t>(a_.values_in_keys ? r.kv.k_row_bytes() : r.kv.v_row_bytes()) / 2;
+      for (int64_t j = 0, run = 0; j < r.n_keys; j += run) {
+        run = std::min(r.n_keys - j, r.kv.contiguous_rows(l_.layer, r.first + j));
+        fp16_weighted_sum(reinterpret_cast<const uint16_t*>(value_row(r, j)), v_stride, run, hd_v_, scores + j, n_ctx_,
+                          out0, hd_v_, r.nh);
+      }
+      return;
+    }
+    for (int64_t j = 0; j < r.n_keys; ++j) {
+      const uint8_t* vrow = value_row(r, j);
+      const float* v = reinterpret_cast<const float*>(vrow);
+      if (tv_ != GgmlType::F32) {
+        v_to_float_(vrow, v_conv, hd_v_);
+        v = v_conv;
+      }
+      for (int64_t i = 0; i < r.nh; ++i) {
+        const float w = scores[i * n_ctx_ + j];
+        float* out = out0 + i * hd_v_;
+        for (int64_t d = 0; d < hd_v_; ++d) out[d] += w * v[d];
+      }
+    }
+  }
+
+ private:
+  static constexpr AttentionKeyKernels kNoKeyKernels{};
+
+  const uint8_t* key_row(const Run& r, int64_t j) const {
+    return r.kv.k_row(l_.layer, r.first + j) + r.kvh * k_head_bytes_;
+  }
+  const uint8_t* value_row(const Run& r, int64_t j) const {
+    return a_.values_in_keys ? r.kv.k_row(l_.layer, r.first + j) : r.kv.v_row(l_.layer, r.first + j) + r.kvh * v_head_bytes_;
+  }
+
+  // Key j against the run's queries: 4 at a time with the 4-query f16 kernel (the key widened
+  // once), the rest one by one.
+  void score_key(const Run& r, int64_t j, const void* const* qv, float* scores) const {
+    const uint8_t* krow = key_row(r, j);
+    int64_t i = 0;
+    for (float dots[4]; k_dot4_ && i + 4 <= r.nh; i += 4) {
+      const void* q4[4] = {qv[i], qv[i + 1], qv[i + 2], qv[i + 3]};
+      k_dot4_(hd_, dots, krow, q4);
+      for (int k = 0; k < 4; ++k) scores[(i + k) * n_ctx_ + j] = dots[k] * a_.scale;
+    }
+    for (; i < r.nh; ++i) {
+      float dot = 0;
+      if (tk_ == GgmlType::F32) {
+        const float* k = reinterpret_cast<const float*>(krow);
+        const float* q = static_cast<const float*>(qv[i]);
+        for (int64_t d = 0; d < hd_; ++d) dot += q[d] * k[d];
+      } else {
+        k_dot_(hd_, &dot, krow, qv[i]);
+      }
+      scores[i * n_ctx_ + j] = dot * a_.scale;
+    }
+  }
+
+  const LayerContext& l_;
+  const CachedAttention& a_;
+  const int64_t hd_, hd_v_, n_ctx_;
+  const GgmlType tk_, tv_;
+  const size_t k_head_bytes_, v_head_bytes_, q8_bytes_, k_stride_;
+  const VecDotFn k_dot_;
+  const VecDotT4Fn k_dot4_;
+  const AttentionKeyKernels& keys4_;
+  const ToFloatFn v_to_float_;
+};
+
+}  // namespace
+
 void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
   ForwardScratch& s = l.s;
-  const KvCache& kv0 = *l.at.kv[0];
-  const int64_t hd = a.hd_k, hd_v = a.hd_v, window = a.window, n_ctx = kv0.n_ctx();
-  const GgmlType tk = kv0.type_k(), tv = a.values_in_keys ? tk : kv0.type_v();
-  const size_t k_head_bytes = row_size(tk, hd), v_head_bytes = row_size(tv, hd_v);
-  const size_t q8_bytes = row_size(GgmlType::Q8_0, hd);
-  const VecDotFn k_dot = tk == GgmlType::F32 ? nullptr : vec_dot_kernels(tk).fast;
-  const VecDotT4Fn k_dot4 = tk == GgmlType::F16 ? vec_dot_kernels(tk).t4 : nullptr;
-  static const AttentionKeyKernels kNone{};
-  const AttentionKeyKernels& keys4 = tk == GgmlType::F16 ? f16_key_kernels() : kNone;
-  const size_t k_stride = kv0.k_row_bytes();
-  const ToFloatFn v_to_float = type_traits(tv).to_float;
-  auto v_row = [&](const KvCache& kv, int64_t p, int64_t kvh) {
-    return a.values_in_keys ? kv.k_row(l.layer, p) : kv.v_row(l.layer, p) + kvh * v_head_bytes;
-  };
-  // A job is a run of query heads of one KV head, so each key and value row it reads serves the
-  // whole run: f16 keys are scored 4 rows x 4 heads at a time (f16_key_kernels), and the values'
-  // weighted sums keep 4 heads in registers (fp16_weighted_sum). The runs are split further when
-  // a decode step alone would leave threads without a job. A head's arithmetic depends only on
-  // its own position (which keys fall in groups of 4), never on the run or the batch around it.
+  const AttentionCall call(l, a);
+  const int64_t hd = std::max(a.hd_k, a.hd_v), n_ctx = call.n_ctx();
+  // Jobs of up to kAttentionHeadsPerJob heads, split further when a decode step alone would
+  // leave threads without a job.
   const int64_t nth = l.pool.size(), n_kv_head = a.n_head / a.group;
   const int64_t max_heads = std::min(a.group, kAttentionHeadsPerJob);
   int64_t heads = max_heads;
@@ -119,104 +253,24 @@ void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
   while (heads > 1 && n * n_kv_head * n_runs(heads) < 2 * nth) heads = (heads + 1) / 2;
   const int64_t runs = n_runs(heads);
   if (s.scores.size() < static_cast<size_t>(nth * max_heads * n_ctx) ||
-      s.head_rows.size() < static_cast<size_t>(nth * (max_heads + 1) * std::max(hd, hd_v)))
+      s.head_rows.size() < static_cast<size_t>(nth * (max_heads + 1) * hd))
     fail("attention", "scratch smaller than the memory plan's", "a bug: scratch_sizes() and attend_cached() disagree");
   l.pool.run([&](int ith, int) {
     float* scores = &s.scores[static_cast<size_t>(ith * max_heads * n_ctx)];
-    float* q_conv = &s.head_rows[static_cast<size_t>(ith * (max_heads + 1) * std::max(hd, hd_v))];
-    float* v_conv = q_conv + max_heads * hd;
-    uint8_t* q_q8 = s.head_q.empty() ? nullptr : &s.head_q[static_cast<size_t>(ith * max_heads) * q8_bytes];
+    float* q_conv = &s.head_rows[static_cast<size_t>(ith * (max_heads + 1) * hd)];
+    float* v_conv = q_conv + max_heads * a.hd_k;
+    uint8_t* q_q8 = s.head_q.empty() ? nullptr : &s.head_q[static_cast<size_t>(ith * max_heads) * call.q8_bytes()];
     const void* qv[kAttentionHeadsPerJob];
     auto [begin, end] = split_range(n * n_kv_head * runs, ith, static_cast<int>(nth));
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t = job / (n_kv_head * runs), kvh = job / runs % n_kv_head;
       const int64_t h0 = kvh * a.group + job % runs * heads, nh = std::min(heads, (kvh + 1) * a.group - h0);
-      const KvCache& kv = *l.at.kv[t];
-      const int64_t last = l.at.last ? l.at.last[t] : l.at.pos[t], first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
-      const int64_t n_keys = last - first + 1;
-      for (int64_t i = 0; i < nh; ++i) {
-        const float* q = &a.q[t * a.q_stride + (h0 + i) * hd];
-        if (tk == GgmlType::F32 || (tk == GgmlType::F16 && l.flash_attn)) {
-          qv[i] = q;  // f16 keys take f32 queries
-        } else if (tk == GgmlType::F16) {
-          float* qc = q_conv + i * hd;
-          for (int64_t d = 0; d < hd; ++d) qc[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
-          qv[i] = qc;
-        } else {
-          quantize_act_row(GgmlType::Q8_0, q, q_q8 + i * q8_bytes, hd);
-          qv[i] = q_q8 + i * q8_bytes;
-        }
-      }
-      // One key against the run's queries.
-      auto score_key = [&](int64_t j) {
-        const uint8_t* krow = kv.k_row(l.layer, first + j) + kvh * k_head_bytes;
-        int64_t i = 0;
-        for (float dots[4]; k_dot4 && i + 4 <= nh; i += 4) {  // the key widened once for 4 queries
-          const void* q4[4] = {qv[i], qv[i + 1], qv[i + 2], qv[i + 3]};
-          k_dot4(hd, dots, krow, q4);
-          for (int r = 0; r < 4; ++r) scores[(i + r) * n_ctx + j] = dots[r] * a.scale;
-        }
-        for (; i < nh; ++i) {
-          float dot = 0;
-          if (tk == GgmlType::F32) {
-            const float* k = reinterpret_cast<const float*>(krow);
-            const float* q = static_cast<const float*>(qv[i]);
-            for (int64_t d = 0; d < hd; ++d) dot += q[d] * k[d];
-          } else {
-            k_dot(hd, &dot, krow, qv[i]);
-          }
-          scores[i * n_ctx + j] = dot * a.scale;
-        }
-      };
-      // f16 keys: 4 rows at a time where they follow one another, against 4 queries or one.
-      for (int64_t j = 0, run = 0; j < n_keys; j += run) {
-        run = std::min(n_keys - j, kv.contiguous_rows(l.layer, first + j));
-        int64_t jj = j;
-        for (float s16[16]; keys4.x4 && jj + 4 <= j + run; jj += 4) {
-          const uint8_t* krow = kv.k_row(l.layer, first + jj) + kvh * k_head_bytes;
-          int64_t i = 0;
-          for (; keys4.x4t4 && i + 4 <= nh; i += 4) {
-            keys4.x4t4(hd, s16, krow, k_stride, &qv[i]);
-            for (int q = 0; q < 4; ++q)
-              for (int r = 0; r < 4; ++r) scores[(i + q) * n_ctx + jj + r] = s16[q * 4 + r] * a.scale;
-          }
-          for (; i < nh; ++i) {
-            keys4.x4(hd, s16, krow, k_stride, qv[i]);
-            for (int r = 0; r < 4; ++r) scores[i * n_ctx + jj + r] = s16[r] * a.scale;
-          }
-        }
-        for (; jj < j + run; ++jj) score_key(jj);
-      }
-      for (int64_t i = 0; i < nh; ++i) {
-        if (a.sinks) softmax_with_sink(scores + i * n_ctx, n_keys, a.sinks[h0 + i]);
-        else softmax(scores + i * n_ctx, n_keys);
-        if (tv == GgmlType::F16 && !l.flash_attn)
-          for (int64_t j = 0; j < n_keys; ++j) scores[i * n_ctx + j] = fp16_to_fp32(fp32_to_fp16(scores[i * n_ctx + j]));
-        float* out = &a.out[t * a.out_stride + (h0 + i) * hd_v];
-        std::fill(out, out + hd_v, 0.0f);
-      }
-      if (tv == GgmlType::F16) {  // the heads' sums over runs of rows that are contiguous
-        const int64_t v_stride = static_cast<int64_t>(a.values_in_keys ? kv.k_row_bytes() : kv.v_row_bytes()) / 2;
-        for (int64_t j = 0, run = 0; j < n_keys; j += run) {
-          run = std::min(n_keys - j, kv.contiguous_rows(l.layer, first + j));
-          fp16_weighted_sum(reinterpret_cast<const uint16_t*>(v_row(kv, first + j, kvh)), v_stride, run, hd_v, scores + j,
-                            n_ctx, &a.out[t * a.out_stride + h0 * hd_v], hd_v, nh);
-        }
-        continue;
-      }
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const uint8_t* vrow = v_row(kv, first + j, kvh);
-        const float* v = reinterpret_cast<const float*>(vrow);
-        if (tv != GgmlType::F32) {
-          v_to_float(vrow, v_conv, hd_v);
-          v = v_conv;
-        }
-        for (int64_t i = 0; i < nh; ++i) {
-          const float w = scores[i * n_ctx + j];
-          float* out = &a.out[t * a.out_stride + (h0 + i) * hd_v];
-          for (int64_t d = 0; d < hd_v; ++d) out[d] += w * v[d];
-        }
-      }
+      const int64_t last = l.at.last ? l.at.last[t] : l.at.pos[t];
+      const int64_t first = a.window > 0 ? std::max<int64_t>(0, last - a.window + 1) : 0;
+      const AttentionCall::Run r{*l.at.kv[t], t, kvh, h0, nh, first, last - first + 1};
+      call.queries(r, q_conv, q_q8, qv);
+      call.score(r, qv, scores);
+      call.attend(r, scores, v_conv);
     }
   });
 }
