@@ -52,7 +52,6 @@ struct VecDotSet {
   VecDotT4Fn t4_q2_K = nullptr;
   VecDotT4Fn t4_q3_K = nullptr;
   VecDotT4Fn t4_iq4_xs = nullptr;
-  VecDotT4Fn t4_f16 = nullptr;  // a key row against 4 queries (attention)
   VecDotX4T4Fn x4t4_q8_0 = nullptr;  // 4 rows x 4 tokens
   VecDotX4T4Fn x4t4_q4_0 = nullptr;
 };

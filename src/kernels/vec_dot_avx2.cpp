@@ -9,7 +9,6 @@
 // a plain AVX2 flavour to test and to cap at.
 #include <immintrin.h>
 
-#include <cmath>
 #include <cstring>
 
 #include "kernels/avx2_helpers.h"
@@ -44,39 +43,19 @@ void vec_dot_f32_f32(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum;
 }
 
-// f16 rows against T f32 rows (attention's keys against a group's queries): each key row widened
-// once for all T; per query the same operations, in the same order, whatever T.
-template <int T>
-void f16_dot(int64_t n, float* s, const uint16_t* x, const float* const* y) {
-  __m256 acc[T][4];
-  for (int t = 0; t < T; ++t)
-    for (int k = 0; k < 4; ++k) acc[t][k] = _mm256_setzero_ps();
+void vec_dot_f16_f32(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const uint16_t*>(vx);
+  const auto* y = static_cast<const float*>(vy);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   auto load_h = [&](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))); };
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    for (int k = 0; k < 4; ++k) {
-      const __m256 h = load_h(i + 8 * k);
-      for (int t = 0; t < T; ++t) acc[t][k] = _mm256_fmadd_ps(h, _mm256_loadu_ps(y[t] + i + 8 * k), acc[t][k]);
-    }
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(load_h(i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
   }
-  for (; i + 8 <= n; i += 8) {
-    const __m256 h = load_h(i);
-    for (int t = 0; t < T; ++t) acc[t][0] = _mm256_fmadd_ps(h, _mm256_loadu_ps(y[t] + i), acc[t][0]);
-  }
-  for (int t = 0; t < T; ++t) {
-    float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
-    for (int64_t j = i; j < n; ++j) sum = std::fma(fp16_to_fp32(x[j]), y[t][j], sum);
-    s[t] = sum;
-  }
-}
-
-void vec_dot_f16_f32(int64_t n, float* s, const void* vx, const void* vy) {
-  const auto* y = static_cast<const float*>(vy);
-  f16_dot<1>(n, s, static_cast<const uint16_t*>(vx), &y);
-}
-
-void vec_dot_t4_f16_f32(int64_t n, float* s, const void* vx, const void* const* vy) {
-  f16_dot<4>(n, s, static_cast<const uint16_t*>(vx), reinterpret_cast<const float* const*>(vy));
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load_h(i), _mm256_loadu_ps(y + i), acc[0]);
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < n; ++i) sum += fp16_to_fp32(x[i]) * y[i];
+  *s = sum;
 }
 
 void vec_dot_bf16_f32(int64_t n, float* s, const void* vx, const void* vy) {
@@ -277,7 +256,6 @@ extern constinit const VecDotSet kVecDots{
     .t4_q2_K = vec_dot_t4_q2_K,  // vec_dot_avx2_k_low.cpp, same flavour
     .t4_q3_K = vec_dot_t4_q3_K,
     .t4_iq4_xs = vec_dot_t4_iq4_xs,
-    .t4_f16 = vec_dot_t4_f16_f32,
 #if SWAPMOE_VNNI256
     .x4t4_q8_0 = vec_dot_x4t4_q8_0_q8_0,  // vec_dot_x4_vnni.cpp, same flavour
     .x4t4_q4_0 = vec_dot_x4t4_q4_0_q8_0,

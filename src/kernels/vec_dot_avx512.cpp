@@ -115,35 +115,19 @@ void vec_dot_f32_f32(int64_t n, float* s, const void* vx, const void* vy) {
   *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-// f16 rows against T f32 rows (attention's keys against a group's queries): each key row widened
-// once for all T; per query the same operations, in the same order, whatever T.
-template <int T>
-void f16_dot(int64_t n, float* s, const uint16_t* x, const float* const* y) {
-  __m512 acc0[T], acc1[T];
-  for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
+void vec_dot_f16_f32(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const uint16_t*>(vx);
+  const auto* y = static_cast<const float*>(vy);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   auto load_h = [&](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))); };
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m512 h0 = load_h(i), h1 = load_h(i + 16);
-    for (int t = 0; t < T; ++t) {
-      acc0[t] = _mm512_fmadd_ps(h0, _mm512_loadu_ps(y[t] + i), acc0[t]);
-      acc1[t] = _mm512_fmadd_ps(h1, _mm512_loadu_ps(y[t] + i + 16), acc1[t]);
-    }
+    acc0 = _mm512_fmadd_ps(load_h(i), _mm512_loadu_ps(y + i), acc0);
+    acc1 = _mm512_fmadd_ps(load_h(i + 16), _mm512_loadu_ps(y + i + 16), acc1);
   }
-  for (int t = 0; t < T; ++t) {
-    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
-    for (int64_t j = i; j < n; ++j) sum = std::fma(fp16_to_fp32(x[j]), y[t][j], sum);
-    s[t] = sum;
-  }
-}
-
-void vec_dot_f16_f32(int64_t n, float* s, const void* vx, const void* vy) {
-  const auto* y = static_cast<const float*>(vy);
-  f16_dot<1>(n, s, static_cast<const uint16_t*>(vx), &y);
-}
-
-void vec_dot_t4_f16_f32(int64_t n, float* s, const void* vx, const void* const* vy) {
-  f16_dot<4>(n, s, static_cast<const uint16_t*>(vx), reinterpret_cast<const float* const*>(vy));
+  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  for (; i < n; ++i) sum += fp16_to_fp32(x[i]) * y[i];
+  *s = sum;
 }
 
 void vec_dot_q8_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
@@ -501,7 +485,6 @@ extern constinit const VecDotSet kVecDots{
     .t4_q4_0 = vec_dot_t4_q4_0_q8_0,
     .t4_iq4_nl = vec_dot_t4_iq4_nl_q8_0,
     .t4_mxfp4 = vec_dot_t4_mxfp4_q8_0,
-    .t4_f16 = vec_dot_t4_f16_f32,
 };
 
 }  // namespace swapmoe::avx512

@@ -25,7 +25,7 @@ struct Row {
 };
 constexpr Row kRows[] = {
     {GgmlType::F32, vec_dot_f32_f32_ref, &VecDotSet::f32, nullptr},
-    {GgmlType::F16, vec_dot_f16_f32_ref, &VecDotSet::f16, nullptr, &VecDotSet::t4_f16},
+    {GgmlType::F16, vec_dot_f16_f32_ref, &VecDotSet::f16, nullptr},
     {GgmlType::BF16, vec_dot_bf16_f32_ref, &VecDotSet::bf16, nullptr},
     {GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, &VecDotSet::q8_0, &VecDotSet::x4_q8_0, nullptr, &VecDotSet::x4t4_q8_0},
     {GgmlType::Q4_0, vec_dot_q4_0_q8_0_ref, &VecDotSet::q4_0, &VecDotSet::x4_q4_0, &VecDotSet::t4_q4_0, &VecDotSet::x4t4_q4_0},

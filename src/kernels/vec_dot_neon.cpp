@@ -5,8 +5,6 @@
 // 1 neon_dotprod (-march=armv8.2-a+dotprod), in namespace SWAPMOE_ISA_NS.
 #include <arm_neon.h>
 
-#include <cmath>
-
 #include "kernels/isa_kernels.h"
 #include "kernels/neon_common.h"
 #include "tensor/fp16.h"
@@ -68,35 +66,19 @@ void vec_dot_f32_f32(int64_t n, float* s, const void* vx, const void* vy) {
   *s = sum;
 }
 
-// f16 rows against T f32 rows (attention's keys against a group's queries): each key row widened
-// once for all T; per query the same operations, in the same order, whatever T.
-template <int T>
-void f16_dot(int64_t n, float* s, const uint16_t* x, const float* const* y) {
-  float32x4_t acc0[T], acc1[T];
-  for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = vdupq_n_f32(0);
+void vec_dot_f16_f32(int64_t n, float* s, const void* vx, const void* vy) {
+  const auto* x = static_cast<const uint16_t*>(vx);
+  const auto* y = static_cast<const float*>(vy);
+  float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(x + i));
-    const float32x4_t lo = vcvt_f32_f16(vget_low_f16(h)), hi = vcvt_high_f32_f16(h);
-    for (int t = 0; t < T; ++t) {
-      acc0[t] = vfmaq_f32(acc0[t], lo, vld1q_f32(y[t] + i));
-      acc1[t] = vfmaq_f32(acc1[t], hi, vld1q_f32(y[t] + i + 4));
-    }
+    acc0 = vfmaq_f32(acc0, vcvt_f32_f16(vget_low_f16(h)), vld1q_f32(y + i));
+    acc1 = vfmaq_f32(acc1, vcvt_high_f32_f16(h), vld1q_f32(y + i + 4));
   }
-  for (int t = 0; t < T; ++t) {
-    float sum = vaddvq_f32(vaddq_f32(acc0[t], acc1[t]));
-    for (int64_t j = i; j < n; ++j) sum = std::fma(fp16_to_fp32(x[j]), y[t][j], sum);
-    s[t] = sum;
-  }
-}
-
-void vec_dot_f16_f32(int64_t n, float* s, const void* vx, const void* vy) {
-  const auto* y = static_cast<const float*>(vy);
-  f16_dot<1>(n, s, static_cast<const uint16_t*>(vx), &y);
-}
-
-void vec_dot_t4_f16_f32(int64_t n, float* s, const void* vx, const void* const* vy) {
-  f16_dot<4>(n, s, static_cast<const uint16_t*>(vx), reinterpret_cast<const float* const*>(vy));
+  float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
+  for (; i < n; ++i) sum += fp16_to_fp32(x[i]) * y[i];
+  *s = sum;
 }
 
 void vec_dot_q8_0_q8_0(int64_t n, float* s, const void* vx, const void* vy) {
@@ -233,7 +215,6 @@ extern constinit const VecDotSet kVecDots{
     .t4_q2_K = vec_dot_t4_q2_K,  // vec_dot_neon_k.cpp, same flavour
     .t4_q3_K = vec_dot_t4_q3_K,
     .t4_iq4_xs = vec_dot_t4_iq4_xs,
-    .t4_f16 = vec_dot_t4_f16_f32,
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS

@@ -112,7 +112,6 @@ class AttentionCall {
         tv_(a.values_in_keys ? tk_ : l.at.kv[0]->type_v()), k_head_bytes_(row_size(tk_, hd_)),
         v_head_bytes_(row_size(tv_, hd_v_)), q8_bytes_(row_size(GgmlType::Q8_0, hd_)),
         k_stride_(l.at.kv[0]->k_row_bytes()), k_dot_(tk_ == GgmlType::F32 ? nullptr : vec_dot_kernels(tk_).fast),
-        k_dot4_(tk_ == GgmlType::F16 ? vec_dot_kernels(tk_).t4 : nullptr),
         keys4_(tk_ == GgmlType::F16 ? f16_key_kernels() : kNoKeyKernels), v_to_float_(type_traits(tv_).to_float) {}
 
   int64_t n_ctx() const { return n_ctx_; }
@@ -204,17 +203,10 @@ class AttentionCall {
     return a_.values_in_keys ? r.kv.k_row(l_.layer, r.first + j) : r.kv.v_row(l_.layer, r.first + j) + r.kvh * v_head_bytes_;
   }
 
-  // Key j against the run's queries: 4 at a time with the 4-query f16 kernel (the key widened
-  // once), the rest one by one.
+  // Key j against each of the run's queries.
   void score_key(const Run& r, int64_t j, const void* const* qv, float* scores) const {
     const uint8_t* krow = key_row(r, j);
-    int64_t i = 0;
-    for (float dots[4]; k_dot4_ && i + 4 <= r.nh; i += 4) {
-      const void* q4[4] = {qv[i], qv[i + 1], qv[i + 2], qv[i + 3]};
-      k_dot4_(hd_, dots, krow, q4);
-      for (int k = 0; k < 4; ++k) scores[(i + k) * n_ctx_ + j] = dots[k] * a_.scale;
-    }
-    for (; i < r.nh; ++i) {
+    for (int64_t i = 0; i < r.nh; ++i) {
       float dot = 0;
       if (tk_ == GgmlType::F32) {
         const float* k = reinterpret_cast<const float*>(krow);
@@ -233,7 +225,6 @@ class AttentionCall {
   const GgmlType tk_, tv_;
   const size_t k_head_bytes_, v_head_bytes_, q8_bytes_, k_stride_;
   const VecDotFn k_dot_;
-  const VecDotT4Fn k_dot4_;
   const AttentionKeyKernels& keys4_;
   const ToFloatFn v_to_float_;
 };
