@@ -67,6 +67,11 @@ int64_t attention_heads_per_job(const ModelConfig& c) {
   return std::min(group, kAttentionHeadsPerJob);
 }
 
+int64_t logit_rows(const RunShape& run) {
+  const int64_t u = std::max<int64_t>(1, run.n_ubatch);
+  return run.n_outputs > 0 ? std::min(run.n_outputs, u) : u;
+}
+
 ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run) {
   const int64_t u = std::max<int64_t>(1, run.n_ubatch);
   const int64_t n_exp = std::max<int64_t>(c.n_expert, 1), k = std::max<int64_t>(c.n_expert_used, 1);
@@ -94,7 +99,7 @@ ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run) {
   s.topk_w = s.masked_w = s.topk_ids = s.masked_ids = s.expert_tokens = s.token_ids = u * k;
   s.gate = s.up = u * ff;
   s.choice_out = u * k * c.n_embd;
-  s.logits = u * c.n_vocab;
+  s.logits = logit_rows(run) * c.n_vocab;
   // Activations are converted to the weights' vec_dot type; f32 (4 bytes a value) is the widest.
   const int64_t widest = std::max({c.n_embd, c.q_dim(), ff});
   s.act_bytes = static_cast<uint64_t>(u) * ((static_cast<uint64_t>(widest) * 4 + 63) / 64 * 64);

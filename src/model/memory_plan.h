@@ -49,7 +49,14 @@ struct RunShape {
   // (the query and the softmax weights stay f32, only the stored rows are f16); off: as its
   // non-flash path (both rounded to f16, as a matrix product with an f16 operand rounds them).
   bool flash_attn = true;
+  // Rows of logits one forward step returns at most; 0: every position of a micro-batch
+  // (perplexity, vision). Generation needs one a sequence, which spares [n_ubatch - rows][n_vocab]
+  // floats (303 MiB at -ub 512 over a 151936-token vocabulary).
+  int64_t n_outputs = 0;
 };
+
+// The logits rows the scratch holds: n_outputs, or a whole micro-batch when it is 0 (or larger).
+int64_t logit_rows(const RunShape& run);
 
 // KV cache types the engine supports (-ctk/-ctv): f32, f16, q8_0. Throws naming the flag.
 GgmlType parse_kv_type(const std::string& text, const char* flag);
@@ -72,7 +79,7 @@ struct ScratchSizes {
   int64_t router = 0, topk_w = 0, masked_w = 0;  // floats
   int64_t topk_ids = 0, masked_ids = 0, expert_tokens = 0, token_ids = 0, n_masked = 0;  // int32
   int64_t gathered = 0, gate = 0, up = 0, down = 0, ffn_out = 0, choice_out = 0;  // floats
-  int64_t logits = 0;                     // floats [n_ubatch][n_vocab]
+  int64_t logits = 0;                     // floats [logit_rows][n_vocab]
   int64_t mla_in = 0, mla_out = 0;        // floats [n_ubatch][...]: MLA's per-head and q LoRA rows
   uint64_t act_bytes = 0;                 // each of the two quantised-activation buffers (layer input, MoE input)
 

@@ -53,8 +53,9 @@ const float* Transformer::forward(KvCache& kv, std::span<const int32_t> tokens, 
   for (int64_t b = 0; b < n; b += u) {
     const int64_t m = std::min(u, n - b);
     place_run(kv, m, pos + b);
-    forward_ubatch(tokens.data() + b, m, b + m == n ? m - 1 : m);
+    forward_ubatch(tokens.data() + b, m);
   }
+  output_logits(n - (n - 1) / u * u - 1, 1);
   return s_.logits.data();
 }
 
@@ -71,6 +72,9 @@ const float* Transformer::forward_batch(std::span<KvCache* const> kvs, std::span
   if (n > run_.n_ubatch)
     fail("transformer", fmt::format("a batch of {} tokens exceeds the micro-batch of {}", n, run_.n_ubatch),
          "raise -ub to at least the number of parallel sequences");
+  if (n > logit_rows(run_))
+    fail("transformer", fmt::format("a batch of {} sequences needs more logits rows than the {} this run holds", n, logit_rows(run_)),
+         "make the engine for at least this many sessions (RunShape::n_outputs)");
   if (n == 0) return nullptr;
   for (int64_t i = 0; i < n; ++i) {
     check(*kvs[i], tokens.subspan(i, 1), positions[i]);
@@ -78,7 +82,8 @@ const float* Transformer::forward_batch(std::span<KvCache* const> kvs, std::span
       fail("transformer", "the caches of one batch differ in type or length", "create every session on the same engine");
     place_kv_[i] = kvs[i], place_pos_[i] = positions[i];
   }
-  forward_ubatch(tokens.data(), n, 0);
+  forward_ubatch(tokens.data(), n);
+  output_logits(0, n);
   return s_.logits.data();
 }
 
@@ -88,12 +93,17 @@ void Transformer::forward_all(KvCache& kv, std::span<const int32_t> tokens, int6
   for (int64_t b = 0; b < n; b += u) {
     const int64_t m = std::min(u, n - b);
     place_run(kv, m, pos + b);
-    forward_ubatch(tokens.data() + b, m, 0);
-    on_logits(b, m, s_.logits.data());
+    forward_ubatch(tokens.data() + b, m);
+    // As many rows at a time as the scratch holds logits for (all of them unless n_outputs says less).
+    for (int64_t r = 0, rows = logit_rows(run_); r < m; r += rows) {
+      const int64_t cnt = std::min(rows, m - r);
+      output_logits(r, cnt);
+      on_logits(b + r, cnt, s_.logits.data());
+    }
   }
 }
 
-void Transformer::forward_ubatch(const int32_t* tokens, int64_t n, int64_t first_logit) {
+void Transformer::forward_ubatch(const int32_t* tokens, int64_t n) {
   const ModelConfig& c = cfg_;
   ForwardScratch& s = s_;
   const TokenPlaces at{place_kv_.data(), place_pos_.data()};
@@ -103,12 +113,15 @@ void Transformer::forward_ubatch(const int32_t* tokens, int64_t n, int64_t first
     rope_cache(at.pos[t], c.n_rot, rope_, &s.rope[t * c.n_rot]);
   }
   run_layers(at, n);
+}
 
-  if (first_logit >= n) return;
-  for (int64_t t = first_logit; t < n; ++t)
+void Transformer::output_logits(int64_t first, int64_t n) {
+  const ModelConfig& c = cfg_;
+  ForwardScratch& s = s_;
+  for (int64_t t = first; t < first + n; ++t)
     rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(model_.output_norm.data), &s.xn[t * c.n_embd], c.n_embd,
              c.rms_eps);
-  linear(model_.output, &s.xn[first_logit * c.n_embd], n - first_logit, s.logits.data(), s.act, pool_);
+  linear(model_.output, &s.xn[first * c.n_embd], n, s.logits.data(), s.act, pool_);
 }
 
 const float* Transformer::forward_images(std::span<KvCache* const> kvs, const float* pixels) {
@@ -120,6 +133,9 @@ const float* Transformer::forward_images(std::span<KvCache* const> kvs, const fl
   if (n > run_.n_ubatch)
     fail("transformer", fmt::format("{} images of {} tokens exceed the micro-batch of {}", n_img, T, run_.n_ubatch),
          "size the micro-batch as images per batch times tokens per image");
+  if (n_img > logit_rows(run_))
+    fail("transformer", fmt::format("{} images need more logits rows than the {} this run holds", n_img, logit_rows(run_)),
+         "make the engine for at least one session an image (vision_engine_options)");
   for (KvCache* kv : kvs)
     if (std::min(kv->n_ctx(), run_.n_ctx) < T || kv->max_batch() < T)
       fail("transformer", fmt::format("a KV cache of {} positions cannot hold an image of {} tokens", kv->n_ctx(), T),

@@ -30,14 +30,14 @@ class Transformer {
   // Evaluates tokens at positions pos .. pos + n - 1 (kv must hold 0 .. pos - 1) and returns the
   // last token's logits (n_vocab floats, valid until the next call).
   const float* forward(KvCache& kv, std::span<const int32_t> tokens, int64_t pos);
-  // The same, handing every token's logits over one micro-batch at a time:
-  // on_logits(index of the first token, n, logits [n][n_vocab]).
+  // The same, handing every token's logits over as they are computed, a micro-batch (or as many
+  // rows as logit_rows(run) allows) at a time: on_logits(index of the first token, n, logits [n][n_vocab]).
   using LogitsSink = std::function<void(int64_t first, int64_t n, const float* logits)>;
   void forward_all(KvCache& kv, std::span<const int32_t> tokens, int64_t pos, const LogitsSink& on_logits);
   // Tokens of several sequences in one forward (a batched decode step): token i goes to kvs[i] at
   // positions[i]. Every weight, the experts above all, is read once for all of them, which is
-  // where a server running several sequences gains. At most n_ubatch tokens; returns every
-  // token's logits [n][n_vocab] (valid until the next call).
+  // where a server running several sequences gains. At most n_ubatch tokens and logit_rows(run)
+  // sequences; returns every token's logits [n][n_vocab] (valid until the next call).
   const float* forward_batch(std::span<KvCache* const> kvs, std::span<const int32_t> tokens,
                              std::span<const int64_t> positions);
 
@@ -59,9 +59,11 @@ class Transformer {
   void check(const KvCache& kv, std::span<const int32_t> tokens, int64_t pos) const;
   // Places tokens [0, n) of one sequence at pos, pos + 1, ... of kv.
   void place_run(KvCache& kv, int64_t n, int64_t pos);
-  // One micro-batch placed by place_kv_ / place_pos_; logits for tokens [first_logit, n) land in
-  // s_.logits rows 0...
-  void forward_ubatch(const int32_t* tokens, int64_t n, int64_t first_logit);
+  // One micro-batch placed by place_kv_ / place_pos_, through every layer (s_.x holds the result).
+  void forward_ubatch(const int32_t* tokens, int64_t n);
+  // The logits of the last micro-batch's tokens [first, first + n) into s_.logits rows 0..n-1
+  // (n at most logit_rows(run_)).
+  void output_logits(int64_t first, int64_t n);
   // Every layer over the n tokens already in s_.x, placed as `at` says.
   void run_layers(const TokenPlaces& at, int64_t n);
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <vector>
@@ -493,6 +494,57 @@ INSTANTIATE_TEST_SUITE_P(Shapes, TransformerTest,
                            return name;
                          });
 
+// A generating run holds logits for one row a sequence, not for a whole micro-batch (303 MiB at
+// -ub 512 over Qwen3's vocabulary). Every position's logits still come out, a few rows at a
+// time, with the bits of a run that holds them all; the scratch shrinks by exactly the rows
+// spared; a batched step of more sequences than rows is refused.
+TEST(Transformer, FewerLogitsRowsGiveTheSameLogits) {
+  SynthSpec spec = synth_preset("tiny-qwen3moe");
+  spec.n_vocab = 300;
+  const std::string path = temp_model(spec, "logit-rows");
+  auto model = Model::load(path);
+  std::filesystem::remove(path);
+  const int64_t V = model->config().n_vocab;
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 21; ++i) tokens.push_back(1 + (i * 53) % 299);
+  ThreadPool pool(2);
+  RunShape all, few;
+  all.n_ctx = few.n_ctx = 32;
+  all.n_ubatch = few.n_ubatch = 8;
+  few.n_outputs = 3;
+  EXPECT_EQ(logit_rows(all), 8);
+  EXPECT_EQ(logit_rows(few), 3);
+  Transformer tf_all(*model, all, pool), tf_few(*model, few, pool);
+  EXPECT_EQ(tf_all.scratch_bytes() - tf_few.scratch_bytes(), static_cast<uint64_t>(5 * V) * sizeof(float));
+  EXPECT_EQ(tf_few.scratch_bytes(), scratch_sizes(model->config(), tf_few.run_shape()).bytes());
+  auto every_logit = [&](Transformer& tf) {
+    KvCache kv(model->config(), tf.run_shape());
+    std::vector<float> rows(tokens.size() * V, NAN);
+    int64_t next = 0;
+    tf.forward_all(kv, tokens, 0, [&](int64_t first, int64_t n, const float* logits) {
+      EXPECT_EQ(first, next) << "rows in order, none skipped";
+      EXPECT_LE(n, logit_rows(tf.run_shape()));
+      std::copy(logits, logits + n * V, rows.begin() + first * V);
+      next = first + n;
+    });
+    EXPECT_EQ(next, static_cast<int64_t>(tokens.size()));
+    return rows;
+  };
+  const std::vector<float> want = every_logit(tf_all), got = every_logit(tf_few);
+  EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+  // forward(): the last token's row, from its micro-batch (21 = 8 + 8 + 5 tokens).
+  KvCache kv(model->config(), few);
+  const float* last = tf_few.forward(kv, tokens, 0);
+  EXPECT_EQ(0, std::memcmp(last, &want[20 * V], V * sizeof(float)));
+  std::vector<KvCache> kvs;
+  for (int i = 0; i < 4; ++i) kvs.emplace_back(model->config(), few);
+  std::vector<KvCache*> four = {&kvs[0], &kvs[1], &kvs[2], &kvs[3]};
+  std::vector<int32_t> toks = {1, 2, 3, 4};
+  std::vector<int64_t> pos = {0, 0, 0, 0};
+  EXPECT_THROW(tf_few.forward_batch(four, toks, pos), Error) << "4 sequences, 3 logits rows";
+  EXPECT_NO_THROW(tf_few.forward_batch(std::span(four).first(3), std::span(toks).first(3), std::span(pos).first(3)));
+}
+
 TEST(Transformer, RejectsPositionsPastTheContext) {
   const std::string path = temp_model(synth_preset("tiny"), "ctx");
   auto model = Model::load(path);
@@ -522,7 +574,9 @@ namespace {
 TEST(KvCacheMla, HasNoValueRowsAndBuildsCleanly) {
   SynthSpec spec = synth_preset("tiny-deepseek2");
   spec.n_vocab = 300;
-  auto model = Model::load(temp_model(spec, "tiny-deepseek2-kv"));
+  const std::string path = temp_model(spec, "tiny-deepseek2-kv");
+  auto model = Model::load(path);
+  std::filesystem::remove(path);  // the model holds what it needs; keep /tmp clean
   const ModelConfig& c = model->config();
   ASSERT_TRUE(c.is_mla());
   RunShape run;

@@ -322,6 +322,7 @@ void measure_quality(DeviceProfile& p, const ProfileOptions& o) {
   base.model_path = o.model_path;
   base.n_threads = p.n_threads;
   base.n_ctx = ctx;
+  base.all_logits = true;  // the calibration's perplexity
   // Reference: every expert resident.
   EngineOptions full_o = base;
   full_o.policy = "full";

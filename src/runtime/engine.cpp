@@ -42,7 +42,8 @@ EngineOptions resolved(EngineOptions o) {
 }
 
 RunShape run_shape_of(const EngineOptions& o) {
-  return {o.n_ctx, std::max<int64_t>(1, o.n_ubatch), o.n_threads, o.n_sessions, o.type_k, o.type_v, o.flash_attn};
+  return {o.n_ctx, std::max<int64_t>(1, o.n_ubatch), o.n_threads, o.n_sessions, o.type_k, o.type_v, o.flash_attn,
+          o.all_logits ? 0 : o.n_sessions};
 }
 
 // The plan for `budget` under these options: the memory plan's uniform split (or the plan

@@ -41,6 +41,9 @@ struct EngineOptions {
   int64_t n_ctx = 512;    // KV cache length of each session
   int64_t n_ubatch = 64;  // tokens evaluated together during prefill
   int n_sessions = 1;     // sessions that may exist at once (each one's KV cache is budgeted)
+  // Every position's logits (perplexity): scratch for a micro-batch of logits rows instead of
+  // one a session. Without it Session::evaluate_all still works, n_sessions rows at a time.
+  bool all_logits = false;
   GgmlType type_k = GgmlType::F16;  // KV cache types (-ctk/-ctv), llama.cpp's default
   GgmlType type_v = GgmlType::F16;
   bool flash_attn = true;  // -fa (RunShape::flash_attn)

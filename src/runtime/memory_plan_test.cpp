@@ -100,6 +100,23 @@ TEST(MemoryPlan, WhatThePlanAccountsIsWhatTheEngineHolds) {
   remove_model(path);
 }
 
+// Logits scratch: one row a session for generation, a micro-batch of rows only when every
+// position's logits are asked for (perplexity); the plan counts what the engine holds either way.
+TEST(MemoryPlan, LogitsRowsFollowTheSessionsUnlessEveryPositionIsAsked) {
+  const std::string path = model_for(kShapes[0]);
+  EngineOptions o = options(path, "full", Budget{});
+  o.n_ubatch = 32;
+  o.n_sessions = 2;
+  Engine generating(o);
+  o.all_logits = true;
+  Engine scoring(o);
+  const uint64_t row = static_cast<uint64_t>(generating.model().config().n_vocab) * sizeof(float);
+  EXPECT_EQ(scoring.memory_plan().scratch - generating.memory_plan().scratch, 30 * row);
+  EXPECT_EQ(generating.memory_plan().scratch, generating.transformer().scratch_bytes());
+  EXPECT_EQ(scoring.memory_plan().scratch, scoring.transformer().scratch_bytes());
+  remove_model(path);
+}
+
 TEST(MemoryPlan, KvCacheTypesChangeWhatTheBudgetBuys) {
   const std::string path = model_for(kShapes[0]);
   EngineOptions o = options(path, "swapmoe", Budget::experts("50%"));

@@ -25,7 +25,9 @@ EngineOptions sweep_engine_options(const ModelOptions& base, const SweepConfig& 
       mo.memory_budget = config.budget;
   }
   mo.ubatch = n_ubatch;
-  return engine_options(mo, n_ubatch);
+  EngineOptions eo = engine_options(mo, n_ubatch);
+  eo.all_logits = true;  // the rows' perplexity
+  return eo;
 }
 
 std::vector<int32_t> bench_prompt(const Engine& engine, const std::string& text, int n_prompt) {

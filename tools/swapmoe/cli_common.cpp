@@ -228,10 +228,11 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   e.n_threads = o.threads;
   e.poll = o.poll;
   e.n_ctx = o.ctx;
+  const bool budgeted = !o.memory_budget.empty() || !o.expert_budget.empty();
+  if (default_ubatch <= 0) default_ubatch = budgeted ? kBudgetedUbatch : kDefaultUbatch;
   e.n_ubatch = o.ubatch > 0 ? o.ubatch : default_ubatch;
   if (o.batch > 0) e.n_ubatch = std::min(e.n_ubatch, o.batch);  // llama.cpp: n_ubatch <= n_batch
   e.use_mmap = !o.no_mmap;
-  const bool budgeted = !o.memory_budget.empty() || !o.expert_budget.empty();
   e.policy = !o.policy.empty() ? o.policy : (budgeted ? "swapmoe" : "full");
   if (!o.memory_budget.empty() && !o.expert_budget.empty())
     fail("swapmoe", "--memory-budget and --expert-budget both given", "pass one of them");

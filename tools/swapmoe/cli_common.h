@@ -62,7 +62,12 @@ void add_sampling_options(CLI::App* app, SamplerParams& p, uint64_t& seed, bool&
 // The model to use: the -m argument, else the shipped default model. Throws with a hint when
 // the file does not exist.
 std::string resolve_model_path(const std::string& arg, const std::string& default_file = "shakespeare-moe.gguf");
-EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch = 64);
+// The micro-batch when -ub is not given: llama.cpp's 512 for the full model (a prompt's tokens
+// spread over 128 experts leave 4 an expert at 64, too few to reuse a weight block in
+// registers), 64 under a budget, whose bytes are better spent on experts than on scratch.
+inline constexpr int64_t kDefaultUbatch = 512, kBudgetedUbatch = 64;
+// default_ubatch 0: kDefaultUbatch, or kBudgetedUbatch under a budget.
+EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch = 0);
 RoutingTraces attach_routing_traces(Engine& engine, const ModelOptions& o);
 
 // A note on stderr when a plan file's split had to be scaled to fit the budget.

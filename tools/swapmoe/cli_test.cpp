@@ -243,6 +243,14 @@ TEST_F(CliTest, BenchDepthFillsTheContextFirst) {
   const auto j = nlohmann::json::parse(r.last_stdout_line);
   EXPECT_EQ(j["n_depth"].get<int>(), 24);
   EXPECT_GT(j["gen_tokens_per_s"].get<double>(), 0);
+  // llama.cpp's micro-batch for the full model, 64 under a budget, -ub when given.
+  EXPECT_EQ(j["n_ubatch"].get<int>(), 512);
+  r = run("bench -m " + model_ + " -p 8 -n 4 -r 1 -t 1 --expert-budget 50% --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.last_stdout_line)["n_ubatch"].get<int>(), 64);
+  r = run("bench -m " + model_ + " -p 8 -n 4 -r 1 -t 1 -ub 32 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.last_stdout_line)["n_ubatch"].get<int>(), 32);
   // The context grows to fit the depth (a -c smaller than depth + test is raised, not refused).
   r = run("bench -m " + model_ + " -p 0 -n 4 -d 40 -c 16 -r 1 -t 1 --parallel 2");
   ASSERT_EQ(r.code, 0) << r.out;

@@ -174,6 +174,7 @@ void run_single(const BenchOptions& o) {
               {"n_gen", o.n_gen},
               {"n_parallel", o.n_parallel},
               {"n_depth", o.n_depth},
+              {"n_ubatch", engine.options().n_ubatch},
               {"prompt_tokens_per_s", spp.mean},
               {"gen_tokens_per_s", stg.mean},
               {"prompt_tokens_per_s_stddev", spp.stddev},
@@ -305,6 +306,7 @@ void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "prefill (pp) and decode (tg) throughput; --sweep for budgets x policies");
   add_model_options(cmd, o->model, 512);
+  add_batch_options(cmd, o->model, "512, or 64 under a budget");
   add_budget_options(cmd, o->model);
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for the prefill test")->capture_default_str()->check(CLI::Range(0, 1 << 16));
   cmd->add_option("-n,--n-gen", o->n_gen, "tokens for the decode test")->capture_default_str()->check(CLI::Range(0, 1 << 16));

@@ -32,7 +32,9 @@ void run(const PerplexityOptions& o) {
                         (o.model.policy.empty() && (!o.model.memory_budget.empty() || !o.model.expert_budget.empty()));
   ModelOptions mo = o.model;
   mo.swapmoe.deterministic = !o.async_loads;
-  Engine engine(engine_options(mo, swapping ? 1 : 64));
+  EngineOptions eo = engine_options(mo, swapping ? 1 : 64);
+  eo.all_logits = true;
+  Engine engine(eo);
   lock_memory_if_asked(mo);
   note_plan_scaling(engine);
   RoutingTraces traces = attach_routing_traces(engine, o.model);

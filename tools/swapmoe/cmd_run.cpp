@@ -248,7 +248,7 @@ void add_run_options(CLI::App* cmd, RunOptions& o) {
       "budget, which experts are resident at each token depends on when their loads complete, so outputs may "
       "differ between runs; --deterministic makes each load land one token after it starts, and runs repeat.");
   add_model_options(cmd, o.model, 512);
-  add_batch_options(cmd, o.model, "64");
+  add_batch_options(cmd, o.model, "512, or 64 under a budget");
   add_budget_options(cmd, o.model);
   cmd->add_option("-p,--prompt", o.prompt, "prompt text (in chat mode: the first user message)");
   cmd->add_option("-f,--file", o.prompt_file, "read the prompt from this file");

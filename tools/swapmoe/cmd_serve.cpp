@@ -81,7 +81,7 @@ void serve(ServeOptions o) {
   auto options_for = [&](const std::string& budget) {
     ModelOptions with = m;
     with.memory_budget = budget;
-    EngineOptions eo = engine_options(with, 64);
+    EngineOptions eo = engine_options(with);
     if (vision) return vision_engine_options(eo, o.image_batch);
     eo.n_sessions = o.n_parallel;
     eo.n_ubatch = std::max<int64_t>(eo.n_ubatch, o.n_parallel);
@@ -174,7 +174,7 @@ void register_serve(CLI::App& app) {
       "POST /detokenize, GET|POST /v1/memory (the budget while serving), GET /metrics (Prometheus), GET / (chat page); "
       "a vision model: POST /v1/classify (a PNG image or IDX images; ?top=K).");
   add_model_options(cmd, o->model, 2048);
-  add_batch_options(cmd, o->model, "64");
+  add_batch_options(cmd, o->model, "512, or 64 under a budget");
   add_budget_options(cmd, o->model);
   add_sampling_options(cmd, o->sampling, o->seed, o->seed_given);
   cmd->add_option("--host", o->host, "address to listen on (loopback by default; 0.0.0.0 for every interface)")->capture_default_str();
