@@ -70,10 +70,8 @@ extern const AttentionKeyKernels kF16Keys;
 namespace avx2_vnni_evex {
 extern const VecDotSet kVecDots;
 extern const AttentionKeyKernels kF16Keys;
-// Paired with the avx512 flavour's Q4_K/Q5_K/Q6_K kernels too (bit-identical results); both
-// need AVX-512 F/BW/VL/VNNI.
-void vec_dot_t4_q4_K(int64_t n, float* s, const void* x, const void* const* y);
-void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y);
+// Paired with the avx512 flavour's Q6_K kernel too (bit-identical results); both need
+// AVX-512 F/BW/VL/VNNI.
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
 }
 namespace avx512 {

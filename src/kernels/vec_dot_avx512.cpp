@@ -1,8 +1,9 @@
 // AVX-512 (F, BW, VL, VNNI) dot products: two 32-value blocks per 512-bit register, int8
 // products with vpdpbusd, for the 32-value block types; Q4_K and Q5_K with a sub-block pair per
 // register, Q6_K with both halves of a super-block per register; 4-token kernels for Q4_0,
-// IQ4_NL and MXFP4. The other K-quants use the AVX2 kernels (compiled for EVEX with VNNI as the
-// avx2_vnni_evex flavour), and so do the K-quants' 4-token kernels (bit-identical to these).
+// Q4_K, Q5_K, IQ4_NL and MXFP4; 4-row and 4-row x 4-token tiles for Q4_0 and Q8_0. The other
+// K-quants use the AVX2 kernels (compiled for EVEX with VNNI as the avx2_vnni_evex flavour), and
+// so does Q6_K's 4-token kernel (bit-identical to this flavour's one-token kernel).
 // Built as the avx512 flavour (isa_kernels.h).
 
 // GCC 12's AVX-512 headers build casts and reductions from _mm512_undefined_*(), which trips
@@ -240,6 +241,54 @@ void k4_one(int64_t n, float* s, const void* vx, const void* vy) {
 
 void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) { k4_one<false>(n, s, vx, vy); }
 void vec_dot_q5_K_q8_K(int64_t n, float* s, const void* vx, const void* vy) { k4_one<true>(n, s, vx, vy); }
+
+// k4_one against 4 tokens: a super-block's nibbles (and fifth bits), scales and the scale
+// shuffles are unpacked once into registers and used for each token, whose steps are k4_one's
+// exactly, so its result is bit-identical (VecDot.FourTokenKernelsEqualTheOneTokenKernel).
+template <bool kQ5>
+void k4_t4(int64_t n, float* s, const void* vx, const void* const* vy) {
+  using Block = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
+  constexpr int kT = 4;
+  const auto* x = static_cast<const Block*>(vx);
+  const BlockQ8_K* y[kT];
+  for (int t = 0; t < kT; ++t) y[t] = static_cast<const BlockQ8_K*>(vy[t]);
+  auto halves16 = [](short lo, short hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(lo)), _mm256_set1_epi16(hi), 1);
+  };
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i nibble_shift = halves16(0, 4);
+  __m256 acc[kT];
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    const __m256i sm = unpack_k4_scales(x[b].scales);
+    const __m512i scales = _mm512_broadcast_i32x4(_mm256_castsi256_si128(sm));
+    [[maybe_unused]] __m512i qh;
+    if constexpr (kQ5) qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qh)));
+    __m512i w[4], sc[4];
+    for (int j = 0; j < 4; ++j) {
+      const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + 32 * j)));
+      w[j] = _mm512_and_si512(_mm512_srlv_epi16(q, nibble_shift), low4);
+      if constexpr (kQ5) {
+        const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(qh, halves16(static_cast<short>(2 * j), static_cast<short>(2 * j + 1))),
+                                             _mm512_set1_epi8(1));
+        w[j] = _mm512_or_si512(w[j], _mm512_slli_epi16(bit, 4));
+      }
+      sc[j] = _mm512_shuffle_epi8(scales, halves16(static_cast<short>((4 * j + 1) << 8 | (4 * j)),
+                                                   static_cast<short>((4 * j + 3) << 8 | (4 * j + 2))));
+    }
+    const float dx = fp16_to_fp32(x[b].d), dmin = fp16_to_fp32(x[b].dmin);
+    for (int t = 0; t < kT; ++t) {
+      __m512i sumi = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j)
+        sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(w[j], _mm512_loadu_si512(y[t][b].qs + 64 * j)), sc[j]);
+      const __m256i sumi8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1));
+      const __m256 mins = _mm256_cvtepi32_ps(_mm256_zextsi128_si256(mins_dot_bsums(sm, y[t][b].bsums)));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y[t][b].d * dx), _mm256_cvtepi32_ps(sumi8), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(y[t][b].d * dmin), mins, acc[t]);
+    }
+  }
+  for (int t = 0; t < kT; ++t) s[t] = hsum(acc[t]);
+}
 
 // Q6_K: as the 256-bit kernel (vec_dot_avx2.cpp), with both halves of a super-block in one
 // register: the low 256 bits take group k of half 0, the high 256 bits group k of half 1. The
@@ -563,8 +612,8 @@ extern constinit const VecDotSet kVecDots{
     .mxfp4 = vec_dot_mxfp4_q8_0,
     .x4_q8_0 = x4_q8_0_one,
     .x4_q4_0 = x4_q4_0_one,
-    .t4_q4_K = avx2_vnni_evex::vec_dot_t4_q4_K,  // bit-identical to k4_one
-    .t4_q5_K = avx2_vnni_evex::vec_dot_t4_q5_K,
+    .t4_q4_K = k4_t4<false>,
+    .t4_q5_K = k4_t4<true>,
     .t4_q6_K = avx2_vnni_evex::vec_dot_t4_q6_K,
     .t4_q4_0 = vec_dot_t4_q4_0_q8_0,
     .t4_iq4_nl = vec_dot_t4_iq4_nl_q8_0,
