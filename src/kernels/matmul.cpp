@@ -19,8 +19,10 @@ constexpr int64_t kRowTile = 16;
 constexpr int64_t kTokTile = 8;
 // Matrices up to this size may stay cache-resident between decode steps (see matmul_tile).
 constexpr size_t kX4DecodeMaxBytes = size_t{1} << 20;
-// Up to this many tokens, a matrix above that size is streamed once for all of them.
-constexpr int64_t kStreamMaxTokens = 8;
+// Up to this many tokens, a matrix above that size is streamed once for all of them. From 4
+// tokens on, the 4x4 register tiles win despite reading 4 row streams (512-bit tiles: Qwen3-shaped
+// Q4_0 pp128 +5%, 4 OLMoE-shaped Q8_0 sequences decoding together +12%, against a limit of 8).
+constexpr int64_t kStreamMaxTokens = 3;
 
 // Rows per thread below which splitting tokens (not rows) across threads is better.
 constexpr int64_t kMinRowsPerThread = 16;
