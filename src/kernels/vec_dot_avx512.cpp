@@ -1,7 +1,7 @@
 // AVX-512 (F, BW, VL, VNNI) dot products: two 32-value blocks per 512-bit register, int8
 // products with vpdpbusd, for the 32-value block types; Q4_K and Q5_K with a sub-block pair per
 // register, Q6_K with both halves of a super-block per register; 4-token kernels for Q4_0,
-// Q4_K, Q5_K, IQ4_NL and MXFP4; 4-row and 4-row x 4-token tiles for Q4_0 and Q8_0. The other
+// Q4_K, Q5_K, IQ4_NL and MXFP4; 4-row x 4-token tiles for Q4_0 and Q8_0. The other
 // K-quants use the AVX2 kernels (compiled for EVEX with VNNI as the avx2_vnni_evex flavour), and
 // so does Q6_K's 4-token kernel (bit-identical to this flavour's one-token kernel).
 // Built as the avx512 flavour (isa_kernels.h).
@@ -403,6 +403,8 @@ void vec_dot_t4_q4_0_q8_0(int64_t n, float* s, const void* vx, const void* const
 // scale product and one fused add for 64 values instead of 32: 1.46x the 256-bit tile on Zen 4
 // (kernels_bench matmul/q4_0, 140 -> 205 GFLOP/s), whose 512-bit instructions cost the front end
 // one slot each. An odd last block goes through the reference arithmetic (weight_value).
+// (A 512-bit 4-row decode kernel built the same way was 1.3x the 256-bit one but decoded no
+// faster, and moved greedy parity with llama.cpp on two tiny files: decode keeps the 256-bit one.)
 
 // [h(a) x 8 | h(b) x 8] as floats: two fp16 scales of a block pair.
 inline __m512 fp16_pair(const uint16_t* a, const uint16_t* b) {
@@ -412,10 +414,11 @@ inline __m512 fp16_pair(const uint16_t* a, const uint16_t* b) {
 
 // Block: BlockQ4_0 or BlockQ8_0 (d first). weight_bytes(block, next) -> the pair's weights as
 // unsigned bytes, each the true value plus `offset`; weight_value(block, j) -> the j-th value.
-// kT tokens (4: the prefill tile; 1: the 4-row kernel of decode); s[t * 4 + r].
-template <int kT, typename Block, typename WeightBytes, typename WeightValue>
-void x4_pairs(int64_t n, float* s, const void* vx, size_t bx, const void* const* vy, uint8_t offset,
+// s[t * 4 + r] = dot(row r, token t).
+template <typename Block, typename WeightBytes, typename WeightValue>
+void x4t4_pairs(int64_t n, float* s, const void* vx, size_t bx, const void* const* vy, uint8_t offset,
               WeightBytes weight_bytes, WeightValue weight_value) {
+  constexpr int kT = 4;
   const auto* x0 = static_cast<const uint8_t*>(vx);
   const Block* x[4];
   const BlockQ8_0* y[kT];
@@ -457,25 +460,20 @@ void x4_pairs(int64_t n, float* s, const void* vx, size_t bx, const void* const*
   }
 }
 
-template <int kT>
-void x4_q4_0(int64_t n, float* s, const void* vx, size_t bx, const void* const* vy) {
-  x4_pairs<kT, BlockQ4_0>(
+void x4t4_q4_0(int64_t n, float* s, const void* vx, size_t bx, const void* const* vy) {
+  x4t4_pairs<BlockQ4_0>(
       n, s, vx, bx, vy, 8, [](const BlockQ4_0& a, const BlockQ4_0& b) { return unpack_nibbles_2x32(a.qs, b.qs); },
       [](const BlockQ4_0& a, int j) { return (j < 16 ? a.qs[j] & 0xF : a.qs[j - 16] >> 4) - 8; });
 }
 
-template <int kT>
-void x4_q8_0(int64_t n, float* s, const void* vx, size_t bx, const void* const* vy) {
-  x4_pairs<kT, BlockQ8_0>(
+void x4t4_q8_0(int64_t n, float* s, const void* vx, size_t bx, const void* const* vy) {
+  x4t4_pairs<BlockQ8_0>(
       n, s, vx, bx, vy, 0x80,
       [](const BlockQ8_0& a, const BlockQ8_0& b) {
         return _mm512_xor_si512(load_2x32(a.qs, b.qs), _mm512_set1_epi8(static_cast<char>(0x80)));
       },
       [](const BlockQ8_0& a, int j) { return static_cast<int>(a.qs[j]); });
 }
-
-void x4_q4_0_one(int64_t n, float* s, const void* vx, size_t bx, const void* vy) { x4_q4_0<1>(n, s, vx, bx, &vy); }
-void x4_q8_0_one(int64_t n, float* s, const void* vx, size_t bx, const void* vy) { x4_q8_0<1>(n, s, vx, bx, &vy); }
 
 // IQ4_NL/MXFP4 x Q8_0 (any block starting its 16 bytes of nibbles at qs): levels looked up
 // per byte, signed dot; block_scale(b) is the weight block's scale.
@@ -610,16 +608,14 @@ extern constinit const VecDotSet kVecDots{
     .q5_1 = vec_dot_q5_1_q8_1,
     .iq4_nl = vec_dot_iq4_nl_q8_0,
     .mxfp4 = vec_dot_mxfp4_q8_0,
-    .x4_q8_0 = x4_q8_0_one,
-    .x4_q4_0 = x4_q4_0_one,
     .t4_q4_K = k4_t4<false>,
     .t4_q5_K = k4_t4<true>,
     .t4_q6_K = avx2_vnni_evex::vec_dot_t4_q6_K,
     .t4_q4_0 = vec_dot_t4_q4_0_q8_0,
     .t4_iq4_nl = vec_dot_t4_iq4_nl_q8_0,
     .t4_mxfp4 = vec_dot_t4_mxfp4_q8_0,
-    .x4t4_q8_0 = x4_q8_0<4>,
-    .x4t4_q4_0 = x4_q4_0<4>,
+    .x4t4_q8_0 = x4t4_q8_0,
+    .x4t4_q4_0 = x4t4_q4_0,
 };
 
 }  // namespace swapmoe::avx512
