@@ -51,7 +51,7 @@ struct RunShape {
   bool flash_attn = true;
   // Rows of logits one forward step returns at most; 0: every position of a micro-batch
   // (perplexity, vision). Generation needs one a sequence, which spares [n_ubatch - rows][n_vocab]
-  // floats (303 MiB at -ub 512 over a 151936-token vocabulary).
+  // floats (297 MiB at -ub 512 over a 151936-token vocabulary).
   int64_t n_outputs = 0;
 };
 

@@ -55,7 +55,7 @@ const float* Transformer::forward(KvCache& kv, std::span<const int32_t> tokens, 
     place_run(kv, m, pos + b);
     forward_ubatch(tokens.data() + b, m);
   }
-  output_logits(n - (n - 1) / u * u - 1, 1);
+  output_logits((n - 1) % u, 1);  // the last token, in the last micro-batch
   return s_.logits.data();
 }
 

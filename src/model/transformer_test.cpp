@@ -494,7 +494,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, TransformerTest,
                            return name;
                          });
 
-// A generating run holds logits for one row a sequence, not for a whole micro-batch (303 MiB at
+// A generating run holds logits for one row a sequence, not for a whole micro-batch (297 MiB at
 // -ub 512 over Qwen3's vocabulary). Every position's logits still come out, a few rows at a
 // time, with the bits of a run that holds them all; the scratch shrinks by exactly the rows
 // spared; a batched step of more sequences than rows is refused.
