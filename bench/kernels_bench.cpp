@@ -5,6 +5,7 @@
 //   kernels_bench --benchmark_filter='vec_dot_t4'       GFLOP/s of the 4-token GEMM micro-kernels
 //   kernels_bench --benchmark_filter='matmul'           GFLOP/s = 2 * rows * cols * tokens / s
 //   kernels_bench --benchmark_filter='attention'        attention over an f16 cache, head size 128
+//   kernels_bench --benchmark_filter='q4_0x8'           Q4_0 interleaved 8 rows at a time (as loaded)
 #include <benchmark/benchmark.h>
 
 #include <map>
@@ -15,6 +16,7 @@
 #include "kernels/matmul.h"
 #include "kernels/vec_dot.h"
 #include "tensor/fp16.h"
+#include "tensor/interleave.h"
 #include "tensor/test_data.h"
 
 namespace swapmoe {
@@ -31,12 +33,14 @@ struct Matrix {
   TensorView view;
 };
 
+// Interleaved types are built in their file type, then rearranged as the loader does.
 const Matrix& matrix(GgmlType t, int64_t n_cols, int64_t n_rows) {
   static std::map<std::tuple<int, int64_t, int64_t>, std::unique_ptr<Matrix>> cache;
   auto& slot = cache[{static_cast<int>(t), n_cols, n_rows}];
   if (!slot) {
     slot = std::make_unique<Matrix>();
-    const size_t rb = row_size(t, n_cols);
+    const GgmlType stored = is_interleaved(t) ? GgmlType::Q4_0 : t;
+    const size_t rb = row_size(stored, n_cols);
     slot->data.resize(rb * n_rows);
     const auto row = test::weight_like(n_cols, 1);
     // Rows differ only by scale: quantising every row separately would take longer than the bench.
@@ -44,8 +48,9 @@ const Matrix& matrix(GgmlType t, int64_t n_cols, int64_t n_rows) {
     for (int64_t r = 0; r < n_rows; ++r) {
       const float s = 0.5f + static_cast<float>(r % 7) * 0.25f;
       for (int64_t c = 0; c < n_cols; ++c) scaled[c] = row[(c + r) % n_cols] * s;
-      type_traits(t).from_float(scaled.data(), slot->data.data() + r * rb, n_cols);
+      type_traits(stored).from_float(scaled.data(), slot->data.data() + r * rb, n_cols);
     }
+    if (stored != t) interleave_rows(stored, slot->data.data(), slot->data.data(), n_cols, n_rows);
     const int64_t ne[2] = {n_cols, n_rows};
     slot->view = TensorView::contiguous(t, ne, 2, slot->data.data());
   }
@@ -177,6 +182,27 @@ void bm_attention_values(benchmark::State& state) {
                                                  benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
+// ---- one group of 8 interleaved rows against 1 token (gemv, GB/s) or 4 (gemm4, GFLOP/s)
+void bm_x8(benchmark::State& state, InterleavedKernels k, bool four) {
+  const int64_t n = 4096, nb = n / 32;
+  const Matrix& m = matrix(GgmlType::Q4_0_X8, n, kInterleaveRows);
+  const auto x = activations(n);
+  std::vector<uint8_t> q(row_size(GgmlType::Q8_0, n));
+  type_traits(GgmlType::Q8_0).from_float(x.data(), q.data(), n);
+  std::vector<float> d(nb);
+  std::vector<int32_t> offset(nb);
+  prepare_x8_activation(GgmlType::Q4_0_X8, q.data(), n, d.data(), offset.data());
+  const X8Activation y{q.data(), d.data(), offset.data()}, ys[4] = {y, y, y, y};
+  float s[4 * kInterleaveRows];
+  for (auto _ : state) {
+    if (four) k.gemm4(n, s, m.view.data, ys);
+    else k.gemv(n, s, m.view.data, y);
+    benchmark::DoNotOptimize(s);
+  }
+  const double values = static_cast<double>(n) * kInterleaveRows * (four ? 4 : 1) * state.iterations();
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * values, benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
 // ---- decode: y = W x for one token, activations quantised inside (as in the model)
 void bm_matvec(benchmark::State& state, GgmlType t) {
   const int64_t n_cols = state.range(0), n_rows = state.range(1);
@@ -224,6 +250,12 @@ const bool kRegistered = [] {
       if (v[i].x4t4) benchmark::RegisterBenchmark(("vec_dot_x4t4/" + name).c_str(), bm_vec_dot_x4t4, t, v[i].x4t4);
     }
   }
+  InterleavedKernels x8[8];
+  const int n8 = interleaved_kernel_variants(GgmlType::Q4_0_X8, x8, 8);
+  for (int i = 0; i < n8; ++i) {
+    benchmark::RegisterBenchmark((std::string("x8_gemv/q4_0x8/") + x8[i].isa).c_str(), bm_x8, x8[i], false);
+    benchmark::RegisterBenchmark((std::string("x8_gemm4/q4_0x8/") + x8[i].isa).c_str(), bm_x8, x8[i], true);
+  }
   AttentionKeyKernels keys[8];
   const int nk = f16_key_kernel_variants(keys, 8);
   for (int i = 0; i < nk; ++i) {
@@ -231,16 +263,18 @@ const bool kRegistered = [] {
     benchmark::RegisterBenchmark((std::string("attention_keys/x4t4/") + keys[i].isa).c_str(), bm_attention_keys, keys[i], 4);
   }
   benchmark::RegisterBenchmark("attention_values", bm_attention_values)->ArgName("heads")->Arg(1)->Arg(4)->Arg(8);
-  for (GgmlType t : kTypes) {
+  std::vector<GgmlType> with_x8(std::begin(kTypes), std::end(kTypes));
+  with_x8.push_back(GgmlType::Q4_0_X8);
+  for (GgmlType t : with_x8) {
     auto* b = benchmark::RegisterBenchmark((std::string("matvec/") + type_name(t)).c_str(), bm_matvec, t);
     b->ArgNames({"cols", "rows", "threads"})->UseRealTime();
     for (int th : {1, 2}) {
       b->Args({2048, 1024, th});
       b->Args({1024, 2048, th});
-      if (t == GgmlType::Q4_0 || t == GgmlType::Q8_0) b->Args({4096, 8192, th});  // beyond the caches
+      if (t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_0_X8) b->Args({4096, 8192, th});  // beyond the caches
     }
   }
-  for (GgmlType t : kTypes) {
+  for (GgmlType t : with_x8) {
     auto* b = benchmark::RegisterBenchmark((std::string("matmul/") + type_name(t)).c_str(), bm_matmul, t);
     b->ArgNames({"cols", "rows", "tokens", "threads"})->UseRealTime();
     for (int tok : {32, 128}) {

@@ -2,6 +2,7 @@
 // buffer the caller owns, and builds weight views over such a buffer.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -13,7 +14,10 @@ namespace swapmoe {
 class ExpertStore {
  public:
   // The reader must read the model's own file (tests pass one that injects faults).
-  ExpertStore(const Model& model, ByteRangeReader& reader);
+  // `interleave`: parts whose type has an interleaved form the active CPU level computes faster
+  // with (tensor/interleave.h) are rearranged into it as they are read, on the reading thread,
+  // and views() gives them that type. Off, buffers hold the file's bytes as they are.
+  ExpertStore(const Model& model, ByteRangeReader& reader, bool interleave = false);
 
   // Bytes of one expert buffer: gate, up and down, each starting 4096-aligned so that reads
   // can go straight to the buffer. Same for every layer (the largest if they differ).
@@ -37,6 +41,7 @@ class ExpertStore {
   ByteRangeReader& reader_;
   uint64_t part_offset_[3] = {0, 0, 0};  // gate, up, down offsets inside a buffer
   uint64_t buffer_bytes_ = 0;
+  std::vector<std::array<bool, 3>> interleaved_;  // per layer, per part
 };
 
 }  // namespace swapmoe

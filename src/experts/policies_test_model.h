@@ -16,15 +16,16 @@
 namespace swapmoe {
 
 // Writes the model to a temporary file named after `tag` and this process; returns its path.
-// Another seed gives the same shape with other weights.
-inline std::string write_policies_test_model(const std::string& tag, uint64_t seed = 1) {
+// Another seed gives the same shape with other weights, another type other matrices.
+inline std::string write_policies_test_model(const std::string& tag, uint64_t seed = 1,
+                                             GgmlType type = GgmlType::Q8_0) {
   SynthSpec s = synth_preset("tiny");
   s.seed = seed;
   s.n_expert = 16;
   s.n_layer = 3;
   s.n_embd = 64;
   s.n_ff = 96;
-  s.type = GgmlType::Q8_0;
+  s.type = type;
   const std::string path =
       (std::filesystem::temp_directory_path() / ("swapmoe_" + tag + "_" + std::to_string(::getpid()) + ".gguf")).string();
   write_synth_model(s, path, 2);

@@ -119,6 +119,9 @@ class GgufFile {
   // first use instead of mapping it (llama.cpp's --no-mmap). The data then stays resident
   // whatever the page cache does, at the cost of a copy.
   void read_instead_of_map();
+  // With read_instead_of_map(): the copy, writable while `edit` runs (the loader rearranges
+  // weights in place, tensor/interleave.h), read-only again afterwards. Throws otherwise.
+  void edit_copy(const std::function<void(uint8_t* base)>& edit);
 
  private:
   struct Impl;

@@ -134,6 +134,16 @@ void read_whole_file(GgufState& f) {
 
 void GgufFile::read_instead_of_map() { impl_->read_not_map = true; }
 
+void GgufFile::edit_copy(const std::function<void(uint8_t* base)>& edit) {
+  Impl& f = *impl_;
+  if (!f.read_not_map) fail("gguf", f.path + ": only a copy read into memory can be edited", "a bug in the loader");
+  auto* base = const_cast<uint8_t*>(mapped_data());
+  if (::mprotect(base, f.file_size, PROT_READ | PROT_WRITE) != 0)
+    fail("gguf", f.path + ": cannot make the model's copy writable: " + std::strerror(errno));
+  edit(base);
+  ::mprotect(base, f.file_size, PROT_READ);
+}
+
 const uint8_t* GgufFile::mapped_data() const {
   Impl& f = *impl_;
   std::call_once(f.map_once, [&f] {

@@ -54,6 +54,8 @@ struct VecDotSet {
   VecDotT4Fn t4_iq4_xs = nullptr;
   VecDotX4T4Fn x4t4_q8_0 = nullptr;  // 4 rows x 4 tokens
   VecDotX4T4Fn x4t4_q4_0 = nullptr;
+  GemvX8Fn x8_q4_0 = nullptr;  // interleaved groups of 8 rows (q4_0x8)
+  GemmX8T4Fn x8t4_q4_0 = nullptr;
 };
 
 #if defined(SWAPMOE_KERNELS_X86)
@@ -111,6 +113,8 @@ void vec_dot_t4_mxfp4_q8_0(int64_t n, float* s, const void* x, const void* const
 void vec_dot_t4_q4_K(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
+void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q4_0x8(int64_t n, float* s, const void* x, const X8Activation* y);
 #if defined(SWAPMOE_KERNELS_ARM64)
 // vec_dot_neon_k.cpp (the x86 flavours keep theirs file-local).
 void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* x, const void* y);

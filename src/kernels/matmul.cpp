@@ -6,8 +6,10 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/matmul_x8.h"
 #include "kernels/quantize_act.h"
 #include "kernels/vec_dot.h"
+#include "tensor/interleave.h"
 
 namespace swapmoe {
 
@@ -70,11 +72,13 @@ void run_job(const Job& job, ThreadPool& pool) {
     return;
   }
   const bool split_rows = n_rows >= kMinRowsPerThread * nth || job.n_ids < nth;
+  // Interleaved weights split on whole groups of rows.
+  const int64_t align = row_alignment(job.w->type);
   // Captures one pointer so std::function stores it inline (no allocation per call).
   const Job* j = &job;
-  pool.run([j, split_rows](int ith, int nth_) {
+  pool.run([j, split_rows, align](int ith, int nth_) {
     if (split_rows) {
-      auto [a, b] = split_range(static_cast<long>(j->r1 - j->r0), ith, nth_);
+      auto [a, b] = split_rows_aligned(j->r1 - j->r0, align, ith, nth_);
       MatmulOutput o{j->out.y + a, j->out.stride};
       matmul_tile(*j->w, j->r0 + a, j->r0 + b, *j->x, j->ids, 0, j->n_ids, o);
     } else {
@@ -128,8 +132,16 @@ void QuantizedActivations::quantize(GgmlType vec_dot_type, const float* x, int64
 // ---------------------------------------------------------------------------------------------
 // matmul
 
+int64_t row_alignment(GgmlType t) { return is_interleaved(t) ? kInterleaveRows : 1; }
+
+std::pair<int64_t, int64_t> split_rows_aligned(int64_t n_rows, int64_t align, int ith, int nth) {
+  auto [a, b] = split_range(static_cast<long>((n_rows + align - 1) / align), ith, nth);
+  return {std::min(n_rows, a * align), std::min(n_rows, b * align)};
+}
+
 void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedActivations& x,
                  const int32_t* token_ids, int64_t i0, int64_t i1, MatmulOutput out, bool from_memory) {
+  if (is_interleaved(w.type)) return matmul_tile_x8(w, r0, r1, x, token_ids, i0, i1, out);
   const VecDotKernels& k = vec_dot_kernels(w.type);
   const int64_t n = w.ne[0];
   auto act = [&](int64_t i) { return x.row(token_ids ? token_ids[i] : i); };

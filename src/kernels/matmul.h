@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "core/aligned_buffer.h"
 #include "core/thread_pool.h"
@@ -84,5 +85,11 @@ void matmul_rows(const TensorView& w, int64_t r0, int64_t r1, const QuantizedAct
 // way a large matrix is read; by default a matrix up to 1 MiB is taken to be cache-resident.
 void matmul_tile(const TensorView& w, int64_t r0, int64_t r1, const QuantizedActivations& x,
                  const int32_t* token_ids, int64_t i0, int64_t i1, MatmulOutput out, bool from_memory = false);
+
+// Rows of a weight of type t come in units of this many (8 for interleaved types, else 1):
+// split row ranges across threads on multiples of it (split_rows_aligned) so no unit is cut.
+int64_t row_alignment(GgmlType t);
+// Thread ith's share [a, b) of n_rows rows in units of `align` (the last may be partial).
+std::pair<int64_t, int64_t> split_rows_aligned(int64_t n_rows, int64_t align, int ith, int nth);
 
 }  // namespace swapmoe

@@ -61,6 +61,38 @@ struct VecDotKernels {
   VecDotX4T4Fn x4t4 = nullptr;  // 4-row x 4-token kernel, or nullptr
   const char* isa = "";     // which flavour `fast` is: "avx512", "avx2_vnni", "avx2", "neon", "ref", ...
 };
+// ---- interleaved weights (tensor/interleave.h): groups of 8 rows, one 32-bit lane per row
+//
+// An activation row prepared for them: its Q8_0 blocks and, per block, the scale as a float and
+// the offset term of the weights' encoding (Q4_0: -8 * the sum of the block's values), worked
+// out once for all the groups it meets (prepare_x8_activation).
+struct X8Activation {
+  const void* q = nullptr;
+  const float* d = nullptr;
+  const int32_t* offset = nullptr;
+};
+// One group of 8 interleaved rows against one activation row: s[0..7]. Per row, bit-identical
+// in every flavour: integer block sums, then acc = fma(d_w * d_y, sum, acc) block by block.
+using GemvX8Fn = void (*)(int64_t n, float* s, const void* x, const X8Activation& y);
+// The same group against 4 activation rows: s[t * 8 + r], each equal to the gemv's.
+using GemmX8T4Fn = void (*)(int64_t n, float* s, const void* x, const X8Activation* y);
+struct InterleavedKernels {
+  GemvX8Fn gemv = nullptr;
+  GemmX8T4Fn gemm4 = nullptr;
+  const char* isa = "";  // the gemv's flavour
+};
+void gemv_q4_0x8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q4_0x8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
+// For interleaved type w at the active level: the fastest flavour's, or the reference's.
+const InterleavedKernels& interleaved_kernels(GgmlType w);
+// Interleaving file type `stored` pays at the active level: a SIMD flavour has kernels for
+// its interleaved form (the loaders ask before they interleave).
+bool interleaving_pays(GgmlType stored);
+// Every flavour's this CPU runs, fastest first, the reference last (tests, benches).
+int interleaved_kernel_variants(GgmlType w, InterleavedKernels* out, int max_out);
+// d[b] and offset[b] of a Q8_0 activation row of n values, for interleaved type w.
+void prepare_x8_activation(GgmlType w, const void* q, int64_t n, float* d, int32_t* offset);
+
 // Kernels for weight type w at active_cpu_level(); fast == nullptr when w has no dot product.
 // Complete at the first call: one table per level, built on first use from the flavours'
 // constant tables (no registration, nothing that depends on start-up or link order). The

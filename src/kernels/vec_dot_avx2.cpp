@@ -260,6 +260,8 @@ extern constinit const VecDotSet kVecDots{
     .x4t4_q8_0 = vec_dot_x4t4_q8_0_q8_0,  // vec_dot_x4_vnni.cpp, same flavour
     .x4t4_q4_0 = vec_dot_x4t4_q4_0_q8_0,
 #endif
+    .x8_q4_0 = gemv_q4_0x8,  // vec_dot_x8_avx2.cpp, same flavour
+    .x8t4_q4_0 = gemm4_q4_0x8,
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS

@@ -6,6 +6,7 @@
 
 #include "kernels/isa_kernels.h"
 #include "kernels/vec_dot.h"
+#include "tensor/interleave.h"
 
 namespace swapmoe {
 
@@ -132,6 +133,26 @@ const AttentionKeyKernels& key_kernels(CpuLevel level) {
   return all[static_cast<size_t>(level)];
 }
 
+// The interleaved kernels at each level: the first usable flavour's gemv and the first's gemm4
+// (each equals the reference bit for bit, so they pair with any other), else the reference.
+const InterleavedKernels& q4_0x8_kernels(CpuLevel level) {
+  static const auto all = [] {
+    std::array<InterleavedKernels, kCpuLevelCount> t{};
+    for (int l = 0; l < kCpuLevelCount; ++l) {
+      InterleavedKernels& k = t[static_cast<size_t>(l)];
+      for (const Flavour& fl : kFlavours) {
+        if (!fl.set || !usable(fl, static_cast<CpuLevel>(l))) continue;
+        if (!k.gemv && fl.set->x8_q4_0) k.gemv = fl.set->x8_q4_0, k.isa = fl.isa;
+        if (!k.gemm4 && fl.set->x8t4_q4_0) k.gemm4 = fl.set->x8t4_q4_0;
+      }
+      if (!k.gemv) k.gemv = gemv_q4_0x8_ref, k.isa = "ref";
+      if (!k.gemm4) k.gemm4 = gemm4_q4_0x8_ref;
+    }
+    return t;
+  }();
+  return all[static_cast<size_t>(level)];
+}
+
 }  // namespace
 
 const AttentionKeyKernels& f16_key_kernels() { return key_kernels(active_cpu_level()); }
@@ -154,7 +175,33 @@ const VecDotKernels& vec_dot_kernels(GgmlType w) {
   return i < t.size() ? t[i] : none;
 }
 
-bool can_compute(GgmlType w) { return find_row(w) != nullptr; }
+bool can_compute(GgmlType w) { return find_row(w) != nullptr || is_interleaved(w); }
+
+const InterleavedKernels& interleaved_kernels(GgmlType w) {
+  static const InterleavedKernels none{};
+  return w == GgmlType::Q4_0_X8 ? q4_0x8_kernels(active_cpu_level()) : none;
+}
+
+bool interleaving_pays(GgmlType stored) {
+  const GgmlType x8 = interleaved_type(stored);
+  return x8 != stored && interleaved_kernels(x8).gemv != gemv_q4_0x8_ref;
+}
+
+int interleaved_kernel_variants(GgmlType w, InterleavedKernels* out, int max_out) {
+  if (w != GgmlType::Q4_0_X8) return 0;
+  int n = 0;
+  for (const Flavour& fl : kFlavours) {
+    if (n >= max_out || !fl.runs(cpu_features())) continue;
+    if (!fl.set) {
+      out[n++] = {gemv_q4_0x8_ref, gemm4_q4_0x8_ref, fl.isa};
+    } else if (fl.set->x8_q4_0 || fl.set->x8t4_q4_0) {
+      // A flavour with only one of the two borrows the other from the reference (same bits).
+      out[n++] = {fl.set->x8_q4_0 ? fl.set->x8_q4_0 : gemv_q4_0x8_ref,
+                  fl.set->x8t4_q4_0 ? fl.set->x8t4_q4_0 : gemm4_q4_0x8_ref, fl.isa};
+    }
+  }
+  return n;
+}
 
 std::string supported_weight_types() {
   std::string s;

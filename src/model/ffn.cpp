@@ -94,6 +94,8 @@ void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_
   // Jobs are (expert, block of rows). Each thread takes the jobs whose middle falls in its
   // share of the total work (rows x tokens), so experts with many tokens do not leave one
   // thread working while the others wait.
+  // Interleaved weights split on whole groups of rows (a coarser split costs the others nothing).
+  const int64_t align = std::max(row_alignment(w0.gate.type), row_alignment(w0.down.type));
   auto run_blocks = [&](int64_t rows, const auto& job) {
     const int64_t per_expert = std::max<int64_t>(1, std::min<int64_t>(rows / 32, 4 * l.pool.size()));
     const int64_t n_jobs = static_cast<int64_t>(groups.size()) * per_expert;
@@ -101,7 +103,7 @@ void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_
       int64_t done = 0;  // work of the jobs before j, in pair-rows
       for (int64_t j = 0; j < n_jobs; ++j) {
         const Group& g = groups[static_cast<size_t>(j / per_expert)];
-        auto [r0, r1] = split_range(rows, static_cast<int>(j % per_expert), static_cast<int>(per_expert));
+        auto [r0, r1] = split_rows_aligned(rows, align, static_cast<int>(j % per_expert), static_cast<int>(per_expert));
         const int64_t cost = (r1 - r0) * (g.end - g.begin);
         const int64_t owner = std::min<int64_t>(nth - 1, (2 * done + cost) * nth / (2 * rows * m));
         done += cost;

@@ -10,6 +10,7 @@
 #include "io/direct_reader.h"
 #include "kernels/vec_dot.h"
 #include "model/arch.h"
+#include "tensor/interleave.h"
 
 namespace swapmoe {
 
@@ -81,8 +82,23 @@ void bind_model(Model& m, const ArchEntry& arch) {
 
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) {
+namespace {
+
+// Rows of a file tensor (matrices and stacked experts, never the embedding table, which is
+// read row by row) that Model::interleave_weights would rearrange.
+bool will_interleave(const GgufTensorInfo& t) {
+  return t.ne.size() >= 2 && t.name != "token_embd.weight" && can_interleave(t.type, t.ne[0], t.ne[1]) &&
+         interleaving_pays(t.type);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense, bool interleave) {
   GgufFile file = GgufFile::open(path);
+  interleave = interleave && dense != DenseWeights::LAZY &&
+               std::any_of(file.tensors().begin(), file.tensors().end(), will_interleave);
+  // The map is read-only and shared with the page cache: rearranged weights need a copy.
+  if (interleave && dense == DenseWeights::MAPPED) dense = DenseWeights::READ;
   if (dense == DenseWeights::READ) file.read_instead_of_map();
   const std::string arch_name = file.get_string("general.architecture");
   const ArchEntry* arch = find_arch(arch_name);
@@ -129,7 +145,25 @@ std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense) 
   bind_model(*model, *arch);
   if (dense == DenseWeights::OWNED) model->copy_dense_weights();
   if (dense == DenseWeights::MAPPED || dense == DenseWeights::READ) model->prefault_map();
+  if (interleave && dense == DenseWeights::READ) model->file_.edit_copy([&](uint8_t*) { model->interleave_weights(); });
+  if (interleave && dense == DenseWeights::OWNED) model->interleave_weights();
   return model;
+}
+
+void Model::interleave_weights() {
+  const void* tied = output.data == tok_embd.data ? output.data : nullptr;
+  auto rearrange = [&](TensorView& v, const char*, TensorRole role) {
+    const bool matrix = role == TensorRole::MATRIX || role == TensorRole::ROUTER || role == TensorRole::EXPERTS ||
+                        (role == TensorRole::OUTPUT && v.data != tied);
+    if (!matrix || !v.data || !can_interleave(v.type, v.ne[0], v.ne[1]) || !interleaving_pays(v.type)) return;
+    // Writable: the caller holds the bytes in memory of its own (see the declaration).
+    auto* bytes = static_cast<uint8_t*>(const_cast<void*>(v.data));
+    interleave_rows(v.type, bytes, bytes, v.ne[0], v.n_rows());
+    v.type = interleaved_type(v.type);
+    interleaved_bytes_ += v.n_bytes();
+  };
+  visit_globals(*this, rearrange);
+  for (LayerWeights& l : layers) l.for_each(rearrange);
 }
 
 void Model::prefault_map() const {

@@ -154,7 +154,12 @@ class Model {
   // Opens and validates the file; throws swapmoe::Error naming the problem. With OWNED dense
   // weights the stacked expert views keep their shapes but have no data: experts must then be
   // read by file range (expert_ranges) into memory the caller owns.
-  static std::unique_ptr<Model> load(const std::string& path, DenseWeights dense = DenseWeights::MAPPED);
+  // `interleave`: weights of a type with an interleaved form that the active CPU level computes
+  // faster with (tensor/interleave.h: Q4_0) are rearranged into it at load, in memory the
+  // process owns: a full model that would be MAPPED is then READ (the map is read-only and
+  // shared), OWNED dense weights in place. LAZY ignores it.
+  static std::unique_ptr<Model> load(const std::string& path, DenseWeights dense = DenseWeights::MAPPED,
+                                     bool interleave = false);
 
   const ModelConfig& config() const { return config_; }
   const GgufFile& file() const { return file_; }
@@ -189,16 +194,21 @@ class Model {
   uint64_t expert_bytes() const;  // all routed experts of all layers
   uint64_t dense_bytes() const;   // every other weight, 64-byte aligned each (what OWNED holds)
   uint64_t owned_bytes() const { return owned_.size(); }  // dense weights held in memory (OWNED)
+  uint64_t interleaved_bytes() const { return interleaved_bytes_; }  // weights rearranged at load
 
   Model(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
 
  private:
   void copy_dense_weights();
   void prefault_map() const;
+  // Rearranges every bound weight (data present) that interleaving pays for, in place: the
+  // caller guarantees the bytes are writable.
+  void interleave_weights();
 
   GgufFile file_;
   ModelConfig config_;
   AlignedBuffer owned_;
+  uint64_t interleaved_bytes_ = 0;
 };
 
 template <class F>

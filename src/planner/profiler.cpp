@@ -105,7 +105,9 @@ DeviceProfile measure_device(const ProfileOptions& o) {
   DeviceProfile p;
   p.model_path = o.model_path;
   file_identity(o.model_path, &p.model_file_bytes, &p.model_mtime);
-  const std::unique_ptr<Model> model = Model::load(o.model_path, DenseWeights::OWNED);
+  // Weights laid out as the engine lays them out by default (interleaved where that pays), so
+  // the times measured are those of the kernels it runs.
+  const std::unique_ptr<Model> model = Model::load(o.model_path, DenseWeights::OWNED, true);
   const ModelConfig& c = model->config();
   if (!c.is_moe()) fail("profile", fmt::format("{} is a dense model", o.model_path), "profiles are for MoE models");
   p.n_layer = static_cast<int>(c.n_layer);
@@ -116,7 +118,7 @@ DeviceProfile measure_device(const ProfileOptions& o) {
   p.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
   ThreadPool pool(p.n_threads);
   DirectFileReader reader(o.model_path);
-  ExpertStore store(*model, reader);
+  ExpertStore store(*model, reader, true);
   p.expert_bytes = store.expert_bytes(p.moe_layers[0]);
   p.slot_bytes = store.buffer_bytes();
   p.dense_bytes = model->dense_bytes();

@@ -94,7 +94,8 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
   // Under a budget the dense weights are read into memory the engine owns and counts; the
   // file map is only used when every expert is resident anyway (the full model).
   const DenseWeights full = options_.use_mmap ? DenseWeights::MAPPED : DenseWeights::READ;
-  model_ = Model::load(options_.model_path, kind_ == PolicyKind::FULL ? full : DenseWeights::OWNED);
+  model_ = Model::load(options_.model_path, kind_ == PolicyKind::FULL ? full : DenseWeights::OWNED,
+                       options_.interleave_weights);
   const ModelConfig& c = model_->config();
   if (!c.is_vision()) tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(model_->file()));
   if (tokenizer_ && tokenizer_->n_vocab() != c.n_vocab)
@@ -116,9 +117,12 @@ Engine::Engine(const EngineOptions& options) : options_(resolved(options)) {
     require_same_file(model_->file().identity(), file_reader_->identity(), options_.model_path, "engine");
     ByteRangeReader* reader = file_reader_.get();
     if (options_.wrap_reader) reader = (wrapped_reader_ = options_.wrap_reader(*file_reader_)).get();
-    store_ = std::make_unique<ExpertStore>(*model_, *reader);
     std::vector<std::vector<float>> magnitudes;
-    if (kind_ == PolicyKind::PRUNE || kind_ == PolicyKind::SWAPMOE) magnitudes = expert_magnitudes(*store_, *pool_);
+    if (kind_ == PolicyKind::PRUNE || kind_ == PolicyKind::SWAPMOE) {
+      // Worked out from the file's plain rows (to_float reads them), before any interleaving.
+      magnitudes = expert_magnitudes(ExpertStore(*model_, *reader), *pool_);
+    }
+    store_ = std::make_unique<ExpertStore>(*model_, *reader, options_.interleave_weights);
     policy_ = make_policy(kind_, *store_, std::move(magnitudes), plan_.slots,
                           PolicyOptions{options_.swapmoe, options_.eviction, options_.io_threads, options_.prefetch_depth});
   } else {

@@ -50,6 +50,10 @@ struct EngineOptions {
   // The full model maps the file by default; false reads it into process memory instead
   // (llama.cpp's --no-mmap). Under a budget nothing is mapped either way.
   bool use_mmap = true;
+  // Q4_0 weights interleaved 8 rows at a time at load for the kernels that read 8 rows in one
+  // stream (tensor/interleave.h; llama.cpp's weight repacking, off with its -nr/--no-repack).
+  // The full model is then read into memory rather than mapped (the map cannot be rearranged).
+  bool interleave_weights = true;
 
   std::string policy = "full";  // full, prune, ondemand, cache, swapmoe
   Budget budget;                // none, bytes, share of the full footprint, or share of the experts

@@ -9,10 +9,10 @@ namespace swapmoe {
 
 namespace {
 
-using Table = std::array<TypeTraits, static_cast<size_t>(GgmlType::COUNT)>;
+using Table = std::array<TypeTraits, static_cast<size_t>(GgmlType::TABLE_END)>;
 
 Table make_table() {
-  std::array<TypeTraits, static_cast<size_t>(GgmlType::COUNT)> t{};
+  Table t{};
   auto row = [&](GgmlType type, const char* name, int64_t block, size_t bytes) {
     TypeTraits& r = t[static_cast<size_t>(type)];
     r.name = name;
@@ -42,6 +42,7 @@ Table make_table() {
   row(GgmlType::F64, "f64", 1, 8);
   row(GgmlType::BF16, "bf16", 1, 2);
   row(GgmlType::MXFP4, "mxfp4", 32, 17);
+  row(GgmlType::Q4_0_X8, "q4_0x8", 32, 18);  // same bytes per block as Q4_0, rows interleaved
 
   // Conversions. vec_dot_type is decided here because it is part of the data format; the dot
   // products themselves are chosen by swapmoe_kernels, which sits above this library.
@@ -70,6 +71,8 @@ Table make_table() {
   conv(GgmlType::IQ4_XS, dequantize_row_iq4_xs, quantize_row_iq4_xs_ref, GgmlType::Q8_K, true);
   // Q8_1 only ever holds activations, like Q8_K below.
   conv(GgmlType::Q8_1, dequantize_row_q8_1, quantize_row_q8_1_ref, GgmlType::Q8_1, false);
+  // Interleaved rows are not rows: no row conversions, and not a file type (supported: false).
+  conv(GgmlType::Q4_0_X8, nullptr, nullptr, GgmlType::Q8_0, false);
   // Q8_K only ever holds activations: convertible, but not a weight type we compute with.
   conv(GgmlType::Q8_K, dequantize_row_q8_K, quantize_row_q8_K_ref, GgmlType::Q8_K, false);
   return t;

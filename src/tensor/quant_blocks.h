@@ -28,6 +28,15 @@ struct BlockQ4_0 {
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block must be 18 bytes");
 
 // 32 values: x = d * q, q in [-127, 127].
+// In memory only (GgmlType::Q4_0_X8): block b of 8 consecutive Q4_0 rows, interleaved 4 bytes
+// at a time: qs[c * 32 + r * 4 + i] = row r's qs[c * 4 + i]. A 32-byte load at c holds values
+// 4c..4c+3 (low nibbles) and 16+4c..19+4c (high) of all 8 rows, one 32-bit lane per row.
+struct BlockQ4_0x8 {
+  uint16_t d[8];  // the rows' fp16 scales
+  uint8_t qs[8 * QK4_0 / 2];
+};
+static_assert(sizeof(BlockQ4_0x8) == 8 * 18, "8 interleaved Q4_0 blocks take the bytes of 8 blocks");
+
 struct BlockQ8_0 {
   uint16_t d;               // fp16 scale
   int8_t qs[QK8_0];

@@ -60,6 +60,9 @@ void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx) {
       "use at most these CPU kernels: native (default), avx512, avx2_vnni, avx2, neon_dotprod, neon, ref");
   app->add_flag("--no-mmap", o.no_mmap, "read the model into memory instead of mapping it (the full model; under a budget nothing is mapped anyway)");
   app->add_flag("--mlock", o.mlock, "lock the engine's memory in RAM so the system cannot page it out");
+  app->add_flag("--no-repack", o.no_repack,
+                "keep q4_0 weights as the file stores them instead of interleaving 8 rows at load for faster "
+                "kernels (the full model then stays mapped); llama.cpp's -nr");
 }
 
 void add_batch_options(CLI::App* app, ModelOptions& o, const std::string& default_text) {
@@ -233,6 +236,7 @@ EngineOptions engine_options(const ModelOptions& o, int64_t default_ubatch) {
   e.n_ubatch = o.ubatch > 0 ? o.ubatch : default_ubatch;
   if (o.batch > 0) e.n_ubatch = std::min(e.n_ubatch, o.batch);  // llama.cpp: n_ubatch <= n_batch
   e.use_mmap = !o.no_mmap;
+  e.interleave_weights = !o.no_repack;
   e.policy = !o.policy.empty() ? o.policy : (budgeted ? "swapmoe" : "full");
   if (!o.memory_budget.empty() && !o.expert_budget.empty())
     fail("swapmoe", "--memory-budget and --expert-budget both given", "pass one of them");

@@ -21,7 +21,7 @@ struct ModelOptions {
   int64_t ubatch = 0;  // 0: the command's default
   int64_t batch = 0;   // -b: llama.cpp's logical batch; caps the micro-batch (0: no cap)
   bool json = false;
-  bool no_mmap = false, mlock = false;
+  bool no_mmap = false, mlock = false, no_repack = false;
 
   // Memory budget and expert policy
   std::string policy = "";  // "": full without a budget, swapmoe with one
@@ -50,7 +50,7 @@ struct RoutingTraces {
 // A check for numeric options: finite and inside [lo, hi]; the message names the range.
 CLI::Validator finite_in(double lo, double hi);
 
-// -m, -t, -c, --json, --cpu, --no-mmap, --mlock
+// -m, -t, -c, --json, --cpu, --no-mmap, --mlock, --no-repack (-nr)
 void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx);
 // -ub/--ubatch-size and -b/--batch-size
 void add_batch_options(CLI::App* app, ModelOptions& o, const std::string& default_text);

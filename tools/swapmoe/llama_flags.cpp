@@ -16,7 +16,7 @@ namespace {
 constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
     {"-ctk", "--cache-type-k"}, {"-ctv", "--cache-type-v"},   {"-cnv", "--conversation"},
     {"-sys", "--system-prompt"}, {"-ub", "--ubatch-size"},    {"-no-cnv", "--no-conversation"},
-    {"-st", "--single-turn"},   {"-np", "--parallel"},
+    {"-st", "--single-turn"},   {"-np", "--parallel"},      {"-nr", "--no-repack"},
 };
 
 // Flags about GPUs and offloading: accepted so that llama.cpp command lines run unchanged.

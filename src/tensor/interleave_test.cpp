@@ -1,0 +1,56 @@
+#include "tensor/interleave.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "tensor/quant_blocks.h"
+
+namespace swapmoe {
+namespace {
+
+std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
+  std::vector<uint8_t> v(n);
+  for (auto& b : v) b = static_cast<uint8_t>((seed = seed * 1664525u + 1013904223u) >> 24);
+  return v;
+}
+
+TEST(Interleave, PlacesEachRowsBytesInItsLaneAndRoundTrips) {
+  const int64_t n_cols = 3 * QK4_0, n_rows = 16;
+  const size_t bytes = row_size(GgmlType::Q4_0, n_cols) * n_rows;
+  const std::vector<uint8_t> plain = random_bytes(bytes, 7);
+  std::vector<uint8_t> x8(bytes);
+  interleave_rows(GgmlType::Q4_0, plain.data(), x8.data(), n_cols, n_rows);
+  // Row 11 is row 3 of the second group; its block 2, bytes 8..11, go to chunk 2, lane 3.
+  const auto* p = reinterpret_cast<const BlockQ4_0*>(plain.data());
+  const auto* g = reinterpret_cast<const BlockQ4_0x8*>(x8.data()) + 3 + 2;
+  EXPECT_EQ(g->d[3], p[11 * 3 + 2].d);
+  EXPECT_EQ(0, std::memcmp(g->qs + 2 * 32 + 3 * 4, p[11 * 3 + 2].qs + 8, 4));
+
+  std::vector<uint8_t> back(bytes);
+  deinterleave_rows(GgmlType::Q4_0, x8.data(), back.data(), n_cols, n_rows);
+  EXPECT_EQ(back, plain);
+  // In place gives the same bytes as a copy.
+  std::vector<uint8_t> in_place = plain;
+  interleave_rows(GgmlType::Q4_0, in_place.data(), in_place.data(), n_cols, n_rows);
+  EXPECT_EQ(in_place, x8);
+}
+
+TEST(Interleave, OnlyQ4_0InWholeGroupsOfEightRows) {
+  EXPECT_EQ(interleaved_type(GgmlType::Q4_0), GgmlType::Q4_0_X8);
+  EXPECT_EQ(interleaved_type(GgmlType::Q8_0), GgmlType::Q8_0);
+  EXPECT_TRUE(is_interleaved(GgmlType::Q4_0_X8));
+  EXPECT_TRUE(can_interleave(GgmlType::Q4_0, 64, 24));
+  EXPECT_FALSE(can_interleave(GgmlType::Q4_0, 64, 12));
+  EXPECT_FALSE(can_interleave(GgmlType::Q4_K, 256, 8));
+  std::vector<uint8_t> buf(row_size(GgmlType::Q4_0, 64) * 12);
+  EXPECT_THROW(interleave_rows(GgmlType::Q4_0, buf.data(), buf.data(), 64, 12), Error);
+  // Never a file type.
+  EXPECT_FALSE(type_is_known(static_cast<uint32_t>(GgmlType::Q4_0_X8)));
+  EXPECT_EQ(row_size(GgmlType::Q4_0_X8, 64), row_size(GgmlType::Q4_0, 64));
+}
+
+}  // namespace
+}  // namespace swapmoe
