@@ -47,6 +47,12 @@ TEST_F(InterleavedExpertsTest, TheFullModelComputesWhatThePlainRowsGive) {
   float scale = 0;
   for (float v : want) scale = std::max(scale, std::fabs(v));
   for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4f * scale) << "logit " << i;
+  // Copied out of the map (above) or rearranged in a copy read into memory: the same bytes.
+  EngineOptions read = options("full", "", true);
+  read.use_mmap = false;
+  Engine no_mmap(read);
+  EXPECT_EQ(no_mmap.model().interleaved_bytes(), mixed.model().interleaved_bytes());
+  EXPECT_EQ(prompt_logits(no_mmap), got);
 }
 
 TEST_F(InterleavedExpertsTest, ExpertSlotsAreInterleavedAsTheyAreRead) {

@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -97,8 +99,6 @@ std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense, 
   GgufFile file = GgufFile::open(path);
   interleave = interleave && dense != DenseWeights::LAZY &&
                std::any_of(file.tensors().begin(), file.tensors().end(), will_interleave);
-  // The map is read-only and shared with the page cache: rearranged weights need a copy.
-  if (interleave && dense == DenseWeights::MAPPED) dense = DenseWeights::READ;
   if (dense == DenseWeights::READ) file.read_instead_of_map();
   const std::string arch_name = file.get_string("general.architecture");
   const ArchEntry* arch = find_arch(arch_name);
@@ -144,36 +144,86 @@ std::unique_ptr<Model> Model::load(const std::string& path, DenseWeights dense, 
   auto model = std::make_unique<Model>(std::move(file), std::move(config));
   bind_model(*model, *arch);
   if (dense == DenseWeights::OWNED) model->copy_dense_weights();
+  // The map is read-only and shared with the page cache: rearranged weights go to a copy of
+  // their own; a copy read into memory (READ) or owned (OWNED) is rearranged in place.
+  if (interleave && dense == DenseWeights::MAPPED) model->interleave_weights(InterleaveInto::OWN_COPY);
+  if (interleave && dense == DenseWeights::READ)
+    model->file_.edit_copy([&](uint8_t*) { model->interleave_weights(InterleaveInto::PLACE); });
+  if (interleave && dense == DenseWeights::OWNED) model->interleave_weights(InterleaveInto::PLACE);
   if (dense == DenseWeights::MAPPED || dense == DenseWeights::READ) model->prefault_map();
-  if (interleave && dense == DenseWeights::READ) model->file_.edit_copy([&](uint8_t*) { model->interleave_weights(); });
-  if (interleave && dense == DenseWeights::OWNED) model->interleave_weights();
   return model;
 }
 
-void Model::interleave_weights() {
+void Model::interleave_weights(InterleaveInto into) {
+  std::vector<TensorView*> todo;
   const void* tied = output.data == tok_embd.data ? output.data : nullptr;
-  auto rearrange = [&](TensorView& v, const char*, TensorRole role) {
+  auto collect = [&](TensorView& v, const char*, TensorRole role) {
     const bool matrix = role == TensorRole::MATRIX || role == TensorRole::ROUTER || role == TensorRole::EXPERTS ||
                         (role == TensorRole::OUTPUT && v.data != tied);
-    if (!matrix || !v.data || !can_interleave(v.type, v.ne[0], v.ne[1]) || !interleaving_pays(v.type)) return;
-    // Writable: the caller holds the bytes in memory of its own (see the declaration).
-    auto* bytes = static_cast<uint8_t*>(const_cast<void*>(v.data));
-    interleave_rows(v.type, bytes, bytes, v.ne[0], v.n_rows());
+    if (matrix && v.data && can_interleave(v.type, v.ne[0], v.ne[1]) && interleaving_pays(v.type)) todo.push_back(&v);
+  };
+  visit_globals(*this, collect);
+  for (LayerWeights& l : layers) l.for_each(collect);
+  // Where each goes: in place (the caller holds the bytes in writable memory of its own), or
+  // packed into one buffer at 64-byte aligned offsets.
+  std::vector<uint8_t*> dst(todo.size());
+  uint64_t total = 0;
+  for (const TensorView* v : todo) total += (v->n_bytes() + 63) / 64 * 64;
+  if (into == InterleaveInto::OWN_COPY) {
+    interleaved_copy_.resize(total, 4096);
+    ::madvise(interleaved_copy_.data(), total, MADV_HUGEPAGE);  // fewer page faults filling it
+  }
+  for (size_t i = 0, at = 0; i < todo.size(); ++i) {
+    dst[i] = into == InterleaveInto::PLACE ? static_cast<uint8_t*>(const_cast<void*>(todo[i]->data))
+                                           : interleaved_copy_.data() + at;
+    at += (todo[i]->n_bytes() + 63) / 64 * 64;
+  }
+  // A few threads take tensors in turn: rearranging is a pass over memory, and a 30B-class
+  // model's experts are gigabytes.
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < todo.size();) {
+      const TensorView& v = *todo[i];
+      interleave_rows(v.type, static_cast<const uint8_t*>(v.data), dst[i], v.ne[0], v.n_rows());
+      if (into == InterleaveInto::OWN_COPY) release_map_range(v.data, v.n_bytes());  // now, not after all
+    }
+  };
+  std::vector<std::thread> helpers;
+  const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  for (unsigned t = 1; t < n_threads; ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& t : helpers) t.join();
+  for (size_t i = 0; i < todo.size(); ++i) {
+    TensorView& v = *todo[i];
+    v.data = dst[i];
     v.type = interleaved_type(v.type);
     interleaved_bytes_ += v.n_bytes();
-  };
-  visit_globals(*this, rearrange);
-  for (LayerWeights& l : layers) l.for_each(rearrange);
+  }
+}
+
+void Model::release_map_range(const void* data, uint64_t n_bytes) const {
+  // Drops this process's mapping of the whole pages inside the range (the page cache keeps
+  // them, reclaimable), so that resident memory counts the rearranged copy only once.
+  const uint64_t page = 4096;
+  const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(data) + n_bytes) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 void Model::prefault_map() const {
   // Map every page now, as llama.cpp does with MAP_POPULATE: otherwise the first decode steps
   // take a page fault for each 4 KiB of weights they touch, and experts are touched at random.
+  // Only weights still in the map: rearranged ones live in a copy of their own.
   const uint8_t* base = file_.mapped_data();
   const uint64_t size = file_.file_size();
-  ::madvise(const_cast<uint8_t*>(base), size, MADV_WILLNEED);
   uint8_t sink = 0;
-  for (uint64_t off = 0; off < size; off += 4096) sink ^= *static_cast<const volatile uint8_t*>(base + off);
+  for_each_weight([&](const TensorView& v, TensorRole) {
+    const auto* p = static_cast<const uint8_t*>(v.data);
+    if (!p || p < base || p >= base + size) return;
+    const uintptr_t in_page = reinterpret_cast<uintptr_t>(p) % 4096;
+    ::madvise(const_cast<uint8_t*>(p - in_page), v.n_bytes() + in_page, MADV_WILLNEED);
+    for (uint64_t off = 0; off < v.n_bytes(); off += 4096) sink ^= *static_cast<const volatile uint8_t*>(p + off);
+  });
   (void)sink;
 }
 

@@ -156,8 +156,8 @@ class Model {
   // read by file range (expert_ranges) into memory the caller owns.
   // `interleave`: weights of a type with an interleaved form that the active CPU level computes
   // faster with (tensor/interleave.h: Q4_0) are rearranged into it at load, in memory the
-  // process owns: a full model that would be MAPPED is then READ (the map is read-only and
-  // shared), OWNED dense weights in place. LAZY ignores it.
+  // process owns: MAPPED weights into a copy of their own (the map is read-only and
+  // shared, so they are copied out of it), READ and OWNED ones in place. LAZY ignores it.
   static std::unique_ptr<Model> load(const std::string& path, DenseWeights dense = DenseWeights::MAPPED,
                                      bool interleave = false);
 
@@ -201,13 +201,16 @@ class Model {
  private:
   void copy_dense_weights();
   void prefault_map() const;
-  // Rearranges every bound weight (data present) that interleaving pays for, in place: the
-  // caller guarantees the bytes are writable.
-  void interleave_weights();
+  // Rearranges every bound weight (data present) that interleaving pays for: in place (the
+  // caller guarantees the bytes are writable) or into interleaved_copy_ (views into the map).
+  enum class InterleaveInto { PLACE, OWN_COPY };
+  void interleave_weights(InterleaveInto into);
+  void release_map_range(const void* data, uint64_t n_bytes) const;
 
   GgufFile file_;
   ModelConfig config_;
   AlignedBuffer owned_;
+  AlignedBuffer interleaved_copy_;  // MAPPED: the rearranged weights
   uint64_t interleaved_bytes_ = 0;
 };
 

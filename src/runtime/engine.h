@@ -52,7 +52,7 @@ struct EngineOptions {
   bool use_mmap = true;
   // Q4_0 weights interleaved 8 rows at a time at load for the kernels that read 8 rows in one
   // stream (tensor/interleave.h; llama.cpp's weight repacking, off with its -nr/--no-repack).
-  // The full model is then read into memory rather than mapped (the map cannot be rearranged).
+  // The full model's Q4_0 matrices are then copied out of the map (it is read-only and shared).
   bool interleave_weights = true;
 
   std::string policy = "full";  // full, prune, ondemand, cache, swapmoe
