@@ -75,6 +75,8 @@ extern const AttentionKeyKernels kF16Keys;
 // Paired with the avx512 flavour's Q6_K kernel too (bit-identical results); both need
 // AVX-512 F/BW/VL/VNNI.
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
+// The avx512 flavour's interleaved gemv too (decode is memory-bound: wider registers gain nothing).
+void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
 }
 namespace avx512 {
 extern const VecDotSet kVecDots;

@@ -616,7 +616,7 @@ extern constinit const VecDotSet kVecDots{
     .t4_mxfp4 = vec_dot_t4_mxfp4_q8_0,
     .x4t4_q8_0 = x4t4_q8_0,
     .x4t4_q4_0 = x4t4_q4_0,
-    // The group gemv is avx2_vnni_evex's (memory-bound: wider registers gain nothing).
+    .x8_q4_0 = avx2_vnni_evex::gemv_q4_0x8,  // memory-bound: wider registers gain nothing
     .x8t4_q4_0 = gemm4_q4_0x8,  // vec_dot_x8_avx512.cpp
 };
 

@@ -194,10 +194,8 @@ int interleaved_kernel_variants(GgmlType w, InterleavedKernels* out, int max_out
     if (n >= max_out || !fl.runs(cpu_features())) continue;
     if (!fl.set) {
       out[n++] = {gemv_q4_0x8_ref, gemm4_q4_0x8_ref, fl.isa};
-    } else if (fl.set->x8_q4_0 || fl.set->x8t4_q4_0) {
-      // A flavour with only one of the two borrows the other from the reference (same bits).
-      out[n++] = {fl.set->x8_q4_0 ? fl.set->x8_q4_0 : gemv_q4_0x8_ref,
-                  fl.set->x8t4_q4_0 ? fl.set->x8t4_q4_0 : gemm4_q4_0x8_ref, fl.isa};
+    } else if (fl.set->x8_q4_0 && fl.set->x8t4_q4_0) {
+      out[n++] = {fl.set->x8_q4_0, fl.set->x8t4_q4_0, fl.isa};
     }
   }
   return n;

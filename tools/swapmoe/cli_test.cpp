@@ -261,6 +261,26 @@ TEST_F(CliTest, BenchDepthFillsTheContextFirst) {
   EXPECT_NE(r.out.find("-d/--n-depth is for a single run"), std::string::npos) << r.out;
 }
 
+// Q4_0 rows are interleaved at load (as llama.cpp repacks them) unless -nr/--no-repack says not.
+TEST_F(CliTest, BenchSaysWhatWasRepacked) {
+  const std::string q4 = model_ + ".q4_0.gguf";
+  ASSERT_EQ(run("synth --preset tiny --experts 8 --type q4_0 -t 1 -o " + q4).code, 0);
+  auto repacked = [&](const std::string& flags) {
+    Result r = run("bench -m " + q4 + " -p 8 -n 4 -r 1 -t 1 --json " + flags);
+    EXPECT_EQ(r.code, 0) << r.out;
+    return std::make_pair(nlohmann::json::parse(r.last_stdout_line)["repacked_bytes"].get<uint64_t>(), r.out);
+  };
+  const auto [with, out] = repacked("");
+#if defined(__x86_64__)  // the interleaved kernels are x86's so far
+  EXPECT_GT(with, 0u);
+  EXPECT_NE(out.find("8 rows interleaved"), std::string::npos) << out;
+#endif
+  EXPECT_EQ(repacked("--no-repack").first, 0u);
+  EXPECT_EQ(repacked("-nr").first, 0u);  // llama.cpp's short name
+  EXPECT_EQ(repacked("--cpu ref").first, 0u);  // nothing to gain without SIMD kernels
+  std::filesystem::remove(q4);
+}
+
 TEST_F(CliTest, TemplatePrintsTheRenderedConversation) {
   const std::string conversation = model_ + ".conversation.json";
   {
