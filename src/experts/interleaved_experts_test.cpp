@@ -1,25 +1,41 @@
-// Q4_0 weights interleaved at load (tensor/interleave.h) in every place weights live: the full
+// Q4_0 and Q4_K weights interleaved at load (tensor/interleave.h) in every place weights live: the full
 // model's copy, the dense weights a budgeted engine owns, and expert slots filled by the loader.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 #include "experts/policies_test_model.h"
 #include "kernels/vec_dot.h"
+#include "model/synth_model.h"
+#include "tensor/interleave.h"
 #include "runtime/engine.h"
 #include "runtime/session.h"
 
 namespace swapmoe {
 namespace {
 
-class InterleavedExpertsTest : public ::testing::Test {
+// A small MoE model of each interleaved file type (rows wide enough for Q4_K's super-blocks).
+class InterleavedExpertsTest : public ::testing::TestWithParam<GgmlType> {
  protected:
-  static void SetUpTestSuite() { path_ = write_policies_test_model("interleaved", 3, GgmlType::Q4_0); }
-  static void TearDownTestSuite() { remove_policies_test_model(path_); }
+  void SetUp() override {
+    SynthSpec s = synth_preset("tiny");
+    s.seed = 3;
+    s.n_expert = 16;
+    s.n_layer = 2;
+    s.n_embd = s.n_ff = 256;
+    s.type = GetParam();
+    path_ = (std::filesystem::temp_directory_path() /
+             ("swapmoe_interleaved_" + std::string(type_name(s.type)) + "_" + std::to_string(::getpid()) + ".gguf"))
+                .string();
+    write_synth_model(s, path_, 2);
+  }
+  void TearDown() override { remove_policies_test_model(path_); }
 
-  static EngineOptions options(const std::string& policy, const std::string& share, bool interleave) {
+  EngineOptions options(const std::string& policy, const std::string& share, bool interleave) const {
     EngineOptions o = token_by_token_options(path_, policy, share);
     o.interleave_weights = interleave;
     return o;
@@ -30,18 +46,17 @@ class InterleavedExpertsTest : public ::testing::Test {
     return {l.begin(), l.end()};
   }
 
-  static std::string path_;
+  std::string path_;
 };
-std::string InterleavedExpertsTest::path_;
 
-TEST_F(InterleavedExpertsTest, TheFullModelComputesWhatThePlainRowsGive) {
+TEST_P(InterleavedExpertsTest, TheFullModelComputesWhatThePlainRowsGive) {
   Engine plain(options("full", "", false)), mixed(options("full", "", true));
   EXPECT_EQ(plain.model().interleaved_bytes(), 0u);
-  if (!interleaving_pays(GgmlType::Q4_0)) GTEST_SKIP() << "no interleaved kernels at this CPU level";
+  if (!interleaving_pays(GetParam())) GTEST_SKIP() << "no interleaved kernels at this CPU level";
   // Every matrix and expert, not the embedding table (read by rows).
   EXPECT_GT(mixed.model().interleaved_bytes(), mixed.model().expert_bytes());
-  EXPECT_EQ(mixed.model().layers[0].gate_exps.type, GgmlType::Q4_0_X8);
-  EXPECT_EQ(mixed.model().tok_embd.type, GgmlType::Q4_0);
+  EXPECT_EQ(mixed.model().layers[0].gate_exps.type, interleaved_type(GetParam()));
+  EXPECT_EQ(mixed.model().tok_embd.type, GetParam());
   const std::vector<float> want = prompt_logits(plain), got = prompt_logits(mixed);
   ASSERT_EQ(want.size(), got.size());
   float scale = 0;
@@ -55,17 +70,20 @@ TEST_F(InterleavedExpertsTest, TheFullModelComputesWhatThePlainRowsGive) {
   EXPECT_EQ(prompt_logits(no_mmap), got);
 }
 
-TEST_F(InterleavedExpertsTest, ExpertSlotsAreInterleavedAsTheyAreRead) {
+TEST_P(InterleavedExpertsTest, ExpertSlotsAreInterleavedAsTheyAreRead) {
   // An exact policy under a budget reproduces the full model token for token only if the
   // loader's slots hold what the full model's copy holds, in the same layout.
   Engine full(options("full", "", true)), cache(options("cache", "50%", true));
   EXPECT_EQ(greedy_tokens(cache, 12), greedy_tokens(full, 12));
   const std::vector<float> a = prompt_logits(full), b = prompt_logits(cache);
   EXPECT_EQ(a, b);
-  if (interleaving_pays(GgmlType::Q4_0)) {
+  if (interleaving_pays(GetParam())) {
     EXPECT_GT(cache.model().interleaved_bytes(), 0u);  // its dense weights
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(FileTypes, InterleavedExpertsTest, ::testing::Values(GgmlType::Q4_0, GgmlType::Q4_K),
+                         [](const auto& info) { return std::string(type_name(info.param)); });
 
 }  // namespace
 }  // namespace swapmoe

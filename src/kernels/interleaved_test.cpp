@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels/kernel_test_util.h"
@@ -13,20 +14,31 @@
 namespace swapmoe {
 namespace {
 
+// Each interleaved type: its file type, its activations, the plain one-row reference, lengths.
+struct X8Case {
+  GgmlType stored, x8, act;
+  VecDotFn plain_ref;
+  std::vector<int64_t> lengths;
+};
+const X8Case kCases[] = {
+    {GgmlType::Q4_0, GgmlType::Q4_0_X8, GgmlType::Q8_0, vec_dot_q4_0_q8_0_ref, {32, 64, 96, 160, 2048, 4128}},
+    {GgmlType::Q4_K, GgmlType::Q4_K_X8, GgmlType::Q8_K, vec_dot_q4_K_q8_K_ref, {256, 512, 768, 2816}},
+};
+
 struct Group {
   std::vector<uint8_t> plain, x8;  // 8 rows
 };
 
-Group random_group(int64_t n, uint64_t seed) {
+Group random_group(const X8Case& k, int64_t n, uint64_t seed) {
   Group g;
-  const size_t row = row_size(GgmlType::Q4_0, n);
+  const size_t row = row_size(k.stored, n);
   g.plain.resize(row * kInterleaveRows + 64);
   for (int r = 0; r < kInterleaveRows; ++r) {
-    const auto q = test::quantized_row(GgmlType::Q4_0, n, seed + r, true);
+    const auto q = test::quantized_row(k.stored, n, seed + r, true);
     std::memcpy(g.plain.data() + r * row, q.data(), row);
   }
   g.x8.resize(g.plain.size());
-  interleave_rows(GgmlType::Q4_0, g.plain.data(), g.x8.data(), n, kInterleaveRows);
+  interleave_rows(k.stored, g.plain.data(), g.x8.data(), n, kInterleaveRows);
   return g;
 }
 
@@ -37,57 +49,66 @@ struct PreparedRow {
   X8Activation view() const { return {q.data(), d.data(), offset.data()}; }
 };
 
-PreparedRow prepared(int64_t n, uint64_t seed) {
+PreparedRow prepared(const X8Case& k, int64_t n, uint64_t seed) {
   PreparedRow p;
-  p.q = test::quantized_row(GgmlType::Q8_0, n, seed, false);
-  p.d.resize(n / QK8_0);
-  p.offset.resize(n / QK8_0);
-  prepare_x8_activation(GgmlType::Q4_0_X8, p.q.data(), n, p.d.data(), p.offset.data());
+  p.q = test::quantized_row(k.act, n, seed, false);
+  const int64_t nb = n / type_traits(k.x8).block_size;
+  p.d.resize(nb);
+  p.offset.resize(nb);
+  prepare_x8_activation(k.x8, p.q.data(), n, p.d.data(), p.offset.data());
   return p;
 }
 
-const int64_t kLengths[] = {32, 64, 96, 160, 2048, 4128};
-
 TEST(Interleaved, ReferenceEqualsThePlainDotProduct) {
-  for (int64_t n : kLengths) {
-    const Group g = random_group(n, 11 * n);
-    const PreparedRow y = prepared(n, 5 * n);
-    float s[kInterleaveRows];
-    gemv_q4_0x8_ref(n, s, g.x8.data(), y.view());
-    for (int r = 0; r < kInterleaveRows; ++r) {
-      float plain;
-      vec_dot_q4_0_q8_0_ref(n, &plain, g.plain.data() + r * row_size(GgmlType::Q4_0, n), y.q.data());
-      EXPECT_NEAR(s[r], plain, 1e-5f * (1 + std::fabs(plain))) << "n " << n << " row " << r;
+  for (const X8Case& k : kCases) {
+    const InterleavedKernels ref = [&] {
+      InterleavedKernels v[8];
+      return v[interleaved_kernel_variants(k.x8, v, 8) - 1];
+    }();
+    for (int64_t n : k.lengths) {
+      const Group g = random_group(k, n, 11 * n);
+      const PreparedRow y = prepared(k, n, 5 * n);
+      float s[kInterleaveRows];
+      ref.gemv(n, s, g.x8.data(), y.view());
+      for (int r = 0; r < kInterleaveRows; ++r) {
+        float plain;
+        k.plain_ref(n, &plain, g.plain.data() + r * row_size(k.stored, n), y.q.data());
+        EXPECT_NEAR(s[r], plain, 1e-5f * (1 + std::fabs(plain))) << type_name(k.x8) << " n " << n << " row " << r;
+      }
     }
   }
 }
 
 TEST(Interleaved, EveryFlavourEqualsTheReferenceBitForBit) {
-  InterleavedKernels variants[8];
-  const int nv = interleaved_kernel_variants(GgmlType::Q4_0_X8, variants, 8);
-  ASSERT_GE(nv, 1);
-  EXPECT_STREQ(variants[nv - 1].isa, "ref");
-  for (int64_t n : kLengths) {
-    const Group g = random_group(n, 3 * n);
-    PreparedRow ys[4] = {prepared(n, 1), prepared(n, 2), prepared(n, 3), prepared(n, 4)};
-    const X8Activation views[4] = {ys[0].view(), ys[1].view(), ys[2].view(), ys[3].view()};
-    float want[4 * kInterleaveRows];
-    for (int t = 0; t < 4; ++t) gemv_q4_0x8_ref(n, want + t * kInterleaveRows, g.x8.data(), views[t]);
-    for (int v = 0; v < nv; ++v) {
-      float one[kInterleaveRows], four[4 * kInterleaveRows];
-      variants[v].gemv(n, one, g.x8.data(), views[2]);
-      EXPECT_EQ(0, std::memcmp(one, want + 2 * kInterleaveRows, sizeof one)) << variants[v].isa << " gemv, n " << n;
-      variants[v].gemm4(n, four, g.x8.data(), views);
-      EXPECT_EQ(0, std::memcmp(four, want, sizeof four)) << variants[v].isa << " gemm4, n " << n;
+  for (const X8Case& k : kCases) {
+    InterleavedKernels variants[8];
+    const int nv = interleaved_kernel_variants(k.x8, variants, 8);
+    ASSERT_GE(nv, 1);
+    EXPECT_STREQ(variants[nv - 1].isa, "ref");
+    for (int64_t n : k.lengths) {
+      const Group g = random_group(k, n, 3 * n);
+      PreparedRow ys[4] = {prepared(k, n, 1), prepared(k, n, 2), prepared(k, n, 3), prepared(k, n, 4)};
+      const X8Activation views[4] = {ys[0].view(), ys[1].view(), ys[2].view(), ys[3].view()};
+      float want[4 * kInterleaveRows];
+      for (int t = 0; t < 4; ++t) variants[nv - 1].gemv(n, want + t * kInterleaveRows, g.x8.data(), views[t]);
+      for (int v = 0; v < nv; ++v) {
+        const std::string what = std::string(type_name(k.x8)) + " " + variants[v].isa + ", n " + std::to_string(n);
+        float one[kInterleaveRows], four[4 * kInterleaveRows];
+        variants[v].gemv(n, one, g.x8.data(), views[2]);
+        EXPECT_EQ(0, std::memcmp(one, want + 2 * kInterleaveRows, sizeof one)) << what << " gemv";
+        variants[v].gemm4(n, four, g.x8.data(), views);
+        EXPECT_EQ(0, std::memcmp(four, want, sizeof four)) << what << " gemm4";
+      }
     }
   }
 }
 
-TEST(Interleaved, OnlyQ4_0IsInterleavedAndTheActiveKernelsAreComplete) {
+TEST(Interleaved, OnlyQ4_0AndQ4_KAreInterleavedAndTheActiveKernelsAreComplete) {
   EXPECT_TRUE(can_compute(GgmlType::Q4_0_X8));
   const InterleavedKernels& k = interleaved_kernels(GgmlType::Q4_0_X8);
   EXPECT_NE(k.gemv, nullptr);
   EXPECT_NE(k.gemm4, nullptr);
+  EXPECT_NE(interleaved_kernels(GgmlType::Q4_K_X8).gemv, nullptr);
   EXPECT_EQ(interleaved_kernels(GgmlType::Q8_0).gemv, nullptr);
   EXPECT_FALSE(interleaving_pays(GgmlType::Q8_0));
   EXPECT_EQ(interleaving_pays(GgmlType::Q4_0), std::strcmp(k.isa, "ref") != 0);

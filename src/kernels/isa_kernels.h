@@ -56,6 +56,8 @@ struct VecDotSet {
   VecDotX4T4Fn x4t4_q4_0 = nullptr;
   GemvX8Fn x8_q4_0 = nullptr;  // interleaved groups of 8 rows (q4_0x8)
   GemmX8T4Fn x8t4_q4_0 = nullptr;
+  GemvX8Fn x8_q4_K = nullptr;
+  GemmX8T4Fn x8t4_q4_K = nullptr;
 };
 
 #if defined(SWAPMOE_KERNELS_X86)
@@ -75,8 +77,10 @@ extern const AttentionKeyKernels kF16Keys;
 // Paired with the avx512 flavour's Q6_K kernel too (bit-identical results); both need
 // AVX-512 F/BW/VL/VNNI.
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
-// The avx512 flavour's interleaved gemv too (decode is memory-bound: wider registers gain nothing).
+// The avx512 flavour's interleaved kernels too (decode is memory-bound: wider registers gain nothing).
 void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemv_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation* y);
 }
 namespace avx512 {
 extern const VecDotSet kVecDots;
@@ -117,6 +121,8 @@ void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
 void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_0x8(int64_t n, float* s, const void* x, const X8Activation* y);
+void gemv_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation* y);
 #if defined(SWAPMOE_KERNELS_ARM64)
 // vec_dot_neon_k.cpp (the x86 flavours keep theirs file-local).
 void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* x, const void* y);

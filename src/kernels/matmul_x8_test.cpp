@@ -1,4 +1,4 @@
-// Products of interleaved weights against the same weights in plain rows: every thread count,
+// Products of interleaved weights (Q4_0, Q4_K) against the same weights in plain rows: every thread count,
 // token count (decode, the 4-token kernel and its leftovers, cache tiles), row subset and
 // token-id list gives what the plain rows give.
 #include <gtest/gtest.h>
@@ -18,19 +18,19 @@ struct Pair {
   TensorView plain_view, x8_view;
 };
 
-Pair make_pair(int64_t n_cols, int64_t n_rows) {
+Pair make_pair(GgmlType t, int64_t n_cols, int64_t n_rows) {
   Pair p;
-  const size_t rb = row_size(GgmlType::Q4_0, n_cols);
+  const size_t rb = row_size(t, n_cols);
   p.plain.resize(rb * n_rows);
   for (int64_t r = 0; r < n_rows; ++r) {
-    const auto q = test::quantized_row(GgmlType::Q4_0, n_cols, 100 + r, true);
+    const auto q = test::quantized_row(t, n_cols, 100 + r, true);
     std::copy(q.begin(), q.begin() + rb, p.plain.begin() + r * rb);
   }
   p.x8.resize(p.plain.size());
-  interleave_rows(GgmlType::Q4_0, p.plain.data(), p.x8.data(), n_cols, n_rows);
+  interleave_rows(t, p.plain.data(), p.x8.data(), n_cols, n_rows);
   const int64_t ne[2] = {n_cols, n_rows};
-  p.plain_view = TensorView::contiguous(GgmlType::Q4_0, ne, 2, p.plain.data());
-  p.x8_view = TensorView::contiguous(GgmlType::Q4_0_X8, ne, 2, p.x8.data());
+  p.plain_view = TensorView::contiguous(t, ne, 2, p.plain.data());
+  p.x8_view = TensorView::contiguous(interleaved_type(t), ne, 2, p.x8.data());
   return p;
 }
 
@@ -40,9 +40,11 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
     ASSERT_NEAR(got[i], want[i], 1e-4f * (1 + std::fabs(want[i]))) << what << " at " << i;
 }
 
-TEST(MatmulX8, EqualsThePlainRowsForEveryShapeOfWork) {
-  const int64_t n_cols = 96, n_rows = 40;
-  const Pair p = make_pair(n_cols, n_rows);
+void expect_plain_rows_results(GgmlType type, int64_t n_cols) {
+  SCOPED_TRACE(type_name(type));
+  const int64_t n_rows = 40;
+  const Pair p = make_pair(type, n_cols, n_rows);
+  const GgmlType act = type_traits(type).vec_dot_type;
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
     for (int64_t n_tokens : {1, 2, 3, 4, 5, 9, 13}) {
@@ -50,7 +52,7 @@ TEST(MatmulX8, EqualsThePlainRowsForEveryShapeOfWork) {
       test::XorShift rng(n_tokens);
       for (auto& v : x) v = rng.symmetric();
       QuantizedActivations qa;
-      qa.quantize(GgmlType::Q8_0, x.data(), n_tokens, n_cols);
+      qa.quantize(act, x.data(), n_tokens, n_cols);
       std::vector<float> want(n_tokens * n_rows), got(n_tokens * n_rows, -1.0f);
       matmul(p.plain_view, qa, want.data(), pool);
       matmul(p.x8_view, qa, got.data(), pool);
@@ -69,6 +71,11 @@ TEST(MatmulX8, EqualsThePlainRowsForEveryShapeOfWork) {
       expect_close(tile_got, tile_want, "rows 16..24");
     }
   }
+}
+
+TEST(MatmulX8, EqualsThePlainRowsForEveryShapeOfWork) {
+  expect_plain_rows_results(GgmlType::Q4_0, 96);
+  expect_plain_rows_results(GgmlType::Q4_K, 512);
 }
 
 TEST(MatmulX8, ThreadsSplitRowsOnWholeGroups) {

@@ -63,9 +63,10 @@ struct VecDotKernels {
 };
 // ---- interleaved weights (tensor/interleave.h): groups of 8 rows, one 32-bit lane per row
 //
-// An activation row prepared for them: its Q8_0 blocks and, per block, the scale as a float and
-// the offset term of the weights' encoding (Q4_0: -8 * the sum of the block's values), worked
-// out once for all the groups it meets (prepare_x8_activation).
+// An activation row prepared for them: its blocks (Q8_0, Q8_K) and, per block, the scale as a
+// float and the offset term of the weights' encoding (Q4_0: -8 * the sum of the block's values;
+// Q4_K: 0, its kernels take the mins' sums from Q8_K's block sums), worked out once for all
+// the groups it meets (prepare_x8_activation).
 struct X8Activation {
   const void* q = nullptr;
   const float* d = nullptr;
@@ -83,6 +84,8 @@ struct InterleavedKernels {
 };
 void gemv_q4_0x8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_0x8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
+void gemv_q4_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q4_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
 // For interleaved type w at the active level: the fastest flavour's, or the reference's.
 const InterleavedKernels& interleaved_kernels(GgmlType w);
 // Interleaving file type `stored` pays at the active level: a SIMD flavour has kernels for
@@ -90,7 +93,7 @@ const InterleavedKernels& interleaved_kernels(GgmlType w);
 bool interleaving_pays(GgmlType stored);
 // Every flavour's this CPU runs, fastest first, the reference last (tests, benches).
 int interleaved_kernel_variants(GgmlType w, InterleavedKernels* out, int max_out);
-// d[b] and offset[b] of a Q8_0 activation row of n values, for interleaved type w.
+// d[b] and offset[b] of an activation row of n values (w's vec_dot_type), for interleaved type w.
 void prepare_x8_activation(GgmlType w, const void* q, int64_t n, float* d, int32_t* offset);
 
 // Kernels for weight type w at active_cpu_level(); fast == nullptr when w has no dot product.

@@ -262,6 +262,8 @@ extern constinit const VecDotSet kVecDots{
 #endif
     .x8_q4_0 = gemv_q4_0x8,  // vec_dot_x8_avx2.cpp, same flavour
     .x8t4_q4_0 = gemm4_q4_0x8,
+    .x8_q4_K = gemv_q4_Kx8,
+    .x8t4_q4_K = gemm4_q4_Kx8,
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS

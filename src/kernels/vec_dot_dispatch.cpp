@@ -133,24 +133,45 @@ const AttentionKeyKernels& key_kernels(CpuLevel level) {
   return all[static_cast<size_t>(level)];
 }
 
+// The interleaved types, their references and where a flavour keeps their kernels.
+struct X8Row {
+  GgmlType type;
+  InterleavedKernels ref;
+  GemvX8Fn VecDotSet::*gemv;
+  GemmX8T4Fn VecDotSet::*gemm4;
+};
+const X8Row kX8Rows[] = {
+    {GgmlType::Q4_0_X8, {gemv_q4_0x8_ref, gemm4_q4_0x8_ref, "ref"}, &VecDotSet::x8_q4_0, &VecDotSet::x8t4_q4_0},
+    {GgmlType::Q4_K_X8, {gemv_q4_Kx8_ref, gemm4_q4_Kx8_ref, "ref"}, &VecDotSet::x8_q4_K, &VecDotSet::x8t4_q4_K},
+};
+constexpr size_t kNumX8 = sizeof(kX8Rows) / sizeof(kX8Rows[0]);
+
+const X8Row* find_x8_row(GgmlType w) {
+  for (const X8Row& r : kX8Rows)
+    if (r.type == w) return &r;
+  return nullptr;
+}
+
 // The interleaved kernels at each level: the first usable flavour's gemv and the first's gemm4
 // (each equals the reference bit for bit, so they pair with any other), else the reference.
-const InterleavedKernels& q4_0x8_kernels(CpuLevel level) {
+const InterleavedKernels& x8_kernels(const X8Row& row, CpuLevel level) {
   static const auto all = [] {
-    std::array<InterleavedKernels, kCpuLevelCount> t{};
-    for (int l = 0; l < kCpuLevelCount; ++l) {
-      InterleavedKernels& k = t[static_cast<size_t>(l)];
-      for (const Flavour& fl : kFlavours) {
-        if (!fl.set || !usable(fl, static_cast<CpuLevel>(l))) continue;
-        if (!k.gemv && fl.set->x8_q4_0) k.gemv = fl.set->x8_q4_0, k.isa = fl.isa;
-        if (!k.gemm4 && fl.set->x8t4_q4_0) k.gemm4 = fl.set->x8t4_q4_0;
+    std::array<std::array<InterleavedKernels, kNumX8>, kCpuLevelCount> t{};
+    for (int l = 0; l < kCpuLevelCount; ++l)
+      for (size_t i = 0; i < kNumX8; ++i) {
+        const X8Row& r = kX8Rows[i];
+        InterleavedKernels& k = t[static_cast<size_t>(l)][i];
+        for (const Flavour& fl : kFlavours) {
+          if (!fl.set || !usable(fl, static_cast<CpuLevel>(l))) continue;
+          if (!k.gemv && fl.set->*r.gemv) k.gemv = fl.set->*r.gemv, k.isa = fl.isa;
+          if (!k.gemm4 && fl.set->*r.gemm4) k.gemm4 = fl.set->*r.gemm4;
+        }
+        if (!k.gemv) k.gemv = r.ref.gemv, k.isa = "ref";
+        if (!k.gemm4) k.gemm4 = r.ref.gemm4;
       }
-      if (!k.gemv) k.gemv = gemv_q4_0x8_ref, k.isa = "ref";
-      if (!k.gemm4) k.gemm4 = gemm4_q4_0x8_ref;
-    }
     return t;
   }();
-  return all[static_cast<size_t>(level)];
+  return all[static_cast<size_t>(level)][static_cast<size_t>(&row - kX8Rows)];
 }
 
 }  // namespace
@@ -179,23 +200,25 @@ bool can_compute(GgmlType w) { return find_row(w) != nullptr || is_interleaved(w
 
 const InterleavedKernels& interleaved_kernels(GgmlType w) {
   static const InterleavedKernels none{};
-  return w == GgmlType::Q4_0_X8 ? q4_0x8_kernels(active_cpu_level()) : none;
+  const X8Row* r = find_x8_row(w);
+  return r ? x8_kernels(*r, active_cpu_level()) : none;
 }
 
 bool interleaving_pays(GgmlType stored) {
-  const GgmlType x8 = interleaved_type(stored);
-  return x8 != stored && interleaved_kernels(x8).gemv != gemv_q4_0x8_ref;
+  const X8Row* r = find_x8_row(interleaved_type(stored));
+  return r && interleaved_kernels(r->type).gemv != r->ref.gemv;
 }
 
 int interleaved_kernel_variants(GgmlType w, InterleavedKernels* out, int max_out) {
-  if (w != GgmlType::Q4_0_X8) return 0;
+  const X8Row* r = find_x8_row(w);
+  if (!r) return 0;
   int n = 0;
   for (const Flavour& fl : kFlavours) {
     if (n >= max_out || !fl.runs(cpu_features())) continue;
     if (!fl.set) {
-      out[n++] = {gemv_q4_0x8_ref, gemm4_q4_0x8_ref, fl.isa};
-    } else if (fl.set->x8_q4_0 && fl.set->x8t4_q4_0) {
-      out[n++] = {fl.set->x8_q4_0, fl.set->x8t4_q4_0, fl.isa};
+      out[n++] = r->ref;
+    } else if (fl.set->*r->gemv && fl.set->*r->gemm4) {
+      out[n++] = {fl.set->*r->gemv, fl.set->*r->gemm4, fl.isa};
     }
   }
   return n;

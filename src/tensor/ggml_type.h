@@ -32,10 +32,11 @@ enum class GgmlType : uint32_t {
   BF16 = 30,
   MXFP4 = 39,
   COUNT = 40,  // upper bound for ids accepted from files
-  // In memory only, never read from or written to a file (type_is_known rejects it): Q4_0 rows
+  // In memory only, never read from or written to a file (type_is_known rejects them): rows
   // interleaved 8 at a time so that one stream of bytes feeds 8 rows (tensor/interleave.h).
   Q4_0_X8 = 41,
-  TABLE_END = 42,  // upper bound for every id, the in-memory ones included
+  Q4_K_X8 = 42,
+  TABLE_END = 43,  // upper bound for every id, the in-memory ones included
 };
 
 // Dequantise n values (n a multiple of block_size).

@@ -16,14 +16,14 @@ void check_shape(const char* what, GgmlType t, int64_t n_cols, int64_t n_rows) {
   if (!can_interleave(t, n_cols, n_rows))
     fail(what, std::string("cannot interleave a ") + type_name(t) + " matrix of " + std::to_string(n_rows) +
                    " rows x " + std::to_string(n_cols) + " columns",
-         "only q4_0 matrices whose rows are a multiple of 8 have an interleaved form");
+         "only q4_0 and q4_K matrices whose rows are a multiple of 8 have an interleaved form");
 }
 
 // Where row r's bytes c*4 .. c*4+3 of block b sit in an interleaved group.
 inline size_t lane_offset(size_t c, int64_t r) { return c * kInterleaveRows * kLaneBytes + r * kLaneBytes; }
 
-// One group of 8 rows of n_blocks blocks each, from plain rows to the interleaved form.
-void group_to_x8(const uint8_t* plain_rows, uint8_t* x8_group, int64_t n_blocks) {
+// One group of 8 Q4_0 rows of n_blocks blocks each, from plain rows to the interleaved form.
+void group_to_x8_q4_0(const uint8_t* plain_rows, uint8_t* x8_group, int64_t n_blocks) {
   const auto* plain = reinterpret_cast<const BlockQ4_0*>(plain_rows);
   auto* x8 = reinterpret_cast<BlockQ4_0x8*>(x8_group);
   for (int64_t b = 0; b < n_blocks; ++b)
@@ -35,8 +35,8 @@ void group_to_x8(const uint8_t* plain_rows, uint8_t* x8_group, int64_t n_blocks)
     }
 }
 
-// The inverse of group_to_x8.
-void group_from_x8(const uint8_t* x8_group, uint8_t* plain_rows, int64_t n_blocks) {
+// The inverse of group_to_x8_q4_0.
+void group_from_x8_q4_0(const uint8_t* x8_group, uint8_t* plain_rows, int64_t n_blocks) {
   const auto* x8 = reinterpret_cast<const BlockQ4_0x8*>(x8_group);
   auto* plain = reinterpret_cast<BlockQ4_0*>(plain_rows);
   for (int64_t b = 0; b < n_blocks; ++b)
@@ -48,11 +48,72 @@ void group_from_x8(const uint8_t* x8_group, uint8_t* plain_rows, int64_t n_block
     }
 }
 
+// Q4_K: the nibbles as Q4_0's, per pair of sub-blocks; the scales regrouped by sub-block.
+constexpr size_t kPairBytes = 32;  // one row's bytes of a pair of sub-blocks
+
+void group_to_x8_q4_K(const uint8_t* plain_rows, uint8_t* x8_group, int64_t n_blocks) {
+  const auto* plain = reinterpret_cast<const BlockQ4_K*>(plain_rows);
+  auto* x8 = reinterpret_cast<BlockQ4_Kx8*>(x8_group);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    BlockQ4_Kx8& out = x8[b];
+    std::memset(out.scales, 0, sizeof out.scales);
+    for (int64_t r = 0; r < kInterleaveRows; ++r) {
+      const BlockQ4_K& in = plain[r * n_blocks + b];
+      out.d[r] = in.d;
+      out.dmin[r] = in.dmin;
+      for (int s = 0; s < 8; ++s) {
+        uint8_t sc, m;
+        unpack_scale_min_k4(s, in.scales, &sc, &m);
+        uint8_t* g = out.scales + s * 12;
+        g[r] = static_cast<uint8_t>((sc & 0xF) | ((m & 0xF) << 4));
+        uint32_t high;
+        std::memcpy(&high, g + 8, 4);
+        high |= static_cast<uint32_t>(sc >> 4) << (2 * r) | static_cast<uint32_t>(m >> 4) << (16 + 2 * r);
+        std::memcpy(g + 8, &high, 4);
+      }
+      for (int j = 0; j < 4; ++j)
+        for (size_t c = 0; c < kPairBytes / kLaneBytes; ++c)
+          std::memcpy(out.qs + j * 256 + lane_offset(c, r), in.qs + j * kPairBytes + c * kLaneBytes, kLaneBytes);
+    }
+  }
+}
+
+void group_from_x8_q4_K(const uint8_t* x8_group, uint8_t* plain_rows, int64_t n_blocks) {
+  const auto* x8 = reinterpret_cast<const BlockQ4_Kx8*>(x8_group);
+  auto* plain = reinterpret_cast<BlockQ4_K*>(plain_rows);
+  for (int64_t b = 0; b < n_blocks; ++b)
+    for (int64_t r = 0; r < kInterleaveRows; ++r) {
+      const BlockQ4_Kx8& in = x8[b];
+      BlockQ4_K& out = plain[r * n_blocks + b];
+      out.d = in.d[r];
+      out.dmin = in.dmin[r];
+      uint8_t sc[8], m[8];
+      for (int s = 0; s < 8; ++s) {
+        const uint8_t* g = in.scales + s * 12;
+        uint32_t high;
+        std::memcpy(&high, g + 8, 4);
+        sc[s] = static_cast<uint8_t>((g[r] & 0xF) | ((high >> (2 * r)) & 3) << 4);
+        m[s] = static_cast<uint8_t>((g[r] >> 4) | ((high >> (16 + 2 * r)) & 3) << 4);
+      }
+      // Q4_K's packing (unpack_scale_min_k4 read backwards).
+      for (int s = 0; s < 4; ++s) {
+        out.scales[s] = static_cast<uint8_t>(sc[s] | (sc[s + 4] >> 4) << 6);
+        out.scales[s + 4] = static_cast<uint8_t>(m[s] | (m[s + 4] >> 4) << 6);
+        out.scales[s + 8] = static_cast<uint8_t>((sc[s + 4] & 0xF) | (m[s + 4] & 0xF) << 4);
+      }
+      for (int j = 0; j < 4; ++j)
+        for (size_t c = 0; c < kPairBytes / kLaneBytes; ++c)
+          std::memcpy(out.qs + j * kPairBytes + c * kLaneBytes, in.qs + j * 256 + lane_offset(c, r), kLaneBytes);
+    }
+}
+
 void permute(const char* what, GgmlType t, const uint8_t* src, uint8_t* dst, int64_t n_cols, int64_t n_rows,
              bool to_x8) {
   check_shape(what, t, n_cols, n_rows);
-  const int64_t n_blocks = n_cols / QK4_0;
-  const size_t group_bytes = static_cast<size_t>(n_blocks) * sizeof(BlockQ4_0) * kInterleaveRows;
+  const TypeTraits& tr = type_traits(t);
+  const int64_t n_blocks = n_cols / tr.block_size;
+  const size_t group_bytes = static_cast<size_t>(n_blocks) * tr.type_size * kInterleaveRows;
+  const bool q4_K = t == GgmlType::Q4_K;
   thread_local std::vector<uint8_t> copy;
   for (int64_t g = 0; g < n_rows / kInterleaveRows; ++g) {
     const uint8_t* from = src + g * group_bytes;
@@ -60,19 +121,24 @@ void permute(const char* what, GgmlType t, const uint8_t* src, uint8_t* dst, int
       copy.assign(from, from + group_bytes);
       from = copy.data();
     }
-    if (to_x8) group_to_x8(from, dst + g * group_bytes, n_blocks);
-    else group_from_x8(from, dst + g * group_bytes, n_blocks);
+    uint8_t* to = dst + g * group_bytes;
+    if (to_x8) q4_K ? group_to_x8_q4_K(from, to, n_blocks) : group_to_x8_q4_0(from, to, n_blocks);
+    else q4_K ? group_from_x8_q4_K(from, to, n_blocks) : group_from_x8_q4_0(from, to, n_blocks);
   }
 }
 
 }  // namespace
 
-GgmlType interleaved_type(GgmlType t) { return t == GgmlType::Q4_0 ? GgmlType::Q4_0_X8 : t; }
+GgmlType interleaved_type(GgmlType t) {
+  return t == GgmlType::Q4_0 ? GgmlType::Q4_0_X8 : t == GgmlType::Q4_K ? GgmlType::Q4_K_X8 : t;
+}
 
-bool is_interleaved(GgmlType t) { return t == GgmlType::Q4_0_X8; }
+bool is_interleaved(GgmlType t) { return t == GgmlType::Q4_0_X8 || t == GgmlType::Q4_K_X8; }
 
 bool can_interleave(GgmlType t, int64_t n_cols, int64_t n_rows) {
-  return t == GgmlType::Q4_0 && n_cols > 0 && n_cols % QK4_0 == 0 && n_rows > 0 && n_rows % kInterleaveRows == 0;
+  if (t != GgmlType::Q4_0 && t != GgmlType::Q4_K) return false;
+  const int64_t block = type_traits(t).block_size;
+  return n_cols > 0 && n_cols % block == 0 && n_rows > 0 && n_rows % kInterleaveRows == 0;
 }
 
 void interleave_rows(GgmlType t, const uint8_t* src, uint8_t* dst, int64_t n_cols, int64_t n_rows) {

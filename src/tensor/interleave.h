@@ -1,4 +1,5 @@
-// Weight rows interleaved for the matrix-vector kernels: the in-memory layout GgmlType::Q4_0_X8.
+// Weight rows interleaved for the matrix-vector kernels: the in-memory layouts
+// GgmlType::Q4_0_X8 and Q4_K_X8 (quant_blocks.h: BlockQ4_0x8, BlockQ4_Kx8).
 //
 // A one-row Q4_0 dot product spends ~24 instructions on 64 values, most of them on the
 // activation block (its load, its sum, its scale) that every row repeats; it runs out of
@@ -18,7 +19,7 @@ namespace swapmoe {
 
 constexpr int64_t kInterleaveRows = 8;
 
-// The interleaved form of a file type (Q4_0 -> Q4_0_X8), or `t` itself when it has none.
+// The interleaved form of a file type (Q4_0 -> Q4_0_X8, Q4_K -> Q4_K_X8), or `t` itself.
 GgmlType interleaved_type(GgmlType t);
 bool is_interleaved(GgmlType t);
 // A matrix of this type and shape can be interleaved (its rows come in whole groups of 8).

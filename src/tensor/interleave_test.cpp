@@ -38,13 +38,37 @@ TEST(Interleave, PlacesEachRowsBytesInItsLaneAndRoundTrips) {
   EXPECT_EQ(in_place, x8);
 }
 
-TEST(Interleave, OnlyQ4_0InWholeGroupsOfEightRows) {
+TEST(Interleave, Q4_KRoundTripsWithItsScalesRegrouped) {
+  const int64_t n_cols = 2 * QK_K, n_rows = 8;
+  const size_t bytes = row_size(GgmlType::Q4_K, n_cols) * n_rows;
+  const std::vector<uint8_t> plain = random_bytes(bytes, 9);  // every bit pattern of the scales
+  std::vector<uint8_t> x8(bytes), back(bytes);
+  interleave_rows(GgmlType::Q4_K, plain.data(), x8.data(), n_cols, n_rows);
+  deinterleave_rows(GgmlType::Q4_K, x8.data(), back.data(), n_cols, n_rows);
+  EXPECT_EQ(back, plain);
+  // Row 5, super-block 1: sub-block 6's scale and min, and its nibbles' place.
+  const auto* p = reinterpret_cast<const BlockQ4_K*>(plain.data()) + 5 * 2 + 1;
+  const auto* g = reinterpret_cast<const BlockQ4_Kx8*>(x8.data()) + 1;
+  uint8_t sc, m;
+  unpack_scale_min_k4(6, p->scales, &sc, &m);
+  uint32_t high;
+  std::memcpy(&high, g->scales + 6 * 12 + 8, 4);
+  EXPECT_EQ((g->scales[6 * 12 + 5] & 0xF) | ((high >> 10) & 3) << 4, sc);
+  EXPECT_EQ((g->scales[6 * 12 + 5] >> 4) | ((high >> 26) & 3) << 4, m);
+  EXPECT_EQ(0, std::memcmp(g->qs + 3 * 256 + 7 * 32 + 5 * 4, p->qs + 3 * 32 + 28, 4));
+  EXPECT_EQ(g->dmin[5], p->dmin);
+}
+
+TEST(Interleave, OnlyQ4_0AndQ4_KInWholeGroupsOfEightRows) {
   EXPECT_EQ(interleaved_type(GgmlType::Q4_0), GgmlType::Q4_0_X8);
+  EXPECT_EQ(interleaved_type(GgmlType::Q4_K), GgmlType::Q4_K_X8);
   EXPECT_EQ(interleaved_type(GgmlType::Q8_0), GgmlType::Q8_0);
   EXPECT_TRUE(is_interleaved(GgmlType::Q4_0_X8));
   EXPECT_TRUE(can_interleave(GgmlType::Q4_0, 64, 24));
   EXPECT_FALSE(can_interleave(GgmlType::Q4_0, 64, 12));
-  EXPECT_FALSE(can_interleave(GgmlType::Q4_K, 256, 8));
+  EXPECT_TRUE(can_interleave(GgmlType::Q4_K, 256, 8));
+  EXPECT_FALSE(can_interleave(GgmlType::Q4_K, 128, 8));
+  EXPECT_FALSE(can_interleave(GgmlType::Q6_K, 256, 8));
   std::vector<uint8_t> buf(row_size(GgmlType::Q4_0, 64) * 12);
   EXPECT_THROW(interleave_rows(GgmlType::Q4_0, buf.data(), buf.data(), 64, 12), Error);
   // Never a file type.

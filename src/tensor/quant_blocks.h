@@ -190,6 +190,21 @@ static_assert(sizeof(BlockQ6_K) == 210, "Q6_K block must be 210 bytes");
 
 // Activation type for the K-quant dot products: x = d * q, with the sums of each 16 quants
 // precomputed so the kernels can subtract the mins without touching qs again.
+// In memory only (GgmlType::Q4_K_X8): super-block b of 8 consecutive Q4_K rows. The nibbles are
+// interleaved as BlockQ4_0x8's, per pair j of sub-blocks: qs[j * 256 + c * 32 + r * 4 + i] = row
+// r's qs[32 j + 4 c + i] (a 32-byte load holds values 64j+4c.. of sub-block 2j in its low
+// nibbles, 64j+32+4c.. of sub-block 2j+1 in its high ones, one 32-bit lane per row). The 6-bit
+// scales and mins are regrouped by sub-block s, 12 bytes each: bytes 0-7 hold row r's low 4
+// bits of scale (low nibble) and min (high nibble); bytes 8-11, a little-endian word, the high 2
+// bits of row r's scale at bit 2r and of its min at bit 16 + 2r.
+struct BlockQ4_Kx8 {
+  uint16_t d[8];
+  uint16_t dmin[8];
+  uint8_t scales[8 * 12];
+  uint8_t qs[8 * QK_K / 2];
+};
+static_assert(sizeof(BlockQ4_Kx8) == 8 * 144, "8 interleaved Q4_K blocks take the bytes of 8 blocks");
+
 struct BlockQ8_K {
   float d;                        // fp32 scale
   int8_t qs[QK_K];
