@@ -5,7 +5,7 @@
 //   kernels_bench --benchmark_filter='vec_dot_t4'       GFLOP/s of the 4-token GEMM micro-kernels
 //   kernels_bench --benchmark_filter='matmul'           GFLOP/s = 2 * rows * cols * tokens / s
 //   kernels_bench --benchmark_filter='attention'        attention over an f16 cache, head size 128
-//   kernels_bench --benchmark_filter='q4_0x8'           Q4_0 interleaved 8 rows at a time (as loaded)
+//   kernels_bench --benchmark_filter='x8'               Q4_0, Q4_K interleaved 8 rows at a time (as loaded)
 #include <benchmark/benchmark.h>
 
 #include <map>
@@ -39,7 +39,7 @@ const Matrix& matrix(GgmlType t, int64_t n_cols, int64_t n_rows) {
   auto& slot = cache[{static_cast<int>(t), n_cols, n_rows}];
   if (!slot) {
     slot = std::make_unique<Matrix>();
-    const GgmlType stored = is_interleaved(t) ? GgmlType::Q4_0 : t;
+    const GgmlType stored = plain_type(t);
     const size_t rb = row_size(stored, n_cols);
     slot->data.resize(rb * n_rows);
     const auto row = test::weight_like(n_cols, 1);
@@ -183,15 +183,16 @@ void bm_attention_values(benchmark::State& state) {
 }
 
 // ---- one group of 8 interleaved rows against 1 token (gemv, GB/s) or 4 (gemm4, GFLOP/s)
-void bm_x8(benchmark::State& state, InterleavedKernels k, bool four) {
-  const int64_t n = 4096, nb = n / 32;
-  const Matrix& m = matrix(GgmlType::Q4_0_X8, n, kInterleaveRows);
+void bm_x8(benchmark::State& state, GgmlType w, InterleavedKernels k, bool four) {
+  const int64_t n = 4096, nb = n / type_traits(w).block_size;
+  const GgmlType act = type_traits(w).vec_dot_type;
+  const Matrix& m = matrix(w, n, kInterleaveRows);
   const auto x = activations(n);
-  std::vector<uint8_t> q(row_size(GgmlType::Q8_0, n));
-  type_traits(GgmlType::Q8_0).from_float(x.data(), q.data(), n);
+  std::vector<uint8_t> q(row_size(act, n));
+  type_traits(act).from_float(x.data(), q.data(), n);
   std::vector<float> d(nb);
   std::vector<int32_t> offset(nb);
-  prepare_x8_activation(GgmlType::Q4_0_X8, q.data(), n, d.data(), offset.data());
+  prepare_x8_activation(w, q.data(), n, d.data(), offset.data());
   const X8Activation y{q.data(), d.data(), offset.data()}, ys[4] = {y, y, y, y};
   float s[4 * kInterleaveRows];
   for (auto _ : state) {
@@ -250,11 +251,14 @@ const bool kRegistered = [] {
       if (v[i].x4t4) benchmark::RegisterBenchmark(("vec_dot_x4t4/" + name).c_str(), bm_vec_dot_x4t4, t, v[i].x4t4);
     }
   }
-  InterleavedKernels x8[8];
-  const int n8 = interleaved_kernel_variants(GgmlType::Q4_0_X8, x8, 8);
-  for (int i = 0; i < n8; ++i) {
-    benchmark::RegisterBenchmark((std::string("x8_gemv/q4_0x8/") + x8[i].isa).c_str(), bm_x8, x8[i], false);
-    benchmark::RegisterBenchmark((std::string("x8_gemm4/q4_0x8/") + x8[i].isa).c_str(), bm_x8, x8[i], true);
+  for (GgmlType w : {GgmlType::Q4_0_X8, GgmlType::Q4_K_X8}) {
+    InterleavedKernels x8[8];
+    const int n8 = interleaved_kernel_variants(w, x8, 8);
+    for (int i = 0; i < n8; ++i) {
+      const std::string name = std::string(type_name(w)) + "/" + x8[i].isa;
+      benchmark::RegisterBenchmark(("x8_gemv/" + name).c_str(), bm_x8, w, x8[i], false);
+      benchmark::RegisterBenchmark(("x8_gemm4/" + name).c_str(), bm_x8, w, x8[i], true);
+    }
   }
   AttentionKeyKernels keys[8];
   const int nk = f16_key_kernel_variants(keys, 8);
@@ -265,6 +269,7 @@ const bool kRegistered = [] {
   benchmark::RegisterBenchmark("attention_values", bm_attention_values)->ArgName("heads")->Arg(1)->Arg(4)->Arg(8);
   std::vector<GgmlType> with_x8(std::begin(kTypes), std::end(kTypes));
   with_x8.push_back(GgmlType::Q4_0_X8);
+  with_x8.push_back(GgmlType::Q4_K_X8);
   for (GgmlType t : with_x8) {
     auto* b = benchmark::RegisterBenchmark((std::string("matvec/") + type_name(t)).c_str(), bm_matvec, t);
     b->ArgNames({"cols", "rows", "threads"})->UseRealTime();

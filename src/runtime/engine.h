@@ -50,9 +50,9 @@ struct EngineOptions {
   // The full model maps the file by default; false reads it into process memory instead
   // (llama.cpp's --no-mmap). Under a budget nothing is mapped either way.
   bool use_mmap = true;
-  // Q4_0 weights interleaved 8 rows at a time at load for the kernels that read 8 rows in one
-  // stream (tensor/interleave.h; llama.cpp's weight repacking, off with its -nr/--no-repack).
-  // The full model's Q4_0 matrices are then copied out of the map (it is read-only and shared).
+  // Q4_0 and Q4_K weights interleaved 8 rows at a time at load for the kernels that read 8 rows
+  // in one stream (tensor/interleave.h; llama.cpp's weight repacking, off with -nr/--no-repack).
+  // The full model's such matrices are then copied out of the map (it is read-only and shared).
   bool interleave_weights = true;
 
   std::string policy = "full";  // full, prune, ondemand, cache, swapmoe

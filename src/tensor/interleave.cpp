@@ -135,6 +135,10 @@ GgmlType interleaved_type(GgmlType t) {
 
 bool is_interleaved(GgmlType t) { return t == GgmlType::Q4_0_X8 || t == GgmlType::Q4_K_X8; }
 
+GgmlType plain_type(GgmlType t) {
+  return t == GgmlType::Q4_0_X8 ? GgmlType::Q4_0 : t == GgmlType::Q4_K_X8 ? GgmlType::Q4_K : t;
+}
+
 bool can_interleave(GgmlType t, int64_t n_cols, int64_t n_rows) {
   if (t != GgmlType::Q4_0 && t != GgmlType::Q4_K) return false;
   const int64_t block = type_traits(t).block_size;

@@ -22,6 +22,8 @@ constexpr int64_t kInterleaveRows = 8;
 // The interleaved form of a file type (Q4_0 -> Q4_0_X8, Q4_K -> Q4_K_X8), or `t` itself.
 GgmlType interleaved_type(GgmlType t);
 bool is_interleaved(GgmlType t);
+// The file type an interleaved type rearranges (Q4_0_X8 -> Q4_0), or `t` itself.
+GgmlType plain_type(GgmlType t);
 // A matrix of this type and shape can be interleaved (its rows come in whole groups of 8).
 bool can_interleave(GgmlType t, int64_t n_cols, int64_t n_rows);
 

@@ -64,6 +64,8 @@ TEST(Interleave, OnlyQ4_0AndQ4_KInWholeGroupsOfEightRows) {
   EXPECT_EQ(interleaved_type(GgmlType::Q4_K), GgmlType::Q4_K_X8);
   EXPECT_EQ(interleaved_type(GgmlType::Q8_0), GgmlType::Q8_0);
   EXPECT_TRUE(is_interleaved(GgmlType::Q4_0_X8));
+  EXPECT_EQ(plain_type(GgmlType::Q4_K_X8), GgmlType::Q4_K);
+  EXPECT_EQ(plain_type(GgmlType::Q8_0), GgmlType::Q8_0);
   EXPECT_TRUE(can_interleave(GgmlType::Q4_0, 64, 24));
   EXPECT_FALSE(can_interleave(GgmlType::Q4_0, 64, 12));
   EXPECT_TRUE(can_interleave(GgmlType::Q4_K, 256, 8));

@@ -61,7 +61,7 @@ void add_model_options(CLI::App* app, ModelOptions& o, int64_t default_ctx) {
   app->add_flag("--no-mmap", o.no_mmap, "read the model into memory instead of mapping it (the full model; under a budget nothing is mapped anyway)");
   app->add_flag("--mlock", o.mlock, "lock the engine's memory in RAM so the system cannot page it out");
   app->add_flag("--no-repack", o.no_repack,
-                "keep q4_0 weights as the file stores them (mapped, shared with the page cache) instead of "
+                "keep q4_0 and q4_K weights as the file stores them (mapped, shared with the page cache) instead of "
                 "interleaving their rows 8 at a time at load, into memory of their own, for faster kernels; "
                 "llama.cpp's -nr");
 }
