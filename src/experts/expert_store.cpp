@@ -25,7 +25,7 @@ ExpertStore::ExpertStore(const Model& model, ByteRangeReader& reader, bool inter
   for (size_t l = 0; interleave && l < model.layers.size(); ++l)
     for (int p = 0; p < 3; ++p) {
       const TensorView& v = part_view(model.layers[l], p);
-      interleaved_[l][p] = model.layers[l].is_moe && can_interleave(v.type, v.ne[0], v.ne[1]) && interleaving_pays(v.type);
+      interleaved_[l][p] = model.layers[l].is_moe && interleaving_pays(v.type, v.ne[0], v.ne[1]);
     }
 }
 

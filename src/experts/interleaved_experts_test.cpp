@@ -52,7 +52,7 @@ class InterleavedExpertsTest : public ::testing::TestWithParam<GgmlType> {
 TEST_P(InterleavedExpertsTest, TheFullModelComputesWhatThePlainRowsGive) {
   Engine plain(options("full", "", false)), mixed(options("full", "", true));
   EXPECT_EQ(plain.model().interleaved_bytes(), 0u);
-  if (!interleaving_pays(GetParam())) GTEST_SKIP() << "no interleaved kernels at this CPU level";
+  if (!interleaving_pays(GetParam(), 256, 256)) GTEST_SKIP() << "no interleaved kernels at this CPU level";
   // Every matrix and expert, not the embedding table (read by rows).
   EXPECT_GT(mixed.model().interleaved_bytes(), mixed.model().expert_bytes());
   EXPECT_EQ(mixed.model().layers[0].gate_exps.type, interleaved_type(GetParam()));
@@ -77,7 +77,7 @@ TEST_P(InterleavedExpertsTest, ExpertSlotsAreInterleavedAsTheyAreRead) {
   EXPECT_EQ(greedy_tokens(cache, 12), greedy_tokens(full, 12));
   const std::vector<float> a = prompt_logits(full), b = prompt_logits(cache);
   EXPECT_EQ(a, b);
-  if (interleaving_pays(GetParam())) {
+  if (interleaving_pays(GetParam(), 256, 256)) {
     EXPECT_GT(cache.model().interleaved_bytes(), 0u);  // its dense weights
   }
 }

@@ -110,8 +110,11 @@ TEST(Interleaved, OnlyQ4_0AndQ4_KAreInterleavedAndTheActiveKernelsAreComplete) {
   EXPECT_NE(k.gemm4, nullptr);
   EXPECT_NE(interleaved_kernels(GgmlType::Q4_K_X8).gemv, nullptr);
   EXPECT_EQ(interleaved_kernels(GgmlType::Q8_0).gemv, nullptr);
-  EXPECT_FALSE(interleaving_pays(GgmlType::Q8_0));
-  EXPECT_EQ(interleaving_pays(GgmlType::Q4_0), std::strcmp(k.isa, "ref") != 0);
+  EXPECT_FALSE(interleaving_pays(GgmlType::Q8_0, 256, 8));
+  EXPECT_EQ(interleaving_pays(GgmlType::Q4_0, 256, 8), std::strcmp(k.isa, "ref") != 0);
+  EXPECT_EQ(interleaving_pays(GgmlType::Q4_K, 256, 8), std::strcmp(k.isa, "ref") != 0);
+  EXPECT_FALSE(interleaving_pays(GgmlType::Q4_0, 256, 12));  // rows not in whole groups
+  EXPECT_FALSE(interleaving_pays(GgmlType::Q4_K, 128, 8));   // not whole super-blocks
 }
 
 }  // namespace

@@ -88,9 +88,10 @@ void gemv_q4_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
 // For interleaved type w at the active level: the fastest flavour's, or the reference's.
 const InterleavedKernels& interleaved_kernels(GgmlType w);
-// Interleaving file type `stored` pays at the active level: a SIMD flavour has kernels for
-// its interleaved form (the loaders ask before they interleave).
-bool interleaving_pays(GgmlType stored);
+// A matrix of file type `stored` and this shape is worth interleaving at the active level: it
+// can be (tensor/interleave.h: can_interleave) and a SIMD flavour has kernels for its
+// interleaved form. The one test every loader asks before it interleaves.
+bool interleaving_pays(GgmlType stored, int64_t n_cols, int64_t n_rows);
 // Every flavour's this CPU runs, fastest first, the reference last (tests, benches).
 int interleaved_kernel_variants(GgmlType w, InterleavedKernels* out, int max_out);
 // d[b] and offset[b] of an activation row of n values (w's vec_dot_type), for interleaved type w.

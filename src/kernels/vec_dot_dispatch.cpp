@@ -204,9 +204,9 @@ const InterleavedKernels& interleaved_kernels(GgmlType w) {
   return r ? x8_kernels(*r, active_cpu_level()) : none;
 }
 
-bool interleaving_pays(GgmlType stored) {
+bool interleaving_pays(GgmlType stored, int64_t n_cols, int64_t n_rows) {
   const X8Row* r = find_x8_row(interleaved_type(stored));
-  return r && interleaved_kernels(r->type).gemv != r->ref.gemv;
+  return r && can_interleave(stored, n_cols, n_rows) && interleaved_kernels(r->type).gemv != r->ref.gemv;
 }
 
 int interleaved_kernel_variants(GgmlType w, InterleavedKernels* out, int max_out) {

@@ -89,8 +89,7 @@ namespace {
 // Rows of a file tensor (matrices and stacked experts, never the embedding table, which is
 // read row by row) that Model::interleave_weights would rearrange.
 bool will_interleave(const GgufTensorInfo& t) {
-  return t.ne.size() >= 2 && t.name != "token_embd.weight" && can_interleave(t.type, t.ne[0], t.ne[1]) &&
-         interleaving_pays(t.type);
+  return t.ne.size() >= 2 && t.name != "token_embd.weight" && interleaving_pays(t.type, t.ne[0], t.ne[1]);
 }
 
 }  // namespace
@@ -160,7 +159,7 @@ void Model::interleave_weights(InterleaveInto into) {
   auto collect = [&](TensorView& v, const char*, TensorRole role) {
     const bool matrix = role == TensorRole::MATRIX || role == TensorRole::ROUTER || role == TensorRole::EXPERTS ||
                         (role == TensorRole::OUTPUT && v.data != tied);
-    if (matrix && v.data && can_interleave(v.type, v.ne[0], v.ne[1]) && interleaving_pays(v.type)) todo.push_back(&v);
+    if (matrix && v.data && interleaving_pays(v.type, v.ne[0], v.ne[1])) todo.push_back(&v);
   };
   visit_globals(*this, collect);
   for (LayerWeights& l : layers) l.for_each(collect);
