@@ -5,7 +5,7 @@
 //   kernels_bench --benchmark_filter='vec_dot_t4'       GFLOP/s of the 4-token GEMM micro-kernels
 //   kernels_bench --benchmark_filter='matmul'           GFLOP/s = 2 * rows * cols * tokens / s
 //   kernels_bench --benchmark_filter='attention'        attention over an f16 cache, head size 128
-//   kernels_bench --benchmark_filter='x8'               Q4_0, Q4_K interleaved 8 rows at a time (as loaded)
+//   kernels_bench --benchmark_filter='x8'               Q4_0, Q4_K, Q6_K interleaved 8 rows at a time (as loaded)
 #include <benchmark/benchmark.h>
 
 #include <map>
@@ -251,7 +251,8 @@ const bool kRegistered = [] {
       if (v[i].x4t4) benchmark::RegisterBenchmark(("vec_dot_x4t4/" + name).c_str(), bm_vec_dot_x4t4, t, v[i].x4t4);
     }
   }
-  for (GgmlType w : {GgmlType::Q4_0_X8, GgmlType::Q4_K_X8}) {
+  const GgmlType kX8Types[] = {GgmlType::Q4_0_X8, GgmlType::Q4_K_X8, GgmlType::Q6_K_X8};
+  for (GgmlType w : kX8Types) {
     InterleavedKernels x8[8];
     const int n8 = interleaved_kernel_variants(w, x8, 8);
     for (int i = 0; i < n8; ++i) {
@@ -268,15 +269,15 @@ const bool kRegistered = [] {
   }
   benchmark::RegisterBenchmark("attention_values", bm_attention_values)->ArgName("heads")->Arg(1)->Arg(4)->Arg(8);
   std::vector<GgmlType> with_x8(std::begin(kTypes), std::end(kTypes));
-  with_x8.push_back(GgmlType::Q4_0_X8);
-  with_x8.push_back(GgmlType::Q4_K_X8);
+  with_x8.insert(with_x8.end(), std::begin(kX8Types), std::end(kX8Types));
   for (GgmlType t : with_x8) {
     auto* b = benchmark::RegisterBenchmark((std::string("matvec/") + type_name(t)).c_str(), bm_matvec, t);
     b->ArgNames({"cols", "rows", "threads"})->UseRealTime();
     for (int th : {1, 2}) {
       b->Args({2048, 1024, th});
       b->Args({1024, 2048, th});
-      if (t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_0_X8) b->Args({4096, 8192, th});  // beyond the caches
+      const GgmlType p = plain_type(t);  // beyond the caches
+      if (p == GgmlType::Q4_0 || p == GgmlType::Q8_0 || p == GgmlType::Q4_K || p == GgmlType::Q6_K) b->Args({4096, 8192, th});
     }
   }
   for (GgmlType t : with_x8) {

@@ -1,4 +1,4 @@
-// Q4_0 and Q4_K weights interleaved at load (tensor/interleave.h) in every place weights live: the full
+// Q4_0, Q4_K and Q6_K weights interleaved at load (tensor/interleave.h) in every place weights live: the full
 // model's copy, the dense weights a budgeted engine owns, and expert slots filled by the loader.
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@
 namespace swapmoe {
 namespace {
 
-// A small MoE model of each interleaved file type (rows wide enough for Q4_K's super-blocks).
+// A small MoE model of each interleaved file type (rows wide enough for K-quant super-blocks).
 class InterleavedExpertsTest : public ::testing::TestWithParam<GgmlType> {
  protected:
   void SetUp() override {
@@ -82,7 +82,7 @@ TEST_P(InterleavedExpertsTest, ExpertSlotsAreInterleavedAsTheyAreRead) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(FileTypes, InterleavedExpertsTest, ::testing::Values(GgmlType::Q4_0, GgmlType::Q4_K),
+INSTANTIATE_TEST_SUITE_P(FileTypes, InterleavedExpertsTest, ::testing::Values(GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/x86_common.h"
 
@@ -42,6 +43,24 @@ inline __m256i unpack_nibbles_32(const uint8_t* qs) {
 }
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// acc + sums of 4 adjacent u8 x s8 products (u <= 63 here, so maddubs cannot saturate).
+inline __m256i add_dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if SWAPMOE_VNNI256 == 2
+  return _mm256_dpbusd_epi32(acc, u, s);
+#elif SWAPMOE_VNNI256 == 1
+  return _mm256_dpbusd_avx_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// 4 activation bytes starting at p, in every 32-bit lane (the interleaved kernels: one lane per row).
+inline __m256i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return _mm256_set1_epi32(v);
+}
 
 // acc + (u8*s8 pair products, times an int16 scale, summed pairwise into int32). VNNI fuses
 // the multiply-add of the scaled pairs into the accumulation (vpdpwssd).

@@ -72,8 +72,46 @@ void gemm4_q4_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation* y)
   for (int t = 0; t < 4; ++t) gemv_q4_Kx8_ref(n, s + t * kInterleaveRows, x, y[t]);
 }
 
+// Q6_K: per super-block, each sub-block's integer sum of (q - 32) * y, the -32 folded in as
+// -32 times the activation's block sum (Q8_K's bsums, one per sub-block), scaled by the row's
+// sub-block scale; then one fused step.
+void gemv_q6_Kx8_ref(int64_t n, float* s, const void* vx, const X8Activation& y) {
+  const auto* x = static_cast<const BlockQ6_Kx8*>(vx);
+  const auto* yq = static_cast<const BlockQ8_K*>(y.q);
+  float acc[kInterleaveRows] = {};
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    const BlockQ6_Kx8& g = x[b];
+    const BlockQ8_K& yb = yq[b];
+    for (int r = 0; r < kInterleaveRows; ++r) {
+      int32_t sub[QK_K / 16];
+      for (int j = 0; j < QK_K / 16; ++j) sub[j] = -32 * yb.bsums[j];
+      for (int h = 0; h < 2; ++h)
+        for (int c = 0; c < 8; ++c)
+          for (int i = 0; i < 4; ++i) {
+            const int l = 4 * c + i;  // value 128h + l + 32k, k = 0..3
+            const uint8_t a = g.ql[(16 * h + c) * 32 + r * 4 + i], bq = g.ql[(16 * h + 8 + c) * 32 + r * 4 + i];
+            const uint8_t hb = g.qh[(8 * h + c) * 32 + r * 4 + i];
+            const int q[4] = {(a & 0xF) | (hb & 3) << 4, (bq & 0xF) | ((hb >> 2) & 3) << 4,
+                              (a >> 4) | ((hb >> 4) & 3) << 4, (bq >> 4) | ((hb >> 6) & 3) << 4};
+            for (int k = 0; k < 4; ++k) {
+              const int v = 128 * h + l + 32 * k;
+              sub[v / 16] += q[k] * yb.qs[v];
+            }
+          }
+      int32_t total = 0;
+      for (int j = 0; j < QK_K / 16; ++j) total += g.scales[j * kInterleaveRows + r] * sub[j];
+      acc[r] = std::fma(fp16_to_fp32(g.d[r]) * yb.d, static_cast<float>(total), acc[r]);
+    }
+  }
+  for (int r = 0; r < kInterleaveRows; ++r) s[r] = acc[r];
+}
+
+void gemm4_q6_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation* y) {
+  for (int t = 0; t < 4; ++t) gemv_q6_Kx8_ref(n, s + t * kInterleaveRows, x, y[t]);
+}
+
 void prepare_x8_activation(GgmlType w, const void* q, int64_t n, float* d, int32_t* offset) {
-  if (w == GgmlType::Q4_K_X8) {  // the kernels read Q8_K's scales and block sums themselves
+  if (w == GgmlType::Q4_K_X8 || w == GgmlType::Q6_K_X8) {  // the kernels read Q8_K's block sums themselves
     const auto* y = static_cast<const BlockQ8_K*>(q);
     for (int64_t b = 0; b < n / QK_K; ++b) d[b] = y[b].d, offset[b] = 0;
     return;

@@ -58,6 +58,8 @@ struct VecDotSet {
   GemmX8T4Fn x8t4_q4_0 = nullptr;
   GemvX8Fn x8_q4_K = nullptr;
   GemmX8T4Fn x8t4_q4_K = nullptr;
+  GemvX8Fn x8_q6_K = nullptr;
+  GemmX8T4Fn x8t4_q6_K = nullptr;
 };
 
 #if defined(SWAPMOE_KERNELS_X86)
@@ -81,6 +83,8 @@ void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
 void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemv_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation* y);
+void gemv_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation* y);
 }
 namespace avx512 {
 extern const VecDotSet kVecDots;
@@ -123,6 +127,8 @@ void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_0x8(int64_t n, float* s, const void* x, const X8Activation* y);
 void gemv_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation* y);
+void gemv_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation* y);
 #if defined(SWAPMOE_KERNELS_ARM64)
 // vec_dot_neon_k.cpp (the x86 flavours keep theirs file-local).
 void vec_dot_q4_K_q8_K(int64_t n, float* s, const void* x, const void* y);

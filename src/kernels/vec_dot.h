@@ -86,6 +86,8 @@ void gemv_q4_0x8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_0x8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
 void gemv_q4_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
+void gemv_q6_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q6_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
 // For interleaved type w at the active level: the fastest flavour's, or the reference's.
 const InterleavedKernels& interleaved_kernels(GgmlType w);
 // A matrix of file type `stored` and this shape is worth interleaving at the active level: it

@@ -264,6 +264,8 @@ extern constinit const VecDotSet kVecDots{
     .x8t4_q4_0 = gemm4_q4_0x8,
     .x8_q4_K = gemv_q4_Kx8,
     .x8t4_q4_K = gemm4_q4_Kx8,
+    .x8_q6_K = gemv_q6_Kx8,  // vec_dot_x8_q6_K_avx2.cpp
+    .x8t4_q6_K = gemm4_q6_Kx8,
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS

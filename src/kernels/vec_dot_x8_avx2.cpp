@@ -16,24 +16,6 @@ namespace swapmoe::SWAPMOE_ISA_NS {
 
 namespace {
 
-// acc + sums of 4 adjacent u8 x s8 products (u: nibbles, so maddubs cannot saturate).
-inline __m256i add_dot_u8s8(__m256i acc, __m256i u, __m256i s) {
-#if SWAPMOE_VNNI256 == 2
-  return _mm256_dpbusd_epi32(acc, u, s);
-#elif SWAPMOE_VNNI256 == 1
-  return _mm256_dpbusd_avx_epi32(acc, u, s);
-#else
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-#endif
-}
-
-// 4 activation bytes starting at p, in every lane.
-inline __m256i broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return _mm256_set1_epi32(v);
-}
-
 // The 8 rows' nibbles of block b: u[c] low, u[4 + c] high nibbles of chunk c.
 inline void unpack_group_block(const BlockQ4_0x8& x, __m256i* u) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);

@@ -109,7 +109,9 @@ TEST(Search, GeneticMatchesExhaustiveAlongTheKnobs) {
     const SearchResult ex = exhaustive_search(sp, f, o);
     EXPECT_NEAR(ga.score.quality, ex.score.quality, 1e-9) << "trial " << trial;
     EXPECT_EQ(ga.feasible, ex.feasible) << "trial " << trial;
-    if (o.max_latency_ms == 0) EXPECT_EQ(ga.best.exact_threshold, 0) << "quality alone waits for every miss";
+    if (o.max_latency_ms == 0) {
+      EXPECT_EQ(ga.best.exact_threshold, 0) << "quality alone waits for every miss";
+    }
   }
 }
 
@@ -158,8 +160,9 @@ TEST(ConfigSampler, SpreadsTheKnobsAndStarvesLayersAtLargeTotals) {
       EXPECT_TRUE(s >= 1 && s <= 16);
       total += s;
     }
-    if (i % 4 == 0) EXPECT_LE(*std::max_element(c.slots.begin(), c.slots.end()) -
-                                  *std::min_element(c.slots.begin(), c.slots.end()), 1);
+    if (i % 4 == 0) {
+      EXPECT_LE(*std::max_element(c.slots.begin(), c.slots.end()) - *std::min_element(c.slots.begin(), c.slots.end()), 1);
+    }
     if (total >= 48 && *std::min_element(c.slots.begin(), c.slots.end()) <= total - 48 + 1) ++starved_large;
   }
   for (double t : sp.thresholds) EXPECT_EQ(per_threshold[t], 30) << t;  // shuffled rounds: exact shares

@@ -44,6 +44,7 @@ Table make_table() {
   row(GgmlType::MXFP4, "mxfp4", 32, 17);
   row(GgmlType::Q4_0_X8, "q4_0x8", 32, 18);  // same bytes per block as the file type, rows interleaved
   row(GgmlType::Q4_K_X8, "q4_Kx8", 256, 144);
+  row(GgmlType::Q6_K_X8, "q6_Kx8", 256, 210);
 
   // Conversions. vec_dot_type is decided here because it is part of the data format; the dot
   // products themselves are chosen by swapmoe_kernels, which sits above this library.
@@ -75,6 +76,7 @@ Table make_table() {
   // Interleaved rows are not rows: no row conversions, and not a file type (supported: false).
   conv(GgmlType::Q4_0_X8, nullptr, nullptr, GgmlType::Q8_0, false);
   conv(GgmlType::Q4_K_X8, nullptr, nullptr, GgmlType::Q8_K, false);
+  conv(GgmlType::Q6_K_X8, nullptr, nullptr, GgmlType::Q8_K, false);
   // Q8_K only ever holds activations: convertible, but not a weight type we compute with.
   conv(GgmlType::Q8_K, dequantize_row_q8_K, quantize_row_q8_K_ref, GgmlType::Q8_K, false);
   return t;

@@ -36,7 +36,8 @@ enum class GgmlType : uint32_t {
   // interleaved 8 at a time so that one stream of bytes feeds 8 rows (tensor/interleave.h).
   Q4_0_X8 = 41,
   Q4_K_X8 = 42,
-  TABLE_END = 43,  // upper bound for every id, the in-memory ones included
+  Q6_K_X8 = 43,
+  TABLE_END = 44,  // upper bound for every id, the in-memory ones included
 };
 
 // Dequantise n values (n a multiple of block_size).

@@ -1,6 +1,8 @@
 #include "tensor/interleave.h"
 
 #include <cstring>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -16,7 +18,7 @@ void check_shape(const char* what, GgmlType t, int64_t n_cols, int64_t n_rows) {
   if (!can_interleave(t, n_cols, n_rows))
     fail(what, std::string("cannot interleave a ") + type_name(t) + " matrix of " + std::to_string(n_rows) +
                    " rows x " + std::to_string(n_cols) + " columns",
-         "only q4_0 and q4_K matrices whose rows are a multiple of 8 have an interleaved form");
+         "only q4_0, q4_K and q6_K matrices whose rows are a multiple of 8 have an interleaved form");
 }
 
 // Where row r's bytes c*4 .. c*4+3 of block b sit in an interleaved group.
@@ -107,13 +109,44 @@ void group_from_x8_q4_K(const uint8_t* x8_group, uint8_t* plain_rows, int64_t n_
     }
 }
 
+// Q6_K: both bit planes as Q4_0's nibbles; the scales regrouped by sub-block.
+template <bool kToX8>
+void group_x8_q6_K(const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
+  using Plain = std::conditional_t<kToX8, const BlockQ6_K, BlockQ6_K>;
+  using X8 = std::conditional_t<kToX8, BlockQ6_Kx8, const BlockQ6_Kx8>;
+  Plain* plain;
+  X8* x8;
+  if constexpr (kToX8) plain = reinterpret_cast<Plain*>(src), x8 = reinterpret_cast<X8*>(dst);
+  else plain = reinterpret_cast<Plain*>(dst), x8 = reinterpret_cast<X8*>(src);
+  // n bytes from the plain block to the group when interleaving, back when not.
+  auto move = [](auto* x8_bytes, auto* plain_bytes, size_t n) {
+    if constexpr (kToX8) std::memcpy(x8_bytes, plain_bytes, n);
+    else std::memcpy(plain_bytes, x8_bytes, n);
+  };
+  for (int64_t b = 0; b < n_blocks; ++b)
+    for (int64_t r = 0; r < kInterleaveRows; ++r) {
+      Plain& p = plain[r * n_blocks + b];
+      X8& g = x8[b];
+      move(&g.d[r], &p.d, sizeof p.d);
+      for (size_t s = 0; s < sizeof(p.scales); ++s) move(&g.scales[s * kInterleaveRows + r], &p.scales[s], 1);
+      for (size_t c = 0; c < sizeof(p.ql) / kLaneBytes; ++c)
+        move(g.ql + lane_offset(c, r), p.ql + c * kLaneBytes, kLaneBytes);
+      for (size_t c = 0; c < sizeof(p.qh) / kLaneBytes; ++c)
+        move(g.qh + lane_offset(c, r), p.qh + c * kLaneBytes, kLaneBytes);
+    }
+}
+
+using GroupFn = void (*)(const uint8_t* src, uint8_t* dst, int64_t n_blocks);
+
 void permute(const char* what, GgmlType t, const uint8_t* src, uint8_t* dst, int64_t n_cols, int64_t n_rows,
              bool to_x8) {
   check_shape(what, t, n_cols, n_rows);
   const TypeTraits& tr = type_traits(t);
   const int64_t n_blocks = n_cols / tr.block_size;
   const size_t group_bytes = static_cast<size_t>(n_blocks) * tr.type_size * kInterleaveRows;
-  const bool q4_K = t == GgmlType::Q4_K;
+  GroupFn fn = t == GgmlType::Q4_0   ? (to_x8 ? group_to_x8_q4_0 : group_from_x8_q4_0)
+               : t == GgmlType::Q4_K ? (to_x8 ? group_to_x8_q4_K : group_from_x8_q4_K)
+                                     : (to_x8 ? group_x8_q6_K<true> : group_x8_q6_K<false>);
   thread_local std::vector<uint8_t> copy;
   for (int64_t g = 0; g < n_rows / kInterleaveRows; ++g) {
     const uint8_t* from = src + g * group_bytes;
@@ -121,26 +154,32 @@ void permute(const char* what, GgmlType t, const uint8_t* src, uint8_t* dst, int
       copy.assign(from, from + group_bytes);
       from = copy.data();
     }
-    uint8_t* to = dst + g * group_bytes;
-    if (to_x8) q4_K ? group_to_x8_q4_K(from, to, n_blocks) : group_to_x8_q4_0(from, to, n_blocks);
-    else q4_K ? group_from_x8_q4_K(from, to, n_blocks) : group_from_x8_q4_0(from, to, n_blocks);
+    fn(from, dst + g * group_bytes, n_blocks);
   }
 }
+
+// The file types with an interleaved form, each beside it.
+constexpr std::pair<GgmlType, GgmlType> kPairs[] = {
+    {GgmlType::Q4_0, GgmlType::Q4_0_X8}, {GgmlType::Q4_K, GgmlType::Q4_K_X8}, {GgmlType::Q6_K, GgmlType::Q6_K_X8}};
 
 }  // namespace
 
 GgmlType interleaved_type(GgmlType t) {
-  return t == GgmlType::Q4_0 ? GgmlType::Q4_0_X8 : t == GgmlType::Q4_K ? GgmlType::Q4_K_X8 : t;
+  for (auto [plain, x8] : kPairs)
+    if (t == plain) return x8;
+  return t;
 }
 
-bool is_interleaved(GgmlType t) { return t == GgmlType::Q4_0_X8 || t == GgmlType::Q4_K_X8; }
+bool is_interleaved(GgmlType t) { return plain_type(t) != t; }
 
 GgmlType plain_type(GgmlType t) {
-  return t == GgmlType::Q4_0_X8 ? GgmlType::Q4_0 : t == GgmlType::Q4_K_X8 ? GgmlType::Q4_K : t;
+  for (auto [plain, x8] : kPairs)
+    if (t == x8) return plain;
+  return t;
 }
 
 bool can_interleave(GgmlType t, int64_t n_cols, int64_t n_rows) {
-  if (t != GgmlType::Q4_0 && t != GgmlType::Q4_K) return false;
+  if (interleaved_type(t) == t) return false;
   const int64_t block = type_traits(t).block_size;
   return n_cols > 0 && n_cols % block == 0 && n_rows > 0 && n_rows % kInterleaveRows == 0;
 }

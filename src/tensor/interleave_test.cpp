@@ -59,7 +59,27 @@ TEST(Interleave, Q4_KRoundTripsWithItsScalesRegrouped) {
   EXPECT_EQ(g->dmin[5], p->dmin);
 }
 
-TEST(Interleave, OnlyQ4_0AndQ4_KInWholeGroupsOfEightRows) {
+TEST(Interleave, Q6_KRoundTripsWithBothBitPlanesInLanes) {
+  const int64_t n_cols = 2 * QK_K, n_rows = 16;
+  const size_t bytes = row_size(GgmlType::Q6_K, n_cols) * n_rows;
+  const std::vector<uint8_t> plain = random_bytes(bytes, 13);
+  std::vector<uint8_t> x8(bytes), back(bytes);
+  interleave_rows(GgmlType::Q6_K, plain.data(), x8.data(), n_cols, n_rows);
+  deinterleave_rows(GgmlType::Q6_K, x8.data(), back.data(), n_cols, n_rows);
+  EXPECT_EQ(back, plain);
+  // Row 14 is row 6 of the second group; its super-block 1 is that group's block 1.
+  const auto* p = reinterpret_cast<const BlockQ6_K*>(plain.data()) + 14 * 2 + 1;
+  const auto* g = reinterpret_cast<const BlockQ6_Kx8*>(x8.data()) + 2 + 1;
+  EXPECT_EQ(g->d[6], p->d);
+  EXPECT_EQ(g->scales[11 * 8 + 6], p->scales[11]);
+  EXPECT_EQ(0, std::memcmp(g->ql + 29 * 32 + 6 * 4, p->ql + 29 * 4, 4));
+  EXPECT_EQ(0, std::memcmp(g->qh + 15 * 32 + 6 * 4, p->qh + 15 * 4, 4));
+  std::vector<uint8_t> in_place = plain;
+  interleave_rows(GgmlType::Q6_K, in_place.data(), in_place.data(), n_cols, n_rows);
+  EXPECT_EQ(in_place, x8);
+}
+
+TEST(Interleave, OnlyQ4_0Q4_KAndQ6_KInWholeGroupsOfEightRows) {
   EXPECT_EQ(interleaved_type(GgmlType::Q4_0), GgmlType::Q4_0_X8);
   EXPECT_EQ(interleaved_type(GgmlType::Q4_K), GgmlType::Q4_K_X8);
   EXPECT_EQ(interleaved_type(GgmlType::Q8_0), GgmlType::Q8_0);
@@ -70,7 +90,9 @@ TEST(Interleave, OnlyQ4_0AndQ4_KInWholeGroupsOfEightRows) {
   EXPECT_FALSE(can_interleave(GgmlType::Q4_0, 64, 12));
   EXPECT_TRUE(can_interleave(GgmlType::Q4_K, 256, 8));
   EXPECT_FALSE(can_interleave(GgmlType::Q4_K, 128, 8));
-  EXPECT_FALSE(can_interleave(GgmlType::Q6_K, 256, 8));
+  EXPECT_TRUE(can_interleave(GgmlType::Q6_K, 256, 8));
+  EXPECT_EQ(plain_type(GgmlType::Q6_K_X8), GgmlType::Q6_K);
+  EXPECT_FALSE(can_interleave(GgmlType::Q5_K, 256, 8));
   std::vector<uint8_t> buf(row_size(GgmlType::Q4_0, 64) * 12);
   EXPECT_THROW(interleave_rows(GgmlType::Q4_0, buf.data(), buf.data(), 64, 12), Error);
   // Never a file type.
