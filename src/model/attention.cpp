@@ -3,6 +3,7 @@
 // computes a prompt batch (f32 query and softmax weights over rows widened from f16) or, with
 // -fa off, as its non-flash path (both rounded to f16, as ggml's products with an f16 operand do).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "core/error.h"
@@ -246,14 +247,18 @@ void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
   if (s.scores.size() < static_cast<size_t>(nth * max_heads * n_ctx) ||
       s.head_rows.size() < static_cast<size_t>(nth * (max_heads + 1) * hd))
     fail("attention", "scratch smaller than the memory plan's", "a bug: scratch_sizes() and attend_cached() disagree");
+  // Threads take jobs in order as they finish the last: a prompt's later tokens attend to more
+  // keys, and equal contiguous shares left the thread with the first half of a prefill waiting
+  // for the other (its share of the keys a quarter of the whole).
+  const int64_t n_jobs = n * n_kv_head * runs;
+  std::atomic<int64_t> next_job{0};
   l.pool.run([&](int ith, int) {
     float* scores = &s.scores[static_cast<size_t>(ith * max_heads * n_ctx)];
     float* q_conv = &s.head_rows[static_cast<size_t>(ith * (max_heads + 1) * hd)];
     float* v_conv = q_conv + max_heads * a.hd_k;
     uint8_t* q_q8 = s.head_q.empty() ? nullptr : &s.head_q[static_cast<size_t>(ith * max_heads) * call.q8_bytes()];
     const void* qv[kAttentionHeadsPerJob];
-    auto [begin, end] = split_range(n * n_kv_head * runs, ith, static_cast<int>(nth));
-    for (int64_t job = begin; job < end; ++job) {
+    for (int64_t job; (job = next_job.fetch_add(1, std::memory_order_relaxed)) < n_jobs;) {
       const int64_t t = job / (n_kv_head * runs), kvh = job / runs % n_kv_head;
       const int64_t h0 = kvh * a.group + job % runs * heads, nh = std::min(heads, (kvh + 1) * a.group - h0);
       const int64_t last = l.at.last ? l.at.last[t] : l.at.pos[t];

@@ -1,5 +1,6 @@
 // FFN blocks: the dense SwiGLU FFN and the MoE layer (router, experts, shared expert).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -91,23 +92,21 @@ void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_
   const uint64_t token_bytes = static_cast<uint64_t>(l.c.n_layer) * static_cast<uint64_t>(k) *
                                (w0.gate.n_bytes() + w0.up.n_bytes() + w0.down.n_bytes());
   const bool from_memory = token_bytes > kCachedExpertBytesPerToken;
-  // Jobs are (expert, block of rows). Each thread takes the jobs whose middle falls in its
-  // share of the total work (rows x tokens), so experts with many tokens do not leave one
-  // thread working while the others wait.
+  // Jobs are (expert, block of rows), which threads take in order as they finish the last, so
+  // experts with many tokens do not leave one thread working while the others wait. (Shares
+  // fixed in advance by rows x tokens left the caller waiting in a third of its waits in a
+  // two-thread prefill: an expert's tokens past a multiple of 4 cost more each.)
   // Interleaved weights split on whole groups of rows (a coarser split costs the others nothing).
   const int64_t align = std::max(row_alignment(w0.gate.type), row_alignment(w0.down.type));
   auto run_blocks = [&](int64_t rows, const auto& job) {
     const int64_t per_expert = std::max<int64_t>(1, std::min<int64_t>(rows / 32, 4 * l.pool.size()));
     const int64_t n_jobs = static_cast<int64_t>(groups.size()) * per_expert;
-    l.pool.run([&](int ith, int nth) {
-      int64_t done = 0;  // work of the jobs before j, in pair-rows
-      for (int64_t j = 0; j < n_jobs; ++j) {
+    std::atomic<int64_t> next_job{0};
+    l.pool.run([&](int, int) {
+      for (int64_t j; (j = next_job.fetch_add(1, std::memory_order_relaxed)) < n_jobs;) {
         const Group& g = groups[static_cast<size_t>(j / per_expert)];
         auto [r0, r1] = split_rows_aligned(rows, align, static_cast<int>(j % per_expert), static_cast<int>(per_expert));
-        const int64_t cost = (r1 - r0) * (g.end - g.begin);
-        const int64_t owner = std::min<int64_t>(nth - 1, (2 * done + cost) * nth / (2 * rows * m));
-        done += cost;
-        if (owner == ith && r1 > r0) job(g, r0, r1);
+        if (r1 > r0) job(g, r0, r1);
       }
     });
   };
