@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -43,6 +44,23 @@ class ThreadPool {
   // (fn's captures stay in use until then), then rethrows the first exception captured,
   // unchanged. The pool stays usable afterwards.
   void run(const std::function<void(int ith, int nth)>& fn);
+
+  // Runs fn(ith, job) once for each job in [0, n_jobs), the parts taking jobs in order from a
+  // shared counter as they finish the last: jobs of unequal cost, or a thread that starts late
+  // (woken from sleep, its core lent to another process), leave no part waiting on a share
+  // fixed in advance. ith as in run(). Errors as in run().
+  template <typename Fn>
+  void for_each_job(int64_t n_jobs, const Fn& fn) {
+    struct Shared {
+      const Fn* fn;
+      int64_t n_jobs;
+      std::atomic<int64_t> next{0};
+    } shared{&fn, n_jobs};
+    Shared* sh = &shared;  // one pointer captured: std::function stores it inline
+    run([sh](int ith, int) {
+      for (int64_t job; (job = sh->next.fetch_add(1, std::memory_order_relaxed)) < sh->n_jobs;) (*sh->fn)(ith, job);
+    });
+  }
 
  private:
   void worker_loop();

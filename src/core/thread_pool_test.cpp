@@ -159,3 +159,25 @@ TEST(ThreadPool, SplitRangeCoversEverythingOnce) {
 }
 
 }  // namespace swapmoe
+
+namespace swapmoe {
+namespace {
+
+TEST(ThreadPool, ForEachJobRunsEveryJobOnceOnAnyThreadCount) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<std::atomic<int>> seen(1000);
+    std::atomic<int> bad_part{0};
+    pool.for_each_job(1000, [&](int ith, int64_t job) {
+      if (ith < 0 || ith >= threads) bad_part.fetch_add(1);
+      seen[static_cast<size_t>(job)].fetch_add(1);
+    });
+    for (auto& s : seen) EXPECT_EQ(s.load(), 1) << threads << " threads";
+    EXPECT_EQ(bad_part.load(), 0);
+    pool.for_each_job(0, [&](int, int64_t) { bad_part.fetch_add(1); });  // no jobs: nothing runs
+    EXPECT_EQ(bad_part.load(), 0);
+  }
+}
+
+}  // namespace
+}  // namespace swapmoe

@@ -3,7 +3,6 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
-#include <atomic>
 #include <string>
 
 #include "core/error.h"
@@ -75,30 +74,23 @@ void run_job(const Job& job, ThreadPool& pool) {
     return;
   }
   const bool split_rows = n_rows >= kMinRowsPerThread * nth || job.n_ids < nth;
-  // Rows go in kChunksPerThread chunks per thread, which threads take as they finish the last:
-  // a thread that starts late (woken from sleep, or its core lent to another process) leaves
-  // its chunks to the others instead of making them wait. Interleaved weights split on whole
-  // groups of rows.
-  struct Shared {
-    const Job* job;
-    int64_t align, n_chunks;
-    std::atomic<int64_t> next{0};
-  } shared{&job, row_alignment(job.w->type), 0};
-  shared.n_chunks = std::min<int64_t>(kChunksPerThread * nth, (n_rows + shared.align - 1) / shared.align);
-  // Captures two words so std::function stores it inline (no allocation per call).
-  Shared* sh = &shared;
-  pool.run([sh, split_rows](int ith, int nth_) {
-    const Job* j = sh->job;
-    if (split_rows) {
-      for (int64_t c; (c = sh->next.fetch_add(1, std::memory_order_relaxed)) < sh->n_chunks;) {
-        auto [a, b] = split_rows_aligned(j->r1 - j->r0, sh->align, static_cast<int>(c), static_cast<int>(sh->n_chunks));
-        MatmulOutput o{j->out.y + a, j->out.stride};
-        matmul_tile(*j->w, j->r0 + a, j->r0 + b, *j->x, j->ids, 0, j->n_ids, o);
-      }
-    } else {
-      auto [a, b] = split_range(static_cast<long>(j->n_ids), ith, nth_);
-      matmul_tile(*j->w, j->r0, j->r1, *j->x, j->ids, a, b, j->out);
-    }
+  const Job* j = &job;
+  if (split_rows) {
+    // Rows in kChunksPerThread chunks per thread, taken as threads finish the last (a thread
+    // that starts late leaves its chunks to the others); interleaved weights split on whole
+    // groups of rows.
+    const int64_t align = row_alignment(job.w->type);
+    const int64_t n_chunks = std::min<int64_t>(kChunksPerThread * nth, (n_rows + align - 1) / align);
+    pool.for_each_job(n_chunks, [j, align, n_chunks](int, int64_t c) {
+      auto [a, b] = split_rows_aligned(j->r1 - j->r0, align, static_cast<int>(c), static_cast<int>(n_chunks));
+      matmul_tile(*j->w, j->r0 + a, j->r0 + b, *j->x, j->ids, 0, j->n_ids, MatmulOutput{j->out.y + a, j->out.stride});
+    });
+    return;
+  }
+  // Captures one pointer so std::function stores it inline (no allocation per call).
+  pool.run([j](int ith, int nth_) {
+    auto [a, b] = split_range(static_cast<long>(j->n_ids), ith, nth_);
+    matmul_tile(*j->w, j->r0, j->r1, *j->x, j->ids, a, b, j->out);
   });
 }
 

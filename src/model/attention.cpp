@@ -3,7 +3,6 @@
 // computes a prompt batch (f32 query and softmax weights over rows widened from f16) or, with
 // -fa off, as its non-flash path (both rounded to f16, as ggml's products with an f16 operand do).
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 
 #include "core/error.h"
@@ -250,24 +249,20 @@ void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
   // Threads take jobs in order as they finish the last: a prompt's later tokens attend to more
   // keys, and equal contiguous shares left the thread with the first half of a prefill waiting
   // for the other (its share of the keys a quarter of the whole).
-  const int64_t n_jobs = n * n_kv_head * runs;
-  std::atomic<int64_t> next_job{0};
-  l.pool.run([&](int ith, int) {
+  l.pool.for_each_job(n * n_kv_head * runs, [&](int ith, int64_t job) {
     float* scores = &s.scores[static_cast<size_t>(ith * max_heads * n_ctx)];
     float* q_conv = &s.head_rows[static_cast<size_t>(ith * (max_heads + 1) * hd)];
     float* v_conv = q_conv + max_heads * a.hd_k;
     uint8_t* q_q8 = s.head_q.empty() ? nullptr : &s.head_q[static_cast<size_t>(ith * max_heads) * call.q8_bytes()];
     const void* qv[kAttentionHeadsPerJob];
-    for (int64_t job; (job = next_job.fetch_add(1, std::memory_order_relaxed)) < n_jobs;) {
-      const int64_t t = job / (n_kv_head * runs), kvh = job / runs % n_kv_head;
-      const int64_t h0 = kvh * a.group + job % runs * heads, nh = std::min(heads, (kvh + 1) * a.group - h0);
-      const int64_t last = l.at.last ? l.at.last[t] : l.at.pos[t];
-      const int64_t first = a.window > 0 ? std::max<int64_t>(0, last - a.window + 1) : 0;
-      const AttentionCall::Run r{*l.at.kv[t], t, kvh, h0, nh, first, last - first + 1};
-      call.queries(r, q_conv, q_q8, qv);
-      call.score(r, qv, scores);
-      call.attend(r, scores, v_conv);
-    }
+    const int64_t t = job / (n_kv_head * runs), kvh = job / runs % n_kv_head;
+    const int64_t h0 = kvh * a.group + job % runs * heads, nh = std::min(heads, (kvh + 1) * a.group - h0);
+    const int64_t last = l.at.last ? l.at.last[t] : l.at.pos[t];
+    const int64_t first = a.window > 0 ? std::max<int64_t>(0, last - a.window + 1) : 0;
+    const AttentionCall::Run r{*l.at.kv[t], t, kvh, h0, nh, first, last - first + 1};
+    call.queries(r, q_conv, q_q8, qv);
+    call.score(r, qv, scores);
+    call.attend(r, scores, v_conv);
   });
 }
 

@@ -1,6 +1,5 @@
 // FFN blocks: the dense SwiGLU FFN and the MoE layer (router, experts, shared expert).
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -100,14 +99,10 @@ void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_
   const int64_t align = std::max(row_alignment(w0.gate.type), row_alignment(w0.down.type));
   auto run_blocks = [&](int64_t rows, const auto& job) {
     const int64_t per_expert = std::max<int64_t>(1, std::min<int64_t>(rows / 32, 4 * l.pool.size()));
-    const int64_t n_jobs = static_cast<int64_t>(groups.size()) * per_expert;
-    std::atomic<int64_t> next_job{0};
-    l.pool.run([&](int, int) {
-      for (int64_t j; (j = next_job.fetch_add(1, std::memory_order_relaxed)) < n_jobs;) {
-        const Group& g = groups[static_cast<size_t>(j / per_expert)];
-        auto [r0, r1] = split_rows_aligned(rows, align, static_cast<int>(j % per_expert), static_cast<int>(per_expert));
-        if (r1 > r0) job(g, r0, r1);
-      }
+    l.pool.for_each_job(static_cast<int64_t>(groups.size()) * per_expert, [&](int, int64_t j) {
+      const Group& g = groups[static_cast<size_t>(j / per_expert)];
+      auto [r0, r1] = split_rows_aligned(rows, align, static_cast<int>(j % per_expert), static_cast<int>(per_expert));
+      if (r1 > r0) job(g, r0, r1);
     });
   };
   run_blocks(ff, [&](const Group& g, int64_t r0, int64_t r1) {
