@@ -2,7 +2,8 @@
 // consecutive key rows against 1 or 4 f32 queries. Each (query, key) pair has one accumulator,
 // run along the head in 8-value steps, and one reduction (halves added, then two horizontal adds
 // that also gather the 4 keys' sums): the same operations whatever the number of queries, so a
-// query's scores do not depend on the queries beside it. 4 queries go 2 at a time (16 registers).
+// query's scores do not depend on the queries beside it. 4 queries go 2 at a time with 16
+// registers, all 4 at once with the EVEX flavour's 32.
 // The avx512 level uses these too: a 512-bit version was slower on this machine's Zen 4
 // (attention_keys/x4t4: 55.7 ns against 44.8, kernels_bench).
 #include <immintrin.h>
@@ -59,8 +60,14 @@ void f16_keys_x4(int64_t n, float* s, const void* x, size_t x_stride, const void
 
 void f16_keys_x4t4(int64_t n, float* s, const void* x, size_t x_stride, const void* const* y) {
   const auto* const* q = reinterpret_cast<const float* const*>(y);
+#if defined(__AVX512VL__)
+  // 32 vector registers (the EVEX flavour): all 4 queries in one pass, each key block widened
+  // once for 4 queries, not twice for 2 and 2.
+  f16_keys<4>(n, s, static_cast<const uint8_t*>(x), x_stride, q);
+#else
   f16_keys<2>(n, s, static_cast<const uint8_t*>(x), x_stride, q);
   f16_keys<2>(n, s + 8, static_cast<const uint8_t*>(x), x_stride, q + 2);
+#endif
 }
 
 }  // namespace

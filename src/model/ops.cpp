@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "tensor/exp_rows.h"
+
 namespace swapmoe {
 
 float rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
@@ -47,17 +49,12 @@ void rope_apply_neox(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot,
 void softmax(float* x, int64_t n) { softmax_with_sink(x, n, -std::numeric_limits<float>::infinity()); }
 
 void softmax_with_sink(float* x, int64_t n, float sink) {
-  float max = sink;
-  for (int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float e = x[i] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(x[i] - max);
-    x[i] = e;
-    sum += e;
-  }
-  if (sink != -std::numeric_limits<float>::infinity()) sum += std::exp(sink - max);
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  // Vectorised exp (tensor/exp_rows.h): the same bits at every CPU level; a scalar expf a score
+  // was a tenth of long-context prefill.
+  const float max = max_row(x, n, sink);
+  double sum = exp_shifted_row(x, n, max);
+  if (sink != -std::numeric_limits<float>::infinity()) sum += exp_poly(sink - max);
+  scale_row(x, n, static_cast<float>(1.0 / sum));
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {

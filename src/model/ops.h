@@ -16,7 +16,8 @@ void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, cons
 // The same in GPT-NeoX mode: pair i rotates x[i] with x[i + n_rot / 2] (same angles).
 void rope_apply_neox(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin);
 
-// In-place softmax over n values (max-subtracted, sum in double).
+// In-place softmax over n values (max-subtracted, exp_poly of tensor/exp_rows.h: the same bits at
+// every CPU level; sum in double).
 void softmax(float* x, int64_t n);
 // The same with an attention sink: one more logit that takes its share of the sum but has no
 // output (as ggml_soft_max_add_sinks: the max and the sum include it).
