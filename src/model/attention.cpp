@@ -103,7 +103,7 @@ class AttentionCall {
  public:
   // Heads [h0, h0 + nh) of token t, over KV head kvh, and the keys they attend to.
   struct Run {
-    const KvCache& kv;
+    const KvCache* kv;
     int64_t t, kvh, h0, nh, first, n_keys;
   };
 
@@ -135,11 +135,11 @@ class AttentionCall {
     }
   }
 
-  // The run's scaled scores, head i's at scores[i * n_ctx]: f16 keys 4 rows at a time where they
-  // follow one another (against 4 queries or one), the rest one key at a time.
-  void score(const Run& r, const void* const* qv, float* scores) const {
-    for (int64_t j = 0, run = 0; j < r.n_keys; j += run) {
-      run = std::min(r.n_keys - j, r.kv.contiguous_rows(l_.layer, r.first + j));
+  // The run's scaled scores of keys j0.., head i's at scores[i * n_ctx]: f16 keys 4 rows at a time
+  // where they follow one another (against 4 queries or one), the rest one key at a time.
+  void score(const Run& r, const void* const* qv, float* scores, int64_t j0 = 0) const {
+    for (int64_t j = j0, run = 0; j < r.n_keys; j += run) {
+      run = std::min(r.n_keys - j, r.kv->contiguous_rows(l_.layer, r.first + j));
       int64_t jj = j;
       for (float s16[16]; keys4_.x4 && jj + 4 <= j + run; jj += 4) {
         const uint8_t* krow = key_row(r, jj);
@@ -158,21 +158,78 @@ class AttentionCall {
     }
   }
 
-  // Softmax of each head's scores (with its sink), then out = the weighted sum of the values.
-  void attend(const Run& r, float* scores, float* v_conv) const {
-    float* out0 = &a_.out[r.t * a_.out_stride + r.h0 * hd_v_];
+  // Each head's scores become its softmax weights (with its sink; rounded to f16 as the non-flash
+  // path's f16 product rounds them).
+  void weights(const Run& r, float* scores) const {
     for (int64_t i = 0; i < r.nh; ++i) {
       float* w = scores + i * n_ctx_;
       if (a_.sinks) softmax_with_sink(w, r.n_keys, a_.sinks[r.h0 + i]);
       else softmax(w, r.n_keys);
       if (tv_ == GgmlType::F16 && !l_.flash_attn)
         for (int64_t j = 0; j < r.n_keys; ++j) w[j] = fp16_to_fp32(fp32_to_fp16(w[j]));
-      std::fill(out0 + i * hd_v_, out0 + (i + 1) * hd_v_, 0.0f);
     }
+  }
+
+  // A prompt's tokens can share a job when their keys and values are f16 rows of one cache, all
+  // from position 0 in one contiguous run (no sliding window, no MLA).
+  bool can_block() const { return tk_ == GgmlType::F16 && tv_ == GgmlType::F16 && !a_.values_in_keys && a_.window == 0; }
+
+  // The runs of nt consecutive tokens, the same heads of one KV head, keys from position 0:
+  // query (token b, head i) is row b * nh + i of scores, qv and o (o: hd_v floats a row). Each
+  // key and value row is widened once for all nt * nh queries, and every query's arithmetic is
+  // the one it has alone: its keys in the same groups of 4, the same key order in its sums.
+  void block(const Run* runs, int64_t nt, float* scores, float* q_conv, const void** qv, float* o) const {
+    const int64_t nh = runs[0].nh, nq = nt * nh;
+    int64_t min_keys = runs[0].n_keys;
+    for (int64_t b = 0; b < nt; ++b) {
+      queries(runs[b], q_conv + b * nh * hd_, nullptr, qv + b * nh);
+      min_keys = std::min(min_keys, runs[b].n_keys);
+    }
+    // Keys every query scores in the same groups of 4, together; then each token's own.
+    const Run& r0 = runs[0];
+    const int64_t common = keys4_.x4 ? min_keys / 4 * 4 : 0;
+    for (int64_t jj = 0; jj < common; jj += 4) {
+      const uint8_t* krow = key_row(r0, jj);
+      float s16[16];
+      int64_t i = 0;
+      for (; keys4_.x4t4 && i + 4 <= nq; i += 4) {
+        keys4_.x4t4(hd_, s16, krow, k_stride_, &qv[i]);
+        for (int q = 0; q < 4; ++q)
+          for (int k = 0; k < 4; ++k) scores[(i + q) * n_ctx_ + jj + k] = s16[q * 4 + k] * a_.scale;
+      }
+      for (; i < nq; ++i) {
+        keys4_.x4(hd_, s16, krow, k_stride_, qv[i]);
+        for (int k = 0; k < 4; ++k) scores[i * n_ctx_ + jj + k] = s16[k] * a_.scale;
+      }
+    }
+    for (int64_t b = 0; b < nt; ++b) {
+      score(runs[b], qv + b * nh, scores + b * nh * n_ctx_, common);
+      weights(runs[b], scores + b * nh * n_ctx_);
+    }
+    // Values: the keys all tokens attend to for all queries, then each token's last keys.
+    std::fill(o, o + nq * hd_v_, 0.0f);
+    const int64_t v_stride = static_cast<int64_t>(r0.kv->v_row_bytes()) / 2;
+    fp16_weighted_sum(reinterpret_cast<const uint16_t*>(value_row(r0, 0)), v_stride, min_keys, hd_v_, scores, n_ctx_, o,
+                      hd_v_, nq);
+    for (int64_t b = 0; b < nt; ++b) {
+      const Run& r = runs[b];
+      if (r.n_keys > min_keys)
+        fp16_weighted_sum(reinterpret_cast<const uint16_t*>(value_row(r, min_keys)), v_stride, r.n_keys - min_keys, hd_v_,
+                          scores + b * nh * n_ctx_ + min_keys, n_ctx_, o + b * nh * hd_v_, hd_v_, nh);
+      float* out0 = &a_.out[r.t * a_.out_stride + r.h0 * hd_v_];
+      std::copy(o + b * nh * hd_v_, o + (b + 1) * nh * hd_v_, out0);
+    }
+  }
+
+  // Softmax of each head's scores (with its sink), then out = the weighted sum of the values.
+  void attend(const Run& r, float* scores, float* v_conv) const {
+    float* out0 = &a_.out[r.t * a_.out_stride + r.h0 * hd_v_];
+    weights(r, scores);
+    for (int64_t i = 0; i < r.nh; ++i) std::fill(out0 + i * hd_v_, out0 + (i + 1) * hd_v_, 0.0f);
     if (tv_ == GgmlType::F16) {  // the heads' sums over runs of rows that are contiguous
-      const int64_t v_stride = static_cast<int64_t>(a_.values_in_keys ? r.kv.k_row_bytes() : r.kv.v_row_bytes()) / 2;
+      const int64_t v_stride = static_cast<int64_t>(a_.values_in_keys ? r.kv->k_row_bytes() : r.kv->v_row_bytes()) / 2;
       for (int64_t j = 0, run = 0; j < r.n_keys; j += run) {
-        run = std::min(r.n_keys - j, r.kv.contiguous_rows(l_.layer, r.first + j));
+        run = std::min(r.n_keys - j, r.kv->contiguous_rows(l_.layer, r.first + j));
         fp16_weighted_sum(reinterpret_cast<const uint16_t*>(value_row(r, j)), v_stride, run, hd_v_, scores + j, n_ctx_,
                           out0, hd_v_, r.nh);
       }
@@ -197,10 +254,10 @@ class AttentionCall {
   static constexpr AttentionKeyKernels kNoKeyKernels{};
 
   const uint8_t* key_row(const Run& r, int64_t j) const {
-    return r.kv.k_row(l_.layer, r.first + j) + r.kvh * k_head_bytes_;
+    return r.kv->k_row(l_.layer, r.first + j) + r.kvh * k_head_bytes_;
   }
   const uint8_t* value_row(const Run& r, int64_t j) const {
-    return a_.values_in_keys ? r.kv.k_row(l_.layer, r.first + j) : r.kv.v_row(l_.layer, r.first + j) + r.kvh * v_head_bytes_;
+    return a_.values_in_keys ? r.kv->k_row(l_.layer, r.first + j) : r.kv->v_row(l_.layer, r.first + j) + r.kvh * v_head_bytes_;
   }
 
   // Key j against each of the run's queries.
@@ -237,32 +294,53 @@ void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
   const int64_t hd = std::max(a.hd_k, a.hd_v), n_ctx = call.n_ctx();
   // Jobs of up to kAttentionHeadsPerJob heads, split further when a decode step alone would
   // leave threads without a job.
-  const int64_t nth = l.pool.size(), n_kv_head = a.n_head / a.group;
-  const int64_t max_heads = std::min(a.group, kAttentionHeadsPerJob);
-  int64_t heads = max_heads;
+  const int64_t nth = l.pool.size(), n_kv_head = a.n_head / a.group, rows = s.attention_rows;
+  int64_t heads = std::min(a.group, kAttentionHeadsPerJob);
   auto n_runs = [&](int64_t h) { return (a.group + h - 1) / h; };
   while (heads > 1 && n * n_kv_head * n_runs(heads) < 2 * nth) heads = (heads + 1) / 2;
   const int64_t runs = n_runs(heads);
-  if (s.scores.size() < static_cast<size_t>(nth * max_heads * n_ctx) ||
-      s.head_rows.size() < static_cast<size_t>(nth * (max_heads + 1) * hd))
+  if (rows < heads || s.scores.size() < static_cast<size_t>(nth * rows * n_ctx) ||
+      s.head_rows.size() < static_cast<size_t>(nth * (2 * rows + 1) * hd))
     fail("attention", "scratch smaller than the memory plan's", "a bug: scratch_sizes() and attend_cached() disagree");
+  // A prompt's consecutive tokens share a job (a block) when the heads of one leave room for
+  // more queries: an MHA or small-group model's key and value rows are then widened once for
+  // several tokens. Fewer tokens a block while that would leave threads without a job.
+  int64_t tokens = 1;
+  if (n > 1 && call.can_block() && std::all_of(l.at.kv, l.at.kv + n, [&](const KvCache* kv) { return kv == l.at.kv[0]; })) {
+    tokens = std::min(rows / heads, n);
+    while (tokens > 1 && (n + tokens - 1) / tokens * n_kv_head * runs < 2 * nth) tokens = (tokens + 1) / 2;
+  }
+  const int64_t n_blocks = (n + tokens - 1) / tokens;
   // Threads take jobs in order as they finish the last: a prompt's later tokens attend to more
   // keys, and equal contiguous shares left the thread with the first half of a prefill waiting
   // for the other (its share of the keys a quarter of the whole).
-  l.pool.for_each_job(n * n_kv_head * runs, [&](int ith, int64_t job) {
-    float* scores = &s.scores[static_cast<size_t>(ith * max_heads * n_ctx)];
-    float* q_conv = &s.head_rows[static_cast<size_t>(ith * (max_heads + 1) * hd)];
-    float* v_conv = q_conv + max_heads * a.hd_k;
-    uint8_t* q_q8 = s.head_q.empty() ? nullptr : &s.head_q[static_cast<size_t>(ith * max_heads) * call.q8_bytes()];
+  l.pool.for_each_job(n_blocks * n_kv_head * runs, [&](int ith, int64_t job) {
+    float* scores = &s.scores[static_cast<size_t>(ith * rows * n_ctx)];
+    float* q_conv = &s.head_rows[static_cast<size_t>(ith * (2 * rows + 1) * hd)];
+    float* v_conv = q_conv + rows * a.hd_k;
+    float* o = v_conv + hd;
+    uint8_t* q_q8 = s.head_q.empty() ? nullptr : &s.head_q[static_cast<size_t>(ith * rows) * call.q8_bytes()];
     const void* qv[kAttentionHeadsPerJob];
-    const int64_t t = job / (n_kv_head * runs), kvh = job / runs % n_kv_head;
+    const int64_t t0 = job / (n_kv_head * runs) * tokens, kvh = job / runs % n_kv_head;
     const int64_t h0 = kvh * a.group + job % runs * heads, nh = std::min(heads, (kvh + 1) * a.group - h0);
-    const int64_t last = l.at.last ? l.at.last[t] : l.at.pos[t];
-    const int64_t first = a.window > 0 ? std::max<int64_t>(0, last - a.window + 1) : 0;
-    const AttentionCall::Run r{*l.at.kv[t], t, kvh, h0, nh, first, last - first + 1};
-    call.queries(r, q_conv, q_q8, qv);
-    call.score(r, qv, scores);
-    call.attend(r, scores, v_conv);
+    const int64_t nt = std::min(tokens, n - t0);
+    AttentionCall::Run r[kAttentionHeadsPerJob] = {};
+    int64_t max_keys = 0;
+    for (int64_t b = 0; b < nt; ++b) {
+      const int64_t t = t0 + b, last = l.at.last ? l.at.last[t] : l.at.pos[t];
+      const int64_t first = a.window > 0 ? std::max<int64_t>(0, last - a.window + 1) : 0;
+      r[b] = AttentionCall::Run{l.at.kv[t], t, kvh, h0, nh, first, last - first + 1};
+      max_keys = std::max(max_keys, r[b].n_keys);
+    }
+    if (nt > 1 && r[0].kv->contiguous_rows(l.layer, 0) >= max_keys) {
+      call.block(r, nt, scores, q_conv, qv, o);
+      return;
+    }
+    for (int64_t b = 0; b < nt; ++b) {
+      call.queries(r[b], q_conv, q_q8, qv);
+      call.score(r[b], qv, scores);
+      call.attend(r[b], scores, v_conv);
+    }
   });
 }
 

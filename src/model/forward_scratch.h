@@ -12,7 +12,7 @@ namespace swapmoe {
 
 struct ForwardScratch {
   explicit ForwardScratch(const ScratchSizes& s)
-      : x(s.x), xn(s.xn), q(s.q), k(s.k), v(s.v), attn(s.attn), tmp(s.tmp), x_norm(s.x_norm), rope(s.rope), patches(s.patches),
+      : attention_rows(s.attention_rows), x(s.x), xn(s.xn), q(s.q), k(s.k), v(s.v), attn(s.attn), tmp(s.tmp), x_norm(s.x_norm), rope(s.rope), patches(s.patches),
         scores(s.scores), head_rows(s.head_rows), head_q(s.head_q), router(s.router), topk_w(s.topk_w),
         masked_w(s.masked_w), topk_ids(s.topk_ids), masked_ids(s.masked_ids), expert_tokens(s.expert_tokens),
         token_ids(s.token_ids), n_masked(s.n_masked), gathered(s.gathered), gate(s.gate), up(s.up), down(s.down),
@@ -21,13 +21,14 @@ struct ForwardScratch {
     moe_act.reserve(s.act_bytes);
   }
 
+  int64_t attention_rows;                        // queries per attention job (the plan's attention_rows_per_job)
   std::vector<float> x, xn, q, k, v, attn, tmp;  // [n_ubatch][n_embd | q_dim | kv_dim]
   std::vector<float> x_norm;                     // [n_ubatch] ||xn|| of the FFN input
   std::vector<float> rope;                       // [n_ubatch][n_rot] cos/sin
   std::vector<float> patches;                    // [n_ubatch][patch values] (vision models)
-  std::vector<float> scores;                     // [n_threads][heads per job][n_ctx]
-  std::vector<float> head_rows;                  // [n_threads][heads per job + 1][head_dim]
-  std::vector<uint8_t> head_q;                   // [n_threads][heads per job][q8_0 row of head_dim]
+  std::vector<float> scores;                     // [n_threads][attention_rows][n_ctx]
+  std::vector<float> head_rows;                  // [n_threads][2 attention_rows + 1][head_dim]
+  std::vector<uint8_t> head_q;                   // [n_threads][attention_rows][q8_0 row of head_dim]
   std::vector<float> router, topk_w, masked_w;   // [n_ubatch][n_expert], [n_ubatch][k]
   std::vector<int32_t> topk_ids, masked_ids;     // [n_ubatch][k]
   std::vector<int32_t> expert_tokens, token_ids; // (token * k + choice) routed to one expert, its token

@@ -62,7 +62,8 @@ uint64_t ScratchSizes::bytes() const {
   return static_cast<uint64_t>(floats + ints) * 4 + static_cast<uint64_t>(head_q) + 2 * act_bytes;
 }
 
-int64_t attention_heads_per_job(const ModelConfig& c) {
+int64_t attention_rows_per_job(const ModelConfig& c, const RunShape& run) {
+  if (run.n_ubatch > 1) return kAttentionHeadsPerJob;
   const int64_t group = c.n_head_kv > 0 ? std::max<int64_t>(1, c.n_head / c.n_head_kv) : 1;
   return std::min(group, kAttentionHeadsPerJob);
 }
@@ -91,10 +92,10 @@ ScratchSizes scratch_sizes(const ModelConfig& c, const RunShape& run) {
   s.x_norm = s.n_masked = u;
   s.rope = u * c.n_rot;
   s.patches = u * c.vision.patch_values();
-  const int64_t heads = attention_heads_per_job(c);
-  s.scores = nt * heads * run.n_ctx;
-  s.head_rows = nt * (heads + 1) * c.head_dim;
-  s.head_q = run.type_k == GgmlType::Q8_0 ? nt * heads * static_cast<int64_t>(row_size(GgmlType::Q8_0, c.head_dim)) : 0;
+  const int64_t rows = s.attention_rows = attention_rows_per_job(c, run);
+  s.scores = nt * rows * run.n_ctx;
+  s.head_rows = nt * (2 * rows + 1) * c.head_dim;
+  s.head_q = run.type_k == GgmlType::Q8_0 ? nt * rows * static_cast<int64_t>(row_size(GgmlType::Q8_0, c.head_dim)) : 0;
   s.router = u * n_exp;
   s.topk_w = s.masked_w = s.topk_ids = s.masked_ids = s.expert_tokens = s.token_ids = u * k;
   s.gate = s.up = u * ff;
@@ -307,15 +308,18 @@ void check_run_fits(const ModelConfig& c, const RunShape& run, const MemoryPlan&
   const uint64_t needed = plan.kv_cache + plan.scratch;
   if (memory_bytes == 0 || needed <= memory_bytes) return;
   const uint64_t n_sessions = static_cast<uint64_t>(std::max(run.n_sessions, 1));
-  RunShape one = run;
+  RunShape one = run, two = run;
   one.n_ctx = 1;
-  const uint64_t per_position = std::max<uint64_t>(1, n_sessions * kv_cache_bytes(c, one));
+  two.n_ctx = 2;
+  // Each position costs its KV rows and its attention scores' scratch (scores per thread and query).
+  const uint64_t scratch_per_position = scratch_sizes(c, two).bytes() - scratch_sizes(c, one).bytes();
+  const uint64_t per_position = std::max<uint64_t>(1, n_sessions * kv_cache_bytes(c, one) + scratch_per_position);
   const uint64_t fixed = needed - std::min(needed, per_position * static_cast<uint64_t>(run.n_ctx));
   const uint64_t max_ctx = memory_bytes > fixed ? (memory_bytes - fixed) / per_position : 0;
   fail("memory plan",
        fmt::format("-c {} needs {} of KV cache ({} a position in each of {} layers, {} session(s)) plus {} of scratch: "
                    "more than this machine's {} of memory",
-                   run.n_ctx, format_bytes(plan.kv_cache), format_bytes(per_position / n_sessions / c.n_layer), c.n_layer,
+                   run.n_ctx, format_bytes(plan.kv_cache), format_bytes((per_position - scratch_per_position) / n_sessions / c.n_layer), c.n_layer,
                    n_sessions, format_bytes(plan.scratch), format_bytes(memory_bytes)),
        max_ctx > 0 ? fmt::format("use -c {} or less (a q8_0 KV cache, -ctk q8_0 -ctv q8_0, holds about twice as many)",
                                  max_ctx)

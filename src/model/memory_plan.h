@@ -61,11 +61,13 @@ int64_t logit_rows(const RunShape& run);
 // KV cache types the engine supports (-ctk/-ctv): f32, f16, q8_0. Throws naming the flag.
 GgmlType parse_kv_type(const std::string& text, const char* flag);
 
-// An attention job takes up to this many query heads of one KV head (a GQA group, or MLA's heads
-// over their shared latent), so each value row it reads is widened once for all of them.
+// An attention job takes up to this many queries of one KV head (a GQA group, or MLA's heads over
+// their shared latent, and in a prompt the same heads of consecutive tokens), so each key and value
+// row it reads is widened once for all of them.
 inline constexpr int64_t kAttentionHeadsPerJob = 8;
-// The query heads one attention job holds scratch for: the group, up to kAttentionHeadsPerJob.
-int64_t attention_heads_per_job(const ModelConfig& c);
+// The queries one attention job holds scratch for: kAttentionHeadsPerJob when micro-batches have
+// several tokens (a prompt's tokens share a job), else the group, up to kAttentionHeadsPerJob.
+int64_t attention_rows_per_job(const ModelConfig& c, const RunShape& run);
 
 // Element counts of every scratch buffer of the forward pass: the Transformer allocates exactly
 // these, so bytes() is what it holds.
@@ -73,9 +75,10 @@ struct ScratchSizes {
   int64_t x = 0, xn = 0, q = 0, k = 0, v = 0, attn = 0, tmp = 0, x_norm = 0;  // floats, [n_ubatch][...]
   int64_t rope = 0;                       // floats [n_ubatch][n_rot]
   int64_t patches = 0;                    // floats [n_ubatch][patch values]: vision models' input
-  int64_t scores = 0;                     // floats [n_threads][heads per job][n_ctx]
-  int64_t head_rows = 0;                  // floats [n_threads][heads per job + 1][head_dim]: queries and a value row converted
-  int64_t head_q = 0;                     // bytes  [n_threads][heads per job][q8_0 row of head_dim]: queries for q8_0 keys
+  int64_t attention_rows = 0;             // queries per attention job (attention_rows_per_job), not a buffer
+  int64_t scores = 0;                     // floats [n_threads][attention_rows][n_ctx]
+  int64_t head_rows = 0;                  // floats [n_threads][2 attention_rows + 1][head_dim]: queries and a value row converted, outputs
+  int64_t head_q = 0;                     // bytes  [n_threads][attention_rows][q8_0 row of head_dim]: queries for q8_0 keys
   int64_t router = 0, topk_w = 0, masked_w = 0;  // floats
   int64_t topk_ids = 0, masked_ids = 0, expert_tokens = 0, token_ids = 0, n_masked = 0;  // int32
   int64_t gathered = 0, gate = 0, up = 0, down = 0, ffn_out = 0, choice_out = 0;  // floats
