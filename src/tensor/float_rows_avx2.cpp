@@ -20,33 +20,40 @@ void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
 
 namespace {
 
-// R query rows x 16 values of each row held in registers over all keys: each value block is
-// widened once for the R rows, and out is read and written once per block, not once per key.
+// R query rows x 8W values of each row held in registers over all keys, values [d, d + 8W): each
+// value block is widened once for the R rows, and out is read and written once per block, not
+// once per key. Few rows take wider blocks (W up to 4): each accumulator waits on its previous
+// fused multiply-add, so one row of 16 values ran at the latency of two chains (a third of the
+// 4-row speed).
+template <int R, int W>
+void weighted_sum_block(const uint16_t* v, int64_t v_stride, int64_t n_keys, int64_t d, const float* w, int64_t w_stride,
+                        float* out, int64_t out_stride) {
+  __m256 acc[R][W];
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < W; ++k) acc[r][k] = _mm256_loadu_ps(out + r * out_stride + d + 8 * k);
+  for (int64_t j = 0; j < n_keys; ++j) {
+    __m256 x[W];
+    for (int k = 0; k < W; ++k)
+      x[k] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + j * v_stride + d + 8 * k)));
+    for (int r = 0; r < R; ++r) {
+      const __m256 wj = _mm256_broadcast_ss(w + r * w_stride + j);
+      for (int k = 0; k < W; ++k) acc[r][k] = _mm256_fmadd_ps(wj, x[k], acc[r][k]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < W; ++k) _mm256_storeu_ps(out + r * out_stride + d + 8 * k, acc[r][k]);
+}
+
 template <int R>
 void weighted_sum_rows(const uint16_t* v, int64_t v_stride, int64_t n_keys, int64_t n, const float* w, int64_t w_stride,
                        float* out, int64_t out_stride) {
+  constexpr int kWide = R <= 2 ? 4 : 2;
   int64_t d = 0;
-  for (; d + 16 <= n; d += 16) {
-    __m256 acc[R][2];
-    for (int r = 0; r < R; ++r) {
-      acc[r][0] = _mm256_loadu_ps(out + r * out_stride + d);
-      acc[r][1] = _mm256_loadu_ps(out + r * out_stride + d + 8);
-    }
-    for (int64_t j = 0; j < n_keys; ++j) {
-      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + j * v_stride + d));
-      const __m256 x0 = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), x1 = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
-      for (int r = 0; r < R; ++r) {
-        const __m256 wj = _mm256_broadcast_ss(w + r * w_stride + j);
-        acc[r][0] = _mm256_fmadd_ps(wj, x0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(wj, x1, acc[r][1]);
-      }
-    }
-    for (int r = 0; r < R; ++r) {
-      _mm256_storeu_ps(out + r * out_stride + d, acc[r][0]);
-      _mm256_storeu_ps(out + r * out_stride + d + 8, acc[r][1]);
-    }
-  }
-  for (; d < n; ++d)  // head sizes that are not a multiple of 16
+  for (; d + 8 * kWide <= n; d += 8 * kWide)
+    weighted_sum_block<R, kWide>(v, v_stride, n_keys, d, w, w_stride, out, out_stride);
+  for (; d + 16 <= n; d += 16) weighted_sum_block<R, 2>(v, v_stride, n_keys, d, w, w_stride, out, out_stride);
+  for (; d + 8 <= n; d += 8) weighted_sum_block<R, 1>(v, v_stride, n_keys, d, w, w_stride, out, out_stride);
+  for (; d < n; ++d)  // head sizes that are not a multiple of 8
     for (int r = 0; r < R; ++r) {
       float o = out[r * out_stride + d];
       for (int64_t j = 0; j < n_keys; ++j) o = std::fma(w[r * w_stride + j], fp16_to_fp32(v[j * v_stride + d]), o);

@@ -108,7 +108,7 @@ TEST(Fp16, WeightedSumOfValueRowsAtEveryLevel) {
   const std::vector<float> w = test::weight_like(5 * 64, 12);  // 5 rows of weights, 64 apart
   const std::vector<float> start = test::weight_like(5 * 160, 13);
   const CpuLevel saved = active_cpu_level();
-  for (int64_t n : {1, 8, 16, 31, 32, 128, 160}) {
+  for (int64_t n : {1, 8, 16, 31, 32, 40, 56, 128, 160}) {
     for (int64_t rows = 1; rows <= 5; ++rows) {
       std::vector<std::vector<float>> out;
       for (CpuLevel level : {detected_cpu_level(), CpuLevel::REF}) {
