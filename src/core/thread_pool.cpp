@@ -20,6 +20,9 @@ namespace {
 constexpr int kSpinPerPoll = 400;
 // The caller spins this long for parts still running on other threads, then yields its core.
 constexpr int kWaitSpin = 20000;
+// A wait for another thread's part shorter than this (about a scheduler time slice) is never
+// taken for a preemption: short hiccups are not worth running alone.
+constexpr std::chrono::microseconds kStallMin{1000};
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads, int poll)
@@ -42,6 +45,21 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     fn(0, 1);  // inline: an exception simply propagates
     return;
   }
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  if (start < solo_until_) {
+    // Alone after a preempted part (see the header): every part here, in order, errors as below.
+    std::exception_ptr error;
+    for (int part = 0; part < n_threads_; ++part) {
+      try {
+        fn(part, n_threads_);
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    return;
+  }
   const uint32_t tag = ++tag_;
   job_.store(&fn, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
@@ -54,11 +72,19 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   run_parts(tag);
   // Parts claimed by workers may still be running; after a while give our core up to them in
   // case they lost theirs.
-  for (int spin = 0; done_.load(std::memory_order_acquire) != n_threads_; ++spin) {
-    if (spin < kWaitSpin) {
-      SWAPMOE_CPU_RELAX();
-    } else {
-      std::this_thread::yield();
+  if (done_.load(std::memory_order_acquire) != n_threads_) {
+    const Clock::time_point waiting = Clock::now();
+    for (int spin = 0; done_.load(std::memory_order_acquire) != n_threads_; ++spin) {
+      if (spin < kWaitSpin) {
+        SWAPMOE_CPU_RELAX();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+    const Clock::time_point end = Clock::now();
+    if (end - waiting > 2 * (waiting - start) + kStallMin) {
+      ++stalls_;
+      solo_until_ = end + solo_window_;
     }
   }
   job_.store(nullptr, std::memory_order_relaxed);

@@ -9,11 +9,19 @@
 // get a core for milliseconds; its part is then done by a thread that has one, instead of every
 // matrix product waiting for it (which made -t 2 a hundred times slower than -t 1 under load).
 //
+// A part can still be caught mid-way by a preemption: a worker that loses its core while it
+// runs a part holds the run for a scheduler time slice (milliseconds), which on a machine whose
+// cores other processes share made every other product wait. When the caller waits for a part
+// much longer than it worked itself (more than twice as long, and over 1 ms), the pool runs
+// alone on the calling thread for a while (50 ms: solo_window), then tries its workers again; an
+// idle machine never waits that long, so it never runs alone.
+//
 // A job that throws fails the run() that started it, on the calling thread, with the original
 // exception: an exception must never leave a worker's thread function (that aborts the process).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -35,6 +43,10 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
+
+  // Waits for a preempted part seen so far (each started a solo window), and the window's length.
+  int64_t stalls() const { return stalls_; }
+  void set_solo_window(std::chrono::microseconds window) { solo_window_ = window; }
 
   // Runs fn(ith, nth) once for each part ith of nth = size(), each part on whichever thread
   // claims it (ith is a part, not a thread: per-part scratch indexed by ith is safe), and
@@ -71,6 +83,10 @@ class ThreadPool {
 
   int n_threads_;
   int spin_iterations_;
+  // Touched by the calling thread only (run() is not re-entrant).
+  std::chrono::microseconds solo_window_{50000};
+  std::chrono::steady_clock::time_point solo_until_{};
+  int64_t stalls_ = 0;
   std::vector<std::thread> workers_;
   std::atomic<const std::function<void(int, int)>*> job_{nullptr};
   std::atomic<uint64_t> generation_{0};  // bumped to wake the workers

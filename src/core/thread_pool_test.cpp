@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -177,6 +178,53 @@ TEST(ThreadPool, ForEachJobRunsEveryJobOnceOnAnyThreadCount) {
     pool.for_each_job(0, [&](int, int64_t) { bad_part.fetch_add(1); });  // no jobs: nothing runs
     EXPECT_EQ(bad_part.load(), 0);
   }
+}
+
+
+// A worker that holds its part far longer than the caller worked (as a preempted one does) sends
+// the pool alone onto the calling thread for the solo window: every part there, in order, errors
+// as usual; after the window the workers take parts again. A part of equal length never does.
+TEST(ThreadPool, APartHeldByAPreemptedWorkerSendsThePoolAloneForAWhile) {
+  ThreadPool pool(2);
+  pool.set_solo_window(std::chrono::milliseconds(200));
+  const std::thread::id caller = std::this_thread::get_id();
+  // Equal parts of 1 ms on each thread: waits, when any, are short (one real preemption of the
+  // worker on a loaded machine could still count).
+  for (int i = 0; i < 20; ++i) pool.run([&](int, int) { std::this_thread::sleep_for(std::chrono::milliseconds(1)); });
+  EXPECT_LE(pool.stalls(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));  // past any window that started
+  const int64_t before = pool.stalls();
+  // The worker's part lasts 30 ms, the caller's 1 ms: a stall (tried until a worker took a part).
+  for (int i = 0; i < 50 && pool.stalls() == before; ++i)
+    pool.run([&](int, int) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::this_thread::get_id() != caller ? 30 : 1));
+    });
+  ASSERT_EQ(pool.stalls(), before + 1);
+  std::vector<int> order;
+  std::atomic<int> elsewhere{0};
+  pool.run([&](int ith, int nth) {  // 2 ms a part: time enough for a worker to take one, were it asked
+    EXPECT_EQ(nth, 2);
+    if (std::this_thread::get_id() != caller) elsewhere.fetch_add(1);
+    else order.push_back(ith);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  });
+  EXPECT_EQ(elsewhere.load(), 0);
+  EXPECT_EQ(order, (std::vector<int>{0, 1}));
+  EXPECT_THROW(pool.run([&](int ith, int) {
+    if (ith == 1) throw std::runtime_error("part 1");
+  }), std::runtime_error);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  // Past the window the worker takes parts again (a part that waits for the other thread's shows it).
+  bool worker_ran = false;
+  for (int i = 0; i < 50 && !worker_ran; ++i) {
+    std::atomic<bool> other{false};
+    pool.run([&](int, int) {  // the caller's part gives a sleeping worker time to wake and take one
+      if (std::this_thread::get_id() != caller) other = true;
+      else std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    });
+    worker_ran = other.load();
+  }
+  EXPECT_TRUE(worker_ran);
 }
 
 }  // namespace
