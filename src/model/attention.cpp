@@ -94,11 +94,11 @@ void attention_gqa(const LayerContext& l, int64_t n) {
 namespace {
 
 // One call of attend_cached: the cache's types and the kernels for them, and the three steps of
-// a job. A job is a run of query heads of one KV head, so each key and value row it reads serves
-// the whole run: f16 keys are scored 4 rows x 4 heads at a time (f16_key_kernels), and the
-// values' weighted sums keep 4 heads in registers (fp16_weighted_sum). A head's arithmetic
-// depends only on its own position (which keys fall in groups of 4), never on the run or the
-// batch around it.
+// a job. A job is a run of query heads of one KV head (in a prompt, with block(), the same heads
+// of consecutive tokens), so each key and value row it reads serves the whole run: f16 keys are
+// scored 4 rows x 4 queries at a time (f16_key_kernels), and the values' weighted sums keep 4
+// queries in registers (fp16_weighted_sum). A head's arithmetic depends only on its own position
+// (which keys fall in groups of 4), never on the run, the block or the batch around it.
 class AttentionCall {
  public:
   // Heads [h0, h0 + nh) of token t, over KV head kvh, and the keys they attend to.
