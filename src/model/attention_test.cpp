@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -12,6 +11,7 @@
 #include "model/forward_scratch.h"
 #include "model/kv_cache.h"
 #include "model/model_config.h"
+#include "tensor/fp16.h"
 #include "tensor/test_data.h"
 
 namespace swapmoe {
@@ -74,9 +74,7 @@ TEST(Attention, PromptTokensSharingAJobGetTheBitsEachGetsAlone) {
         const auto alone = attend(c, kv, q, n, p0, true, flash_attn, threads);
         const auto together = attend(c, kv, q, n, p0, false, flash_attn, threads);
         for (size_t i = 0; i < alone.size(); ++i) {
-          uint32_t a, b;
-          std::memcpy(&a, &alone[i], 4), std::memcpy(&b, &together[i], 4);
-          ASSERT_EQ(a, b) << "heads " << shape.n_head << "/" << shape.n_head_kv << " hd " << shape.head_dim << " fa "
+          ASSERT_EQ(fp32_bits(alone[i]), fp32_bits(together[i])) << "heads " << shape.n_head << "/" << shape.n_head_kv << " hd " << shape.head_dim << " fa "
                           << flash_attn << " threads " << threads << " token " << i / c.q_dim() << " value " << i % c.q_dim();
         }
         EXPECT_NE(alone[0], -1.0f);  // written

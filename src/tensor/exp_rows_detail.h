@@ -4,7 +4,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
+
+#include "tensor/fp16.h"
 
 namespace swapmoe::exp_detail {
 
@@ -18,12 +19,7 @@ constexpr float kC[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                          4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
 
 // 2^n for integral n in [-126, 127].
-inline float pow2i(float n) {
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
+inline float pow2i(float n) { return fp32_from_bits(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23); }
 
 // Each step one rounding, in the order the vector code takes them; no `a * b + c` for a compiler
 // to contract differently.

@@ -5,21 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "tensor/cpu_level.h"
+#include "tensor/fp16.h"
 #include "tensor/test_data.h"
 
 namespace swapmoe {
 namespace {
-
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
 
 TEST(ExpRows, WithinTwoUlpOfExpOverTheRangeSoftmaxUses) {
   // Values about 0.0137 apart from -87.3 to 88 (12.8 thousand).
@@ -68,7 +62,7 @@ TEST(ExpRows, SameBitsAndSumAtEveryLevel) {
       scale_row(out.back().data(), n, 0.25f);
     }
     set_max_cpu_level(saved);
-    EXPECT_EQ(bits(maxes[0]), bits(maxes[1])) << n;
+    EXPECT_EQ(fp32_bits(maxes[0]), fp32_bits(maxes[1])) << n;
     if (n > 20) {
       float want = -std::numeric_limits<float>::infinity();
       for (float v : x) want = v > want ? v : want;
@@ -77,13 +71,13 @@ TEST(ExpRows, SameBitsAndSumAtEveryLevel) {
     EXPECT_TRUE(sums[0] == sums[1] || (std::isnan(sums[0]) && std::isnan(sums[1]))) << n;
     double naive = 0;
     for (int64_t i = 0; i < n; ++i) {
-      ASSERT_EQ(bits(out[0][i]), bits(out[1][i])) << "n=" << n << " i=" << i;
+      ASSERT_EQ(fp32_bits(out[0][i]), fp32_bits(out[1][i])) << "n=" << n << " i=" << i;
       const float e = exp_poly(x[i] - 3.5f);
       if (std::isnan(e)) {
         ASSERT_TRUE(std::isnan(out[0][i]));
         continue;
       }
-      ASSERT_EQ(bits(out[0][i]), bits(e * 0.25f)) << i;  // the row is exp_poly, value by value
+      ASSERT_EQ(fp32_bits(out[0][i]), fp32_bits(e * 0.25f)) << i;  // the row is exp_poly, value by value
       naive += e;
     }
     if (n > 20) {
