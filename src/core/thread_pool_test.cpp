@@ -180,7 +180,6 @@ TEST(ThreadPool, ForEachJobRunsEveryJobOnceOnAnyThreadCount) {
   }
 }
 
-
 // A worker that holds its part far longer than the caller worked (as a preempted one does) sends
 // the pool alone onto the calling thread for the solo window: every part there, in order, errors
 // as usual; after the window the workers take parts again. A part of equal length never does.

@@ -141,19 +141,7 @@ class AttentionCall {
     for (int64_t j = j0, run = 0; j < r.n_keys; j += run) {
       run = std::min(r.n_keys - j, r.kv->contiguous_rows(l_.layer, r.first + j));
       int64_t jj = j;
-      for (float s16[16]; keys4_.x4 && jj + 4 <= j + run; jj += 4) {
-        const uint8_t* krow = key_row(r, jj);
-        int64_t i = 0;
-        for (; keys4_.x4t4 && i + 4 <= r.nh; i += 4) {
-          keys4_.x4t4(hd_, s16, krow, k_stride_, &qv[i]);
-          for (int q = 0; q < 4; ++q)
-            for (int k = 0; k < 4; ++k) scores[(i + q) * n_ctx_ + jj + k] = s16[q * 4 + k] * a_.scale;
-        }
-        for (; i < r.nh; ++i) {
-          keys4_.x4(hd_, s16, krow, k_stride_, qv[i]);
-          for (int k = 0; k < 4; ++k) scores[i * n_ctx_ + jj + k] = s16[k] * a_.scale;
-        }
-      }
+      for (; keys4_.x4 && jj + 4 <= j + run; jj += 4) score_four_keys(key_row(r, jj), jj, qv, r.nh, scores);
       for (; jj < j + run; ++jj) score_key(r, jj, qv, scores);
     }
   }
@@ -188,20 +176,7 @@ class AttentionCall {
     // Keys every query scores in the same groups of 4, together; then each token's own.
     const Run& r0 = runs[0];
     const int64_t common = keys4_.x4 ? min_keys / 4 * 4 : 0;
-    for (int64_t jj = 0; jj < common; jj += 4) {
-      const uint8_t* krow = key_row(r0, jj);
-      float s16[16];
-      int64_t i = 0;
-      for (; keys4_.x4t4 && i + 4 <= nq; i += 4) {
-        keys4_.x4t4(hd_, s16, krow, k_stride_, &qv[i]);
-        for (int q = 0; q < 4; ++q)
-          for (int k = 0; k < 4; ++k) scores[(i + q) * n_ctx_ + jj + k] = s16[q * 4 + k] * a_.scale;
-      }
-      for (; i < nq; ++i) {
-        keys4_.x4(hd_, s16, krow, k_stride_, qv[i]);
-        for (int k = 0; k < 4; ++k) scores[i * n_ctx_ + jj + k] = s16[k] * a_.scale;
-      }
-    }
+    for (int64_t jj = 0; jj < common; jj += 4) score_four_keys(key_row(r0, jj), jj, qv, nq, scores);
     for (int64_t b = 0; b < nt; ++b) {
       score(runs[b], qv + b * nh, scores + b * nh * n_ctx_, common);
       weights(runs[b], scores + b * nh * n_ctx_);
@@ -258,6 +233,22 @@ class AttentionCall {
   }
   const uint8_t* value_row(const Run& r, int64_t j) const {
     return a_.values_in_keys ? r.kv->k_row(l_.layer, r.first + j) : r.kv->v_row(l_.layer, r.first + j) + r.kvh * v_head_bytes_;
+  }
+
+  // The 4 f16 key rows from krow (keys jj..jj+3) against queries qv[0..nq): 4 queries at a time,
+  // the rest one by one; scaled into scores[i * n_ctx + jj ..].
+  void score_four_keys(const uint8_t* krow, int64_t jj, const void* const* qv, int64_t nq, float* scores) const {
+    float s16[16];
+    int64_t i = 0;
+    for (; keys4_.x4t4 && i + 4 <= nq; i += 4) {
+      keys4_.x4t4(hd_, s16, krow, k_stride_, &qv[i]);
+      for (int q = 0; q < 4; ++q)
+        for (int k = 0; k < 4; ++k) scores[(i + q) * n_ctx_ + jj + k] = s16[q * 4 + k] * a_.scale;
+    }
+    for (; i < nq; ++i) {
+      keys4_.x4(hd_, s16, krow, k_stride_, qv[i]);
+      for (int k = 0; k < 4; ++k) scores[i * n_ctx_ + jj + k] = s16[k] * a_.scale;
+    }
   }
 
   // Key j against each of the run's queries.
