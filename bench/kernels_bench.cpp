@@ -251,7 +251,7 @@ const bool kRegistered = [] {
       if (v[i].x4t4) benchmark::RegisterBenchmark(("vec_dot_x4t4/" + name).c_str(), bm_vec_dot_x4t4, t, v[i].x4t4);
     }
   }
-  const GgmlType kX8Types[] = {GgmlType::Q4_0_X8, GgmlType::Q4_K_X8, GgmlType::Q6_K_X8};
+  const GgmlType kX8Types[] = {GgmlType::Q4_0_X8, GgmlType::Q8_0_X8, GgmlType::Q4_K_X8, GgmlType::Q6_K_X8};
   for (GgmlType w : kX8Types) {
     InterleavedKernels x8[8];
     const int n8 = interleaved_kernel_variants(w, x8, 8);

@@ -32,6 +32,28 @@ void gemm4_q4_0x8_ref(int64_t n, float* s, const void* x, const X8Activation* y)
   for (int t = 0; t < 4; ++t) gemv_q4_0x8_ref(n, s + t * kInterleaveRows, x, y[t]);
 }
 
+// Q8_0: the block's integer sum, then one fused step. (The kernels that make the weights
+// unsigned, q + 128, start the sum at the offset -128 * the activation block's sum: the same
+// integer.)
+void gemv_q8_0x8_ref(int64_t n, float* s, const void* vx, const X8Activation& y) {
+  const auto* x = static_cast<const BlockQ8_0x8*>(vx);
+  const auto* yq = static_cast<const BlockQ8_0*>(y.q);
+  float acc[kInterleaveRows] = {};
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    for (int r = 0; r < kInterleaveRows; ++r) {
+      int32_t isum = 0;
+      for (int c = 0; c < 8; ++c)
+        for (int i = 0; i < 4; ++i) isum += x[b].qs[c * 32 + r * 4 + i] * yq[b].qs[c * 4 + i];
+      acc[r] = std::fma(fp16_to_fp32(x[b].d[r]) * y.d[b], static_cast<float>(isum), acc[r]);
+    }
+  }
+  for (int r = 0; r < kInterleaveRows; ++r) s[r] = acc[r];
+}
+
+void gemm4_q8_0x8_ref(int64_t n, float* s, const void* x, const X8Activation* y) {
+  for (int t = 0; t < 4; ++t) gemv_q8_0x8_ref(n, s + t * kInterleaveRows, x, y[t]);
+}
+
 // Q4_K: per super-block, the integer sums of each sub-block (scaled by the row's scale) and of
 // its mins (times the activation's sub-block sums), then two fused steps.
 void gemv_q4_Kx8_ref(int64_t n, float* s, const void* vx, const X8Activation& y) {
@@ -116,13 +138,14 @@ void prepare_x8_activation(GgmlType w, const void* q, int64_t n, float* d, int32
     for (int64_t b = 0; b < n / QK_K; ++b) d[b] = y[b].d, offset[b] = 0;
     return;
   }
-  // Q4_0_X8: nibbles q encode q - 8.
+  // Q4_0_X8: nibbles q encode q - 8. Q8_0_X8: the kernels read q + 128 (unsigned).
+  const int32_t bias = w == GgmlType::Q8_0_X8 ? 128 : 8;
   const auto* y = static_cast<const BlockQ8_0*>(q);
   for (int64_t b = 0; b < n / QK8_0; ++b) {
     int32_t sum = 0;
     for (int j = 0; j < QK8_0; ++j) sum += y[b].qs[j];
     d[b] = fp16_to_fp32(y[b].d);
-    offset[b] = -8 * sum;
+    offset[b] = -bias * sum;
   }
 }
 

@@ -22,6 +22,7 @@ struct X8Case {
 };
 const X8Case kCases[] = {
     {GgmlType::Q4_0, GgmlType::Q4_0_X8, GgmlType::Q8_0, vec_dot_q4_0_q8_0_ref, {32, 64, 96, 160, 2048, 4128}},
+    {GgmlType::Q8_0, GgmlType::Q8_0_X8, GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, {32, 64, 96, 160, 2048, 4128}},
     {GgmlType::Q4_K, GgmlType::Q4_K_X8, GgmlType::Q8_K, vec_dot_q4_K_q8_K_ref, {256, 512, 768, 2816}},
     {GgmlType::Q6_K, GgmlType::Q6_K_X8, GgmlType::Q8_K, vec_dot_q6_K_q8_K_ref, {256, 512, 768, 2816}},
 };
@@ -104,15 +105,17 @@ TEST(Interleaved, EveryFlavourEqualsTheReferenceBitForBit) {
   }
 }
 
-TEST(Interleaved, OnlyQ4_0Q4_KAndQ6_KAreInterleavedAndTheActiveKernelsAreComplete) {
+TEST(Interleaved, OnlyQ4_0Q8_0Q4_KAndQ6_KAreInterleavedAndTheActiveKernelsAreComplete) {
   EXPECT_TRUE(can_compute(GgmlType::Q4_0_X8));
   const InterleavedKernels& k = interleaved_kernels(GgmlType::Q4_0_X8);
   EXPECT_NE(k.gemv, nullptr);
   EXPECT_NE(k.gemm4, nullptr);
   EXPECT_NE(interleaved_kernels(GgmlType::Q4_K_X8).gemv, nullptr);
   EXPECT_NE(interleaved_kernels(GgmlType::Q6_K_X8).gemm4, nullptr);
+  EXPECT_NE(interleaved_kernels(GgmlType::Q8_0_X8).gemm4, nullptr);
   EXPECT_EQ(interleaved_kernels(GgmlType::Q8_0).gemv, nullptr);
-  EXPECT_FALSE(interleaving_pays(GgmlType::Q8_0, 256, 8));
+  EXPECT_FALSE(interleaving_pays(GgmlType::Q5_0, 256, 8));
+  EXPECT_EQ(interleaving_pays(GgmlType::Q8_0, 256, 8), std::strcmp(k.isa, "ref") != 0);
   EXPECT_EQ(interleaving_pays(GgmlType::Q4_0, 256, 8), std::strcmp(k.isa, "ref") != 0);
   EXPECT_EQ(interleaving_pays(GgmlType::Q4_K, 256, 8), std::strcmp(k.isa, "ref") != 0);
   EXPECT_EQ(interleaving_pays(GgmlType::Q6_K, 256, 8), std::strcmp(k.isa, "ref") != 0);

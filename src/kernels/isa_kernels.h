@@ -56,6 +56,8 @@ struct VecDotSet {
   VecDotX4T4Fn x4t4_q4_0 = nullptr;
   GemvX8Fn x8_q4_0 = nullptr;  // interleaved groups of 8 rows (q4_0x8)
   GemmX8T4Fn x8t4_q4_0 = nullptr;
+  GemvX8Fn x8_q8_0 = nullptr;
+  GemmX8T4Fn x8t4_q8_0 = nullptr;
   GemvX8Fn x8_q4_K = nullptr;
   GemmX8T4Fn x8t4_q4_K = nullptr;
   GemvX8Fn x8_q6_K = nullptr;
@@ -81,6 +83,7 @@ extern const AttentionKeyKernels kF16Keys;
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
 // The avx512 flavour's interleaved kernels too (decode is memory-bound: wider registers gain nothing).
 void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemv_q8_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemv_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation* y);
 void gemv_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);
@@ -125,6 +128,8 @@ void vec_dot_t4_q5_K(int64_t n, float* s, const void* x, const void* const* y);
 void vec_dot_t4_q6_K(int64_t n, float* s, const void* x, const void* const* y);
 void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_0x8(int64_t n, float* s, const void* x, const X8Activation* y);
+void gemv_q8_0x8(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q8_0x8(int64_t n, float* s, const void* x, const X8Activation* y);
 void gemv_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation* y);
 void gemv_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation& y);

@@ -1,4 +1,4 @@
-// Products of interleaved weights (Q4_0, Q4_K, Q6_K) against the same weights in plain rows: every thread count,
+// Products of interleaved weights (Q4_0, Q8_0, Q4_K, Q6_K) against the same weights in plain rows: every thread count,
 // token count (decode, the 4-token kernel and its leftovers, cache tiles), row subset and
 // token-id list gives what the plain rows give.
 #include <gtest/gtest.h>
@@ -75,6 +75,7 @@ void expect_plain_rows_results(GgmlType type, int64_t n_cols) {
 
 TEST(MatmulX8, EqualsThePlainRowsForEveryShapeOfWork) {
   expect_plain_rows_results(GgmlType::Q4_0, 96);
+  expect_plain_rows_results(GgmlType::Q8_0, 96);
   expect_plain_rows_results(GgmlType::Q4_K, 512);
   expect_plain_rows_results(GgmlType::Q6_K, 256);
 }

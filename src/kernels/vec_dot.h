@@ -65,7 +65,7 @@ struct VecDotKernels {
 //
 // An activation row prepared for them: its blocks (Q8_0, Q8_K) and, per block, the scale as a
 // float and the offset term of the weights' encoding (Q4_0: -8 * the sum of the block's values;
-// Q4_K: 0, its kernels take the mins' sums from Q8_K's block sums), worked out once for all
+// Q8_0: -128 * that sum, for kernels that read the weights as q + 128; Q4_K: 0, its kernels take the mins' sums from Q8_K's block sums), worked out once for all
 // the groups it meets (prepare_x8_activation).
 struct X8Activation {
   const void* q = nullptr;
@@ -84,6 +84,8 @@ struct InterleavedKernels {
 };
 void gemv_q4_0x8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_0x8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
+void gemv_q8_0x8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
+void gemm4_q8_0x8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
 void gemv_q4_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation& y);
 void gemm4_q4_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation* y);
 void gemv_q6_Kx8_ref(int64_t n, float* s, const void* x, const X8Activation& y);

@@ -262,6 +262,8 @@ extern constinit const VecDotSet kVecDots{
 #endif
     .x8_q4_0 = gemv_q4_0x8,  // vec_dot_x8_avx2.cpp, same flavour
     .x8t4_q4_0 = gemm4_q4_0x8,
+    .x8_q8_0 = gemv_q8_0x8,
+    .x8t4_q8_0 = gemm4_q8_0x8,
     .x8_q4_K = gemv_q4_Kx8,
     .x8t4_q4_K = gemm4_q4_Kx8,
     .x8_q6_K = gemv_q6_Kx8,  // vec_dot_x8_q6_K_avx2.cpp

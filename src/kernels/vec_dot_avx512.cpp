@@ -618,6 +618,8 @@ extern constinit const VecDotSet kVecDots{
     .x4t4_q4_0 = x4t4_q4_0,
     .x8_q4_0 = avx2_vnni_evex::gemv_q4_0x8,  // memory-bound: wider registers gain nothing
     .x8t4_q4_0 = gemm4_q4_0x8,  // vec_dot_x8_avx512.cpp
+    .x8_q8_0 = avx2_vnni_evex::gemv_q8_0x8,
+    .x8t4_q8_0 = gemm4_q8_0x8,
     .x8_q4_K = avx2_vnni_evex::gemv_q4_Kx8,
     .x8t4_q4_K = avx2_vnni_evex::gemm4_q4_Kx8,
     .x8_q6_K = avx2_vnni_evex::gemv_q6_Kx8,

@@ -142,6 +142,7 @@ struct X8Row {
 };
 const X8Row kX8Rows[] = {
     {GgmlType::Q4_0_X8, {gemv_q4_0x8_ref, gemm4_q4_0x8_ref, "ref"}, &VecDotSet::x8_q4_0, &VecDotSet::x8t4_q4_0},
+    {GgmlType::Q8_0_X8, {gemv_q8_0x8_ref, gemm4_q8_0x8_ref, "ref"}, &VecDotSet::x8_q8_0, &VecDotSet::x8t4_q8_0},
     {GgmlType::Q4_K_X8, {gemv_q4_Kx8_ref, gemm4_q4_Kx8_ref, "ref"}, &VecDotSet::x8_q4_K, &VecDotSet::x8t4_q4_K},
     {GgmlType::Q6_K_X8, {gemv_q6_Kx8_ref, gemm4_q6_Kx8_ref, "ref"}, &VecDotSet::x8_q6_K, &VecDotSet::x8t4_q6_K},
 };

@@ -1,4 +1,4 @@
-// The interleaved Q4_0 and Q4_K kernels (tensor/interleave.h) in the 256-bit flavours: a group
+// The interleaved Q4_0, Q8_0 and Q4_K kernels (tensor/interleave.h) in the 256-bit flavours: a group
 // of 8 rows in the 8 int32 lanes. Each 32-byte load of weights holds 4 consecutive values of every row
 // (low nibbles) and the 4 values 16 further on (high nibbles); the activation's matching 4
 // bytes are broadcast to all lanes, so one u8 x s8 dot step serves 8 rows. The offset of the
@@ -159,6 +159,67 @@ void gemm4_q4_0x8(int64_t n, float* s, const void* vx, const X8Activation* y) {
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
     for (int t = 0; t < 4; ++t) {
       const __m256i sums = block_sums(u, yq[t][b], y[t].offset[b]);
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(y[t].d[b])), _mm256_cvtepi32_ps(sums), acc[t]);
+    }
+  }
+  for (int t = 0; t < 4; ++t) _mm256_storeu_ps(s + t * kInterleaveRows, acc[t]);
+}
+
+// Q8_0: the 8 rows' 32-byte chunks c of block b, as the dot step wants them. With VNNI the
+// weights turn unsigned (q + 128, a sign-bit flip) and the sum starts at the activation's offset
+// -128 * its block sum; without, maddubs would saturate on (q + 128) * y pairs, so the sign moves
+// to the activation instead (|q| * sign(y, q): at most 2 * 128 * 127 a pair).
+namespace {
+
+constexpr bool kQ8Biased = SWAPMOE_VNNI256 != 0;
+
+inline __m256i q8_chunk(const BlockQ8_0x8& x, int c) {
+  const __m256i w = load256(x.qs + c * 32);
+  return kQ8Biased ? _mm256_xor_si256(w, _mm256_set1_epi8(static_cast<char>(0x80))) : w;
+}
+
+inline __m256i add_q8_chunk(__m256i acc, __m256i w, __m256i y) {
+  if constexpr (kQ8Biased) return add_dot_u8s8(acc, w, y);
+  return add_dot_u8s8(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(y, w));
+}
+
+// Integer sums of one activation block against the group's 8 chunks, one per row (lane).
+inline __m256i q8_block_sums(const __m256i* w, const BlockQ8_0& y, int32_t offset) {
+  __m256i even = _mm256_set1_epi32(kQ8Biased ? offset : 0), odd = _mm256_setzero_si256();
+  for (int c = 0; c < 8; c += 2) {
+    even = add_q8_chunk(even, w[c], broadcast4(y.qs + c * 4));
+    odd = add_q8_chunk(odd, w[c + 1], broadcast4(y.qs + c * 4 + 4));
+  }
+  return _mm256_add_epi32(even, odd);
+}
+
+}  // namespace
+
+void gemv_q8_0x8(int64_t n, float* s, const void* vx, const X8Activation& y) {
+  const auto* x = static_cast<const BlockQ8_0x8*>(vx);
+  const auto* yq = static_cast<const BlockQ8_0*>(y.q);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    __m256i w[8];
+    for (int c = 0; c < 8; ++c) w[c] = q8_chunk(x[b], c);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
+    const __m256i sums = q8_block_sums(w, yq[b], y.offset[b]);
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(y.d[b])), _mm256_cvtepi32_ps(sums), acc);
+  }
+  _mm256_storeu_ps(s, acc);
+}
+
+void gemm4_q8_0x8(int64_t n, float* s, const void* vx, const X8Activation* y) {
+  const auto* x = static_cast<const BlockQ8_0x8*>(vx);
+  const BlockQ8_0* yq[4];
+  for (int t = 0; t < 4; ++t) yq[t] = static_cast<const BlockQ8_0*>(y[t].q);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    __m256i w[8];
+    for (int c = 0; c < 8; ++c) w[c] = q8_chunk(x[b], c);  // once for 4 tokens
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
+    for (int t = 0; t < 4; ++t) {
+      const __m256i sums = q8_block_sums(w, yq[t][b], y[t].offset[b]);
       acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(y[t].d[b])), _mm256_cvtepi32_ps(sums), acc[t]);
     }
   }

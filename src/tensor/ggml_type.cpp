@@ -45,6 +45,7 @@ Table make_table() {
   row(GgmlType::Q4_0_X8, "q4_0x8", 32, 18);  // same bytes per block as the file type, rows interleaved
   row(GgmlType::Q4_K_X8, "q4_Kx8", 256, 144);
   row(GgmlType::Q6_K_X8, "q6_Kx8", 256, 210);
+  row(GgmlType::Q8_0_X8, "q8_0x8", 32, 34);
 
   // Conversions. vec_dot_type is decided here because it is part of the data format; the dot
   // products themselves are chosen by swapmoe_kernels, which sits above this library.
@@ -77,6 +78,7 @@ Table make_table() {
   conv(GgmlType::Q4_0_X8, nullptr, nullptr, GgmlType::Q8_0, false);
   conv(GgmlType::Q4_K_X8, nullptr, nullptr, GgmlType::Q8_K, false);
   conv(GgmlType::Q6_K_X8, nullptr, nullptr, GgmlType::Q8_K, false);
+  conv(GgmlType::Q8_0_X8, nullptr, nullptr, GgmlType::Q8_0, false);
   // Q8_K only ever holds activations: convertible, but not a weight type we compute with.
   conv(GgmlType::Q8_K, dequantize_row_q8_K, quantize_row_q8_K_ref, GgmlType::Q8_K, false);
   return t;

@@ -37,7 +37,8 @@ enum class GgmlType : uint32_t {
   Q4_0_X8 = 41,
   Q4_K_X8 = 42,
   Q6_K_X8 = 43,
-  TABLE_END = 44,  // upper bound for every id, the in-memory ones included
+  Q8_0_X8 = 44,
+  TABLE_END = 45,  // upper bound for every id, the in-memory ones included
 };
 
 // Dequantise n values (n a multiple of block_size).

@@ -18,35 +18,32 @@ void check_shape(const char* what, GgmlType t, int64_t n_cols, int64_t n_rows) {
   if (!can_interleave(t, n_cols, n_rows))
     fail(what, std::string("cannot interleave a ") + type_name(t) + " matrix of " + std::to_string(n_rows) +
                    " rows x " + std::to_string(n_cols) + " columns",
-         "only q4_0, q4_K and q6_K matrices whose rows are a multiple of 8 have an interleaved form");
+         "only q4_0, q8_0, q4_K and q6_K matrices whose rows are a multiple of 8 have an interleaved form");
 }
 
 // Where row r's bytes c*4 .. c*4+3 of block b sit in an interleaved group.
 inline size_t lane_offset(size_t c, int64_t r) { return c * kInterleaveRows * kLaneBytes + r * kLaneBytes; }
 
-// One group of 8 Q4_0 rows of n_blocks blocks each, from plain rows to the interleaved form.
-void group_to_x8_q4_0(const uint8_t* plain_rows, uint8_t* x8_group, int64_t n_blocks) {
-  const auto* plain = reinterpret_cast<const BlockQ4_0*>(plain_rows);
-  auto* x8 = reinterpret_cast<BlockQ4_0x8*>(x8_group);
+// One group of 8 rows of n_blocks blocks each of a type made of one scale and 32 values (Q4_0,
+// Q8_0), from plain rows to the interleaved form (kToX8) or back.
+template <class PlainBlock, class X8Block, bool kToX8>
+void group_x8_scale_qs(const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
+  using Plain = std::conditional_t<kToX8, const PlainBlock, PlainBlock>;
+  using X8 = std::conditional_t<kToX8, X8Block, const X8Block>;
+  Plain* plain;
+  X8* x8;
+  if constexpr (kToX8) plain = reinterpret_cast<Plain*>(src), x8 = reinterpret_cast<X8*>(dst);
+  else plain = reinterpret_cast<Plain*>(dst), x8 = reinterpret_cast<X8*>(src);
   for (int64_t b = 0; b < n_blocks; ++b)
     for (int64_t r = 0; r < kInterleaveRows; ++r) {
-      const BlockQ4_0& in = plain[r * n_blocks + b];
-      x8[b].d[r] = in.d;
-      for (size_t c = 0; c < sizeof(in.qs) / kLaneBytes; ++c)
-        std::memcpy(x8[b].qs + lane_offset(c, r), in.qs + c * kLaneBytes, kLaneBytes);
-    }
-}
-
-// The inverse of group_to_x8_q4_0.
-void group_from_x8_q4_0(const uint8_t* x8_group, uint8_t* plain_rows, int64_t n_blocks) {
-  const auto* x8 = reinterpret_cast<const BlockQ4_0x8*>(x8_group);
-  auto* plain = reinterpret_cast<BlockQ4_0*>(plain_rows);
-  for (int64_t b = 0; b < n_blocks; ++b)
-    for (int64_t r = 0; r < kInterleaveRows; ++r) {
-      BlockQ4_0& out = plain[r * n_blocks + b];
-      out.d = x8[b].d[r];
-      for (size_t c = 0; c < sizeof(out.qs) / kLaneBytes; ++c)
-        std::memcpy(out.qs + c * kLaneBytes, x8[b].qs + lane_offset(c, r), kLaneBytes);
+      Plain& p = plain[r * n_blocks + b];
+      X8& g = x8[b];
+      for (size_t c = 0; c < sizeof(p.qs) / kLaneBytes; ++c) {
+        if constexpr (kToX8) std::memcpy(g.qs + lane_offset(c, r), p.qs + c * kLaneBytes, kLaneBytes);
+        else std::memcpy(p.qs + c * kLaneBytes, g.qs + lane_offset(c, r), kLaneBytes);
+      }
+      if constexpr (kToX8) g.d[r] = p.d;
+      else p.d = g.d[r];
     }
 }
 
@@ -144,7 +141,10 @@ void permute(const char* what, GgmlType t, const uint8_t* src, uint8_t* dst, int
   const TypeTraits& tr = type_traits(t);
   const int64_t n_blocks = n_cols / tr.block_size;
   const size_t group_bytes = static_cast<size_t>(n_blocks) * tr.type_size * kInterleaveRows;
-  GroupFn fn = t == GgmlType::Q4_0   ? (to_x8 ? group_to_x8_q4_0 : group_from_x8_q4_0)
+  GroupFn fn = t == GgmlType::Q4_0   ? (to_x8 ? group_x8_scale_qs<BlockQ4_0, BlockQ4_0x8, true>
+                                              : group_x8_scale_qs<BlockQ4_0, BlockQ4_0x8, false>)
+               : t == GgmlType::Q8_0 ? (to_x8 ? group_x8_scale_qs<BlockQ8_0, BlockQ8_0x8, true>
+                                              : group_x8_scale_qs<BlockQ8_0, BlockQ8_0x8, false>)
                : t == GgmlType::Q4_K ? (to_x8 ? group_to_x8_q4_K : group_from_x8_q4_K)
                                      : (to_x8 ? group_x8_q6_K<true> : group_x8_q6_K<false>);
   thread_local std::vector<uint8_t> copy;
@@ -160,7 +160,8 @@ void permute(const char* what, GgmlType t, const uint8_t* src, uint8_t* dst, int
 
 // The file types with an interleaved form, each beside it.
 constexpr std::pair<GgmlType, GgmlType> kPairs[] = {
-    {GgmlType::Q4_0, GgmlType::Q4_0_X8}, {GgmlType::Q4_K, GgmlType::Q4_K_X8}, {GgmlType::Q6_K, GgmlType::Q6_K_X8}};
+    {GgmlType::Q4_0, GgmlType::Q4_0_X8}, {GgmlType::Q8_0, GgmlType::Q8_0_X8}, {GgmlType::Q4_K, GgmlType::Q4_K_X8},
+    {GgmlType::Q6_K, GgmlType::Q6_K_X8}};
 
 }  // namespace
 

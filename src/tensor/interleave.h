@@ -1,5 +1,6 @@
 // Weight rows interleaved for the matrix-vector kernels: the in-memory layouts
-// GgmlType::Q4_0_X8, Q4_K_X8 and Q6_K_X8 (quant_blocks.h: BlockQ4_0x8, BlockQ4_Kx8, BlockQ6_Kx8).
+// GgmlType::Q4_0_X8, Q8_0_X8, Q4_K_X8 and Q6_K_X8 (quant_blocks.h: BlockQ4_0x8, BlockQ8_0x8,
+// BlockQ4_Kx8, BlockQ6_Kx8).
 //
 // A one-row Q4_0 dot product spends ~24 instructions on 64 values, most of them on the
 // activation block (its load, its sum, its scale) that every row repeats; it runs out of
@@ -19,7 +20,8 @@ namespace swapmoe {
 
 constexpr int64_t kInterleaveRows = 8;
 
-// The interleaved form of a file type (Q4_0 -> Q4_0_X8, Q4_K -> Q4_K_X8, Q6_K -> Q6_K_X8), or
+// The interleaved form of a file type (Q4_0 -> Q4_0_X8, Q8_0 -> Q8_0_X8, Q4_K -> Q4_K_X8,
+// Q6_K -> Q6_K_X8), or
 // `t` itself.
 GgmlType interleaved_type(GgmlType t);
 bool is_interleaved(GgmlType t);

@@ -38,6 +38,26 @@ TEST(Interleave, PlacesEachRowsBytesInItsLaneAndRoundTrips) {
   EXPECT_EQ(in_place, x8);
 }
 
+TEST(Interleave, Q8_0PlacesEachRowsBytesInItsLaneAndRoundTrips) {
+  const int64_t n_cols = 2 * QK8_0, n_rows = 24;
+  const size_t bytes = row_size(GgmlType::Q8_0, n_cols) * n_rows;
+  const std::vector<uint8_t> plain = random_bytes(bytes, 9);
+  std::vector<uint8_t> x8(bytes);
+  interleave_rows(GgmlType::Q8_0, plain.data(), x8.data(), n_cols, n_rows);
+  // Row 21 is row 5 of the third group; its block 1, bytes 28..31, go to chunk 7, lane 5.
+  const auto* p = reinterpret_cast<const BlockQ8_0*>(plain.data());
+  const auto* g = reinterpret_cast<const BlockQ8_0x8*>(x8.data()) + 2 * 2 + 1;
+  EXPECT_EQ(g->d[5], p[21 * 2 + 1].d);
+  EXPECT_EQ(0, std::memcmp(g->qs + 7 * 32 + 5 * 4, p[21 * 2 + 1].qs + 28, 4));
+
+  std::vector<uint8_t> back(bytes);
+  deinterleave_rows(GgmlType::Q8_0, x8.data(), back.data(), n_cols, n_rows);
+  EXPECT_EQ(back, plain);
+  std::vector<uint8_t> in_place = plain;
+  interleave_rows(GgmlType::Q8_0, in_place.data(), in_place.data(), n_cols, n_rows);
+  EXPECT_EQ(in_place, x8);
+}
+
 TEST(Interleave, Q4_KRoundTripsWithItsScalesRegrouped) {
   const int64_t n_cols = 2 * QK_K, n_rows = 8;
   const size_t bytes = row_size(GgmlType::Q4_K, n_cols) * n_rows;
@@ -79,13 +99,18 @@ TEST(Interleave, Q6_KRoundTripsWithBothBitPlanesInLanes) {
   EXPECT_EQ(in_place, x8);
 }
 
-TEST(Interleave, OnlyQ4_0Q4_KAndQ6_KInWholeGroupsOfEightRows) {
+TEST(Interleave, OnlyQ4_0Q8_0Q4_KAndQ6_KInWholeGroupsOfEightRows) {
   EXPECT_EQ(interleaved_type(GgmlType::Q4_0), GgmlType::Q4_0_X8);
   EXPECT_EQ(interleaved_type(GgmlType::Q4_K), GgmlType::Q4_K_X8);
-  EXPECT_EQ(interleaved_type(GgmlType::Q8_0), GgmlType::Q8_0);
+  EXPECT_EQ(interleaved_type(GgmlType::Q8_0), GgmlType::Q8_0_X8);
+  EXPECT_EQ(interleaved_type(GgmlType::Q5_0), GgmlType::Q5_0);
   EXPECT_TRUE(is_interleaved(GgmlType::Q4_0_X8));
+  EXPECT_TRUE(is_interleaved(GgmlType::Q8_0_X8));
   EXPECT_EQ(plain_type(GgmlType::Q4_K_X8), GgmlType::Q4_K);
-  EXPECT_EQ(plain_type(GgmlType::Q8_0), GgmlType::Q8_0);
+  EXPECT_EQ(plain_type(GgmlType::Q8_0_X8), GgmlType::Q8_0);
+  EXPECT_EQ(plain_type(GgmlType::Q5_0), GgmlType::Q5_0);
+  EXPECT_TRUE(can_interleave(GgmlType::Q8_0, 64, 16));
+  EXPECT_FALSE(can_interleave(GgmlType::Q8_0, 48, 16));
   EXPECT_TRUE(can_interleave(GgmlType::Q4_0, 64, 24));
   EXPECT_FALSE(can_interleave(GgmlType::Q4_0, 64, 12));
   EXPECT_TRUE(can_interleave(GgmlType::Q4_K, 256, 8));
@@ -98,6 +123,8 @@ TEST(Interleave, OnlyQ4_0Q4_KAndQ6_KInWholeGroupsOfEightRows) {
   // Never a file type.
   EXPECT_FALSE(type_is_known(static_cast<uint32_t>(GgmlType::Q4_0_X8)));
   EXPECT_EQ(row_size(GgmlType::Q4_0_X8, 64), row_size(GgmlType::Q4_0, 64));
+  EXPECT_FALSE(type_is_known(static_cast<uint32_t>(GgmlType::Q8_0_X8)));
+  EXPECT_EQ(row_size(GgmlType::Q8_0_X8, 64), row_size(GgmlType::Q8_0, 64));
 }
 
 }  // namespace

@@ -43,6 +43,15 @@ struct BlockQ8_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block must be 34 bytes");
 
+// In memory only (GgmlType::Q8_0_X8): block b of 8 consecutive Q8_0 rows, interleaved 4 bytes
+// at a time as BlockQ4_0x8's: qs[c * 32 + r * 4 + i] = row r's qs[c * 4 + i], so a 32-byte load
+// at c holds values 4c..4c+3 of all 8 rows, one 32-bit lane per row.
+struct BlockQ8_0x8 {
+  uint16_t d[8];  // the rows' fp16 scales
+  int8_t qs[8 * QK8_0];
+};
+static_assert(sizeof(BlockQ8_0x8) == 8 * 34, "8 interleaved Q8_0 blocks take the bytes of 8 blocks");
+
 // 32 values: x = d * q + m, q in [0, 15], nibbles ordered as in Q4_0.
 struct BlockQ4_1 {
   uint16_t d;               // fp16 scale
