@@ -52,7 +52,12 @@ void matmul_tile_x8(const TensorView& w, int64_t r0, int64_t r1, const Quantized
           k.gemm4(n, s, group, ys);
           for (int t = 0; t < 4; ++t) store(g, i + t, s + t * kInterleaveRows);
         }
+        const bool whole = g * kInterleaveRows >= r0 && (g + 1) * kInterleaveRows <= r1;
         for (; i < it_end; ++i) {
+          if (whole) {  // straight into the output (decode's common case)
+            k.gemv(n, out.y + i * out.stride + g * kInterleaveRows - r0, group, prepared(i));
+            continue;
+          }
           float s[kInterleaveRows];
           k.gemv(n, s, group, prepared(i));
           store(g, i, s);

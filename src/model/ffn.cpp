@@ -98,7 +98,10 @@ void run_experts_together(const LayerContext& l, ExpertProvider& experts, int64_
   // Interleaved weights split on whole groups of rows (a coarser split costs the others nothing).
   const int64_t align = std::max(row_alignment(w0.gate.type), row_alignment(w0.down.type));
   auto run_blocks = [&](int64_t rows, const auto& job) {
-    const int64_t per_expert = std::max<int64_t>(1, std::min<int64_t>(rows / 32, 4 * l.pool.size()));
+    // (One thread has nobody to balance against: an expert is one job, its tokens' activations
+    // prepared once per matrix.)
+    const int64_t per_expert =
+        l.pool.size() == 1 ? 1 : std::max<int64_t>(1, std::min<int64_t>(rows / 32, 4 * l.pool.size()));
     l.pool.for_each_job(static_cast<int64_t>(groups.size()) * per_expert, [&](int, int64_t j) {
       const Group& g = groups[static_cast<size_t>(j / per_expert)];
       auto [r0, r1] = split_rows_aligned(rows, align, static_cast<int>(j % per_expert), static_cast<int>(per_expert));
