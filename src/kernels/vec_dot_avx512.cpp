@@ -622,7 +622,7 @@ extern constinit const VecDotSet kVecDots{
     .x8t4_q8_0 = gemm4_q8_0x8,
     .x8_q4_K = avx2_vnni_evex::gemv_q4_Kx8,
     .x8t4_q4_K = avx2_vnni_evex::gemm4_q4_Kx8,
-    .x8_q6_K = avx2_vnni_evex::gemv_q6_Kx8,
+    .x8_q6_K = gemv_q6_Kx8,  // vec_dot_x8_avx512.cpp
     .x8t4_q6_K = avx2_vnni_evex::gemm4_q6_Kx8,
 };
 

@@ -73,4 +73,63 @@ void gemm4_q8_0x8(int64_t n, float* s, const void* vx, const X8Activation* y) {
   for (int t = 0; t < 4; ++t) _mm256_storeu_ps(s + t * kInterleaveRows, acc[t]);
 }
 
+// Q6_K (quant_blocks.h: BlockQ6_Kx8): two column groups (c, c + 1) of a half super-block in one
+// 512-bit register, so the unpacking of the 6-bit values and the dot steps take half the
+// instructions of the 256-bit kernel (vec_dot_x8_q6_K_avx2.cpp, whose order of integer sums and
+// float steps this keeps: the same bits). The activation's two matching 4-byte groups are 8
+// consecutive bytes, spread to the halves by one permute.
+namespace {
+
+void prefetch_q6_K_group(const BlockQ6_Kx8* g) {
+  for (size_t i = 0; i < sizeof(BlockQ6_Kx8); i += 64) _mm_prefetch(reinterpret_cast<const char*>(g) + i, _MM_HINT_T0);
+}
+
+}  // namespace
+
+void gemv_q6_Kx8(int64_t n, float* s, const void* vx, const X8Activation& y) {
+  const auto* x = static_cast<const BlockQ6_Kx8*>(vx);
+  const auto* yq = static_cast<const BlockQ8_K*>(y.q);
+  const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+  const __m512i pick = _mm512_mask_set1_epi32(_mm512_setzero_si512(), 0xFF00, 1);  // dword 0 low, 1 high
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    prefetch_q6_K_group(&x[b + 2]);
+    const BlockQ6_Kx8& g = x[b];
+    const BlockQ8_K& yb = yq[b];
+    __m256i total = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h)
+      for (int q = 0; q < 2; ++q) {
+        // Sub-blocks 8h + q + 2k, k = 0..3; their -32 offsets in the low halves.
+        __m512i sub[4];
+        for (int k = 0; k < 4; ++k) sub[k] = _mm512_maskz_set1_epi32(0x00FF, -32 * yb.bsums[8 * h + q + 2 * k]);
+        for (int p = 0; p < 2; ++p) {
+          const int col = 4 * q + 2 * p;  // column groups col, col + 1 of the half
+          const __m512i a = _mm512_loadu_si512(g.ql + (16 * h + col) * 32);
+          const __m512i bq = _mm512_loadu_si512(g.ql + (16 * h + 8 + col) * 32);
+          const __m512i hi = _mm512_loadu_si512(g.qh + (8 * h + col) * 32);
+          __m512i v[4];
+          v[0] = _mm512_or_si512(_mm512_and_si512(a, low4), _mm512_and_si512(_mm512_slli_epi16(hi, 4), bits45));
+          v[1] = _mm512_or_si512(_mm512_and_si512(bq, low4), _mm512_and_si512(_mm512_slli_epi16(hi, 2), bits45));
+          v[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low4), _mm512_and_si512(hi, bits45));
+          v[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(bq, 4), low4),
+                                 _mm512_and_si512(_mm512_srli_epi16(hi, 2), bits45));
+          const int8_t* ys = yb.qs + 128 * h + 16 * q + 8 * p;
+          for (int k = 0; k < 4; ++k) {
+            const __m512i y8 = _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ys + 32 * k)));
+            sub[k] = _mm512_dpbusd_epi32(sub[k], v[k], _mm512_permutexvar_epi32(pick, y8));
+          }
+        }
+        for (int k = 0; k < 4; ++k) {
+          const __m256i rows = _mm256_add_epi32(_mm512_castsi512_si256(sub[k]), _mm512_extracti64x4_epi64(sub[k], 1));
+          const __m256i sc =
+              _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g.scales + (8 * h + q + 2 * k) * 8)));
+          total = _mm256_add_epi32(total, _mm256_mullo_epi32(sc, rows));
+        }
+      }
+    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d))), _mm256_set1_ps(yb.d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(total), acc);
+  }
+  _mm256_storeu_ps(s, acc);
+}
+
 }  // namespace swapmoe::SWAPMOE_ISA_NS
