@@ -304,6 +304,7 @@ void HttpServer::complete(const httplib::Request& req, httplib::Response& res, b
   const ReplyIdentity id = new_reply_identity(chat, options_.model_id);
 
   if (!r.stream) {
+    channel->wake_on_end_only();
     std::string text;
     for (;;) {
       for (ReplyEvent& e : channel->take(std::chrono::seconds(1))) {

@@ -46,6 +46,10 @@ class ReplyChannel {
   void push(ReplyEvent event);
   // HTTP side: waits up to `timeout` for events and takes all that are there (none on timeout).
   std::vector<ReplyEvent> take(std::chrono::milliseconds timeout);
+  // HTTP side: a whole reply is awaited (no stream), so text pieces need not wake the taker;
+  // only the end or a failure does. (A wake-up a token cost a context switch a token on both
+  // sides: on 2 cores, a quarter of the machine at -np 4 on the shipped model.)
+  void wake_on_end_only() { wake_on_text_ = false; }
   // HTTP side: the client is gone, or the request is abandoned; the engine drops the sequence.
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
@@ -57,6 +61,7 @@ class ReplyChannel {
   std::condition_variable ready_;
   std::deque<ReplyEvent> events_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> wake_on_text_{true};
   std::atomic<bool> finished_{false};
 };
 

@@ -316,3 +316,29 @@ TEST(Server, ShutdownFinishesRepliesInFlight) {
 
 }  // namespace
 }  // namespace swapmoe::server
+
+namespace swapmoe::server {
+namespace {
+
+// A whole reply (no stream) is taken once, at its end: text pieces do not wake the taker.
+TEST(ReplyChannel, AWholeReplyWakesTheTakerOnlyAtItsEnd) {
+  for (bool whole : {false, true}) {
+    ReplyChannel channel;
+    if (whole) channel.wake_on_end_only();
+    auto taken = std::async(std::launch::async, [&] { return channel.take(std::chrono::seconds(5)); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the taker is waiting
+    channel.push(ReplyEvent::piece("to be"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    channel.push(ReplyEvent::end("stop", 3, 1));
+    const std::vector<ReplyEvent> events = taken.get();
+    // Streaming: woken by the piece alone. Whole: woken once, with the piece and the end.
+    ASSERT_EQ(events.size(), whole ? 2u : 1u) << (whole ? "whole reply" : "stream");
+    EXPECT_EQ(events[0].text, "to be");
+    if (whole) {
+      EXPECT_EQ(events[1].kind, ReplyEvent::END);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace swapmoe::server
