@@ -1,8 +1,8 @@
-// The interleaved Q4_0, Q8_0 and Q4_K kernels (tensor/interleave.h) in the 256-bit flavours: a group
-// of 8 rows in the 8 int32 lanes. Each 32-byte load of weights holds 4 consecutive values of every row
-// (low nibbles) and the 4 values 16 further on (high nibbles); the activation's matching 4
-// bytes are broadcast to all lanes, so one u8 x s8 dot step serves 8 rows. The offset of the
-// nibbles (-8 * sum of the activation block) starts the integer sum, as in the reference.
+// The interleaved Q4_0, Q8_0 and Q4_K kernels (tensor/interleave.h) in the 256-bit flavours: a
+// group of 8 rows in the 8 int32 lanes. Each 32-byte load of weights holds 4 consecutive values
+// of every row (Q4_0, Q4_K: in the low nibbles, with the 4 values 16 further on in the high
+// ones); the activation's matching 4 bytes are broadcast to all lanes, so one u8 x s8 dot step
+// serves 8 rows. The offsets of the encodings start the integer sums, as in the reference.
 #include <immintrin.h>
 
 #include <cstring>
@@ -15,26 +15,6 @@
 namespace swapmoe::SWAPMOE_ISA_NS {
 
 namespace {
-
-// The 8 rows' nibbles of block b: u[c] low, u[4 + c] high nibbles of chunk c.
-inline void unpack_group_block(const BlockQ4_0x8& x, __m256i* u) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  for (int c = 0; c < 4; ++c) {
-    const __m256i w = load256(x.qs + c * 32);
-    u[c] = _mm256_and_si256(w, low4);
-    u[4 + c] = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
-  }
-}
-
-// Integer sums of one activation block against the unpacked group block, one per row (lane).
-inline __m256i block_sums(const __m256i* u, const BlockQ8_0& y, int32_t offset) {
-  __m256i lo = _mm256_set1_epi32(offset), hi = _mm256_setzero_si256();
-  for (int c = 0; c < 4; ++c) {
-    lo = add_dot_u8s8(lo, u[c], broadcast4(y.qs + c * 4));
-    hi = add_dot_u8s8(hi, u[4 + c], broadcast4(y.qs + 16 + c * 4));
-  }
-  return _mm256_add_epi32(lo, hi);
-}
 
 // Q4_K: the 8 rows' 6-bit scales and mins of one sub-block (12 bytes, BlockQ4_Kx8) as lanes.
 inline void scales_and_mins(const uint8_t* g, __m256i* sc, __m256i* m) {
@@ -134,96 +114,92 @@ void gemm4_q4_Kx8(int64_t n, float* s, const void* vx, const X8Activation* y) {
   for (int t = 0; t < 4; ++t) _mm256_storeu_ps(s + t * kInterleaveRows, acc[t]);
 }
 
-void gemv_q4_0x8(int64_t n, float* s, const void* vx, const X8Activation& y) {
-  const auto* x = static_cast<const BlockQ4_0x8*>(vx);
-  const auto* yq = static_cast<const BlockQ8_0*>(y.q);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / QK4_0; ++b) {
-    __m256i u[8];
-    unpack_group_block(x[b], u);
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
-    const __m256i sums = block_sums(u, yq[b], y.offset[b]);
-    acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(y.d[b])), _mm256_cvtepi32_ps(sums), acc);
-  }
-  _mm256_storeu_ps(s, acc);
-}
-
-void gemm4_q4_0x8(int64_t n, float* s, const void* vx, const X8Activation* y) {
-  const auto* x = static_cast<const BlockQ4_0x8*>(vx);
-  const BlockQ8_0* yq[4];
-  for (int t = 0; t < 4; ++t) yq[t] = static_cast<const BlockQ8_0*>(y[t].q);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (int64_t b = 0; b < n / QK4_0; ++b) {
-    __m256i u[8];
-    unpack_group_block(x[b], u);  // once for 4 tokens
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
-    for (int t = 0; t < 4; ++t) {
-      const __m256i sums = block_sums(u, yq[t][b], y[t].offset[b]);
-      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(y[t].d[b])), _mm256_cvtepi32_ps(sums), acc[t]);
-    }
-  }
-  for (int t = 0; t < 4; ++t) _mm256_storeu_ps(s + t * kInterleaveRows, acc[t]);
-}
-
-// Q8_0: the 8 rows' 32-byte chunks c of block b, as the dot step wants them. With VNNI the
-// weights turn unsigned (q + 128, a sign-bit flip) and the sum starts at the activation's offset
-// -128 * its block sum; without, maddubs would saturate on (q + 128) * y pairs, so the sign moves
-// to the activation instead (|q| * sign(y, q): at most 2 * 128 * 127 a pair).
+// Q4_0 and Q8_0: a group's block unpacked into 8 vectors u[k], each meeting activation bytes
+// 4k..4k+3 in every lane, and one scale a row. Q4_0: u[c] the low nibbles of chunk c, u[4 + c]
+// the high ones (values 16 + 4c..), the sum started at -8 x the activation block's sum. Q8_0:
+// u[c] chunk c. With VNNI its weights turn unsigned (q + 128, a sign-bit flip) and the sum starts
+// at -128 x the block sum; without, maddubs would saturate on (q + 128) * y pairs, so the sign
+// moves to the activation instead (|q| * sign(y, q): at most 2 * 128 * 127 a pair).
 namespace {
 
-constexpr bool kQ8Biased = SWAPMOE_VNNI256 != 0;
+struct Q4_0Group {
+  using Block = BlockQ4_0x8;
+  static constexpr bool kStartsAtOffset = true;
+  static void unpack(const Block& x, __m256i* u) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i w = load256(x.qs + c * 32);
+      u[c] = _mm256_and_si256(w, low4);
+      u[4 + c] = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+    }
+  }
+  static __m256i dot(__m256i acc, __m256i u, __m256i y) { return add_dot_u8s8(acc, u, y); }
+};
 
-inline __m256i q8_chunk(const BlockQ8_0x8& x, int c) {
-  const __m256i w = load256(x.qs + c * 32);
-  return kQ8Biased ? _mm256_xor_si256(w, _mm256_set1_epi8(static_cast<char>(0x80))) : w;
-}
+struct Q8_0Group {
+  using Block = BlockQ8_0x8;
+  static constexpr bool kStartsAtOffset = SWAPMOE_VNNI256 != 0;
+  static void unpack(const Block& x, __m256i* u) {
+    for (int c = 0; c < 8; ++c) {
+      const __m256i w = load256(x.qs + c * 32);
+      u[c] = kStartsAtOffset ? _mm256_xor_si256(w, _mm256_set1_epi8(static_cast<char>(0x80))) : w;
+    }
+  }
+  static __m256i dot(__m256i acc, __m256i u, __m256i y) {
+    if constexpr (kStartsAtOffset) return add_dot_u8s8(acc, u, y);
+    return add_dot_u8s8(acc, _mm256_abs_epi8(u), _mm256_sign_epi8(y, u));
+  }
+};
 
-inline __m256i add_q8_chunk(__m256i acc, __m256i w, __m256i y) {
-  if constexpr (kQ8Biased) return add_dot_u8s8(acc, w, y);
-  return add_dot_u8s8(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(y, w));
-}
-
-// Integer sums of one activation block against the group's 8 chunks, one per row (lane).
-inline __m256i q8_block_sums(const __m256i* w, const BlockQ8_0& y, int32_t offset) {
-  __m256i even = _mm256_set1_epi32(kQ8Biased ? offset : 0), odd = _mm256_setzero_si256();
-  for (int c = 0; c < 8; c += 2) {
-    even = add_q8_chunk(even, w[c], broadcast4(y.qs + c * 4));
-    odd = add_q8_chunk(odd, w[c + 1], broadcast4(y.qs + c * 4 + 4));
+// Integer sums of one activation block against the unpacked group block, one per row (lane).
+template <class G>
+__m256i group_block_sums(const __m256i* u, const BlockQ8_0& y, int32_t offset) {
+  __m256i even = _mm256_set1_epi32(G::kStartsAtOffset ? offset : 0), odd = _mm256_setzero_si256();
+  for (int k = 0; k < 8; k += 2) {
+    even = G::dot(even, u[k], broadcast4(y.qs + 4 * k));
+    odd = G::dot(odd, u[k + 1], broadcast4(y.qs + 4 * k + 4));
   }
   return _mm256_add_epi32(even, odd);
 }
 
-}  // namespace
-
-void gemv_q8_0x8(int64_t n, float* s, const void* vx, const X8Activation& y) {
-  const auto* x = static_cast<const BlockQ8_0x8*>(vx);
+template <class G>
+void gemv_scale_group(int64_t n, float* s, const void* vx, const X8Activation& y) {
+  const auto* x = static_cast<const typename G::Block*>(vx);
   const auto* yq = static_cast<const BlockQ8_0*>(y.q);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / QK8_0; ++b) {
-    __m256i w[8];
-    for (int c = 0; c < 8; ++c) w[c] = q8_chunk(x[b], c);
+    __m256i u[8];
+    G::unpack(x[b], u);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
-    const __m256i sums = q8_block_sums(w, yq[b], y.offset[b]);
+    const __m256i sums = group_block_sums<G>(u, yq[b], y.offset[b]);
     acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(y.d[b])), _mm256_cvtepi32_ps(sums), acc);
   }
   _mm256_storeu_ps(s, acc);
 }
 
-void gemm4_q8_0x8(int64_t n, float* s, const void* vx, const X8Activation* y) {
-  const auto* x = static_cast<const BlockQ8_0x8*>(vx);
+template <class G>
+void gemm4_scale_group(int64_t n, float* s, const void* vx, const X8Activation* y) {
+  const auto* x = static_cast<const typename G::Block*>(vx);
   const BlockQ8_0* yq[4];
   for (int t = 0; t < 4; ++t) yq[t] = static_cast<const BlockQ8_0*>(y[t].q);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < n / QK8_0; ++b) {
-    __m256i w[8];
-    for (int c = 0; c < 8; ++c) w[c] = q8_chunk(x[b], c);  // once for 4 tokens
+    __m256i u[8];
+    G::unpack(x[b], u);  // once for 4 tokens
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
     for (int t = 0; t < 4; ++t) {
-      const __m256i sums = q8_block_sums(w, yq[t][b], y[t].offset[b]);
+      const __m256i sums = group_block_sums<G>(u, yq[t][b], y[t].offset[b]);
       acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(y[t].d[b])), _mm256_cvtepi32_ps(sums), acc[t]);
     }
   }
   for (int t = 0; t < 4; ++t) _mm256_storeu_ps(s + t * kInterleaveRows, acc[t]);
 }
+
+}  // namespace
+
+void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y) { gemv_scale_group<Q4_0Group>(n, s, x, y); }
+void gemm4_q4_0x8(int64_t n, float* s, const void* x, const X8Activation* y) { gemm4_scale_group<Q4_0Group>(n, s, x, y); }
+void gemv_q8_0x8(int64_t n, float* s, const void* x, const X8Activation& y) { gemv_scale_group<Q8_0Group>(n, s, x, y); }
+void gemm4_q8_0x8(int64_t n, float* s, const void* x, const X8Activation* y) { gemm4_scale_group<Q8_0Group>(n, s, x, y); }
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS
