@@ -24,26 +24,39 @@ void check_shape(const char* what, GgmlType t, int64_t n_cols, int64_t n_rows) {
 // Where row r's bytes c*4 .. c*4+3 of block b sit in an interleaved group.
 inline size_t lane_offset(size_t c, int64_t r) { return c * kInterleaveRows * kLaneBytes + r * kLaneBytes; }
 
-// One group of 8 rows of n_blocks blocks each of a type made of one scale and 32 values (Q4_0,
-// Q8_0), from plain rows to the interleaved form (kToX8) or back.
+// One direction of a group's rearrangement: plain rows -> the interleaved group when kToX8 (src
+// holds the plain rows), back otherwise; move() copies n bytes from the plain side to the group
+// when interleaving, from the group to the plain side when not.
 template <class PlainBlock, class X8Block, bool kToX8>
-void group_x8_scale_qs(const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
+struct GroupSides {
   using Plain = std::conditional_t<kToX8, const PlainBlock, PlainBlock>;
   using X8 = std::conditional_t<kToX8, X8Block, const X8Block>;
   Plain* plain;
   X8* x8;
-  if constexpr (kToX8) plain = reinterpret_cast<Plain*>(src), x8 = reinterpret_cast<X8*>(dst);
-  else plain = reinterpret_cast<Plain*>(dst), x8 = reinterpret_cast<X8*>(src);
+  GroupSides(const uint8_t* src, uint8_t* dst) {
+    if constexpr (kToX8) plain = reinterpret_cast<Plain*>(src), x8 = reinterpret_cast<X8*>(dst);
+    else plain = reinterpret_cast<Plain*>(dst), x8 = reinterpret_cast<X8*>(src);
+  }
+  template <class G, class P>
+  static void move(G* x8_bytes, P* plain_bytes, size_t n) {
+    if constexpr (kToX8) std::memcpy(x8_bytes, plain_bytes, n);
+    else std::memcpy(plain_bytes, x8_bytes, n);
+  }
+};
+
+// One group of 8 rows of n_blocks blocks each of a type made of one scale and 32 values (Q4_0,
+// Q8_0), from plain rows to the interleaved form (kToX8) or back.
+template <class PlainBlock, class X8Block, bool kToX8>
+void group_x8_scale_qs(const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
+  using Sides = GroupSides<PlainBlock, X8Block, kToX8>;
+  const Sides sides(src, dst);
   for (int64_t b = 0; b < n_blocks; ++b)
     for (int64_t r = 0; r < kInterleaveRows; ++r) {
-      Plain& p = plain[r * n_blocks + b];
-      X8& g = x8[b];
-      for (size_t c = 0; c < sizeof(p.qs) / kLaneBytes; ++c) {
-        if constexpr (kToX8) std::memcpy(g.qs + lane_offset(c, r), p.qs + c * kLaneBytes, kLaneBytes);
-        else std::memcpy(p.qs + c * kLaneBytes, g.qs + lane_offset(c, r), kLaneBytes);
-      }
-      if constexpr (kToX8) g.d[r] = p.d;
-      else p.d = g.d[r];
+      auto& p = sides.plain[r * n_blocks + b];
+      auto& g = sides.x8[b];
+      Sides::move(&g.d[r], &p.d, sizeof p.d);
+      for (size_t c = 0; c < sizeof(p.qs) / kLaneBytes; ++c)
+        Sides::move(g.qs + lane_offset(c, r), p.qs + c * kLaneBytes, kLaneBytes);
     }
 }
 
@@ -109,27 +122,18 @@ void group_from_x8_q4_K(const uint8_t* x8_group, uint8_t* plain_rows, int64_t n_
 // Q6_K: both bit planes as Q4_0's nibbles; the scales regrouped by sub-block.
 template <bool kToX8>
 void group_x8_q6_K(const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
-  using Plain = std::conditional_t<kToX8, const BlockQ6_K, BlockQ6_K>;
-  using X8 = std::conditional_t<kToX8, BlockQ6_Kx8, const BlockQ6_Kx8>;
-  Plain* plain;
-  X8* x8;
-  if constexpr (kToX8) plain = reinterpret_cast<Plain*>(src), x8 = reinterpret_cast<X8*>(dst);
-  else plain = reinterpret_cast<Plain*>(dst), x8 = reinterpret_cast<X8*>(src);
-  // n bytes from the plain block to the group when interleaving, back when not.
-  auto move = [](auto* x8_bytes, auto* plain_bytes, size_t n) {
-    if constexpr (kToX8) std::memcpy(x8_bytes, plain_bytes, n);
-    else std::memcpy(plain_bytes, x8_bytes, n);
-  };
+  using Sides = GroupSides<BlockQ6_K, BlockQ6_Kx8, kToX8>;
+  const Sides sides(src, dst);
   for (int64_t b = 0; b < n_blocks; ++b)
     for (int64_t r = 0; r < kInterleaveRows; ++r) {
-      Plain& p = plain[r * n_blocks + b];
-      X8& g = x8[b];
-      move(&g.d[r], &p.d, sizeof p.d);
-      for (size_t s = 0; s < sizeof(p.scales); ++s) move(&g.scales[s * kInterleaveRows + r], &p.scales[s], 1);
+      auto& p = sides.plain[r * n_blocks + b];
+      auto& g = sides.x8[b];
+      Sides::move(&g.d[r], &p.d, sizeof p.d);
+      for (size_t s = 0; s < sizeof(p.scales); ++s) Sides::move(&g.scales[s * kInterleaveRows + r], &p.scales[s], 1);
       for (size_t c = 0; c < sizeof(p.ql) / kLaneBytes; ++c)
-        move(g.ql + lane_offset(c, r), p.ql + c * kLaneBytes, kLaneBytes);
+        Sides::move(g.ql + lane_offset(c, r), p.ql + c * kLaneBytes, kLaneBytes);
       for (size_t c = 0; c < sizeof(p.qh) / kLaneBytes; ++c)
-        move(g.qh + lane_offset(c, r), p.qh + c * kLaneBytes, kLaneBytes);
+        Sides::move(g.qh + lane_offset(c, r), p.qh + c * kLaneBytes, kLaneBytes);
     }
 }
 
