@@ -32,6 +32,31 @@ void softmax_sorted(C* c, size_t n) {
   for (size_t i = 0; i < n; ++i) c[i].p *= inv;
 }
 
+// Moves the k most likely of candidates [0, n) to [0, k), in no particular order (k < n).
+// nth_element over a whole vocabulary makes several passes over it; first one pass sets aside
+// every candidate below a cheap bound on the k-th best: the least likely of k chunk maxima (those
+// are k distinct candidates, so the k best are all at least as likely as the bound).
+template <typename C>
+void select_most_likely(C* c, size_t n, size_t k) {
+  const size_t chunk = n / k;
+  if (chunk >= 8) {
+    // Each chunk's first highest logit is its most likely candidate (ids ascend within it).
+    auto chunk_best = [&](size_t j) {
+      const C* best = c + j * chunk;
+      for (const C* x = best + 1; x < c + (j + 1) * chunk; ++x)
+        if (x->logit > best->logit) best = x;
+      return *best;
+    };
+    C bound = chunk_best(0);
+    for (size_t j = 1; j < k; ++j) {
+      const C best = chunk_best(j);
+      if (more_likely(bound, best)) bound = best;
+    }
+    n = static_cast<size_t>(std::partition(c, c + n, [&](const C& x) { return !more_likely(bound, x); }) - c);
+  }
+  std::nth_element(c, c + k, c + n, more_likely);
+}
+
 }  // namespace
 
 Sampler::Sampler(const SamplerParams& params, int32_t n_vocab)
@@ -92,6 +117,7 @@ int32_t Sampler::sample(std::span<const float> logits) {
   const bool penalize = (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
                          params_.presence_penalty != 0.0f) &&
                         history_size_ > 0;
+  int32_t best = 0;  // the first highest logit: the most likely candidate
   for (int32_t id = 0; id < n_vocab_; ++id) {
     float logit = logits[id];
     // -infinity is a legitimate mask; NaN or +infinity means the forward pass went wrong.
@@ -105,14 +131,14 @@ int32_t Sampler::sample(std::span<const float> logits) {
               (static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty);
     }
     candidates_[id] = {id, logit, 0.0f};
+    if (logit > candidates_[best].logit) best = id;
   }
 
   // 2. Greedy.
-  const auto best = std::min_element(candidates_.begin(), candidates_.end(), more_likely);
-  if (best->logit == -std::numeric_limits<float>::infinity()) {
+  if (candidates_[best].logit == -std::numeric_limits<float>::infinity()) {
     fail(k_where, "every logit is -infinity", "nothing can be sampled; check logit masks");
   }
-  if (params_.temperature <= 0.0f) return best->id;
+  if (params_.temperature <= 0.0f) return best;
 
   return draw(truncate(candidates_.size()));
 }
@@ -123,7 +149,7 @@ size_t Sampler::truncate(size_t n) {
   // 3. Top-k.
   const size_t k = params_.top_k > 0 ? std::min(n, static_cast<size_t>(params_.top_k)) : n;
   if (k < n) {
-    std::nth_element(c, c + k, c + n, more_likely);
+    select_most_likely(c, n, k);
     n = k;
   }
   const float max_logit = std::max_element(c, c + n, [](const Candidate& a, const Candidate& b) {

@@ -236,6 +236,28 @@ TEST(Sampler, MatchesThePlainReferenceChain) {
   }
 }
 
+// Top-k over a large vocabulary sets candidates aside by a bound before selecting; with many
+// tied logits at the boundary the k kept must still be the lowest ids, as a full sort keeps.
+TEST(Sampler, TopKOverALargeVocabularyKeepsWhatAFullSortKeeps) {
+  constexpr int kVocab = 40000;
+  for (const int top_k : {1, 40, 1000, 9999}) {
+    SamplerParams p;
+    p.temperature = 1.5f;
+    p.top_k = top_k;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.seed = 5;
+    Sampler s(p, kVocab);
+    std::mt19937_64 rng(p.seed);
+    const std::vector<int> count(kVocab, 0);
+    for (uint32_t step = 0; step < 12; ++step) {
+      auto logits = random_logits(kVocab, step);
+      if (step % 2) for (float& x : logits) x = std::round(x);  // a few dozen values, tied many times over
+      ASSERT_EQ(s.sample(logits), reference_sample(logits, p, count, rng)) << "top_k " << top_k << " step " << step;
+    }
+  }
+}
+
 TEST(Sampler, FrequencyAndPresencePenaltiesMatchTheReference) {
   // Few tokens and a long window, so tokens repeat and counts above 1 matter; greedy and drawn.
   for (const auto& [frequency, presence, repeat] : std::vector<std::tuple<float, float, float>>{
