@@ -295,9 +295,13 @@ void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
     fail("attention", "scratch smaller than the memory plan's", "a bug: scratch_sizes() and attend_cached() disagree");
   // A prompt's consecutive tokens share a job (a block) when the heads of one leave room for
   // more queries: an MHA or small-group model's key and value rows are then widened once for
-  // several tokens. Fewer tokens a block while that would leave threads without a job.
+  // several tokens. Fewer tokens a block while that would leave threads without a job. (A
+  // server's batch may hold a prompt chunk beside other sequences' decode tokens: a block that
+  // straddles two sequences takes its tokens one at a time.)
   int64_t tokens = 1;
-  if (n > 1 && call.can_block() && std::all_of(l.at.kv, l.at.kv + n, [&](const KvCache* kv) { return kv == l.at.kv[0]; })) {
+  bool neighbours_share_a_cache = false;
+  for (int64_t t = 0; t + 1 < n && !neighbours_share_a_cache; ++t) neighbours_share_a_cache = l.at.kv[t] == l.at.kv[t + 1];
+  if (call.can_block() && neighbours_share_a_cache) {
     tokens = std::min(rows / heads, n);
     while (tokens > 1 && (n + tokens - 1) / tokens * n_kv_head * runs < 2 * nth) tokens = (tokens + 1) / 2;
   }
@@ -323,7 +327,8 @@ void attend_cached(const LayerContext& l, int64_t n, const CachedAttention& a) {
       r[b] = AttentionCall::Run{l.at.kv[t], t, kvh, h0, nh, first, last - first + 1};
       max_keys = std::max(max_keys, r[b].n_keys);
     }
-    if (nt > 1 && r[0].kv->contiguous_rows(l.layer, 0) >= max_keys) {
+    const bool one_cache = std::all_of(r, r + nt, [&](const AttentionCall::Run& x) { return x.kv == r[0].kv; });
+    if (nt > 1 && one_cache && r[0].kv->contiguous_rows(l.layer, 0) >= max_keys) {
       call.block(r, nt, scores, q_conv, qv, o);
       return;
     }

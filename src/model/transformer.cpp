@@ -23,7 +23,8 @@ Transformer::Transformer(const Model& model, const RunShape& run, ThreadPool& po
     : model_(model), cfg_(model.config()), run_(effective(run, pool)), pool_(pool), mapped_(model),
       experts_(experts ? experts : &mapped_), rope_(rope_params(cfg_)), s_(scratch_sizes(cfg_, run_)),
       place_kv_(static_cast<size_t>(run_.n_ubatch)), place_pos_(static_cast<size_t>(run_.n_ubatch)),
-      place_last_(cfg_.is_vision() ? static_cast<size_t>(run_.n_ubatch) : 0), predictor_(model) {
+      place_last_(cfg_.is_vision() ? static_cast<size_t>(run_.n_ubatch) : 0),
+      batch_tokens_(static_cast<size_t>(run_.n_ubatch)), predictor_(model) {
   if (run.n_ctx <= 0) fail("transformer", fmt::format("context size {} must be positive", run.n_ctx), "pass -c N with N > 0");
 }
 
@@ -65,25 +66,43 @@ void Transformer::place_run(KvCache& kv, int64_t n, int64_t pos) {
 
 const float* Transformer::forward_batch(std::span<KvCache* const> kvs, std::span<const int32_t> tokens,
                                         std::span<const int64_t> positions) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
   if (kvs.size() != tokens.size() || positions.size() != tokens.size())
-    fail("transformer", fmt::format("a batch of {} tokens has {} caches and {} positions", n, kvs.size(), positions.size()),
+    fail("transformer", fmt::format("a batch of {} tokens has {} caches and {} positions", tokens.size(), kvs.size(), positions.size()),
          "give one cache and one position per token");
+  std::vector<SequenceRun> runs;
+  runs.reserve(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) runs.push_back({kvs[i], tokens.subspan(i, 1), positions[i]});
+  return forward_runs(runs);
+}
+
+const float* Transformer::forward_runs(std::span<const SequenceRun> runs) {
+  int64_t n = 0;
+  for (const SequenceRun& r : runs) n += static_cast<int64_t>(r.tokens.size());
   if (n > run_.n_ubatch)
     fail("transformer", fmt::format("a batch of {} tokens exceeds the micro-batch of {}", n, run_.n_ubatch),
          "raise -ub to at least the number of parallel sequences");
-  if (n > logit_rows(run_))
-    fail("transformer", fmt::format("a batch of {} sequences needs more logits rows than the {} this run holds", n, logit_rows(run_)),
+  if (static_cast<int64_t>(runs.size()) > logit_rows(run_))
+    fail("transformer", fmt::format("a batch of {} sequences needs more logits rows than the {} this run holds", runs.size(), logit_rows(run_)),
          "make the engine for at least this many sessions (RunShape::n_outputs)");
-  if (n == 0) return nullptr;
-  for (int64_t i = 0; i < n; ++i) {
-    check(*kvs[i], tokens.subspan(i, 1), positions[i]);
-    if (kvs[i]->type_k() != kvs[0]->type_k() || kvs[i]->type_v() != kvs[0]->type_v() || kvs[i]->n_ctx() != kvs[0]->n_ctx())
+  if (runs.empty()) return nullptr;
+  last_rows_.clear();
+  int64_t t = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const SequenceRun& r = runs[i];
+    if (r.tokens.empty()) fail("transformer", fmt::format("run {} of a batch has no tokens", i), "leave empty runs out");
+    check(*r.kv, r.tokens, r.pos);
+    const KvCache& k0 = *runs[0].kv;
+    if (r.kv->type_k() != k0.type_k() || r.kv->type_v() != k0.type_v() || r.kv->n_ctx() != k0.n_ctx())
       fail("transformer", "the caches of one batch differ in type or length", "create every session on the same engine");
-    place_kv_[i] = kvs[i], place_pos_[i] = positions[i];
+    for (size_t j = 0; j < i; ++j)
+      if (runs[j].kv == r.kv)
+        fail("transformer", "one cache appears in two runs of a batch", "give each sequence one run of consecutive tokens");
+    for (size_t j = 0; j < r.tokens.size(); ++j, ++t)
+      place_kv_[t] = r.kv, place_pos_[t] = r.pos + static_cast<int64_t>(j), batch_tokens_[t] = r.tokens[j];
+    last_rows_.push_back(t - 1);
   }
-  forward_ubatch(tokens.data(), n);
-  output_logits(0, n);
+  forward_ubatch(batch_tokens_.data(), n);
+  output_logits_of(last_rows_);
   return s_.logits.data();
 }
 
@@ -122,6 +141,15 @@ void Transformer::output_logits(int64_t first, int64_t n) {
     rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(model_.output_norm.data), &s.xn[t * c.n_embd], c.n_embd,
              c.rms_eps);
   linear(model_.output, &s.xn[first * c.n_embd], n, s.logits.data(), s.act, pool_);
+}
+
+void Transformer::output_logits_of(std::span<const int64_t> rows) {
+  const ModelConfig& c = cfg_;
+  ForwardScratch& s = s_;
+  for (size_t i = 0; i < rows.size(); ++i)
+    rms_norm(&s.x[rows[i] * c.n_embd], static_cast<const float*>(model_.output_norm.data), &s.xn[i * c.n_embd], c.n_embd,
+             c.rms_eps);
+  linear(model_.output, s.xn.data(), static_cast<int64_t>(rows.size()), s.logits.data(), s.act, pool_);
 }
 
 const float* Transformer::forward_images(std::span<KvCache* const> kvs, const float* pixels) {

@@ -40,6 +40,18 @@ class Transformer {
   // sequences; returns every token's logits [n][n_vocab] (valid until the next call).
   const float* forward_batch(std::span<KvCache* const> kvs, std::span<const int32_t> tokens,
                              std::span<const int64_t> positions);
+  // Runs of tokens of several sequences in one forward: run i places its tokens at positions
+  // pos, pos + 1, ... of its own cache. A server's decode step (one token a sequence) takes new
+  // requests' prompt chunks beside it this way, so a prompt costs the others no forward of its
+  // own. At most n_ubatch tokens in all, logit_rows(run) runs, each cache once; returns the
+  // logits of each run's last token [runs][n_vocab] (valid until the next call). A token's
+  // logits have the bits it gets in a forward of its own sequence alone.
+  struct SequenceRun {
+    KvCache* kv;
+    std::span<const int32_t> tokens;
+    int64_t pos;
+  };
+  const float* forward_runs(std::span<const SequenceRun> runs);
 
   // A vision model (vmoe): classifies n = kvs.size() images, given as normalised pixels
   // [n][channels][image_size][image_size], in one forward (n times the tokens per image must fit
@@ -64,6 +76,8 @@ class Transformer {
   // The logits of the last micro-batch's tokens [first, first + n) into s_.logits rows 0..n-1
   // (n at most logit_rows(run_)).
   void output_logits(int64_t first, int64_t n);
+  // The logits of the last micro-batch's tokens rows[0], rows[1], ... into s_.logits rows 0, 1, ...
+  void output_logits_of(std::span<const int64_t> rows);
   // Every layer over the n tokens already in s_.x, placed as `at` says.
   void run_layers(const TokenPlaces& at, int64_t n);
 
@@ -79,6 +93,8 @@ class Transformer {
   std::vector<KvCache*> place_kv_;  // [n_ubatch] each token's cache and position (TokenPlaces)
   std::vector<int64_t> place_pos_;
   std::vector<int64_t> place_last_;  // vision: each token's last visible position
+  std::vector<int32_t> batch_tokens_;  // [n_ubatch] forward_runs' tokens, run after run
+  std::vector<int64_t> last_rows_;     // forward_runs: each run's last token in the micro-batch
   ExpertPredictor predictor_;
 };
 

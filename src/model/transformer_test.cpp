@@ -485,6 +485,61 @@ TEST_P(TransformerTest, BatchedDecodeMatchesEachSequenceAlone) {
   std::filesystem::remove(path);
 }
 
+// A server's step: one sequence's decode token, another's whole prompt and a third's two-token
+// continuation in one forward. Each run's last logits have the bits of its sequence evaluated
+// alone (every kernel's arithmetic for a token is independent of its neighbours in the batch),
+// and the caches then continue as if filled alone.
+TEST_P(TransformerTest, RunsOfSeveralSequencesGetTheBitsOfEachAlone) {
+  SynthSpec spec = synth_preset(GetParam());
+  spec.n_vocab = 300;
+  const std::string path = temp_model(spec, std::string(GetParam()) + "-runs");
+  auto model = Model::load(path);
+  const int64_t V = model->config().n_vocab;
+  const std::vector<std::vector<int32_t>> before = {{1, 40, 41}, {}, {1, 7}};
+  const std::vector<std::vector<int32_t>> runs = {{5}, {1, 123, 5, 77, 12, 9}, {200, 3}};
+  for (int threads : {1, 2})
+    for (GgmlType cache : {GgmlType::F32, GgmlType::F16}) {
+      ThreadPool pool(threads);
+      RunShape run;
+      run.n_ctx = 16;
+      run.n_ubatch = 12;
+      run.type_k = run.type_v = cache;
+      Transformer alone(*model, run, pool), together(*model, run, pool);
+      std::vector<KvCache> kv_alone, kv_together;
+      std::vector<Transformer::SequenceRun> batch;
+      for (size_t i = 0; i < runs.size(); ++i) {
+        kv_alone.emplace_back(model->config(), run);
+        kv_together.emplace_back(model->config(), run);
+      }
+      for (size_t i = 0; i < runs.size(); ++i) {
+        if (!before[i].empty()) {
+          alone.forward(kv_alone[i], before[i], 0);
+          together.forward(kv_together[i], before[i], 0);
+        }
+        batch.push_back({&kv_together[i], runs[i], static_cast<int64_t>(before[i].size())});
+      }
+      const float* got = together.forward_runs(batch);
+      const std::vector<float> rows(got, got + runs.size() * V);
+      const std::string where = std::string(" threads ") + std::to_string(threads) + " cache " + type_name(cache);
+      for (size_t i = 0; i < runs.size(); ++i) {
+        const float* want = alone.forward(kv_alone[i], runs[i], static_cast<int64_t>(before[i].size()));
+        EXPECT_EQ(0, std::memcmp(&rows[i * V], want, V * sizeof(float))) << "run " << i << where;
+      }
+      // One more token each, alone: the batch filled the caches as the sequences alone did.
+      for (size_t i = 0; i < runs.size(); ++i) {
+        const int32_t next = 42;
+        const int64_t pos = static_cast<int64_t>(before[i].size() + runs[i].size());
+        const float* alone_logits = alone.forward(kv_alone[i], {&next, 1}, pos);
+        const std::vector<float> want(alone_logits, alone_logits + V);
+        const float* after = together.forward(kv_together[i], {&next, 1}, pos);
+        EXPECT_EQ(0, std::memcmp(after, want.data(), V * sizeof(float))) << "after the batch, sequence " << i << where;
+      }
+      const std::vector<Transformer::SequenceRun> twice = {batch[0], batch[0]};
+      EXPECT_THROW(together.forward_runs(twice), Error) << "one cache in two runs";
+    }
+  std::filesystem::remove(path);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, TransformerTest,
                          ::testing::Values("tiny", "tiny-dense", "tiny-qwen3moe", "tiny-olmoe", "tiny-qwen2moe",
                                            "tiny-gptoss", "tiny-deepseek2", "tiny-deepseek2-v3", "tiny-deepseek2-yarn"),

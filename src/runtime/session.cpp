@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 
 namespace swapmoe {
@@ -40,21 +42,36 @@ std::span<const float> Session::step(int32_t token) {
 }
 
 void Session::step_batch(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
-  if (sessions.empty()) return;
-  Engine& engine = sessions[0]->engine_;
-  std::vector<KvCache*> kvs;
-  std::vector<int64_t> positions;
-  for (Session* s : sessions) {
-    if (&s->engine_ != &engine) fail("session", "a batched step mixes sessions of different engines", "batch sessions of one engine");
-    kvs.push_back(&s->kv_);
-    positions.push_back(s->pos_);
+  if (sessions.size() != tokens.size())
+    fail("session", fmt::format("a batched step of {} sessions has {} tokens", sessions.size(), tokens.size()),
+         "give one token a session");
+  std::vector<Run> runs;
+  runs.reserve(sessions.size());
+  for (size_t i = 0; i < sessions.size(); ++i) runs.push_back({sessions[i], tokens.subspan(i, 1), RunKind::decode});
+  evaluate_batch(runs);
+}
+
+void Session::evaluate_batch(std::span<const Run> runs) {
+  if (runs.empty()) return;
+  Engine& engine = runs[0].session->engine_;
+  std::vector<Transformer::SequenceRun> sequences;
+  sequences.reserve(runs.size());
+  for (const Run& r : runs) {
+    if (&r.session->engine_ != &engine) fail("session", "a batch mixes sessions of different engines", "batch sessions of one engine");
+    sequences.push_back({&r.session->kv_, r.tokens, r.session->pos_});
   }
-  const float* logits = engine.transformer().forward_batch(kvs, tokens, positions);
-  const size_t V = sessions[0]->logits_.size();
-  for (size_t i = 0; i < sessions.size(); ++i) {
-    sessions[i]->keep_logits(logits + i * V);
-    ++sessions[i]->pos_;
+  const float* logits = engine.transformer().forward_runs(sequences);
+  const size_t V = runs[0].session->logits_.size();
+  bool prompt_ended = false;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Session& s = *runs[i].session;
+    s.keep_logits(logits + i * V);
+    s.pos_ += static_cast<int64_t>(runs[i].tokens.size());
+    if (runs[i].kind != RunKind::decode)
+      for (int32_t t : runs[i].tokens) s.sampler_.accept(t);
+    prompt_ended = prompt_ended || runs[i].kind == RunKind::prompt_end;
   }
+  if (prompt_ended) engine.policy().finish_prefill();
 }
 
 void Session::evaluate_all(std::span<const int32_t> tokens, const Transformer::LogitsSink& on_logits) {

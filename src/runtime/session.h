@@ -31,6 +31,18 @@ class Session {
   // One decode step for each of several sessions of the same engine, in one forward: session i
   // evaluates tokens[i], and its logits() are its own afterwards. Experts are read once for all.
   static void step_batch(std::span<Session* const> sessions, std::span<const int32_t> tokens);
+  // Runs of tokens of several sessions of one engine in one forward (Transformer::forward_runs):
+  // a server's decode step with new requests' prompt chunks beside it. Each session's logits()
+  // are its run's last token's afterwards. Prompt tokens are recorded for the sampler's
+  // repetition penalty, as evaluate() records them; a decode run's token was recorded when it was
+  // sampled. When a run ends its prompt, the expert policy prepares for decoding, as after prefill().
+  enum class RunKind { decode, prompt, prompt_end };
+  struct Run {
+    Session* session;
+    std::span<const int32_t> tokens;
+    RunKind kind = RunKind::decode;
+  };
+  static void evaluate_batch(std::span<const Run> runs);
   // Scores tokens without the decode warm-up: every token's logits, one micro-batch at a time.
   void evaluate_all(std::span<const int32_t> tokens, const Transformer::LogitsSink& on_logits);
 

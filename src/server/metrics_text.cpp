@@ -16,7 +16,9 @@ std::string metrics_text(ServerMetrics& m, const nlohmann::json& memory) {
   p.counter("swapmoe_prompt_tokens_cached_total", "prompt tokens reused from a sequence's cache", double(m.prompt_tokens_cached));
   p.counter("swapmoe_tokens_generated_total", "tokens generated", double(m.completion_tokens));
   p.counter("swapmoe_images_classified_total", "images classified (vision models)", double(m.images_classified));
-  p.counter("swapmoe_decode_steps_total", "batched decode forwards", double(m.decode_steps));
+  p.counter("swapmoe_forwards_total", "engine forward passes (a decode step and the prompt chunks beside it count once)",
+            double(m.forwards));
+  p.counter("swapmoe_decode_steps_total", "forwards that advanced decoding sequences", double(m.decode_steps));
   p.counter("swapmoe_decode_step_tokens_total", "tokens those forwards carried (one per active sequence)", double(m.decode_step_tokens));
   p.gauge("swapmoe_tokens_per_second", "tokens generated per second over the last 10 s", m.generated.per_second());
   p.gauge("swapmoe_queue_length", "requests waiting for a sequence", double(m.queue_length));

@@ -115,11 +115,7 @@ void Scheduler::loop() {
     admit(lock);
     lock.unlock();
     for (auto& t : tasks) t();
-    // One prompt chunk per prefilling slot, then one decode step for all the others: a long
-    // prompt delays the decoding sequences by one micro-batch at a time, not by its whole length.
-    for (auto& s : slots_)
-      if (s->state == Slot::PREFILL) prefill_chunk(*s);
-    decode_step();
+    step();
     lock.lock();
   }
 }
@@ -165,57 +161,64 @@ void Scheduler::start(Slot& slot, GenerationJob job, std::shared_ptr<ReplyChanne
   ++in_flight_;
 }
 
-void Scheduler::prefill_chunk(Slot& slot) {
-  if (slot.channel->cancelled()) return finish(slot);
-  Session& session = *slot.session;
-  const auto& prompt = slot.job.prompt;
-  const size_t n = std::min<size_t>(prompt.size() - slot.evaluated, static_cast<size_t>(engine_.options().n_ubatch));
-  const std::span<const int32_t> chunk(prompt.data() + slot.evaluated, n);
-  try {
-    if (slot.evaluated + n < prompt.size()) {
-      session.evaluate(chunk);
-    } else {
-      session.prefill(chunk);  // the last chunk: the policy prepares for decoding
-    }
-  } catch (const std::exception& e) {
-    return fail(slot, e.what(), 500);
-  }
-  slot.cached.insert(slot.cached.end(), chunk.begin(), chunk.end());
-  slot.evaluated += n;
-  metrics_.prompt_tokens += n;
-  if (slot.evaluated < prompt.size()) return;
-  try {
-    take_token(slot, session.sample(slot.reply->banned()));
-  } catch (const std::exception& e) {
-    fail(slot, e.what(), 500);
-  }
-}
-
-void Scheduler::decode_step() {
+// One forward for every active slot: each decoding sequence's next token, then prompt chunks of
+// the prefilling slots while the micro-batch has room. A new request's prompt costs the decoding
+// sequences no forward of its own, and a long prompt delays them by one micro-batch at a time.
+void Scheduler::step() {
   std::vector<Slot*> batch;
+  std::vector<Session::Run> runs;
+  int64_t room = engine_.options().n_ubatch;
+  int decoding = 0;
   for (auto& s : slots_) {
     if (s->state != Slot::DECODE) continue;
-    if (s->channel->cancelled()) finish(*s);
-    else batch.push_back(s.get());
+    if (s->channel->cancelled()) {
+      finish(*s);
+      continue;
+    }
+    batch.push_back(s.get());
+    runs.push_back({s->session.get(), {&s->next, 1}, Session::RunKind::decode});
+    --room, ++decoding;
   }
-  if (batch.empty()) return;
-  std::vector<Session*> sessions;
-  std::vector<int32_t> tokens;
-  for (Slot* s : batch) sessions.push_back(s->session.get()), tokens.push_back(s->next);
+  for (auto& s : slots_) {
+    if (s->state != Slot::PREFILL || room <= 0) continue;
+    if (s->channel->cancelled()) {
+      finish(*s);
+      continue;
+    }
+    const auto& prompt = s->job.prompt;
+    const size_t n = std::min(prompt.size() - s->evaluated, static_cast<size_t>(room));
+    const bool last = s->evaluated + n == prompt.size();
+    batch.push_back(s.get());
+    runs.push_back({s->session.get(), {prompt.data() + s->evaluated, n},
+                    last ? Session::RunKind::prompt_end : Session::RunKind::prompt});
+    room -= static_cast<int64_t>(n);
+  }
+  if (runs.empty()) return;
   try {
-    Session::step_batch(sessions, tokens);
+    Session::evaluate_batch(runs);
   } catch (const std::exception& e) {
     for (Slot* s : batch) fail(*s, e.what(), 500);
     return;
   }
-  ++metrics_.decode_steps;
-  metrics_.decode_step_tokens += batch.size();
-  for (Slot* s : batch) {
-    s->cached.push_back(s->next);
+  ++metrics_.forwards;
+  if (decoding > 0) {
+    ++metrics_.decode_steps;
+    metrics_.decode_step_tokens += decoding;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Slot& slot = *batch[i];
+    if (runs[i].kind == Session::RunKind::decode) {
+      slot.cached.push_back(slot.next);
+    } else {
+      slot.cached.insert(slot.cached.end(), runs[i].tokens.begin(), runs[i].tokens.end());
+      slot.evaluated += runs[i].tokens.size();
+      metrics_.prompt_tokens += runs[i].tokens.size();
+      if (runs[i].kind == Session::RunKind::prompt) continue;
+    }
     try {
-      take_token(*s, s->session->sample(s->reply->banned()));
+      take_token(slot, slot.session->sample(slot.reply->banned()));
     } catch (const std::exception& e) {
-      fail(*s, e.what(), 500);
+      fail(slot, e.what(), 500);
     }
   }
 }

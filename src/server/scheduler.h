@@ -1,9 +1,9 @@
 // Scheduler: the one thread that owns the engine. HTTP threads submit generation jobs and get a
 // ReplyChannel back; the scheduler admits jobs into N sequence slots (each a Session with its own
-// KV cache, all planned inside the memory budget), evaluates prompts in micro-batch chunks, and
-// advances every active sequence with one batched forward per decode step: the experts are read
-// once for all sequences. Anything else that touches the engine (a budget change, a memory
-// report) runs on this thread between two steps, through on_engine().
+// KV cache, all planned inside the memory budget), and advances every active sequence with one
+// batched forward a step: each decoding sequence's next token and new requests' prompt chunks
+// together, so the experts are read once for all. Anything else that touches the engine (a
+// budget change, a memory report) runs on this thread between two steps, through on_engine().
 #pragma once
 
 #include <atomic>
@@ -79,8 +79,7 @@ class Scheduler {
   void admit(std::unique_lock<std::mutex>& lock);
   void start(Slot& slot, GenerationJob job, std::shared_ptr<ReplyChannel> channel,
              std::chrono::steady_clock::time_point queued_at);
-  void prefill_chunk(Slot& slot);
-  void decode_step();
+  void step();
   void take_token(Slot& slot, int32_t token);
   void finish(Slot& slot);
   void fail(Slot& slot, const std::string& message, int status);

@@ -39,8 +39,9 @@ struct ServerMetrics {
   std::atomic<uint64_t> prompt_tokens_cached{0};
   std::atomic<uint64_t> completion_tokens{0};
   std::atomic<uint64_t> images_classified{0};  // vision models: POST /v1/classify
-  std::atomic<uint64_t> decode_steps{0};       // batched forwards
-  std::atomic<uint64_t> decode_step_tokens{0}; // tokens those forwards carried
+  std::atomic<uint64_t> forwards{0};           // engine forward passes
+  std::atomic<uint64_t> decode_steps{0};       // forwards that advanced decoding sequences
+  std::atomic<uint64_t> decode_step_tokens{0}; // decode tokens those forwards carried
   std::atomic<int64_t> queue_length{0};
   std::atomic<int64_t> active{0};
   std::atomic<uint64_t> budget_changes{0};

@@ -167,6 +167,23 @@ TEST(Server, ParallelSequencesMatchTheirSoloReplies) {
   EXPECT_GT(per_step, 1.3) << "decode steps should carry several sequences at once";
 }
 
+// A request that arrives while another decodes has its prompt evaluated in the other's decode
+// steps, not in forwards of its own; its reply is still the one it gets alone.
+TEST(Server, ANewPromptRidesAlongTheDecodeSteps) {
+  TestServer s(2, "");
+  const json alone = s.post("/v1/completions", completion("JULIET:\nO", 20));
+  const uint64_t forwards = s.metrics.forwards, steps = s.metrics.decode_steps;  // idle: a consistent pair
+  json long_reply = completion("ROMEO:", 220);
+  long_reply["ignore_eos"] = true;
+  auto first = std::async(std::launch::async, [&] { return s.post("/v1/completions", long_reply); });
+  while (s.metrics.decode_steps == steps) std::this_thread::yield();  // the first reply decodes
+  const json second = s.post("/v1/completions", completion("JULIET:\nO", 20));
+  EXPECT_EQ(first.get()["usage"]["completion_tokens"], 220);
+  EXPECT_EQ(second["choices"][0]["text"], alone["choices"][0]["text"]);
+  // Idle again. Forwards without a decode token: the first reply's prompt only.
+  EXPECT_EQ(s.metrics.forwards - forwards, s.metrics.decode_steps - steps + 1);
+}
+
 TEST(Server, PromptCacheReusesTheConversationPrefix) {
   TestServer s(1, "");
   const json first = s.post("/v1/completions", completion("KING RICHARD III:\nNow is the winter", 8));
