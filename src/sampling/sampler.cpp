@@ -32,26 +32,29 @@ void softmax_sorted(C* c, size_t n) {
   for (size_t i = 0; i < n; ++i) c[i].p *= inv;
 }
 
+// How many chunks select_most_likely cuts n candidates into for the k best: 4k when each chunk
+// keeps at least 4 candidates (0: too few candidates for a bound to pay).
+size_t bound_chunks(size_t n, size_t k) { return k > 0 && n >= 16 * k ? 4 * k : 0; }
+
 // Moves the k most likely of candidates [0, n) to [0, k), in no particular order (k < n).
 // nth_element over a whole vocabulary makes several passes over it; first one pass sets aside
-// every candidate below a cheap bound on the k-th best: the least likely of k chunk maxima (those
-// are k distinct candidates, so the k best are all at least as likely as the bound).
+// every candidate below a cheap bound on the k-th best: the k-th most likely of the maxima of
+// 4k chunks (k chunks hold a candidate at least that likely, so the k best all are). Taking the
+// k-th of 4k maxima, not the least of k, keeps the bound tight when whole ranges of ids are
+// unlikely (an SPM vocabulary's byte tokens). `maxima` holds bound_chunks(n, k) candidates.
 template <typename C>
-void select_most_likely(C* c, size_t n, size_t k) {
-  const size_t chunk = n / k;
-  if (chunk >= 8) {
-    // Each chunk's first highest logit is its most likely candidate (ids ascend within it).
-    auto chunk_best = [&](size_t j) {
+void select_most_likely(C* c, size_t n, size_t k, C* maxima) {
+  if (const size_t m = bound_chunks(n, k); m > 0) {
+    const size_t chunk = n / m;
+    for (size_t j = 0; j < m; ++j) {
+      // A chunk's first highest logit is its most likely candidate (ids ascend within it).
       const C* best = c + j * chunk;
       for (const C* x = best + 1; x < c + (j + 1) * chunk; ++x)
         if (x->logit > best->logit) best = x;
-      return *best;
-    };
-    C bound = chunk_best(0);
-    for (size_t j = 1; j < k; ++j) {
-      const C best = chunk_best(j);
-      if (more_likely(bound, best)) bound = best;
+      maxima[j] = *best;
     }
+    std::nth_element(maxima, maxima + (k - 1), maxima + m, more_likely);
+    const C bound = maxima[k - 1];
     n = static_cast<size_t>(std::partition(c, c + n, [&](const C& x) { return !more_likely(bound, x); }) - c);
   }
   std::nth_element(c, c + k, c + n, more_likely);
@@ -80,6 +83,7 @@ Sampler::Sampler(const SamplerParams& params, int32_t n_vocab)
     fail(k_where, "repeat_last_n = " + std::to_string(params.repeat_last_n), "use 0 to turn the penalty off");
   }
   candidates_.resize(n_vocab);
+  if (params.top_k > 0) chunk_maxima_.resize(bound_chunks(static_cast<size_t>(n_vocab), static_cast<size_t>(params.top_k)));
   history_.resize(params.repeat_last_n);
   history_count_.assign(n_vocab, 0);
 }
@@ -149,7 +153,7 @@ size_t Sampler::truncate(size_t n) {
   // 3. Top-k.
   const size_t k = params_.top_k > 0 ? std::min(n, static_cast<size_t>(params_.top_k)) : n;
   if (k < n) {
-    select_most_likely(c, n, k);
+    select_most_likely(c, n, k, chunk_maxima_.data());
     n = k;
   }
   const float max_logit = std::max_element(c, c + n, [](const Candidate& a, const Candidate& b) {

@@ -73,6 +73,7 @@ class Sampler {
   int32_t n_vocab_;
   std::mt19937_64 rng_;
   std::vector<Candidate> candidates_;   // (n_vocab) working buffer, reused by every call
+  std::vector<Candidate> chunk_maxima_;  // top-k's bound (select_most_likely in sampler.cpp)
   std::vector<int32_t> history_;        // ring buffer of the last repeat_last_n accepted tokens
   size_t history_next_ = 0;             // slot the next accepted token goes to
   size_t history_size_ = 0;

@@ -252,7 +252,8 @@ TEST(Sampler, TopKOverALargeVocabularyKeepsWhatAFullSortKeeps) {
     const std::vector<int> count(kVocab, 0);
     for (uint32_t step = 0; step < 12; ++step) {
       auto logits = random_logits(kVocab, step);
-      if (step % 2) for (float& x : logits) x = std::round(x);  // a few dozen values, tied many times over
+      if (step % 3 == 1) for (float& x : logits) x = std::round(x);  // a few dozen values, tied many times over
+      if (step % 3 == 2) for (int i = 0; i < kVocab / 4; ++i) logits[i] -= 20.0f;  // a range of unlikely ids
       ASSERT_EQ(s.sample(logits), reference_sample(logits, p, count, rng)) << "top_k " << top_k << " step " << step;
     }
   }
