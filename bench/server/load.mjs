@@ -8,11 +8,16 @@
 // spends about 90 us of CPU a token, as much as the server's decode of a small model: the
 // streamed figure measures the client as much as the server.)
 //
-//   node bench/server/load.mjs URL [--clients 8] [--seconds 60] [--max-tokens 64] [--prompt TEXT] [--no-stream]
+// --prompt-file PATH: each request's prompt is a slice of --prompt-chars characters (default 400)
+// of that file at a random offset, so prompts differ and each costs its full prefill (a shared
+// prompt is mostly served from the sequences' prompt caches).
+//
+//   node bench/server/load.mjs URL [--clients 8] [--seconds 60] [--max-tokens 64] [--prompt TEXT]
+//                              [--prompt-file PATH [--prompt-chars 400]] [--no-stream]
 const args = process.argv.slice(2);
 const url = args[0];
 if (!url || url.startsWith('--')) {
-  console.error('usage: node load.mjs URL [--clients N] [--seconds S] [--max-tokens N] [--prompt TEXT]');
+  console.error('usage: node load.mjs URL [--clients N] [--seconds S] [--max-tokens N] [--prompt TEXT] [--prompt-file PATH [--prompt-chars N]] [--no-stream]');
   process.exit(2);
 }
 const option = (name, fallback) => {
@@ -23,6 +28,18 @@ const clients = Number(option('--clients', 8));
 const seconds = Number(option('--seconds', 60));
 const maxTokens = Number(option('--max-tokens', 64));
 const prompt = option('--prompt', 'ROMEO:');
+const promptFile = option('--prompt-file', null);
+const promptChars = Number(option('--prompt-chars', 400));
+const promptText = promptFile ? (await import('node:fs')).readFileSync(promptFile, 'utf8') : null;
+if (promptText !== null && promptText.length <= promptChars) {
+  console.error(`--prompt-file: ${promptFile} holds ${promptText.length} characters, not more than --prompt-chars ${promptChars}`);
+  process.exit(2);
+}
+const promptFor = (i) => {
+  if (promptText === null) return `${prompt} ${i}`;
+  const at = Math.floor(Math.random() * (promptText.length - promptChars));
+  return promptText.slice(at, at + promptChars);
+};
 const stream = !args.includes('--no-stream');
 
 const latencies = [], firsts = [];
@@ -35,7 +52,7 @@ async function one(i) {
   const res = await fetch(`${url}/v1/completions`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ prompt: `${prompt} ${i}`, max_tokens: maxTokens, stream, temperature: 0.8 }),
+    body: JSON.stringify({ prompt: promptFor(i), max_tokens: maxTokens, stream, temperature: 0.8 }),
   });
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   if (!stream) {
@@ -95,7 +112,8 @@ const t0 = performance.now();
 await Promise.all(Array.from({ length: clients }, (_, id) => client(id, t0 + seconds * 1000)));
 const elapsed = (performance.now() - t0) / 1000;
 const result = {
-  clients, seconds: elapsed, max_tokens: maxTokens, stream, requests, errors, tokens,
+  clients, seconds: elapsed, max_tokens: maxTokens, stream, prompt_chars: promptText === null ? null : promptChars,
+  requests, errors, tokens,
   tokens_per_s: tokens / elapsed,
   latency_p50_ms: pct(latencies, 50), latency_p99_ms: pct(latencies, 99),
   ttft_p50_ms: stream ? pct(firsts, 50) : null, ttft_p99_ms: stream ? pct(firsts, 99) : null,  // whole replies: no first token

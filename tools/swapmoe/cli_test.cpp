@@ -261,6 +261,23 @@ TEST_F(CliTest, BenchDepthFillsTheContextFirst) {
   EXPECT_NE(r.out.find("-d/--n-depth is for a single run"), std::string::npos) << r.out;
 }
 
+// --join P: a prompt beside the other sequences' decode step, in one forward and in two.
+TEST_F(CliTest, BenchJoinTimesAPromptBesideADecodeStep) {
+  Result r = run("bench -m " + model_ + " -p 0 -n 4 -d 8 -r 1 -t 1 --parallel 3 --join 5 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("| pp5 + tg x2 @ d8, one forward |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| pp5 + tg x2 @ d8, two forwards |"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(r.last_stdout_line);
+  EXPECT_GT(j["join_one_forward_tokens_per_s"].get<double>(), 0);
+  EXPECT_GT(j["join_two_forwards_tokens_per_s"].get<double>(), 0);
+  r = run("bench -m " + model_ + " -p 0 -n 4 -r 1 --join 5");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("add --parallel 2 or more"), std::string::npos) << r.out;
+  r = run("bench -m " + model_ + " -p 0 -n 4 -r 1 --parallel 2 --join 40 -ub 32");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("exceed the micro-batch of 32"), std::string::npos) << r.out;
+}
+
 // Q4_0 rows are interleaved at load (as llama.cpp repacks them) unless -nr/--no-repack says not.
 TEST_F(CliTest, BenchSaysWhatWasRepacked) {
   const std::string q4 = model_ + ".q4_0.gguf";

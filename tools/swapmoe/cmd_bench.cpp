@@ -35,6 +35,7 @@ struct BenchOptions {
   int reps = 3;
   int n_parallel = 1;  // sequences decoded together in the decode test (one batched forward a step)
   int n_depth = 0;     // tokens already in the context before each test (llama-bench's -d)
+  int n_join = 0;      // --join: a prompt of this many tokens beside a decode step of the others
 
   // --sweep
   bool sweep = false;
@@ -81,10 +82,15 @@ void write_file(const std::string& path, const std::string& text) {
 
 void run_single(const BenchOptions& o) {
   ModelOptions mo = o.model;
-  mo.ctx = std::max<int64_t>(mo.ctx, o.n_depth + std::max(o.n_prompt, o.n_gen) + 1);
+  mo.ctx = std::max<int64_t>(mo.ctx, o.n_depth + std::max({o.n_prompt, o.n_gen, o.n_join}) + 1);
   EngineOptions eo = engine_options(mo);
   eo.n_sessions = o.n_parallel;
   eo.n_ubatch = std::max<int64_t>(eo.n_ubatch, o.n_parallel);
+  if (o.n_join > 0 && o.n_parallel < 2)
+    fail("bench", "--join puts a prompt beside other sequences' decode step", "add --parallel 2 or more");
+  if (o.n_join > 0 && o.n_join + o.n_parallel - 1 > eo.n_ubatch)
+    fail("bench", fmt::format("--join {} and {} decoding sequences exceed the micro-batch of {}", o.n_join, o.n_parallel - 1, eo.n_ubatch),
+         "raise -ub or lower --join");
   Engine engine(eo);
   RoutingTraces traces = attach_routing_traces(engine, mo);
   Session session(engine);
@@ -135,7 +141,36 @@ void run_single(const BenchOptions& o) {
       tg.push_back(static_cast<double>(o.n_gen) * static_cast<double>(batch.size()) / t.seconds());
     }
   }
-  const Sample spp = summarize(pp), stg = summarize(tg);
+  // --join: a new request's prompt arriving while the others decode, as swapmoe serve sees it:
+  // one forward with the decode tokens and the prompt together, against the prompt's own forward
+  // and then the decode step. Alternating, -r rounds of 8 each.
+  std::vector<double> joined, apart;
+  if (o.n_join > 0) {
+    std::vector<Session*> decoders(batch.begin() + 1, batch.end());
+    std::vector<int32_t> prompt(o.n_join), toks(decoders.size());
+    for (int r = 0; r < o.reps; ++r)
+      for (bool join : {true, false}) {
+        double seconds = 0;
+        for (int i = 0; i < 8; ++i) {
+          for (Session* s : batch) fill_to_depth(*s);
+          for (auto& t : prompt) t = dist(rng);
+          for (auto& t : toks) t = dist(rng);
+          Timer t;
+          if (join) {
+            std::vector<Session::Run> runs;
+            for (size_t j = 0; j < decoders.size(); ++j) runs.push_back({decoders[j], {&toks[j], 1}, Session::RunKind::decode});
+            runs.push_back({&session, prompt, Session::RunKind::prompt});
+            Session::evaluate_batch(runs);
+          } else {
+            session.evaluate(prompt);
+            Session::step_batch(decoders, toks);
+          }
+          seconds += t.seconds();
+        }
+        (join ? joined : apart).push_back(8.0 * static_cast<double>(o.n_join + decoders.size()) / seconds);
+      }
+  }
+  const Sample spp = summarize(pp), stg = summarize(tg), sjoined = summarize(joined), sapart = summarize(apart);
   const uint64_t peak = peak_rss_bytes();
   const ModelConfig& c = engine.model().config();
   std::cout << fmt::format("| model | size | threads | test | tokens/s |\n|---|---|---|---|---|\n");
@@ -148,6 +183,10 @@ void run_single(const BenchOptions& o) {
   if (o.n_gen > 0)
     std::cout << fmt::format("| {} | {} | {} | tg{}{}{} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(), o.n_gen,
                              o.n_parallel > 1 ? fmt::format(" x{}", o.n_parallel) : "", depth, stg.mean, stg.stddev);
+  if (o.n_join > 0)
+    for (const auto& [how, sample] : {std::pair{"one forward", sjoined}, std::pair{"two forwards", sapart}})
+      std::cout << fmt::format("| {} | {} | {} | pp{} + tg x{}{}, {} | {:.2f} ± {:.2f} |\n", name, size, engine.pool().size(),
+                               o.n_join, o.n_parallel - 1, depth, how, sample.mean, sample.stddev);
   const RunMetrics m = collect_metrics(engine);
   const double p50 = percentile(token_ms, 50), p99 = percentile(token_ms, 99);
   // Weights rearranged at load for the interleaved kernels (under a budget: the dense ones; the
@@ -179,11 +218,14 @@ void run_single(const BenchOptions& o) {
               {"n_gen", o.n_gen},
               {"n_parallel", o.n_parallel},
               {"n_depth", o.n_depth},
+              {"n_join", o.n_join},
               {"n_ubatch", engine.options().n_ubatch},
               {"prompt_tokens_per_s", spp.mean},
               {"gen_tokens_per_s", stg.mean},
               {"prompt_tokens_per_s_stddev", spp.stddev},
               {"gen_tokens_per_s_stddev", stg.stddev},
+              {"join_one_forward_tokens_per_s", sjoined.mean},
+              {"join_two_forwards_tokens_per_s", sapart.mean},
               {"p50_ms", p50},
               {"p99_ms", p99},
               {"peak_rss_bytes", peak},
@@ -319,6 +361,10 @@ void register_bench(CLI::App& app) {
                   "decode test: sequences decoded together (-np), one batched forward per step; tg is their total tokens/s")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--join", o->n_join,
+                  "with --parallel N: time a prompt of this many tokens beside the other N-1 sequences' decode step, in "
+                  "one forward (as swapmoe serve runs it) and in two; tokens/s of both")
+      ->check(CLI::Range(1, 1 << 16));
   cmd->add_option("-d,--n-depth", o->n_depth,
                   "tokens already in the context when each test starts (filled untimed), as llama-bench's -d")
       ->capture_default_str()
@@ -338,6 +384,7 @@ void register_bench(CLI::App& app) {
   cmd->callback([o] {
     if (o->sweep && o->n_depth > 0)
       fail("bench", "-d/--n-depth is for a single run; a sweep measures from an empty context", "drop -d or --sweep");
+    if (o->sweep && o->n_join > 0) fail("bench", "--join is for a single run", "drop --join or --sweep");
     if (o->sweep) {
       run_sweep(*o);
       return;
