@@ -3,6 +3,7 @@
 #include "kernels/matmul_x8.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "kernels/vec_dot.h"
@@ -45,14 +46,20 @@ void matmul_tile_x8(const TensorView& w, int64_t r0, int64_t r1, const Quantized
       const int64_t it_end = std::min(i1, it + kTokTile);
       for (int64_t g = gt; g < gt_end; ++g) {
         const void* group = w.row(g * kInterleaveRows);
+        const bool whole = g * kInterleaveRows >= r0 && (g + 1) * kInterleaveRows <= r1;
         int64_t i = it;
         for (; i + 4 <= it_end; i += 4) {
           const X8Activation ys[4] = {prepared(i), prepared(i + 1), prepared(i + 2), prepared(i + 3)};
           float s[4 * kInterleaveRows];
           k.gemm4(n, s, group, ys);
-          for (int t = 0; t < 4; ++t) store(g, i + t, s + t * kInterleaveRows);
+          for (int t = 0; t < 4; ++t) {
+            const float* rows = s + t * kInterleaveRows;
+            if (whole)  // the common case: one 32-byte copy, not a bounds check a row
+              std::memcpy(out.y + (i + t) * out.stride + g * kInterleaveRows - r0, rows, sizeof(float) * kInterleaveRows);
+            else
+              store(g, i + t, rows);
+          }
         }
-        const bool whole = g * kInterleaveRows >= r0 && (g + 1) * kInterleaveRows <= r1;
         for (; i < it_end; ++i) {
           if (whole) {  // straight into the output (decode's common case)
             k.gemv(n, out.y + i * out.stride + g * kInterleaveRows - r0, group, prepared(i));

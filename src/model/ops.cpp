@@ -8,17 +8,25 @@
 
 namespace swapmoe {
 
+namespace {
+// Sum of squares in double, four independent sums: one chain of dependent double additions ran
+// at one element per add latency (a norm of 256 values took about 0.3 us, 5% of a small model's
+// decode step). Double keeps the order's effect far below a float's last bit.
+double sum_of_squares(const float* x, int64_t n) {
+  double s[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) s[j] += static_cast<double>(x[i + j]) * x[i + j];
+  for (; i < n; ++i) s[0] += static_cast<double>(x[i]) * x[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+}  // namespace
+
 float rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
-  const float mean = static_cast<float>(sum / n);
+  const float mean = static_cast<float>(sum_of_squares(x, n) / n);
   const float scale = 1.0f / std::sqrt(mean + eps);
-  double out_sq = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    out[i] = x[i] * scale * weight[i];
-    out_sq += static_cast<double>(out[i]) * out[i];
-  }
-  return static_cast<float>(std::sqrt(out_sq));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+  return static_cast<float>(std::sqrt(sum_of_squares(out, n)));
 }
 
 void rope_apply(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin) {
