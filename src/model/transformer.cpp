@@ -1,6 +1,7 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -85,7 +86,7 @@ const float* Transformer::forward_runs(std::span<const SequenceRun> runs) {
     fail("transformer", fmt::format("a batch of {} sequences needs more logits rows than the {} this run holds", runs.size(), logit_rows(run_)),
          "make the engine for at least this many sessions (RunShape::n_outputs)");
   if (runs.empty()) return nullptr;
-  last_rows_.clear();
+  logit_rows_.clear();
   int64_t t = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     const SequenceRun& r = runs[i];
@@ -99,10 +100,10 @@ const float* Transformer::forward_runs(std::span<const SequenceRun> runs) {
         fail("transformer", "one cache appears in two runs of a batch", "give each sequence one run of consecutive tokens");
     for (size_t j = 0; j < r.tokens.size(); ++j, ++t)
       place_kv_[t] = r.kv, place_pos_[t] = r.pos + static_cast<int64_t>(j), batch_tokens_[t] = r.tokens[j];
-    last_rows_.push_back(t - 1);
+    logit_rows_.push_back(t - 1);
   }
   forward_ubatch(batch_tokens_.data(), n);
-  output_logits_of(last_rows_);
+  output_logits_of(logit_rows_);
   return s_.logits.data();
 }
 
@@ -135,12 +136,9 @@ void Transformer::forward_ubatch(const int32_t* tokens, int64_t n) {
 }
 
 void Transformer::output_logits(int64_t first, int64_t n) {
-  const ModelConfig& c = cfg_;
-  ForwardScratch& s = s_;
-  for (int64_t t = first; t < first + n; ++t)
-    rms_norm(&s.x[t * c.n_embd], static_cast<const float*>(model_.output_norm.data), &s.xn[t * c.n_embd], c.n_embd,
-             c.rms_eps);
-  linear(model_.output, &s.xn[first * c.n_embd], n, s.logits.data(), s.act, pool_);
+  logit_rows_.resize(static_cast<size_t>(n));
+  std::iota(logit_rows_.begin(), logit_rows_.end(), first);
+  output_logits_of(logit_rows_);
 }
 
 void Transformer::output_logits_of(std::span<const int64_t> rows) {

@@ -94,7 +94,7 @@ class Transformer {
   std::vector<int64_t> place_pos_;
   std::vector<int64_t> place_last_;  // vision: each token's last visible position
   std::vector<int32_t> batch_tokens_;  // [n_ubatch] forward_runs' tokens, run after run
-  std::vector<int64_t> last_rows_;     // forward_runs: each run's last token in the micro-batch
+  std::vector<int64_t> logit_rows_;    // the micro-batch rows whose logits are computed next
   ExpertPredictor predictor_;
 };
 
