@@ -17,7 +17,6 @@ namespace {
 
 using Filter = Value (*)(const Value& input, const CallArgs& args);
 
-const Value& arg(const CallArgs& a, size_t i, const char* name) { return argument(a, i, name); }
 
 bool given(const Value& v) { return !v.is_undefined(); }
 
@@ -40,21 +39,21 @@ Value attribute_path(const Value& item, const std::string& path) {
 
 Value tojson(const Value& v, const CallArgs& a) {
   JsonDumpOptions o;
-  const Value& ensure_ascii = arg(a, 0, "ensure_ascii");
+  const Value& ensure_ascii = argument(a, 0, "ensure_ascii");
   if (given(ensure_ascii)) o.ensure_ascii = ensure_ascii.truthy();
-  const Value& indent = arg(a, 1, "indent");
+  const Value& indent = argument(a, 1, "indent");
   if (indent.is_int()) {
     check_string_size(static_cast<size_t>(std::max<int64_t>(indent.as_int(), 0)));
     o.indent = static_cast<int>(std::max<int64_t>(indent.as_int(), -1));
   }
   else if (indent.is_string()) o.indent_text = indent.as_string(), o.indent = 0;
   if (o.indent >= 0) o.item_separator = ",";  // json.dumps' default separators with an indent
-  const Value& separators = arg(a, 2, "separators");
+  const Value& separators = argument(a, 2, "separators");
   if (separators.is_list() && separators.items().size() == 2) {
     o.item_separator = separators.items()[0].str();
     o.key_separator = separators.items()[1].str();
   }
-  o.sort_keys = arg(a, 3, "sort_keys").truthy();
+  o.sort_keys = argument(a, 3, "sort_keys").truthy();
   return Value::string(dump_json(v, o));
 }
 
@@ -63,22 +62,22 @@ Value to_string(const Value& v, const CallArgs&) { return Value::string(v.str())
 Value length(const Value& v, const CallArgs&) { return Value::integer(length_of(v)); }
 
 Value trim(const Value& v, const CallArgs& a) {
-  const Value& chars = arg(a, 0, "chars");
+  const Value& chars = argument(a, 0, "chars");
   return Value::string(strip_python(v.str(), chars.is_string() ? &chars.as_string() : nullptr, true, true));
 }
 
 Value default_value(const Value& v, const CallArgs& a) {
-  const bool boolean = arg(a, 1, "boolean").truthy();
+  const bool boolean = argument(a, 1, "boolean").truthy();
   if (v.is_undefined() || (boolean && !v.truthy())) {
-    const Value& d = arg(a, 0, "default_value");
+    const Value& d = argument(a, 0, "default_value");
     return given(d) ? d : Value::string("");
   }
   return v;
 }
 
 Value join(const Value& v, const CallArgs& a) {
-  const std::string sep = given(arg(a, 0, "d")) ? arg(a, 0, "d").str() : "";
-  const Value& attribute = arg(a, 1, "attribute");
+  const std::string sep = given(argument(a, 0, "d")) ? argument(a, 0, "d").str() : "";
+  const Value& attribute = argument(a, 1, "attribute");
   std::string out;
   bool first = true;
   for (const Value& item : iterate(v)) {
@@ -122,9 +121,9 @@ Value rejectattr(const Value& v, const CallArgs& a) { return filter_items(v, a, 
 
 Value map_items(const Value& v, const CallArgs& a) {
   List out;
-  const Value& attribute = arg(a, 99, "attribute");
+  const Value& attribute = argument(a, 99, "attribute");
   if (given(attribute)) {
-    const Value& fallback = arg(a, 99, "default");
+    const Value& fallback = argument(a, 99, "default");
     for (const Value& item : iterate(v)) {
       Value x = attribute_path(item, attribute.str());
       out.push_back(x.is_undefined() && given(fallback) ? fallback : x);
@@ -157,8 +156,8 @@ Value title(const Value& v, const CallArgs&) { return method_of(Value::string(v.
 
 Value replace(const Value& v, const CallArgs& a) {
   CallArgs m;
-  m.positional = {Value::string(arg(a, 0, "old").str()), Value::string(arg(a, 1, "new").str())};
-  if (given(arg(a, 2, "count"))) m.positional.push_back(arg(a, 2, "count"));
+  m.positional = {Value::string(argument(a, 0, "old").str()), Value::string(argument(a, 1, "new").str())};
+  if (given(argument(a, 2, "count"))) m.positional.push_back(argument(a, 2, "count"));
   return method_of(Value::string(v.str()), "replace").call(m);
 }
 
@@ -177,8 +176,8 @@ bool less(const Value& x, const Value& y) {
 
 Value sort(const Value& v, const CallArgs& a) {
   List l = iterate(v);
-  const bool reverse = arg(a, 0, "reverse").truthy();
-  const Value& attribute = arg(a, 2, "attribute");
+  const bool reverse = argument(a, 0, "reverse").truthy();
+  const Value& attribute = argument(a, 2, "attribute");
   auto key = [&](const Value& x) { return given(attribute) ? attribute_path(x, attribute.str()) : x; };
   std::stable_sort(l.begin(), l.end(), [&](const Value& x, const Value& y) { return reverse ? less(key(y), key(x)) : less(key(x), key(y)); });
   return Value::list(std::move(l));
@@ -187,8 +186,8 @@ Value sort(const Value& v, const CallArgs& a) {
 Value dictsort(const Value& v, const CallArgs& a) {
   Value pairs = items(v, {});
   List l = pairs.items();
-  const bool by_value = arg(a, 1, "by").str() == "value";
-  const bool reverse = arg(a, 2, "reverse").truthy();
+  const bool by_value = argument(a, 1, "by").str() == "value";
+  const bool reverse = argument(a, 2, "reverse").truthy();
   std::stable_sort(l.begin(), l.end(), [&](const Value& x, const Value& y) {
     const Value& kx = x.items()[by_value ? 1 : 0];
     const Value& ky = y.items()[by_value ? 1 : 0];
@@ -209,11 +208,11 @@ Value reverse(const Value& v, const CallArgs&) {
 }
 
 Value indent(const Value& v, const CallArgs& a) {
-  const Value& width = arg(a, 0, "width");
+  const Value& width = argument(a, 0, "width");
   const int64_t n_spaces = width.is_string() ? 0 : given(width) ? std::max<int64_t>(width.as_int(), 0) : 4;
   check_string_size(static_cast<size_t>(n_spaces));
   const std::string pad = width.is_string() ? width.as_string() : std::string(static_cast<size_t>(n_spaces), ' ');
-  const bool indent_first = arg(a, 1, "first").truthy(), blank = arg(a, 2, "blank").truthy();
+  const bool indent_first = argument(a, 1, "first").truthy(), blank = argument(a, 2, "blank").truthy();
   const std::string s = v.str();
   std::string out;
   size_t start = 0;
@@ -240,7 +239,7 @@ Value float_to_int(double d) {
 }
 
 Value to_int(const Value& v, const CallArgs& a) {
-  const Value& fallback = arg(a, 0, "default");
+  const Value& fallback = argument(a, 0, "default");
   if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
   if (v.is_float()) return float_to_int(v.as_double());
   if (v.is_string()) {
@@ -268,7 +267,7 @@ Value to_float(const Value& v, const CallArgs& a) {
     } catch (const std::exception&) {
     }
   }
-  const Value& fallback = arg(a, 0, "default");
+  const Value& fallback = argument(a, 0, "default");
   return given(fallback) ? fallback : Value::number(0.0);
 }
 
@@ -282,8 +281,8 @@ Value absolute(const Value& v, const CallArgs&) {
 }
 
 Value sum(const Value& v, const CallArgs& a) {
-  const Value& attribute = arg(a, 0, "attribute");
-  Value total = given(arg(a, 1, "start")) ? arg(a, 1, "start") : Value::integer(0);
+  const Value& attribute = argument(a, 0, "attribute");
+  Value total = given(argument(a, 1, "start")) ? argument(a, 1, "start") : Value::integer(0);
   for (const Value& item : iterate(v)) {
     const Value x = given(attribute) ? attribute_path(item, attribute.str()) : item;
     if (!x.is_number() || !total.is_number()) throw std::runtime_error("sum() adds numbers");
@@ -319,7 +318,7 @@ Value escape(const Value& v, const CallArgs&) {
   return Value::string(out);
 }
 
-Value attr(const Value& v, const CallArgs& a) { return get_attribute(v, arg(a, 0, "name").str()); }
+Value attr(const Value& v, const CallArgs& a) { return get_attribute(v, argument(a, 0, "name").str()); }
 
 const std::map<std::string, Filter>& filters() {
   static const std::map<std::string, Filter> kFilters = {

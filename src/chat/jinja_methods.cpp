@@ -11,10 +11,9 @@ namespace swapmoe::jinja {
 
 namespace {
 
-const Value& arg(const CallArgs& a, size_t i, const char* name) { return argument(a, i, name); }
 
 std::string string_arg(const CallArgs& a, size_t i, const char* name, const char* method) {
-  const Value& v = arg(a, i, name);
+  const Value& v = argument(a, i, name);
   if (!v.is_string()) throw std::runtime_error(std::string(method) + "() argument '" + name + "' must be a string");
   return v.as_string();
 }
@@ -106,7 +105,7 @@ bool affix_matches(const std::string& s, const Value& affix, bool prefix, const 
 }
 
 int64_t int_arg(const CallArgs& a, size_t i, const char* name, int64_t fallback) {
-  const Value& v = arg(a, i, name);
+  const Value& v = argument(a, i, name);
   if (v.is_undefined() || v.is_none()) return fallback;
   if (!v.is_int()) throw std::runtime_error(std::string("argument '") + name + "' must be an integer");
   return v.as_int();
@@ -114,17 +113,17 @@ int64_t int_arg(const CallArgs& a, size_t i, const char* name, int64_t fallback)
 
 Value string_method(const std::string& s, const std::string& name, const CallArgs& a) {
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
-    const Value& chars = arg(a, 0, "chars");
+    const Value& chars = argument(a, 0, "chars");
     const std::string* set = chars.is_string() ? &chars.as_string() : nullptr;
     return Value::string(strip_python(s, set, name != "rstrip", name != "lstrip"));
   }
   if (name == "split" || name == "rsplit") {
-    const Value& sep = arg(a, 0, "sep");
+    const Value& sep = argument(a, 0, "sep");
     const int64_t maxsplit = int_arg(a, 1, "maxsplit", -1);
     if (sep.is_undefined() || sep.is_none()) return Value::list(split_whitespace(s, maxsplit, name == "rsplit"));
     return Value::list(split_on(s, string_arg(a, 0, "sep", name.c_str()), maxsplit, name == "rsplit"));
   }
-  if (name == "startswith" || name == "endswith") return Value::boolean(affix_matches(s, arg(a, 0, "prefix"), name == "startswith", name.c_str()));
+  if (name == "startswith" || name == "endswith") return Value::boolean(affix_matches(s, argument(a, 0, "prefix"), name == "startswith", name.c_str()));
   if (name == "upper" || name == "lower") return Value::string(ascii_case(s, name == "upper"));
   if (name == "title") return Value::string(title_case(s));
   if (name == "capitalize") {
@@ -161,7 +160,7 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
   if (name == "join") {
     std::string out;
     bool first = true;
-    for (const Value& v : iterate(arg(a, 0, "iterable"))) {
+    for (const Value& v : iterate(argument(a, 0, "iterable"))) {
       if (!v.is_string()) throw std::runtime_error("join() expects strings, found " + v.type_name());
       out += (first ? "" : s) + v.as_string();
       check_string_size(out.size());
@@ -183,9 +182,9 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
 
 Value dict_method(const Value& d, const std::string& name, const CallArgs& a) {
   if (name == "get") {
-    const Value* v = d.entries().find(arg(a, 0, "key"));
+    const Value* v = d.entries().find(argument(a, 0, "key"));
     if (v) return *v;
-    const Value& fallback = arg(a, 1, "default");
+    const Value& fallback = argument(a, 1, "default");
     return fallback.is_undefined() ? Value::none() : fallback;
   }
   List out;

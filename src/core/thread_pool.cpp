@@ -41,7 +41,7 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
-  if (n_threads_ == 1) {
+  if (n_threads_ == 1 || solo_) {
     fn(0, 1);  // inline: an exception simply propagates
     return;
   }
@@ -60,6 +60,7 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     if (error) std::rethrow_exception(error);
     return;
   }
+  ++parallel_runs_;
   const uint32_t tag = ++tag_;
   job_.store(&fn, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);

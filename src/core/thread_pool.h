@@ -42,7 +42,32 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return n_threads_; }
+  // The threads a run() splits into: 1 inside a SoloScope.
+  int size() const { return solo_ ? 1 : n_threads_; }
+
+  // While alive (and `active`), run() calls fn(0, 1) on the calling thread and size() is 1, so
+  // callers take their one-thread paths. For work too small to pay for a hand-off: waking another
+  // core and collecting its part costs microseconds (cache lines crossing cores), more than a
+  // product of 256 x 256 takes, and a decode step of a model of a few MiB is dozens of such
+  // products (two threads decoded the shipped model at 0.56x the speed of one). Create and
+  // destroy on the calling thread, between runs; scopes nest.
+  class SoloScope {
+   public:
+    SoloScope(ThreadPool& pool, bool active) : pool_(pool), was_(pool.solo_) {
+      pool.solo_ = was_ || (active && !pool.split_small_work_);
+    }
+    ~SoloScope() { pool_.solo_ = was_; }
+    SoloScope(const SoloScope&) = delete;
+    SoloScope& operator=(const SoloScope&) = delete;
+
+   private:
+    ThreadPool& pool_;
+    bool was_;
+  };
+  // true: SoloScopes have no effect, every run() splits (tests of the threaded paths on small models).
+  void set_split_small_work(bool on) { split_small_work_ = on; }
+  // Runs that handed parts to the workers so far (not those run inline).
+  int64_t parallel_runs() const { return parallel_runs_; }
 
   // Waits for a preempted part seen so far (each started a solo window), and the window's length.
   int64_t stalls() const { return stalls_; }
@@ -83,6 +108,9 @@ class ThreadPool {
 
   int n_threads_;
   int spin_iterations_;
+  bool solo_ = false;  // inside a SoloScope (calling thread only, between runs)
+  bool split_small_work_ = false;
+  int64_t parallel_runs_ = 0;
   // Touched by the calling thread only (run() is not re-entrant).
   std::chrono::microseconds solo_window_{50000};
   std::chrono::steady_clock::time_point solo_until_{};

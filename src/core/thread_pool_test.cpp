@@ -27,6 +27,43 @@ TEST(ThreadPool, EveryThreadRunsOncePerCall) {
   }
 }
 
+// Inside a SoloScope the pool is one thread: the calling thread runs the one part, size() says
+// 1, nothing reaches the workers; scopes nest; set_split_small_work turns them off.
+TEST(ThreadPool, SoloScopeRunsTheWorkAsOnePartOnTheCallingThread) {
+  ThreadPool pool(3);
+  const std::thread::id caller = std::this_thread::get_id();
+  {
+    const ThreadPool::SoloScope solo(pool, true);
+    EXPECT_EQ(pool.size(), 1);
+    {
+      const ThreadPool::SoloScope inner(pool, false);
+      EXPECT_EQ(pool.size(), 1) << "an inner scope keeps the outer one's choice";
+    }
+    std::vector<std::pair<int, int>> parts;
+    bool on_caller = true;
+    pool.run([&](int ith, int nth) {
+      parts.emplace_back(ith, nth);
+      on_caller = on_caller && std::this_thread::get_id() == caller;
+    });
+    EXPECT_EQ(parts, (std::vector<std::pair<int, int>>{{0, 1}}));
+    EXPECT_TRUE(on_caller);
+    int jobs = 0;
+    pool.for_each_job(10, [&](int ith, int64_t) { jobs += ith == 0; });
+    EXPECT_EQ(jobs, 10);
+    EXPECT_EQ(pool.parallel_runs(), 0);
+  }
+  EXPECT_EQ(pool.size(), 3);
+  {
+    const ThreadPool::SoloScope inactive(pool, false);
+    EXPECT_EQ(pool.size(), 3);
+  }
+  pool.run([](int, int) {});
+  EXPECT_EQ(pool.parallel_runs(), 1);
+  pool.set_split_small_work(true);
+  const ThreadPool::SoloScope ignored(pool, true);
+  EXPECT_EQ(pool.size(), 3);
+}
+
 TEST(ThreadPool, EveryPartRunsOnceAtAnyPollLevel) {
   for (int poll : {0, 50, 100}) {
     ThreadPool pool(3, poll);

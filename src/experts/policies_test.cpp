@@ -47,6 +47,7 @@ class PoliciesTest : public ::testing::Test {
   // after_prefill runs once the prompt is in (and the experts warmed up).
   static std::vector<int32_t> greedy(Engine& e, int n, const std::function<void()>& check = {},
                                      const std::function<void()>& after_prefill = {}) {
+    e.pool().set_split_small_work(true);  // the pool's threads beside the loader, though the model is small
     Session session(e);
     std::span<const float> logits = session.prefill(e.tokenizer().encode("the quick brown fox", true));
     if (after_prefill) after_prefill();

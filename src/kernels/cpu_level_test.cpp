@@ -19,7 +19,7 @@ void PrintTo(CpuLevel l, std::ostream* os) { *os << cpu_level_name(l); }
 
 namespace {
 
-const GgmlType kWeightTypes[] = {GgmlType::F32,    GgmlType::F16,    GgmlType::BF16,  GgmlType::Q8_0, GgmlType::Q4_0,
+const GgmlType kLevelWeightTypes[] = {GgmlType::F32,    GgmlType::F16,    GgmlType::BF16,  GgmlType::Q8_0, GgmlType::Q4_0,
                                  GgmlType::Q4_K,   GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::Q4_1, GgmlType::Q5_0,
                                  GgmlType::Q5_1,   GgmlType::IQ4_NL, GgmlType::MXFP4, GgmlType::Q2_K, GgmlType::Q3_K,
                                  GgmlType::IQ4_XS};
@@ -45,7 +45,7 @@ CpuLevel level_of_isa(GgmlType w, const std::string& isa) {
 
 // The kernels at the active level agree with the references (single and 4-row).
 void expect_kernels_match_reference() {
-  for (GgmlType w : kWeightTypes) {
+  for (GgmlType w : kLevelWeightTypes) {
     const VecDotKernels& k = vec_dot_kernels(w);
     const GgmlType a = type_traits(w).vec_dot_type;
     const int64_t n = type_traits(a).block_size == 256 ? 2048 : 1024;
@@ -92,7 +92,7 @@ TEST_P(CpuLevelCap, ChangesKernelsAndStillMatchesReference) {
   ASSERT_EQ(active_cpu_level(), level);
   EXPECT_NE(cpu_description().find(std::string("kernels: ") + cpu_level_name(level)), std::string::npos)
       << cpu_description();
-  for (GgmlType w : kWeightTypes) {
+  for (GgmlType w : kLevelWeightTypes) {
     const VecDotKernels& k = vec_dot_kernels(w);
     ASSERT_NE(k.fast, nullptr) << type_name(w);
     // Never above the cap.

@@ -20,7 +20,7 @@ struct X8Case {
   VecDotFn plain_ref;
   std::vector<int64_t> lengths;
 };
-const X8Case kCases[] = {
+const X8Case kX8Cases[] = {
     {GgmlType::Q4_0, GgmlType::Q4_0_X8, GgmlType::Q8_0, vec_dot_q4_0_q8_0_ref, {32, 64, 96, 160, 2048, 4128}},
     {GgmlType::Q8_0, GgmlType::Q8_0_X8, GgmlType::Q8_0, vec_dot_q8_0_q8_0_ref, {32, 64, 96, 160, 2048, 4128}},
     {GgmlType::Q4_K, GgmlType::Q4_K_X8, GgmlType::Q8_K, vec_dot_q4_K_q8_K_ref, {256, 512, 768, 2816}},
@@ -62,7 +62,7 @@ PreparedRow prepared(const X8Case& k, int64_t n, uint64_t seed) {
 }
 
 TEST(Interleaved, ReferenceEqualsThePlainDotProduct) {
-  for (const X8Case& k : kCases) {
+  for (const X8Case& k : kX8Cases) {
     const InterleavedKernels ref = [&] {
       InterleavedKernels v[8];
       return v[interleaved_kernel_variants(k.x8, v, 8) - 1];
@@ -82,7 +82,7 @@ TEST(Interleaved, ReferenceEqualsThePlainDotProduct) {
 }
 
 TEST(Interleaved, EveryFlavourEqualsTheReferenceBitForBit) {
-  for (const X8Case& k : kCases) {
+  for (const X8Case& k : kX8Cases) {
     InterleavedKernels variants[8];
     const int nv = interleaved_kernel_variants(k.x8, variants, 8);
     ASSERT_GE(nv, 1);

@@ -14,7 +14,7 @@ namespace swapmoe {
 namespace {
 
 constexpr int64_t kGroupTile = 2;  // groups of rows (16 rows) per cache tile
-constexpr int64_t kTokTile = 8;
+constexpr int64_t kX8TokTile = 8;
 
 }  // namespace
 
@@ -42,8 +42,8 @@ void matmul_tile_x8(const TensorView& w, int64_t r0, int64_t r1, const Quantized
   };
   for (int64_t gt = g_first; gt < g_end; gt += kGroupTile) {
     const int64_t gt_end = std::min(g_end, gt + kGroupTile);
-    for (int64_t it = i0; it < i1; it += kTokTile) {
-      const int64_t it_end = std::min(i1, it + kTokTile);
+    for (int64_t it = i0; it < i1; it += kX8TokTile) {
+      const int64_t it_end = std::min(i1, it + kX8TokTile);
       for (int64_t g = gt; g < gt_end; ++g) {
         const void* group = w.row(g * kInterleaveRows);
         const bool whole = g * kInterleaveRows >= r0 && (g + 1) * kInterleaveRows <= r1;

@@ -13,18 +13,18 @@ namespace swapmoe {
 
 namespace {
 
-const std::string kHint = "the file's metadata is incomplete or inconsistent; re-export the model";
+const std::string kVmoeHint = "the file's metadata is incomplete or inconsistent; re-export the model";
 
 // The blocks whose MLP is a mixture of experts: vmoe.moe_layer_pattern, one bool a block.
 std::vector<bool> moe_layers(const GgufFile& f, const ModelConfig& c) {
   const std::string key = "vmoe.moe_layer_pattern";
   const GgufValue* v = f.find(key);
   if (!v || !std::holds_alternative<GgufArray>(v->value))
-    fail("model config", fmt::format("{}: {} is missing or not an array", f.path(), key), kHint);
+    fail("model config", fmt::format("{}: {} is missing or not an array", f.path(), key), kVmoeHint);
   const GgufArray& a = v->as_array();
   if (static_cast<int64_t>(a.values.size()) != c.n_layer)
     fail("model config", fmt::format("{}: {} has {} entries for {} blocks", f.path(), key, a.values.size(), c.n_layer),
-         kHint);
+         kVmoeHint);
   std::vector<bool> moe(c.n_layer);
   for (int64_t il = 0; il < c.n_layer; ++il) moe[il] = a.values[il].as_bool();
   return moe;
@@ -51,7 +51,7 @@ ModelConfig read_vmoe(const GgufFile& f) {
   auto sized = [&](const char* key, int64_t lo, int64_t hi) {
     const uint64_t x = f.get_u64(std::string("vmoe.") + key);
     if (x < static_cast<uint64_t>(lo) || x > static_cast<uint64_t>(hi))
-      fail("model config", fmt::format("{}: vmoe.{} is {}, outside {}..{}", f.path(), key, x, lo, hi), kHint);
+      fail("model config", fmt::format("{}: vmoe.{} is {}, outside {}..{}", f.path(), key, x, lo, hi), kVmoeHint);
     return static_cast<int64_t>(x);
   };
   v.image_size = sized("image_size", 1, 1 << 14);
@@ -60,19 +60,19 @@ ModelConfig read_vmoe(const GgufFile& f) {
   if (v.image_size % v.patch_size != 0)
     fail("model config",
          fmt::format("{}: vmoe.image_size {} is not a multiple of vmoe.patch_size {}", f.path(), v.image_size, v.patch_size),
-         kHint);
+         kVmoeHint);
   if (c.n_ctx_train != v.n_tokens())
     fail("model config",
          fmt::format("{}: vmoe.context_length is {} but {} patches and the class token make {}", f.path(),
                      c.n_ctx_train, v.n_patches(), v.n_tokens()),
-         kHint);
+         kVmoeHint);
   v.mean = static_cast<float>(f.get_f64("vmoe.image_mean", 0.0));
   v.std = static_cast<float>(f.get_f64("vmoe.image_std", 1.0));
-  if (!(v.std > 0)) fail("model config", fmt::format("{}: vmoe.image_std must be positive", f.path()), kHint);
+  if (!(v.std > 0)) fail("model config", fmt::format("{}: vmoe.image_std must be positive", f.path()), kVmoeHint);
   v.moe_layers = moe_layers(f, c);
   const GgufValue* labels = f.find("vmoe.class_labels");
   if (!labels || !std::holds_alternative<GgufArray>(labels->value))
-    fail("model config", fmt::format("{}: vmoe.class_labels is missing or not an array", f.path()), kHint);
+    fail("model config", fmt::format("{}: vmoe.class_labels is missing or not an array", f.path()), kVmoeHint);
   for (const GgufValue& s : labels->as_array().values) v.labels.push_back(s.as_string());
   c.router.normalize = f.get_bool("vmoe.expert_weights_norm", false);
   bool any_moe = false;
@@ -81,11 +81,11 @@ ModelConfig read_vmoe(const GgufFile& f) {
     fail("model config",
          fmt::format("{}: vmoe.moe_layer_pattern names MoE blocks but expert_count or expert_feed_forward_length "
                      "is missing", f.path()),
-         kHint);
+         kVmoeHint);
   describe_vmoe(c);
   for (const LayerDesc& l : c.layers)
     if (!l.is_moe() && l.n_ff <= 0)
-      fail("model config", fmt::format("{}: vmoe.feed_forward_length must be positive for dense blocks", f.path()), kHint);
+      fail("model config", fmt::format("{}: vmoe.feed_forward_length must be positive for dense blocks", f.path()), kVmoeHint);
   return c;
 }
 

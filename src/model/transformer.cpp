@@ -8,10 +8,22 @@
 #include "core/error.h"
 #include "kernels/matmul.h"
 #include "model/ops.h"
+#include "model/token_work.h"
 
 namespace swapmoe {
 
 namespace {
+// A model whose weights stay in the caches computes a layer on one thread until the layer's
+// work (tokens x a token's multiply-adds) reaches kMinLayerWorkToSplit: below it, the hand-offs
+// cost more than the second thread gives. A model read from DRAM splits at any size: more
+// threads read faster. Measured with swapmoe bench -p N -n 0 -t 2 against -t 1 on 2 cores
+// (docs/results.md, "When a second thread pays"): the shipped model (11 MiB, 0.58 M a layer a
+// token) 0.56x at 1-16 tokens, 0.70x at 64, 0.86x at 256, 1.26x at 512; its 64-expert sibling
+// (23 MiB, 1.1 M) 0.63x at 1, 0.76x at 16, 1.10x at 256; an OLMoE-shaped 2-layer Q8_0 file (1 GiB,
+// 120 M) 1.68x at one token.
+constexpr uint64_t kCachedModelBytes = uint64_t{64} << 20;
+constexpr uint64_t kMinLayerWorkToSplit = 200'000'000;
+
 // The shape the scratch is sized for: the pool's thread count, at least one token a micro-batch.
 RunShape effective(RunShape run, const ThreadPool& pool) {
   run.n_ubatch = std::max<int64_t>(1, run.n_ubatch);
@@ -25,7 +37,9 @@ Transformer::Transformer(const Model& model, const RunShape& run, ThreadPool& po
       experts_(experts ? experts : &mapped_), rope_(rope_params(cfg_)), s_(scratch_sizes(cfg_, run_)),
       place_kv_(static_cast<size_t>(run_.n_ubatch)), place_pos_(static_cast<size_t>(run_.n_ubatch)),
       place_last_(cfg_.is_vision() ? static_cast<size_t>(run_.n_ubatch) : 0),
-      batch_tokens_(static_cast<size_t>(run_.n_ubatch)), predictor_(model) {
+      batch_tokens_(static_cast<size_t>(run_.n_ubatch)), predictor_(model),
+      layer_multiply_adds_(token_work(model).multiply_adds / static_cast<uint64_t>(std::max<int64_t>(1, cfg_.n_layer))),
+      cached_model_(model.total_bytes() <= kCachedModelBytes) {
   if (run.n_ctx <= 0) fail("transformer", fmt::format("context size {} must be positive", run.n_ctx), "pass -c N with N > 0");
 }
 
@@ -147,6 +161,7 @@ void Transformer::output_logits_of(std::span<const int64_t> rows) {
   for (size_t i = 0; i < rows.size(); ++i)
     rms_norm(&s.x[rows[i] * c.n_embd], static_cast<const float*>(model_.output_norm.data), &s.xn[i * c.n_embd], c.n_embd,
              c.rms_eps);
+  const ThreadPool::SoloScope solo(pool_, alone(static_cast<int64_t>(rows.size())));
   linear(model_.output, s.xn.data(), static_cast<int64_t>(rows.size()), s.logits.data(), s.act, pool_);
 }
 
@@ -204,9 +219,12 @@ const float* Transformer::forward_images(std::span<KvCache* const> kvs, const fl
   return s.logits.data();
 }
 
+bool Transformer::alone(int64_t n) const { return cached_model_ && n * layer_multiply_adds_ < kMinLayerWorkToSplit; }
+
 void Transformer::run_layers(const TokenPlaces& at, int64_t n) {
   const ModelConfig& c = cfg_;
   ForwardScratch& s = s_;
+  const ThreadPool::SoloScope solo(pool_, alone(n));
   for (int layer = 0; layer < c.n_layer; ++layer) {
     const LayerContext l{c, c.layers[layer], model_.layers[layer], layer, s, pool_, at, run_.flash_attn};
     // attention block

@@ -73,6 +73,9 @@ class Transformer {
   void place_run(KvCache& kv, int64_t n, int64_t pos);
   // One micro-batch placed by place_kv_ / place_pos_, through every layer (s_.x holds the result).
   void forward_ubatch(const int32_t* tokens, int64_t n);
+  // Whether n tokens are too little work to split across threads (see kMinLayerWorkToSplit): a
+  // layer's products are each too small when the layer's whole work is, so one thread does them.
+  bool alone(int64_t n) const;
   // The logits of the last micro-batch's tokens [first, first + n) into s_.logits rows 0..n-1
   // (n at most logit_rows(run_)).
   void output_logits(int64_t first, int64_t n);
@@ -96,6 +99,8 @@ class Transformer {
   std::vector<int32_t> batch_tokens_;  // [n_ubatch] forward_runs' tokens, run after run
   std::vector<int64_t> logit_rows_;    // the micro-batch rows whose logits are computed next
   ExpertPredictor predictor_;
+  uint64_t layer_multiply_adds_;  // a token's weight multiply-adds in one layer (mean over layers)
+  bool cached_model_;             // every weight fits the caches (small forwards run on one thread)
 };
 
 }  // namespace swapmoe

@@ -382,6 +382,7 @@ TEST_P(TransformerTest, MatchesFloat64Reference) {
       const std::string what = std::string(type_name(cache.type)) + " cache, -fa " + (cache.flash_attn ? "on" : "off") +
                                ", " + std::to_string(threads) + " threads, ";
       ThreadPool pool(threads);
+      pool.set_split_small_work(true);  // the threaded paths, though these models are small
       // Prefill of the first six in micro-batches of 4, then one token at a time.
       RunShape run;
       run.n_ctx = 32;
@@ -447,6 +448,7 @@ TEST_P(TransformerTest, BatchedDecodeMatchesEachSequenceAlone) {
   for (int threads : {1, 2})
   for (GgmlType cache : {GgmlType::F32, GgmlType::F16}) {
     ThreadPool pool(threads);
+    pool.set_split_small_work(true);  // the threaded paths, though these models are small
     RunShape run;
     run.n_ctx = 16;
     run.n_ubatch = 4;
@@ -500,6 +502,7 @@ TEST_P(TransformerTest, RunsOfSeveralSequencesGetTheBitsOfEachAlone) {
   for (int threads : {1, 2})
     for (GgmlType cache : {GgmlType::F32, GgmlType::F16}) {
       ThreadPool pool(threads);
+      pool.set_split_small_work(true);  // the threaded paths, though these models are small
       RunShape run;
       run.n_ctx = 16;
       run.n_ubatch = 12;
@@ -563,6 +566,7 @@ TEST(Transformer, FewerLogitsRowsGiveTheSameLogits) {
   std::vector<int32_t> tokens;
   for (int i = 0; i < 21; ++i) tokens.push_back(1 + (i * 53) % 299);
   ThreadPool pool(2);
+  pool.set_split_small_work(true);  // the threaded paths, though these models are small
   RunShape all, few;
   all.n_ctx = few.n_ctx = 32;
   all.n_ubatch = few.n_ubatch = 8;
@@ -598,6 +602,32 @@ TEST(Transformer, FewerLogitsRowsGiveTheSameLogits) {
   std::vector<int64_t> pos = {0, 0, 0, 0};
   EXPECT_THROW(tf_few.forward_batch(four, toks, pos), Error) << "4 sequences, 3 logits rows";
   EXPECT_NO_THROW(tf_few.forward_batch(std::span(four).first(3), std::span(toks).first(3), std::span(pos).first(3)));
+}
+
+// A model that fits the caches decodes on one thread: the hand-offs of a split cost more than a
+// second core gives (transformer.cpp, kMinLayerWorkToSplit). Its bits are the split forward's.
+TEST(Transformer, ASmallModelDecodesOnOneThread) {
+  const std::string path = temp_model(synth_preset("tiny"), "solo");
+  auto model = Model::load(path);
+  std::filesystem::remove(path);
+  RunShape run;
+  run.n_ctx = 16;
+  std::vector<int32_t> tokens = {1, 2, 3, 4, 5};
+  std::vector<float> logits[2];
+  int64_t runs[2];
+  for (int split : {0, 1}) {
+    ThreadPool pool(2);
+    pool.set_split_small_work(split == 1);
+    Transformer tf(*model, run, pool);
+    KvCache kv(model->config(), run);
+    const float* l = tf.forward(kv, tokens, 0);
+    l = tf.forward(kv, {&tokens[0], 1}, 5);
+    logits[split].assign(l, l + model->config().n_vocab);
+    runs[split] = pool.parallel_runs();
+  }
+  EXPECT_EQ(runs[0], 0) << "a prompt of 5 tokens and a decode step of a small model run alone";
+  EXPECT_GT(runs[1], 0);
+  EXPECT_EQ(0, std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * sizeof(float)));
 }
 
 TEST(Transformer, RejectsPositionsPastTheContext) {
@@ -653,6 +683,7 @@ TEST(SlidingWindowCache, RingWrapsAndStillMatchesTheReference) {
   for (int i = 0; i < 23; ++i) tokens.push_back(1 + (i * 37) % 299);
   const auto want = ReferenceModel(*model).forward(tokens);
   ThreadPool pool(2);
+  pool.set_split_small_work(true);  // the threaded paths, though these models are small
   RunShape run;
   run.n_ctx = 32;
   run.n_ubatch = 3;
@@ -720,6 +751,7 @@ TEST(VisionTransformer, ClassLogitsMatchFloat64ReferenceInAnyBatch) {
     for (int batch : {1, 2, 5})
       for (int threads : {1, 3}) {
         ThreadPool pool(threads);
+        pool.set_split_small_work(true);  // the threaded paths, though these models are small
         RunShape run;
         run.n_ctx = T, run.n_ubatch = T * batch, run.n_sessions = batch;
         run.type_k = run.type_v = GgmlType::F32;

@@ -10,7 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-ApiError error_of(const json& v) {
+ApiError budget_error(const json& v) {
   try {
     budget_from_json(v);
   } catch (const ApiError& e) {
@@ -55,19 +55,19 @@ TEST(BudgetJson, Errors) {
   const std::string syntax = "a number of bytes or a string such as \"512M\", \"3.5G\" or \"40%\"";
   for (const json& v : {json("abc"), json("150%"), json("0"), json("0%"), json(""), json("3 G"),
                         json("99999999999999999999G"), json("nan"), json("inf")}) {
-    const ApiError e = error_of(v);
+    const ApiError e = budget_error(v);
     EXPECT_EQ(e.status, 400);
     EXPECT_EQ(e.param, "budget");
     EXPECT_EQ(e.message, "'budget' must be " + syntax + ", got " + v.dump());
   }
   for (const json& v : {json(0), json(-5), json(1.5), json(0.5)}) {
-    const ApiError e = error_of(v);
+    const ApiError e = budget_error(v);
     EXPECT_EQ(e.param, "budget");
     EXPECT_EQ(e.message, "'budget' must be a whole number of bytes >= 1, got " + v.dump());
   }
-  EXPECT_EQ(error_of(json(true)).message, "'budget' must be " + syntax + ", got a boolean");
-  EXPECT_EQ(error_of(json(nullptr)).message, "'budget' must be " + syntax + ", got null");
-  EXPECT_EQ(error_of(json::array()).message, "'budget' must be " + syntax + ", got an array");
+  EXPECT_EQ(budget_error(json(true)).message, "'budget' must be " + syntax + ", got a boolean");
+  EXPECT_EQ(budget_error(json(nullptr)).message, "'budget' must be " + syntax + ", got null");
+  EXPECT_EQ(budget_error(json::array()).message, "'budget' must be " + syntax + ", got an array");
 }
 
 TEST(BudgetJson, MemoryRequestBody) {

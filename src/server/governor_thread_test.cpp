@@ -10,13 +10,13 @@
 namespace swapmoe::server {
 namespace {
 
-constexpr uint64_t GiB = uint64_t{1} << 30;
+constexpr uint64_t kGibibyte = uint64_t{1} << 30;
 using namespace std::chrono_literals;
 
-// A cgroup of 12 GiB with 1 GiB besides the engine; the engine holds what the test says.
+// A cgroup of 12 kGibibyte with 1 kGibibyte besides the engine; the engine holds what the test says.
 class ScriptedProbe final : public MemoryProbe {
  public:
-  std::atomic<uint64_t> limit{12 * GiB};
+  std::atomic<uint64_t> limit{12 * kGibibyte};
   std::atomic<uint64_t> engine{0};
   std::atomic<int> throw_next{0};
   MemorySnapshot read() override {
@@ -26,10 +26,10 @@ class ScriptedProbe final : public MemoryProbe {
     }
     MemorySnapshot s;
     s.time = std::chrono::steady_clock::now();
-    s.mem_available = static_cast<int64_t>(64 * GiB);
+    s.mem_available = static_cast<int64_t>(64 * kGibibyte);
     s.cgroup_version = 2;
     s.cgroup_limit = limit;
-    s.cgroup_usage = 1 * GiB + engine;
+    s.cgroup_usage = 1 * kGibibyte + engine;
     return s;
   }
   std::string describe() const override { return "scripted"; }
@@ -37,8 +37,8 @@ class ScriptedProbe final : public MemoryProbe {
 
 GovernorOptions fast_options() {
   GovernorOptions o;
-  o.minimum_budget = 2 * GiB;
-  o.maximum_budget = 16 * GiB;
+  o.minimum_budget = 2 * kGibibyte;
+  o.maximum_budget = 16 * kGibibyte;
   o.poll_interval = 5ms;
   o.grow_delay = 50ms;
   o.cooldown = 10ms;
@@ -58,8 +58,8 @@ bool wait_until(Pred pred, std::chrono::milliseconds limit = 5000ms) {
 TEST(GovernorThread, ProposesAndLearnsWhatWasApplied) {
   auto probe_owned = std::make_unique<ScriptedProbe>();
   ScriptedProbe* probe = probe_owned.get();
-  probe->engine = 10 * GiB;
-  std::atomic<uint64_t> budget{10 * GiB};  // what the engine thread would publish
+  probe->engine = 10 * kGibibyte;
+  std::atomic<uint64_t> budget{10 * kGibibyte};  // what the engine thread would publish
   std::mutex m;
   std::vector<BudgetChange> changes;
   GovernorThread thread(
@@ -69,7 +69,7 @@ TEST(GovernorThread, ProposesAndLearnsWhatWasApplied) {
         std::lock_guard<std::mutex> lock(m);
         changes.push_back(c);
       });
-  probe->limit = 11 * GiB + 256 * (uint64_t{1} << 20);
+  probe->limit = 11 * kGibibyte + 256 * (uint64_t{1} << 20);
   ASSERT_TRUE(wait_until([&] {
     std::lock_guard<std::mutex> lock(m);
     return !changes.empty();
@@ -79,8 +79,8 @@ TEST(GovernorThread, ProposesAndLearnsWhatWasApplied) {
     std::lock_guard<std::mutex> lock(m);
     first = changes[0];
   }
-  EXPECT_EQ(first.from, 10 * GiB);
-  EXPECT_LT(first.budget, 10 * GiB);
+  EXPECT_EQ(first.from, 10 * kGibibyte);
+  EXPECT_LT(first.budget, 10 * kGibibyte);
   // The server applies it at its safe point; the governor goes on from there, with no repeat.
   budget = first.budget;
   probe->engine = first.budget;
@@ -101,7 +101,7 @@ TEST(GovernorThread, ProposesAndLearnsWhatWasApplied) {
 TEST(GovernorThread, CountsErrorsAndPollsOn) {
   auto probe_owned = std::make_unique<ScriptedProbe>();
   probe_owned->throw_next = 3;
-  GovernorThread thread(BudgetGovernor(fast_options()), std::move(probe_owned), [] { return EngineMemory{4 * GiB, 4 * GiB}; },
+  GovernorThread thread(BudgetGovernor(fast_options()), std::move(probe_owned), [] { return EngineMemory{4 * kGibibyte, 4 * kGibibyte}; },
                         [](const BudgetChange&) { throw std::runtime_error("[server] queue closed"); });
   ASSERT_TRUE(wait_until([&] { return thread.status().polls >= 10; }));
   GovernorThread::Status st = thread.status();
@@ -113,7 +113,7 @@ TEST(GovernorThread, StopsPromptlyWithALongInterval) {
   GovernorOptions o = fast_options();
   o.poll_interval = std::chrono::hours(1);
   auto thread = std::make_unique<GovernorThread>(BudgetGovernor(o), std::make_unique<ScriptedProbe>(),
-                                                 [] { return EngineMemory{4 * GiB, 4 * GiB}; }, [](const BudgetChange&) {});
+                                                 [] { return EngineMemory{4 * kGibibyte, 4 * kGibibyte}; }, [](const BudgetChange&) {});
   ASSERT_TRUE(wait_until([&] { return thread->status().polls >= 1; }));
   thread->poll_now();  // an early poll, well before the hour
   ASSERT_TRUE(wait_until([&] { return thread->status().polls >= 2; }));

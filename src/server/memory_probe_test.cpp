@@ -12,8 +12,8 @@
 namespace swapmoe::server {
 namespace {
 
-constexpr uint64_t MiB = uint64_t{1} << 20;
-constexpr uint64_t GiB = uint64_t{1} << 30;
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 // ---- parsers ---------------------------------------------------------------------------------
 
@@ -125,16 +125,16 @@ TEST(MemoryProbeParse, CgroupDirCandidates) {
 TEST(MemoryProbeParse, Headroom) {
   MemorySnapshot s;
   EXPECT_EQ(s.headroom(), -1);
-  s.mem_available = static_cast<int64_t>(20 * GiB);
-  EXPECT_EQ(s.headroom(), static_cast<int64_t>(20 * GiB));
-  s.cgroup_limit = 6 * GiB;
-  s.cgroup_usage = 5 * GiB;
-  s.cgroup_inactive_file = 512 * MiB;  // reclaimable cache does not count
-  EXPECT_EQ(s.cgroup_working_set(), 4 * GiB + 512 * MiB);
-  EXPECT_EQ(s.headroom(), static_cast<int64_t>(1536 * MiB));
-  s.mem_available = static_cast<int64_t>(1 * GiB);  // the system is tighter than the group
-  EXPECT_EQ(s.headroom(), static_cast<int64_t>(1 * GiB));
-  s.cgroup_usage = 7 * GiB;
+  s.mem_available = static_cast<int64_t>(20 * kGiB);
+  EXPECT_EQ(s.headroom(), static_cast<int64_t>(20 * kGiB));
+  s.cgroup_limit = 6 * kGiB;
+  s.cgroup_usage = 5 * kGiB;
+  s.cgroup_inactive_file = 512 * kMiB;  // reclaimable cache does not count
+  EXPECT_EQ(s.cgroup_working_set(), 4 * kGiB + 512 * kMiB);
+  EXPECT_EQ(s.headroom(), static_cast<int64_t>(1536 * kMiB));
+  s.mem_available = static_cast<int64_t>(1 * kGiB);  // the system is tighter than the group
+  EXPECT_EQ(s.headroom(), static_cast<int64_t>(1 * kGiB));
+  s.cgroup_usage = 7 * kGiB;
   s.cgroup_inactive_file = 0;
   EXPECT_EQ(s.headroom(), 0);  // over the limit: nothing left, never negative
 }
@@ -188,18 +188,18 @@ TEST(SystemMemoryProbe, CgroupV1) {
   EXPECT_NE(probe->describe().find("cgroup v1 at /sys/fs/cgroup/memory/process_api/abc"), std::string::npos)
       << probe->describe();
   MemorySnapshot s = probe->read();
-  EXPECT_EQ(s.mem_available, static_cast<int64_t>(10 * GiB));
-  EXPECT_EQ(s.process_rss, static_cast<int64_t>(200 * MiB));
+  EXPECT_EQ(s.mem_available, static_cast<int64_t>(10 * kGiB));
+  EXPECT_EQ(s.process_rss, static_cast<int64_t>(200 * kMiB));
   EXPECT_EQ(s.cgroup_version, 1);
-  EXPECT_EQ(s.cgroup_limit, 5 * GiB);  // the ancestors' lower limit binds
-  EXPECT_EQ(s.cgroup_usage, 2 * GiB);
-  EXPECT_EQ(s.cgroup_inactive_file, 256 * MiB);
+  EXPECT_EQ(s.cgroup_limit, 5 * kGiB);  // the ancestors' lower limit binds
+  EXPECT_EQ(s.cgroup_usage, 2 * kGiB);
+  EXPECT_EQ(s.cgroup_inactive_file, 256 * kMiB);
   EXPECT_EQ(s.cgroup_limit_hits, 7);
   EXPECT_EQ(s.cgroup_high_events, -1);
   EXPECT_EQ(s.cgroup_oom_events, 1);
   EXPECT_DOUBLE_EQ(s.psi.some_avg10, 1.5);  // v1: the system's PSI
   EXPECT_EQ(s.psi.full_total_us, 400);
-  EXPECT_EQ(s.headroom(), static_cast<int64_t>(3 * GiB + 256 * MiB));
+  EXPECT_EQ(s.headroom(), static_cast<int64_t>(3 * kGiB + 256 * kMiB));
 
   // The group goes away (the process was moved): fields unknown, then found again at the root.
   t.remove("/sys/fs/cgroup/memory/process_api");
@@ -208,7 +208,7 @@ TEST(SystemMemoryProbe, CgroupV1) {
   t.write("/sys/fs/cgroup/memory/memory.usage_in_bytes", "1000\n");
   MemorySnapshot gone = probe->read();
   EXPECT_EQ(gone.cgroup_version, 0);
-  EXPECT_EQ(gone.mem_available, static_cast<int64_t>(10 * GiB));
+  EXPECT_EQ(gone.mem_available, static_cast<int64_t>(10 * kGiB));
   MemorySnapshot again = probe->read();
   EXPECT_EQ(again.cgroup_version, 1);
   EXPECT_EQ(again.cgroup_limit, 0u);
@@ -232,9 +232,9 @@ TEST(SystemMemoryProbe, CgroupV2WithAncestorsAndOwnPressure) {
                    "some avg10=30.00 avg60=0.00 avg300=0.00 total=777\nfull avg10=20.00 avg60=0.00 avg300=0.00 total=555\n"}});
   MemorySnapshot s = system_memory_probe(t.root())->read();
   EXPECT_EQ(s.cgroup_version, 2);
-  EXPECT_EQ(s.cgroup_limit, 4 * GiB);
-  EXPECT_EQ(s.cgroup_usage, 1 * GiB);
-  EXPECT_EQ(s.cgroup_inactive_file, 64 * MiB);
+  EXPECT_EQ(s.cgroup_limit, 4 * kGiB);
+  EXPECT_EQ(s.cgroup_usage, 1 * kGiB);
+  EXPECT_EQ(s.cgroup_inactive_file, 64 * kMiB);
   EXPECT_EQ(s.cgroup_limit_hits, 5);
   EXPECT_EQ(s.cgroup_high_events, 2);
   EXPECT_EQ(s.cgroup_oom_events, 1);
@@ -242,7 +242,7 @@ TEST(SystemMemoryProbe, CgroupV2WithAncestorsAndOwnPressure) {
   EXPECT_EQ(s.psi.full_total_us, 555);
 
   t.write(g + "/memory.high", "2147483648\n");  // memory.high throttles: it counts as a limit
-  EXPECT_EQ(system_memory_probe(t.root())->read().cgroup_limit, 2 * GiB);
+  EXPECT_EQ(system_memory_probe(t.root())->read().cgroup_limit, 2 * kGiB);
 }
 
 TEST(SystemMemoryProbe, CgroupV2NamespacedAndMissingFiles) {
@@ -255,7 +255,7 @@ TEST(SystemMemoryProbe, CgroupV2NamespacedAndMissingFiles) {
   t.write_all("/sys/fs/cgroup", {{"memory.max", "3221225472\n"}, {"memory.current", "1073741824\n"}});
   MemorySnapshot s = system_memory_probe(t.root())->read();
   EXPECT_EQ(s.cgroup_version, 2);
-  EXPECT_EQ(s.cgroup_limit, 3 * GiB);
+  EXPECT_EQ(s.cgroup_limit, 3 * kGiB);
   EXPECT_EQ(s.cgroup_limit_hits, -1);  // no memory.events
   EXPECT_EQ(s.psi.some_avg10, -1);
   EXPECT_EQ(s.psi.some_total_us, -1);
@@ -284,7 +284,7 @@ TEST(SystemMemoryProbe, RealSystemIsSane) {
   EXPECT_GE(s.headroom(), 0);
   if (s.cgroup_version != 0) {
     EXPECT_GT(s.cgroup_usage, 0u);
-    EXPECT_LE(s.cgroup_inactive_file, s.cgroup_usage + 64 * MiB);  // read a moment apart
+    EXPECT_LE(s.cgroup_inactive_file, s.cgroup_usage + 64 * kMiB);  // read a moment apart
   }
   if (s.psi.some_avg10 >= 0) {
     EXPECT_LE(s.psi.some_avg10, 100);

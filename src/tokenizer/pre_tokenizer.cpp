@@ -14,7 +14,7 @@ namespace swapmoe {
 
 namespace {
 
-constexpr const char* k_where = "pre-tokenizer";
+constexpr const char* k_pre_where = "pre-tokenizer";
 
 // Stand-ins for non-ASCII code points in the collapsed text; ASCII members of each class are
 // listed beside them so that a class test sees both.
@@ -57,7 +57,7 @@ std::string collapse_pattern(std::string_view pattern) {
         const std::string_view name = pattern.substr(i + 3, close - (i + 3));
         const std::string_view body = collapsed_class_body(name);
         if (close == std::string_view::npos || body.empty()) {
-          fail(k_where, "unsupported class in pattern: " + std::string(pattern.substr(i, 8)));
+          fail(k_pre_where, "unsupported class in pattern: " + std::string(pattern.substr(i, 8)));
         }
         out += in_class ? std::string(body) : "[" + std::string(body) + "]";
         i = close;
@@ -166,7 +166,7 @@ PreTokenizer::PreTokenizer(std::string_view pre_name) {
     }
   }
   if (found == nullptr) {
-    fail(k_where, "tokenizer.ggml.pre '" + std::string(pre_name) + "' is not supported",
+    fail(k_pre_where, "tokenizer.ggml.pre '" + std::string(pre_name) + "' is not supported",
          "supported: " + supported_pre_tokenizers());
   }
   ignore_merges_ = found->ignore_merges;
@@ -191,7 +191,7 @@ PreTokenizer::PreTokenizer(std::string_view pre_name) {
         if (ch == 0) break;
         text += static_cast<char>(ch);
       }
-      fail(k_where, "cannot compile pattern for '" + std::string(pre_name) + "' at " + std::to_string(error_offset) +
+      fail(k_pre_where, "cannot compile pattern for '" + std::string(pre_name) + "' at " + std::to_string(error_offset) +
                         ": " + text);
     }
     pcre2_jit_compile(compiled->code, PCRE2_JIT_COMPLETE);  // without JIT, matching still works

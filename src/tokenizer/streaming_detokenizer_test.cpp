@@ -12,11 +12,11 @@ using test::byte_id;
 using test::FIRST_PIECE;
 using test::make_spm_vocab;
 
-const std::string SP = "\xE2\x96\x81";
+const std::string SPACE = "\xE2\x96\x81";
 
 class StreamingDetokenizerTest : public ::testing::Test {
  protected:
-  Tokenizer tok_{make_spm_vocab({{SP + "Hi", -1}, {"!", -1}})};
+  Tokenizer tok_{make_spm_vocab({{SPACE + "Hi", -1}, {"!", -1}})};
   const int32_t hi_ = FIRST_PIECE;
   const int32_t bang_ = FIRST_PIECE + 1;
 };

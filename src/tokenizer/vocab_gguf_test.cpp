@@ -13,7 +13,7 @@
 namespace swapmoe {
 namespace {
 
-const std::string SP = "\xE2\x96\x81";
+const std::string SPM_SPACE = "\xE2\x96\x81";
 
 class VocabGguf : public ::testing::Test {
  protected:
@@ -22,7 +22,7 @@ class VocabGguf : public ::testing::Test {
              ("swapmoe_vocab_gguf_test_" + std::to_string(::getpid()) + ".gguf"))
                 .string();
     writer_.set("tokenizer.ggml.model", GgufValue::string("llama"));
-    writer_.set("tokenizer.ggml.tokens", GgufValue::string_array({"<unk>", "<s>", "</s>", "<0x0A>", SP, SP + "hi", "hi"}));
+    writer_.set("tokenizer.ggml.tokens", GgufValue::string_array({"<unk>", "<s>", "</s>", "<0x0A>", SPM_SPACE, SPM_SPACE + "hi", "hi"}));
     writer_.set("tokenizer.ggml.scores", GgufValue::f32_array({0, 0, 0, 0, -1, -2, -1.5}));
     writer_.set("tokenizer.ggml.token_type", GgufValue::i32_array({2, 3, 3, 6, 1, 1, 1}));
   }
@@ -51,7 +51,7 @@ TEST_F(VocabGguf, ReadsTokensAndDefaults) {
   const Vocab v = load();
   EXPECT_EQ(v.type(), VocabType::SPM);
   EXPECT_EQ(v.n_tokens(), 7);
-  EXPECT_EQ(v.token(5).text, SP + "hi");
+  EXPECT_EQ(v.token(5).text, SPM_SPACE + "hi");
   EXPECT_FLOAT_EQ(v.token(5).score, -2.0f);
   EXPECT_EQ(v.token(3).type, TokenType::BYTE);
   EXPECT_EQ(v.config().bos_id, 1);  // llama defaults when the keys are absent

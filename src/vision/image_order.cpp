@@ -11,7 +11,7 @@
 namespace swapmoe {
 namespace {
 
-constexpr const char* kWhere = "image order";
+constexpr const char* kOrderWhere = "image order";
 constexpr const char* kForms =
     "use file (as stored), shuffled (a seeded random order) or runs:N (N >= 1 images of one class in a row, "
     "e.g. runs:8)";
@@ -93,10 +93,10 @@ std::vector<size_t> run_classes(std::vector<int64_t> runs_left, Random& rng) {
 
 std::vector<int64_t> runs_order(const ImageSet& images, int64_t run_length, Random& rng) {
   if (images.labels.empty() && images.n > 0)
-    fail(kWhere, "runs:" + std::to_string(run_length) + " groups images by class, but these images have no labels",
+    fail(kOrderWhere, "runs:" + std::to_string(run_length) + " groups images by class, but these images have no labels",
          "give the labels (the X-labels-idx1-ubyte file beside the images), or use the order shuffled or file");
   if (static_cast<int64_t>(images.labels.size()) != images.n)
-    fail(kWhere, std::to_string(images.n) + " images but " + std::to_string(images.labels.size()) + " labels",
+    fail(kOrderWhere, std::to_string(images.n) + " images but " + std::to_string(images.labels.size()) + " labels",
          "give one label per image");
   // The images of each class, in a random order; classes in ascending label order so that the
   // result depends only on the data and the seed.
@@ -143,9 +143,9 @@ ImageOrder parse_image_order(const std::string& text) {
     int64_t n = 0;
     const auto [end, ec] = std::from_chars(first, last, n);
     if (ec == std::errc() && end == last && first != last && n >= 1) return {ImageOrder::RUNS, n};
-    fail(kWhere, "'" + text + "': the run length must be a whole number >= 1", kForms);
+    fail(kOrderWhere, "'" + text + "': the run length must be a whole number >= 1", kForms);
   }
-  fail(kWhere, "unknown image order '" + text + "'", kForms);
+  fail(kOrderWhere, "unknown image order '" + text + "'", kForms);
 }
 
 std::vector<int64_t> order_images(const ImageSet& images, const ImageOrder& order, uint64_t seed) {
@@ -160,10 +160,10 @@ std::vector<int64_t> order_images(const ImageSet& images, const ImageOrder& orde
     }
     case ImageOrder::RUNS:
       if (order.run_length < 1)
-        fail(kWhere, "runs:" + std::to_string(order.run_length) + ": the run length must be at least 1", kForms);
+        fail(kOrderWhere, "runs:" + std::to_string(order.run_length) + ": the run length must be at least 1", kForms);
       return runs_order(images, order.run_length, rng);
   }
-  fail(kWhere, "unknown image order kind " + std::to_string(static_cast<int>(order.kind)), kForms);
+  fail(kOrderWhere, "unknown image order kind " + std::to_string(static_cast<int>(order.kind)), kForms);
 }
 
 }  // namespace swapmoe

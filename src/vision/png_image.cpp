@@ -10,7 +10,7 @@
 namespace swapmoe {
 namespace {
 
-constexpr const char* kWhere = "png";
+constexpr const char* kPngWhere = "png";
 constexpr const char* kNotPngHint = "give PNG images, or an IDX file (X-images-idx3-ubyte[.gz]) for a data set";
 // Far above any image a classifier takes; it only keeps a wrong path from filling the memory.
 constexpr uint64_t kMaxPngFileBytes = uint64_t{256} << 20;
@@ -24,9 +24,9 @@ struct PngImageFree {
 
 void check_shape(const std::string& name, int64_t rows, int64_t cols, int64_t channels) {
   if (channels != 1 && channels != 3)
-    fail(kWhere, name + ": " + std::to_string(channels) + " channels asked for", "use 1 (grey) or 3 (RGB)");
+    fail(kPngWhere, name + ": " + std::to_string(channels) + " channels asked for", "use 1 (grey) or 3 (RGB)");
   if (rows <= 0 || cols <= 0 || rows > kMaxImageBytes / cols / channels)
-    fail(kWhere, name + ": image size " + std::to_string(rows) + " x " + std::to_string(cols) + " (rows x cols) is not possible",
+    fail(kPngWhere, name + ": image size " + std::to_string(rows) + " x " + std::to_string(cols) + " (rows x cols) is not possible",
          "rows and cols must be at least 1, and the image at most 2 GiB");
 }
 
@@ -43,16 +43,16 @@ ImageSet decode_png(std::span<const uint8_t> bytes, const std::string& name, int
   check_shape(name, rows, cols, channels);
   // libpng's own message for a non-PNG is terse; the signature check lets us say it plainly.
   if (bytes.size() < 8 || png_sig_cmp(bytes.data(), 0, 8) != 0)
-    fail(kWhere, name + ": is not a PNG file (it does not start with the PNG signature)", kNotPngHint);
+    fail(kPngWhere, name + ": is not a PNG file (it does not start with the PNG signature)", kNotPngHint);
 
   png_image image{};
   image.version = PNG_IMAGE_VERSION;
   PngImageFree free_image{&image};
   if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()))
-    fail(kWhere, name + ": cannot read the PNG header" + libpng_says(image), "the file is damaged: export it again");
+    fail(kPngWhere, name + ": cannot read the PNG header" + libpng_says(image), "the file is damaged: export it again");
   // Checked before decoding: no resizing here, and a huge image is never decoded.
   if (image.height != static_cast<uint64_t>(rows) || image.width != static_cast<uint64_t>(cols))
-    fail(kWhere,
+    fail(kPngWhere,
          name + ": is " + std::to_string(image.height) + " x " + std::to_string(image.width) +
              " pixels (rows x cols), but the model takes " + std::to_string(rows) + " x " + std::to_string(cols),
          "resize the image to " + std::to_string(cols) + " pixels wide and " + std::to_string(rows) + " high first");
@@ -61,7 +61,7 @@ ImageSet decode_png(std::span<const uint8_t> bytes, const std::string& name, int
   std::vector<uint8_t> interleaved(PNG_IMAGE_SIZE(image));
   const png_color black{0, 0, 0};  // alpha is composited over this: see png_image.h
   if (!png_image_finish_read(&image, &black, interleaved.data(), 0, nullptr))
-    fail(kWhere, name + ": cannot decode the PNG data" + libpng_says(image), "the file is damaged: export it again");
+    fail(kPngWhere, name + ": cannot decode the PNG data" + libpng_says(image), "the file is damaged: export it again");
 
   ImageSet set;
   set.n = 1;
@@ -85,7 +85,7 @@ ImageSet read_png_images(const std::vector<std::string>& paths, int64_t rows, in
   set.channels = channels;
   set.pixels.reserve(paths.size() * static_cast<size_t>(set.image_bytes()));
   for (const std::string& path : paths) {
-    const std::vector<uint8_t> bytes = read_file_bytes(path, kMaxPngFileBytes, kWhere);
+    const std::vector<uint8_t> bytes = read_file_bytes(path, kMaxPngFileBytes, kPngWhere);
     ImageSet one = decode_png(bytes, path, rows, cols, channels);
     set.pixels.insert(set.pixels.end(), one.pixels.begin(), one.pixels.end());
     set.names.push_back(path);
@@ -109,16 +109,16 @@ std::vector<uint8_t> encode_png(const uint8_t* pixels, int64_t rows, int64_t col
   PngImageFree free_image{&image};
   png_alloc_size_t size = 0;
   if (!png_image_write_get_memory_size(image, size, 0, interleaved.data(), 0, nullptr))
-    fail(kWhere, "cannot encode a " + std::to_string(rows) + " x " + std::to_string(cols) + " image" + libpng_says(image));
+    fail(kPngWhere, "cannot encode a " + std::to_string(rows) + " x " + std::to_string(cols) + " image" + libpng_says(image));
   std::vector<uint8_t> out(size);
   if (!png_image_write_to_memory(&image, out.data(), &size, 0, interleaved.data(), 0, nullptr))
-    fail(kWhere, "cannot encode a " + std::to_string(rows) + " x " + std::to_string(cols) + " image" + libpng_says(image));
+    fail(kPngWhere, "cannot encode a " + std::to_string(rows) + " x " + std::to_string(cols) + " image" + libpng_says(image));
   out.resize(size);
   return out;
 }
 
 void write_png(const std::string& path, const uint8_t* pixels, int64_t rows, int64_t cols, int64_t channels) {
-  write_file_bytes(path, encode_png(pixels, rows, cols, channels), kWhere);
+  write_file_bytes(path, encode_png(pixels, rows, cols, channels), kPngWhere);
 }
 
 }  // namespace swapmoe

@@ -1,4 +1,4 @@
-// Decode's memory roofline: bytes per step and the measured read bandwidth of the weights.
+// Decode's memory roofline: the measured read bandwidth of the weights.
 #include "bench_roofline.h"
 
 #include <algorithm>
@@ -14,22 +14,6 @@
 #include "tensor/cpu_level.h"
 
 namespace swapmoe::cli {
-
-uint64_t weight_bytes_per_token(const Model& model) {
-  const ModelConfig& c = model.config();
-  uint64_t n = 0;
-  // A tied head is the embedding read whole; for_each_weight then visits it once, as EMBEDDING.
-  const bool tied = model.output.data == model.tok_embd.data;
-  model.for_each_weight([&](const TensorView& v, TensorRole role) {
-    if (role == TensorRole::EXPERTS) return;  // counted per layer below
-    if (role == TensorRole::EMBEDDING && !tied) n += v.row_bytes();
-    else n += v.n_bytes();
-  });
-  for (const LayerWeights& l : model.layers) {
-    if (l.gate_exps.ne[2] > 1) n += static_cast<uint64_t>(c.n_expert_used) * l.expert_bytes();
-  }
-  return n;
-}
 
 namespace {
 

@@ -1,6 +1,6 @@
-// The memory roofline of decode, measured on the machine it runs on: how many weight bytes one
-// decode step reads, and how fast the engine's own threads can read the weights where they
-// live, so that a decode speed can be printed as a share of its own limit.
+// The memory roofline of decode, measured on the machine it runs on: how fast the engine's own
+// threads can read the weights where they live, so that a decode speed (model/token_work.h's
+// bytes a token) can be printed as a share of its own limit.
 #pragma once
 
 #include <cstdint>
@@ -9,11 +9,6 @@
 #include "model/model.h"
 
 namespace swapmoe::cli {
-
-// Weight bytes one decode step of one sequence reads: every dense matrix (attention, router,
-// shared experts, dense FFN layers, the output head), one row of the token embedding, and the
-// n_expert_used routed experts of each MoE layer. Norms and biases are counted too (a few KiB).
-uint64_t weight_bytes_per_token(const Model& model);
 
 struct ReadBandwidth {
   double bytes_per_s = 0;  // best pass

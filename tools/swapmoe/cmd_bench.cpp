@@ -18,6 +18,7 @@
 #include "core/memory_stats.h"
 #include "core/timer.h"
 #include "kernels/vec_dot.h"
+#include "model/token_work.h"
 #include "runtime/generation.h"
 #include "runtime/metrics.h"
 #include "runtime/perplexity.h"
@@ -197,7 +198,7 @@ void run_single(const BenchOptions& o) {
                            repacked > 0 ? fmt::format(" | repacked {} (8 rows interleaved)", format_bytes(repacked)) : "");
   std::cerr << format_metrics_line(m) << "\n";
   // Decode's own limit, measured after the peak RSS was taken (it allocates nothing anyway).
-  const uint64_t per_token = weight_bytes_per_token(engine.model());
+  const uint64_t per_token = token_work(engine.model()).weight_bytes;
   ReadBandwidth bw;
   if (o.n_gen > 0 && o.n_parallel == 1) {
     bw = measure_weight_read_bandwidth(engine.model(), engine.pool());
