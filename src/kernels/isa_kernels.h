@@ -10,7 +10,8 @@
 //   swapmoe::avx2_vnni_evex  vec_dot_avx2*.cpp, vec_dot_x4_vnni.cpp       + -mavx512f/bw/vl/vnni (EVEX, ymm)
 //   swapmoe::avx512          vec_dot_avx512.cpp                           AVX-512 F/BW/VL/VNNI
 //   swapmoe::neon            vec_dot_neon.cpp, vec_dot_neon_k.cpp         aarch64 baseline
-//   swapmoe::neon_dotprod    vec_dot_neon.cpp, vec_dot_neon_k.cpp         -march=armv8.2-a+dotprod
+//   swapmoe::neon_dotprod    vec_dot_neon.cpp, vec_dot_neon_k.cpp,        -march=armv8.2-a+dotprod
+//                            vec_dot_x8_neon.cpp
 //
 // Each flavour exports one constant table (constant-initialised: complete before any code
 // runs). Its other functions have internal linkage or live in its namespace, so nothing built

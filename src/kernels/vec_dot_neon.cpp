@@ -215,6 +215,14 @@ extern constinit const VecDotSet kVecDots{
     .t4_q2_K = vec_dot_t4_q2_K,  // vec_dot_neon_k.cpp, same flavour
     .t4_q3_K = vec_dot_t4_q3_K,
     .t4_iq4_xs = vec_dot_t4_iq4_xs,
+#if SWAPMOE_NEON_DOT
+    .x8_q4_0 = gemv_q4_0x8,  // vec_dot_x8_neon.cpp, in this flavour only
+    .x8t4_q4_0 = gemm4_q4_0x8,
+    .x8_q8_0 = gemv_q8_0x8,
+    .x8t4_q8_0 = gemm4_q8_0x8,
+    .x8_q4_K = gemv_q4_Kx8,
+    .x8t4_q4_K = gemm4_q4_Kx8,
+#endif
 };
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS
