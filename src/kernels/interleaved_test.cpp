@@ -116,18 +116,16 @@ TEST(Interleaved, OnlyQ4_0Q8_0Q4_KAndQ6_KAreInterleavedAndTheActiveKernelsAreCom
   EXPECT_NE(interleaved_kernels(GgmlType::Q8_0_X8).gemm4, nullptr);
   EXPECT_EQ(interleaved_kernels(GgmlType::Q8_0).gemv, nullptr);
   EXPECT_FALSE(interleaving_pays(GgmlType::Q5_0, 256, 8));
-  // Each type is rearranged where the active level has SIMD kernels for its interleaved form
-  // (arm64 with dotprod: Q4_0 and Q8_0 only).
+  // Each type is rearranged where the active level has SIMD kernels for its interleaved form.
   for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K})
     EXPECT_EQ(interleaving_pays(t, 256, 8), std::strcmp(interleaved_kernels(interleaved_type(t)).isa, "ref") != 0)
         << type_name(t);
 #if defined(__aarch64__)
-  // arm64 with dotprod (qemu's CPU has it): NEON kernels for Q4_0, Q8_0 and Q4_K, whose rows
-  // are then rearranged; Q6_K keeps the file's layout. Capped to plain NEON, none.
+  // arm64 with dotprod (qemu's CPU has it): NEON kernels for all four, whose rows are then
+  // rearranged. Capped to plain NEON, none.
   if (cpu_features().dotprod && active_cpu_level() == CpuLevel::NEON_DOTPROD) {
-    for (GgmlType t : {GgmlType::Q4_0_X8, GgmlType::Q8_0_X8, GgmlType::Q4_K_X8})
+    for (GgmlType t : {GgmlType::Q4_0_X8, GgmlType::Q8_0_X8, GgmlType::Q4_K_X8, GgmlType::Q6_K_X8})
       EXPECT_STREQ(interleaved_kernels(t).isa, "neon_dotprod") << type_name(t);
-    EXPECT_STREQ(interleaved_kernels(GgmlType::Q6_K_X8).isa, "ref");
   }
   if (active_cpu_level() == CpuLevel::NEON) EXPECT_FALSE(interleaving_pays(GgmlType::Q4_0, 256, 8));
 #endif

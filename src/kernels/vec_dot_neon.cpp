@@ -222,6 +222,8 @@ extern constinit const VecDotSet kVecDots{
     .x8t4_q8_0 = gemm4_q8_0x8,
     .x8_q4_K = gemv_q4_Kx8,
     .x8t4_q4_K = gemm4_q4_Kx8,
+    .x8_q6_K = gemv_q6_Kx8,
+    .x8t4_q6_K = gemm4_q6_Kx8,
 #endif
 };
 

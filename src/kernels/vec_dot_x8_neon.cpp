@@ -1,11 +1,12 @@
-// The interleaved Q4_0, Q8_0 and Q4_K kernels (tensor/interleave.h) with NEON's dot product (the
+// The interleaved Q4_0, Q8_0, Q4_K and Q6_K kernels (tensor/interleave.h) with NEON's dot product (the
 // neon_dotprod flavour only: without SDOT the emulated dot step gains nothing from the layout,
 // and such CPUs keep the file's). A group of 8 rows is two vectors of 4 int32 lanes, rows 0-3
 // and 4-7: each 32-byte chunk of the group holds 4 consecutive values of every row, so its two
 // 16-byte halves meet the activation's matching 4 bytes, taken by lane (SDOT's indexed form),
-// in one step each. SDOT multiplies signed bytes: Q8_0's weights go in as they are; Q4_0's and
-// Q4_K's nibbles (0..15) too; Q4_0's sum starts at the offset -8 x the activation block's sum,
-// Q4_K's mins come from the activation's sub-block sums, as in the reference.
+// in one step each. SDOT multiplies signed bytes: Q8_0's weights go in as they are, Q4_0's and
+// Q4_K's nibbles (0..15) and Q6_K's 6-bit values (0..63) too; Q4_0's sum starts at the offset
+// -8 x the activation block's sum, Q6_K's sub-block sums at -32 x theirs, and Q4_K's mins come
+// from the activation's sub-block sums, as in the reference.
 #include <arm_neon.h>
 
 #include <cstring>
@@ -121,7 +122,6 @@ void gemm4_scale_group(int64_t n, float* s, const void* vx, const X8Activation* 
   }
 }
 
-
 // ---- Q4_K
 
 // The 8 rows' 6-bit scales and mins of one sub-block (12 bytes of BlockQ4_Kx8): [0] rows 0-3, [1] 4-7.
@@ -206,14 +206,68 @@ void q4_K_block(const BlockQ4_Kx8& x, const BlockQ8_K* const* y, int64_t b, floa
     }
 }
 
+
+// ---- Q6_K (quant_blocks.h: BlockQ6_Kx8)
+
+// Column group C (lane C of the activation vector) of quarter (h, q) for value k of each
+// column, against T tokens: sub[t][0..1] += rows 0-3, 4-7. Value k takes the low (k < 2) or high
+// nibbles of ql chunk 16h + col (k even) or 16h + 8 + col (k odd), and bits 2k, 2k + 1 of qh
+// chunk 8h + col as its bits 4-5.
+template <int C, int T>
+inline void q6_K_column(const BlockQ6_Kx8& g, int h, int q, int k, const int8x16_t* y, int32x4_t (*sub)[2]) {
+  const int col = 4 * q + C;
+  const uint8_t* ql = g.ql + (16 * h + (k % 2 ? 8 : 0) + col) * 32;
+  const uint8_t* qh = g.qh + (8 * h + col) * 32;
+  const int8x16_t shift = vdupq_n_s8(static_cast<int8_t>(4 - 2 * k));
+  for (int half = 0; half < 2; ++half) {
+    const uint8x16_t low = vld1q_u8(ql + half * 16), high = vld1q_u8(qh + half * 16);
+    const uint8x16_t nibbles = k < 2 ? vandq_u8(low, vdupq_n_u8(0x0F)) : vshrq_n_u8(low, 4);
+    const int8x16_t v = vreinterpretq_s8_u8(vorrq_u8(nibbles, vandq_u8(vshlq_u8(high, shift), vdupq_n_u8(0x30))));
+    for (int t = 0; t < T; ++t) sub[t][half] = vdotq_laneq_s32(sub[t][half], v, y[t], C);
+  }
+}
+
+// acc[2t], acc[2t + 1] += d * dy * (the super-block's sum of scale x sub-block sum), as the
+// reference. One sub-block at a time: 8h + q + 2k holds value k of the columns of quarter (h, q).
 template <int T>
-void q4_K_rows(int64_t n, float* s, const void* vx, const X8Activation* y) {
-  const auto* x = static_cast<const BlockQ4_Kx8*>(vx);
+void q6_K_block(const BlockQ6_Kx8& g, const BlockQ8_K* const* y, int64_t b, float32x4_t* acc) {
+  int32x4_t total[T][2];
+  for (int t = 0; t < T; ++t) total[t][0] = total[t][1] = vdupq_n_s32(0);
+  for (int h = 0; h < 2; ++h)
+    for (int q = 0; q < 2; ++q)
+      for (int k = 0; k < 4; ++k) {
+        const int sb = 8 * h + q + 2 * k;
+        int32x4_t sub[T][2];
+        int8x16_t ys[T];
+        for (int t = 0; t < T; ++t) {
+          sub[t][0] = sub[t][1] = vdupq_n_s32(-32 * y[t][b].bsums[sb]);
+          ys[t] = vld1q_s8(y[t][b].qs + 128 * h + 16 * q + 32 * k);
+        }
+        q6_K_column<0, T>(g, h, q, k, ys, sub);
+        q6_K_column<1, T>(g, h, q, k, ys, sub);
+        q6_K_column<2, T>(g, h, q, k, ys, sub);
+        q6_K_column<3, T>(g, h, q, k, ys, sub);
+        const int16x8_t sc = vmovl_s8(vld1_s8(g.scales + sb * 8));
+        const int32x4_t sc_rows[2] = {vmovl_s16(vget_low_s16(sc)), vmovl_high_s16(sc)};
+        for (int t = 0; t < T; ++t)
+          for (int half = 0; half < 2; ++half) total[t][half] = vmlaq_s32(total[t][half], sc_rows[half], sub[t][half]);
+      }
+  const float16x8_t d16 = vreinterpretq_f16_u16(vld1q_u16(g.d));
+  const float32x4_t d[2] = {vcvt_f32_f16(vget_low_f16(d16)), vcvt_high_f32_f16(d16)};
+  for (int t = 0; t < T; ++t)
+    for (int half = 0; half < 2; ++half)
+      acc[2 * t + half] = vfmaq_f32(acc[2 * t + half], vmulq_n_f32(d[half], y[t][b].d), vcvtq_f32_s32(total[t][half]));
+}
+
+// T tokens (1: gemv, 4: gemm4) against one group, through a super-block kernel.
+template <class Block, int T, void (*kBlock)(const Block&, const BlockQ8_K* const*, int64_t, float32x4_t*)>
+void k_quant_rows(int64_t n, float* s, const void* vx, const X8Activation* y) {
+  const auto* x = static_cast<const Block*>(vx);
   const BlockQ8_K* yq[T];
   for (int t = 0; t < T; ++t) yq[t] = static_cast<const BlockQ8_K*>(y[t].q);
   float32x4_t acc[2 * T];
   for (float32x4_t& a : acc) a = vdupq_n_f32(0.0f);
-  for (int64_t b = 0; b < n / QK_K; ++b) q4_K_block<T>(x[b], yq, b, acc);
+  for (int64_t b = 0; b < n / QK_K; ++b) kBlock(x[b], yq, b, acc);
   for (int t = 0; t < T; ++t) {
     vst1q_f32(s + t * kInterleaveRows, acc[2 * t]);
     vst1q_f32(s + t * kInterleaveRows + 4, acc[2 * t + 1]);
@@ -226,7 +280,17 @@ void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y) { ge
 void gemm4_q4_0x8(int64_t n, float* s, const void* x, const X8Activation* y) { gemm4_scale_group<Q4_0Group>(n, s, x, y); }
 void gemv_q8_0x8(int64_t n, float* s, const void* x, const X8Activation& y) { gemv_scale_group<Q8_0Group>(n, s, x, y); }
 void gemm4_q8_0x8(int64_t n, float* s, const void* x, const X8Activation* y) { gemm4_scale_group<Q8_0Group>(n, s, x, y); }
-void gemv_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation& y) { q4_K_rows<1>(n, s, x, &y); }
-void gemm4_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation* y) { q4_K_rows<4>(n, s, x, y); }
+void gemv_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation& y) {
+  k_quant_rows<BlockQ4_Kx8, 1, q4_K_block<1>>(n, s, x, &y);
+}
+void gemm4_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation* y) {
+  k_quant_rows<BlockQ4_Kx8, 4, q4_K_block<4>>(n, s, x, y);
+}
+void gemv_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation& y) {
+  k_quant_rows<BlockQ6_Kx8, 1, q6_K_block<1>>(n, s, x, &y);
+}
+void gemm4_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation* y) {
+  k_quant_rows<BlockQ6_Kx8, 4, q6_K_block<4>>(n, s, x, y);
+}
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS
