@@ -71,54 +71,30 @@ inline void group_block_sums(const int8x16_t* u, const BlockQ8_0& y, int32_t off
   dot_chunk<3>(u + 14, y1, lo, hi);
 }
 
-// The rows' fp16 scales times the activation block's: rows 0-3 and 4-7.
-inline void block_scales(const uint16_t* d, float dy, float32x4_t* lo, float32x4_t* hi) {
-  const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(d));
-  *lo = vmulq_n_f32(vcvt_f32_f16(vget_low_f16(h)), dy);
-  *hi = vmulq_n_f32(vcvt_high_f32_f16(h), dy);
+// The 8 rows' fp16 values (scales) as floats: [0] rows 0-3, [1] rows 4-7.
+inline void rows_f32(const uint16_t* h, float32x4_t* out) {
+  const float16x8_t v = vreinterpretq_f16_u16(vld1q_u16(h));
+  out[0] = vcvt_f32_f16(vget_low_f16(v));
+  out[1] = vcvt_high_f32_f16(v);
 }
 
-template <class G>
-void gemv_scale_group(int64_t n, float* s, const void* vx, const X8Activation& y) {
-  const auto* x = static_cast<const typename G::Block*>(vx);
-  const auto* yq = static_cast<const BlockQ8_0*>(y.q);
-  float32x4_t acc_lo = vdupq_n_f32(0.0f), acc_hi = vdupq_n_f32(0.0f);
-  for (int64_t b = 0; b < n / QK8_0; ++b) {
-    int8x16_t u[16];
-    G::unpack(x[b], u);
-    int32x4_t lo, hi;
-    group_block_sums<G>(u, yq[b], y.offset[b], &lo, &hi);
-    float32x4_t d_lo, d_hi;
-    block_scales(x[b].d, y.d[b], &d_lo, &d_hi);
-    acc_lo = vfmaq_f32(acc_lo, d_lo, vcvtq_f32_s32(lo));
-    acc_hi = vfmaq_f32(acc_hi, d_hi, vcvtq_f32_s32(hi));
-  }
-  vst1q_f32(s, acc_lo);
-  vst1q_f32(s + 4, acc_hi);
+// Block b of an activation row, Q8_0 or Q8_K.
+template <class Y>
+inline const Y& act_block(const X8Activation& y, int64_t b) {
+  return static_cast<const Y*>(y.q)[b];
 }
 
-template <class G>
-void gemm4_scale_group(int64_t n, float* s, const void* vx, const X8Activation* y) {
-  const auto* x = static_cast<const typename G::Block*>(vx);
-  const BlockQ8_0* yq[4];
-  for (int t = 0; t < 4; ++t) yq[t] = static_cast<const BlockQ8_0*>(y[t].q);
-  float32x4_t acc[8];
-  for (float32x4_t& a : acc) a = vdupq_n_f32(0.0f);
-  for (int64_t b = 0; b < n / QK8_0; ++b) {
-    int8x16_t u[16];
-    G::unpack(x[b], u);  // once for 4 tokens
-    for (int t = 0; t < 4; ++t) {
-      int32x4_t lo, hi;
-      group_block_sums<G>(u, yq[t][b], y[t].offset[b], &lo, &hi);
-      float32x4_t d_lo, d_hi;
-      block_scales(x[b].d, y[t].d[b], &d_lo, &d_hi);
-      acc[2 * t] = vfmaq_f32(acc[2 * t], d_lo, vcvtq_f32_s32(lo));
-      acc[2 * t + 1] = vfmaq_f32(acc[2 * t + 1], d_hi, vcvtq_f32_s32(hi));
-    }
-  }
-  for (int t = 0; t < 4; ++t) {
-    vst1q_f32(s + t * kInterleaveRows, acc[2 * t]);
-    vst1q_f32(s + t * kInterleaveRows + 4, acc[2 * t + 1]);
+// acc[2t], acc[2t + 1] of T tokens += the block's fused step, as the reference.
+template <class G, int T>
+void scale_group_block(const typename G::Block& x, const X8Activation* y, int64_t b, float32x4_t* acc) {
+  int8x16_t u[16];
+  G::unpack(x, u);  // once for T tokens
+  float32x4_t d[2];
+  rows_f32(x.d, d);
+  for (int t = 0; t < T; ++t) {
+    int32x4_t sums[2];
+    group_block_sums<G>(u, act_block<BlockQ8_0>(y[t], b), y[t].offset[b], &sums[0], &sums[1]);
+    for (int h = 0; h < 2; ++h) acc[2 * t + h] = vfmaq_f32(acc[2 * t + h], vmulq_n_f32(d[h], y[t].d[b]), vcvtq_f32_s32(sums[h]));
   }
 }
 
@@ -164,7 +140,9 @@ inline void q4_K_chunk(const uint8_t* qs, const int8x16_t* y_lo, const int8x16_t
 // acc[0..1] of T tokens += the super-block's two fused steps, as the reference: d * dy * total,
 // then - dmin * dy * mins.
 template <int T>
-void q4_K_block(const BlockQ4_Kx8& x, const BlockQ8_K* const* y, int64_t b, float32x4_t* acc) {
+void q4_K_block(const BlockQ4_Kx8& x, const X8Activation* ya, int64_t b, float32x4_t* acc) {
+  const BlockQ8_K* y[T];
+  for (int t = 0; t < T; ++t) y[t] = &act_block<BlockQ8_K>(ya[t], b);
   PairSums p[T];
   int32x4_t total[T][2], mins[T][2];
   for (int t = 0; t < T; ++t) total[t][0] = total[t][1] = mins[t][0] = mins[t][1] = vdupq_n_s32(0);
@@ -173,8 +151,8 @@ void q4_K_block(const BlockQ4_Kx8& x, const BlockQ8_K* const* y, int64_t b, floa
     for (int q = 0; q < 2; ++q) {
       int8x16_t y_lo[T], y_hi[T];
       for (int t = 0; t < T; ++t) {
-        y_lo[t] = vld1q_s8(y[t][b].qs + 64 * j + 16 * q);
-        y_hi[t] = vld1q_s8(y[t][b].qs + 64 * j + 32 + 16 * q);
+        y_lo[t] = vld1q_s8(y[t]->qs + 64 * j + 16 * q);
+        y_hi[t] = vld1q_s8(y[t]->qs + 64 * j + 32 + 16 * q);
       }
       const uint8_t* qs = x.qs + j * 256 + q * 128;
       q4_K_chunk<0, T>(qs, y_lo, y_hi, p);
@@ -186,7 +164,7 @@ void q4_K_block(const BlockQ4_Kx8& x, const BlockQ8_K* const* y, int64_t b, floa
     q4_K_scales(x.scales + (2 * j) * 12, sc[0], m[0]);
     q4_K_scales(x.scales + (2 * j + 1) * 12, sc[1], m[1]);
     for (int t = 0; t < T; ++t) {
-      const int16_t* bs = y[t][b].bsums;
+      const int16_t* bs = y[t]->bsums;
       const int32_t s0 = bs[4 * j] + bs[4 * j + 1], s1 = bs[4 * j + 2] + bs[4 * j + 3];
       for (int h = 0; h < 2; ++h) {
         total[t][h] = vmlaq_s32(vmlaq_s32(total[t][h], sc[0][h], p[t].lo[h]), sc[1][h], p[t].hi[h]);
@@ -194,18 +172,17 @@ void q4_K_block(const BlockQ4_Kx8& x, const BlockQ8_K* const* y, int64_t b, floa
       }
     }
   }
-  const float16x8_t d16 = vreinterpretq_f16_u16(vld1q_u16(x.d)), dmin16 = vreinterpretq_f16_u16(vld1q_u16(x.dmin));
-  const float32x4_t d[2] = {vcvt_f32_f16(vget_low_f16(d16)), vcvt_high_f32_f16(d16)};
-  const float32x4_t dmin[2] = {vcvt_f32_f16(vget_low_f16(dmin16)), vcvt_high_f32_f16(dmin16)};
+  float32x4_t d[2], dmin[2];
+  rows_f32(x.d, d);
+  rows_f32(x.dmin, dmin);
   for (int t = 0; t < T; ++t)
     for (int h = 0; h < 2; ++h) {
-      const float dy = y[t][b].d;
+      const float dy = y[t]->d;
       float32x4_t& a = acc[2 * t + h];
       a = vfmaq_f32(a, vmulq_n_f32(d[h], dy), vcvtq_f32_s32(total[t][h]));
       a = vfmsq_f32(a, vmulq_n_f32(dmin[h], dy), vcvtq_f32_s32(mins[t][h]));
     }
 }
-
 
 // ---- Q6_K (quant_blocks.h: BlockQ6_Kx8)
 
@@ -230,7 +207,9 @@ inline void q6_K_column(const BlockQ6_Kx8& g, int h, int q, int k, const int8x16
 // acc[2t], acc[2t + 1] += d * dy * (the super-block's sum of scale x sub-block sum), as the
 // reference. One sub-block at a time: 8h + q + 2k holds value k of the columns of quarter (h, q).
 template <int T>
-void q6_K_block(const BlockQ6_Kx8& g, const BlockQ8_K* const* y, int64_t b, float32x4_t* acc) {
+void q6_K_block(const BlockQ6_Kx8& g, const X8Activation* ya, int64_t b, float32x4_t* acc) {
+  const BlockQ8_K* y[T];
+  for (int t = 0; t < T; ++t) y[t] = &act_block<BlockQ8_K>(ya[t], b);
   int32x4_t total[T][2];
   for (int t = 0; t < T; ++t) total[t][0] = total[t][1] = vdupq_n_s32(0);
   for (int h = 0; h < 2; ++h)
@@ -240,8 +219,8 @@ void q6_K_block(const BlockQ6_Kx8& g, const BlockQ8_K* const* y, int64_t b, floa
         int32x4_t sub[T][2];
         int8x16_t ys[T];
         for (int t = 0; t < T; ++t) {
-          sub[t][0] = sub[t][1] = vdupq_n_s32(-32 * y[t][b].bsums[sb]);
-          ys[t] = vld1q_s8(y[t][b].qs + 128 * h + 16 * q + 32 * k);
+          sub[t][0] = sub[t][1] = vdupq_n_s32(-32 * y[t]->bsums[sb]);
+          ys[t] = vld1q_s8(y[t]->qs + 128 * h + 16 * q + 32 * k);
         }
         q6_K_column<0, T>(g, h, q, k, ys, sub);
         q6_K_column<1, T>(g, h, q, k, ys, sub);
@@ -252,22 +231,20 @@ void q6_K_block(const BlockQ6_Kx8& g, const BlockQ8_K* const* y, int64_t b, floa
         for (int t = 0; t < T; ++t)
           for (int half = 0; half < 2; ++half) total[t][half] = vmlaq_s32(total[t][half], sc_rows[half], sub[t][half]);
       }
-  const float16x8_t d16 = vreinterpretq_f16_u16(vld1q_u16(g.d));
-  const float32x4_t d[2] = {vcvt_f32_f16(vget_low_f16(d16)), vcvt_high_f32_f16(d16)};
+  float32x4_t d[2];
+  rows_f32(g.d, d);
   for (int t = 0; t < T; ++t)
     for (int half = 0; half < 2; ++half)
-      acc[2 * t + half] = vfmaq_f32(acc[2 * t + half], vmulq_n_f32(d[half], y[t][b].d), vcvtq_f32_s32(total[t][half]));
+      acc[2 * t + half] = vfmaq_f32(acc[2 * t + half], vmulq_n_f32(d[half], y[t]->d), vcvtq_f32_s32(total[t][half]));
 }
 
-// T tokens (1: gemv, 4: gemm4) against one group, through a super-block kernel.
-template <class Block, int T, void (*kBlock)(const Block&, const BlockQ8_K* const*, int64_t, float32x4_t*)>
-void k_quant_rows(int64_t n, float* s, const void* vx, const X8Activation* y) {
+// T tokens (1: gemv, 4: gemm4) against one group of kValues-value blocks, through a block kernel.
+template <class Block, int kValues, int T, void (*kBlock)(const Block&, const X8Activation*, int64_t, float32x4_t*)>
+void group_rows(int64_t n, float* s, const void* vx, const X8Activation* y) {
   const auto* x = static_cast<const Block*>(vx);
-  const BlockQ8_K* yq[T];
-  for (int t = 0; t < T; ++t) yq[t] = static_cast<const BlockQ8_K*>(y[t].q);
   float32x4_t acc[2 * T];
   for (float32x4_t& a : acc) a = vdupq_n_f32(0.0f);
-  for (int64_t b = 0; b < n / QK_K; ++b) kBlock(x[b], yq, b, acc);
+  for (int64_t b = 0; b < n / kValues; ++b) kBlock(x[b], y, b, acc);
   for (int t = 0; t < T; ++t) {
     vst1q_f32(s + t * kInterleaveRows, acc[2 * t]);
     vst1q_f32(s + t * kInterleaveRows + 4, acc[2 * t + 1]);
@@ -276,21 +253,29 @@ void k_quant_rows(int64_t n, float* s, const void* vx, const X8Activation* y) {
 
 }  // namespace
 
-void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y) { gemv_scale_group<Q4_0Group>(n, s, x, y); }
-void gemm4_q4_0x8(int64_t n, float* s, const void* x, const X8Activation* y) { gemm4_scale_group<Q4_0Group>(n, s, x, y); }
-void gemv_q8_0x8(int64_t n, float* s, const void* x, const X8Activation& y) { gemv_scale_group<Q8_0Group>(n, s, x, y); }
-void gemm4_q8_0x8(int64_t n, float* s, const void* x, const X8Activation* y) { gemm4_scale_group<Q8_0Group>(n, s, x, y); }
+void gemv_q4_0x8(int64_t n, float* s, const void* x, const X8Activation& y) {
+  group_rows<BlockQ4_0x8, QK4_0, 1, scale_group_block<Q4_0Group, 1>>(n, s, x, &y);
+}
+void gemm4_q4_0x8(int64_t n, float* s, const void* x, const X8Activation* y) {
+  group_rows<BlockQ4_0x8, QK4_0, 4, scale_group_block<Q4_0Group, 4>>(n, s, x, y);
+}
+void gemv_q8_0x8(int64_t n, float* s, const void* x, const X8Activation& y) {
+  group_rows<BlockQ8_0x8, QK8_0, 1, scale_group_block<Q8_0Group, 1>>(n, s, x, &y);
+}
+void gemm4_q8_0x8(int64_t n, float* s, const void* x, const X8Activation* y) {
+  group_rows<BlockQ8_0x8, QK8_0, 4, scale_group_block<Q8_0Group, 4>>(n, s, x, y);
+}
 void gemv_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation& y) {
-  k_quant_rows<BlockQ4_Kx8, 1, q4_K_block<1>>(n, s, x, &y);
+  group_rows<BlockQ4_Kx8, QK_K, 1, q4_K_block<1>>(n, s, x, &y);
 }
 void gemm4_q4_Kx8(int64_t n, float* s, const void* x, const X8Activation* y) {
-  k_quant_rows<BlockQ4_Kx8, 4, q4_K_block<4>>(n, s, x, y);
+  group_rows<BlockQ4_Kx8, QK_K, 4, q4_K_block<4>>(n, s, x, y);
 }
 void gemv_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation& y) {
-  k_quant_rows<BlockQ6_Kx8, 1, q6_K_block<1>>(n, s, x, &y);
+  group_rows<BlockQ6_Kx8, QK_K, 1, q6_K_block<1>>(n, s, x, &y);
 }
 void gemm4_q6_Kx8(int64_t n, float* s, const void* x, const X8Activation* y) {
-  k_quant_rows<BlockQ6_Kx8, 4, q6_K_block<4>>(n, s, x, y);
+  group_rows<BlockQ6_Kx8, QK_K, 4, q6_K_block<4>>(n, s, x, y);
 }
 
 }  // namespace swapmoe::SWAPMOE_ISA_NS
